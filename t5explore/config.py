@@ -1,0 +1,115 @@
+"""Gin plumbing shared by every entry point: t5x-style flags, search paths and clear errors.
+
+Flags: `--gin_file=PATH` (repeatable) and `--gin.SCOPE.PARAM=VALUE` (repeatable, t5x style), also
+`--gin_bindings='A.b = 1'`. Gin files may `include 'gin/models/tiny.gin'` relative to the repository root
+or the current directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import gin
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Modules that register gin configurables. Importing them is what makes `@span_corruption()` etc. resolve.
+CONFIGURABLE_MODULES = (
+    "t5explore.model.config",
+    "t5explore.objectives.named",
+    "t5explore.data.corpus",
+    "t5explore.data.vocab",
+    "t5explore.train.config",
+    "t5explore.sweep.grid",
+)
+
+
+class ConfigError(ValueError):
+    """A gin file or binding is wrong; the message names which one."""
+
+
+def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """Pull gin flags out of argv. Returns (gin_files, bindings, remaining_argv)."""
+    files: list[str] = []
+    bindings: list[str] = []
+    rest: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg.startswith("--gin_file="):
+            files.append(arg.split("=", 1)[1])
+        elif arg == "--gin_file":
+            files.append(_next_value(it, arg))
+        elif arg.startswith("--gin_bindings="):
+            bindings.append(arg.split("=", 1)[1])
+        elif arg == "--gin_bindings":
+            bindings.append(_next_value(it, arg))
+        elif arg.startswith("--gin."):
+            body = arg[len("--gin."):]
+            if "=" not in body:
+                raise ConfigError(f"gin flag {arg!r} needs a value: --gin.SCOPE.PARAM=VALUE")
+            name, value = body.split("=", 1)
+            bindings.append(f"{name} = {value}")
+        else:
+            rest.append(arg)
+    return files, bindings, rest
+
+
+def _next_value(it, flag: str) -> str:
+    try:
+        return next(it)
+    except StopIteration:
+        raise ConfigError(f"{flag} needs a value") from None
+
+
+def register_configurables() -> None:
+    """Import every module that defines gin configurables (idempotent)."""
+    for name in CONFIGURABLE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:  # a room not built yet must not break the others
+            if e.name != name:
+                raise
+
+
+def add_search_paths(extra: Iterable[str | os.PathLike] = ()) -> None:
+    for p in [Path.cwd(), REPO_ROOT, *map(Path, extra)]:
+        gin.add_config_file_search_path(str(p))
+
+
+def resolve_gin_file(path: str) -> str:
+    """Find a gin file as given, relative to cwd, or relative to the repository root."""
+    for cand in (Path(path), Path.cwd() / path, REPO_ROOT / path):
+        if cand.is_file():
+            return str(cand)
+    raise ConfigError(f"gin file not found: {path!r} (looked in {Path.cwd()} and {REPO_ROOT})")
+
+
+def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (), *, clear: bool = True) -> None:
+    """Parse gin files then bindings; raise ConfigError naming the file or binding at fault."""
+    register_configurables()
+    if clear:
+        gin.clear_config()
+    add_search_paths()
+    for f in gin_files:
+        resolved = resolve_gin_file(f)
+        try:
+            gin.parse_config_file(resolved)
+        except Exception as e:  # gin raises several types; one message names the file
+            raise ConfigError(f"in gin file {f}: {e}") from e
+    for b in bindings:
+        try:
+            gin.parse_config(b)
+        except Exception as e:
+            raise ConfigError(f"in gin binding {b!r}: {e}") from e
+
+
+def check_required_bound(*names: str) -> None:
+    """Fail early, naming the binding, when a required gin parameter is unset."""
+    for name in names:
+        try:
+            gin.query_parameter(name)
+        except ValueError:
+            raise ConfigError(f"gin binding {name} is required but not set") from None

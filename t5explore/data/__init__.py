@@ -1,0 +1,1 @@
+"""Corpora, vocabulary, token store, the pretraining stream, downstream tasks and metrics."""

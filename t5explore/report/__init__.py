@@ -1,0 +1,1 @@
+"""Results directories -> DataFrames, paper-style tables and plots."""

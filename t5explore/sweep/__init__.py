@@ -1,0 +1,1 @@
+"""Gin experiment grids -> run directories: expand, claim, run, resume, isolate failures, shard."""

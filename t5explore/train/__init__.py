@@ -1,0 +1,1 @@
+"""Train state, optimisers, jit steps, pretrain/fine-tune loops, checkpoints and metric writers."""
