@@ -1,0 +1,28 @@
+"""Shared fixtures. Real data lives in ../shared/data beside the repository (never copied in)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("T5EXPLORE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The offline copy of real public data (GLUE, BoolQ, SQuAD, Gutenberg, wiki intros)."""
+    if not (SHARED_DATA / "README.md").exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set T5EXPLORE_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache (vocab, token stores) for the whole test session, like a sweep shares one."""
+    return tmp_path_factory.mktemp("t5explore_cache")
