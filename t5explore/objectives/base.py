@@ -1,0 +1,59 @@
+"""The vocabulary of an objective: the ids it needs and the shape of what it returns.
+
+Objectives are pure functions of (chunks, rng); they never see the sentencepiece model, only a TokenSpace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenSpace:
+    """Token ids an objective may emit. `<extra_id_k>` is `vocab_size - 1 - k` (T5's convention)."""
+
+    vocab_size: int  # including the sentinels
+    num_sentinels: int = 100
+    pad_id: int = 0
+    eos_id: int = 1
+    unk_id: int = 2
+    mode_token_ids: tuple[tuple[str, int], ...] = ()  # e.g. (("[NLU]", 3), ("[S2S]", 4), ("[NLG]", 5))
+    first_regular_id: int = 3  # random-replacement tokens are drawn from [first_regular_id, vocab_size - num_sentinels)
+
+    def sentinel(self, k):
+        """Id of `<extra_id_k>` (vectorised over k)."""
+        return self.vocab_size - 1 - np.asarray(k)
+
+    def mode_token(self, name: str) -> int:
+        ids = dict(self.mode_token_ids)
+        if name not in ids:
+            raise ValueError(f"vocabulary has no mode token {name!r}; it has {sorted(ids)}")
+        return ids[name]
+
+    @property
+    def num_regular(self) -> int:
+        return self.vocab_size - self.num_sentinels - self.first_regular_id
+
+
+@dataclasses.dataclass(frozen=True)
+class LengthPlan:
+    """How long a raw chunk must be so that the encoded inputs are exactly `inputs_length` tokens."""
+
+    raw_length: int
+    inputs_length: int
+    targets_length: int
+
+
+@runtime_checkable
+class Objective(Protocol):
+    name: str
+
+    def plan(self, inputs_length: int) -> LengthPlan: ...
+
+    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> dict[str, np.ndarray]:
+        """chunks int32 [B, plan.raw_length] -> {'inputs' [B, inputs_length], 'targets' [B, targets_length]},
+        each ending in EOS and right-padded with 0."""
+        ...
