@@ -46,6 +46,14 @@ class LengthPlan:
     inputs_length: int
     targets_length: int
 
+    def with_targets_length(self, targets_length: int) -> "LengthPlan":
+        """A configured targets length replaces the planned one only if nothing would be cut."""
+        if int(targets_length) < self.targets_length:
+            raise ValueError(
+                f"configured targets_length={targets_length} must be at least as large as the "
+                f"{self.targets_length} this objective needs at inputs_length={self.inputs_length}")
+        return dataclasses.replace(self, targets_length=int(targets_length))
+
 
 @runtime_checkable
 class Objective(Protocol):

@@ -1,0 +1,220 @@
+"""Noise masks: which raw tokens an objective corrupts. Batched numpy, one Generator per batch.
+
+Every mask also answers "how long can the encoded sequence get?" for length planning. An encoding's
+length (before EOS) is linear in four counts of a row: `a*L + b*noise + c*noise_spans + d*nonnoise_spans`
+(`LengthCoeffs`). Masks with a fixed number of noise tokens give an exact maximum over their extremal
+outcomes; the i.i.d. mask gives mean + `IID_PLAN_Z` standard deviations (exact moments of a 1-dependent
+sum), and the objective trims the rare row that would not fit (see denoise.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+# Rows planned for mean + Z sd; with Z = 3 about 0.1 % of i.i.d. rows lose their last raw tokens.
+IID_PLAN_Z = 3.0
+
+
+class LengthCoeffs(NamedTuple):
+    """Encoded length = length*L + noise*n + noise_spans*s + nonnoise_spans*t (EOS not included)."""
+
+    length: int = 0
+    noise: int = 0
+    noise_spans: int = 0
+    nonnoise_spans: int = 0
+
+
+def span_starts(noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first token of each noise span, first token of each non-noise span), both bool [B, L]."""
+    change = np.empty_like(noise)
+    change[:, 0] = True
+    np.not_equal(noise[:, 1:], noise[:, :-1], out=change[:, 1:])
+    return change & noise, change & ~noise
+
+
+def _check_rate(owner: str, name: str, value: float, upper_inclusive: bool = False) -> float:
+    value = float(value)
+    ok = 0.0 < value < 1.0 or (upper_inclusive and value == 1.0)
+    if not ok or math.isnan(value):
+        raise ValueError(f"{owner}.{name}={value!r} must be in (0, 1)")
+    return value
+
+
+def t5_noise_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
+    """T5's `random_spans_noise_mask` counts: noise = round(L*r) clamped to [1, L-1];
+    spans = max(1, round(noise / mu)). Python/numpy round half to even, like tf.round."""
+    num_noise = min(max(int(np.round(length * noise_density)), 1), length - 1)
+    num_spans = max(1, int(np.round(num_noise / mean_noise_span_length)))
+    return num_noise, num_spans
+
+
+@dataclasses.dataclass(frozen=True)
+class IidMask:
+    """Each token is noise independently with probability `noise_density` (T5's iid_noise_mask)."""
+
+    noise_density: float
+    owner: str = "iid_mask"
+    exact = False
+
+    def __post_init__(self):
+        _check_rate(self.owner, "noise_density", self.noise_density)
+
+    def validate(self, length: int, inputs_length: int) -> None:
+        if length < 1:
+            raise ValueError(f"{self.owner}: inputs_length={inputs_length} is too short for one raw token")
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+        return rng.random((batch, length)) < self.noise_density
+
+    def moments(self, length: int, coeffs: LengthCoeffs) -> tuple[float, float]:
+        """Exact mean and variance of the encoded length: a sum of terms f(m[i-1], m[i]), 1-dependent."""
+        a, b, c, d = coeffs
+        r = self.noise_density
+        p = {0: 1.0 - r, 1: r}
+
+        def f(prev, cur):  # contribution of a token given its predecessor's noise bit
+            return b * cur + c * cur * (1 - prev) + d * (1 - cur) * prev
+
+        def f0(cur):  # the first token starts a span of whatever kind it is
+            return f(1 - cur, cur)
+
+        e0 = sum(p[x] * f0(x) for x in (0, 1))
+        v0 = sum(p[x] * f0(x) ** 2 for x in (0, 1)) - e0**2
+        pairs = list(itertools.product((0, 1), repeat=2))
+        e1 = sum(p[x] * p[y] * f(x, y) for x, y in pairs)
+        v1 = sum(p[x] * p[y] * f(x, y) ** 2 for x, y in pairs) - e1**2
+        c01 = sum(p[x] * p[y] * f0(x) * f(x, y) for x, y in pairs) - e0 * e1
+        c11 = sum(p[x] * p[y] * p[w] * f(x, y) * f(y, w) for x, y, w in itertools.product((0, 1), repeat=3)) - e1**2
+        n = length
+        mean = a * n + e0 + (n - 1) * e1
+        var = v0 + (n - 1) * v1 + 2 * c01 * (n >= 2) + 2 * max(n - 2, 0) * c11
+        return mean, max(var, 0.0)
+
+    def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
+        mean, var = self.moments(length, coeffs)
+        return int(math.ceil(mean + IID_PLAN_Z * math.sqrt(var) - 1e-9))
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomSpansMask:
+    """T5's `random_spans_noise_mask`: noise and non-noise tokens each split into `num_spans` non-empty
+    segments uniformly at random, interleaved non-noise first; `random_roll` rotates the pattern by a
+    uniform offset in [0, L) so the row need not end in noise (one span may then be split in two)."""
+
+    noise_density: float
+    mean_noise_span_length: float
+    random_roll: bool = False
+    owner: str = "random_spans_mask"
+    exact = True
+
+    def __post_init__(self):
+        _check_rate(self.owner, "noise_density", self.noise_density)
+        mu = float(self.mean_noise_span_length)
+        if not mu >= 1.0:
+            raise ValueError(f"{self.owner}.mean_noise_span_length={self.mean_noise_span_length!r} must be >= 1")
+
+    def counts(self, length: int) -> tuple[int, int]:
+        return t5_noise_counts(length, self.noise_density, self.mean_noise_span_length)
+
+    def validate(self, length: int, inputs_length: int) -> None:
+        """T5's segmentation needs >= 2 tokens and a non-noise token before every noise span."""
+        num_noise, num_spans = self.counts(length) if length >= 2 else (0, 1)
+        if length < 2 or length - num_noise < num_spans:
+            raise ValueError(
+                f"{self.owner}: inputs_length={inputs_length} (raw length {length}) is too short for one noise "
+                f"span (each needs a non-noise token before it) with noise_density={self.noise_density} and "
+                f"mean_noise_span_length={self.mean_noise_span_length}")
+
+    def outcomes(self, length: int) -> list[tuple[int, int, int]]:
+        n, s = self.counts(length)
+        if self.random_roll:
+            return [(n, s, s), (n, s + 1, s), (n, s, s + 1)]
+        return [(n, s, s)]
+
+    def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
+        return max(coeffs.length * length + coeffs.noise * n + coeffs.noise_spans * s + coeffs.nonnoise_spans * t
+                   for n, s, t in self.outcomes(length))
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+        self.validate(length, length)
+        num_noise, num_spans = self.counts(length)
+        noise_lengths = _random_segmentation(rng, batch, num_noise, num_spans)
+        nonnoise_lengths = _random_segmentation(rng, batch, length - num_noise, num_spans)
+        interleaved = np.stack([nonnoise_lengths, noise_lengths], axis=2).reshape(-1)
+        pattern = np.tile(np.array([False, True]), batch * num_spans)
+        mask = np.repeat(pattern, interleaved).reshape(batch, length)
+        if self.random_roll:
+            offset = rng.integers(0, length, size=batch)
+            idx = (np.arange(length)[None, :] - offset[:, None]) % length
+            mask = np.take_along_axis(mask, idx, axis=1)
+        return mask
+
+
+def _random_segmentation(rng: np.random.Generator, batch: int, num_items: int, num_segments: int) -> np.ndarray:
+    """[batch, num_segments] positive lengths summing to num_items; all compositions equally likely
+    (the num_segments - 1 cut points are a uniform subset of the num_items - 1 gaps)."""
+    if num_segments == 1:
+        return np.full((batch, 1), num_items, dtype=np.int64)
+    keys = rng.random((batch, num_items - 1))
+    cuts = np.argpartition(keys, num_segments - 2, axis=1)[:, : num_segments - 1] + 1
+    cuts.sort(axis=1)
+    edges = np.concatenate(
+        [np.zeros((batch, 1), np.int64), cuts, np.full((batch, 1), num_items, np.int64)], axis=1)
+    return np.diff(edges, axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefixMask:
+    """Prefix LM split (T5's random_prefix_noise_mask): the first k tokens are context, the rest is noise
+    (the target), k uniform in [max(1, round((1 - 2r)(L - 1))), L - 1]; r = 0.5 gives k uniform in [1, L-1]."""
+
+    noise_density: float = 0.5
+    owner: str = "prefix_mask"
+    exact = True
+
+    def __post_init__(self):
+        _check_rate(self.owner, "noise_density", self.noise_density)
+        if self.noise_density > 0.5:
+            raise ValueError(f"{self.owner}.noise_density={self.noise_density!r} must not exceed 0.5 for a prefix split")
+
+    def min_prefix(self, length: int) -> int:
+        return min(length - 1, max(1, int(np.round((1 - 2 * self.noise_density) * (length - 1)))))
+
+    def validate(self, length: int, inputs_length: int) -> None:
+        if length < 2:
+            raise ValueError(f"{self.owner}: inputs_length={inputs_length} is too short to split into a prefix and a suffix")
+
+    def outcomes(self, length: int) -> list[tuple[int, int, int]]:
+        return [(1, 1, 1), (length - self.min_prefix(length), 1, 1)]
+
+    length_bound = RandomSpansMask.length_bound
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+        self.validate(length, length)
+        k = rng.integers(self.min_prefix(length), length, size=batch, endpoint=False)  # [min, L-1]
+        return np.arange(length)[None, :] >= k[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class AllTokensMask:
+    """Every token is noise (deshuffling, full language modelling)."""
+
+    owner: str = "all_tokens_mask"
+    exact = True
+
+    def validate(self, length: int, inputs_length: int) -> None:
+        if length < 1:
+            raise ValueError(f"{self.owner}: inputs_length={inputs_length} is too short for one raw token")
+
+    def outcomes(self, length: int) -> list[tuple[int, int, int]]:
+        return [(length, 1, 0)]
+
+    length_bound = RandomSpansMask.length_bound
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+        return np.ones((batch, length), dtype=bool)

@@ -1,0 +1,70 @@
+"""A mixture of objectives with rates, chosen per row (UL2's mixture of denoisers, or any user list).
+
+Plan: the largest raw length and the largest targets length of the parts, so one chunk width and one
+targets width serve every row; a row given to a part uses the first `part.raw_length` tokens of its
+chunk, and that part's shorter targets are padded with 0. The part of each row is drawn from the
+batch's Generator before the parts draw their noise, so the whole batch is a pure function of the seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+from t5explore.objectives.base import LengthPlan, TokenSpace
+from t5explore.objectives.denoise import PlannedObjective
+
+
+@dataclasses.dataclass(eq=False)
+class Mixture(PlannedObjective):
+    name: str
+    parts: tuple
+    rates: tuple[float, ...]
+
+    def __post_init__(self):
+        self.parts = tuple(self.parts)
+        if not self.parts:
+            raise ValueError(f"{self.name}.objectives must name at least one objective")
+        if self.rates is None:
+            self.rates = (1.0,) * len(self.parts)
+        rates = np.asarray(self.rates, dtype=np.float64)
+        if rates.shape != (len(self.parts),):
+            raise ValueError(f"{self.name}.rates has {rates.size} entries for {len(self.parts)} objectives")
+        if not np.all(np.isfinite(rates)) or np.any(rates < 0) or rates.sum() <= 0:
+            raise ValueError(f"{self.name}.rates={tuple(self.rates)} must be non-negative with a positive sum")
+        self.rates = tuple(float(r) for r in rates)
+        self.probabilities = rates / rates.sum()
+        self._part_plans: dict[int, list[LengthPlan]] = {}
+
+    def plan(self, inputs_length: int) -> LengthPlan:
+        part_plans = [part.plan(inputs_length) for part in self.parts]
+        plan = LengthPlan(max(p.raw_length for p in part_plans), int(inputs_length),
+                          max(p.targets_length for p in part_plans))
+        self._part_plans[plan.raw_length] = part_plans
+        return self._remember(plan)
+
+    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
+                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+        plan = self._resolve(chunks, plan)
+        part_plans = self._part_plans.get(plan.raw_length)
+        if part_plans is None or part_plans[0].inputs_length != plan.inputs_length:
+            self.plan(plan.inputs_length)
+            part_plans = self._part_plans[plan.raw_length]
+        chunks = np.asarray(chunks)
+        batch = chunks.shape[0]
+        choice = self.choose(rng, batch)
+        inputs = np.zeros((batch, plan.inputs_length), np.int32)
+        targets = np.zeros((batch, plan.targets_length), np.int32)
+        for k, (part, part_plan) in enumerate(zip(self.parts, part_plans)):
+            rows = np.flatnonzero(choice == k)
+            if rows.size == 0:
+                continue
+            out = part(chunks[rows, : part_plan.raw_length], rng, tokens, plan=part_plan)
+            inputs[rows] = out["inputs"]
+            targets[rows, : part_plan.targets_length] = out["targets"]
+        return {"inputs": inputs, "targets": targets}
+
+    def choose(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        """The part index of each row, as __call__ draws it (for tests and statistics)."""
+        return rng.choice(len(self.parts), size=batch, p=self.probabilities)
+

@@ -1,0 +1,143 @@
+"""The named objectives of T5 §3.3 (Tables 4-7), T5's final span corruption, UL2 and user mixtures.
+
+Each is a gin configurable with a gin file gin/objectives/NAME.gin binding `Pretrain.objective = @NAME()`.
+Tables 6 and 7 are plain parameters: `iid_replace_spans.noise_density`, and
+`span_corruption.mean_noise_span_length` with `span_corruption.noise_density`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gin
+
+from t5explore.objectives.denoise import Denoiser
+from t5explore.objectives.encodings import Encoding
+from t5explore.objectives.masks import AllTokensMask, IidMask, PrefixMask, RandomSpansMask
+from t5explore.objectives.mixture import Mixture
+
+
+def _denoiser(name, mask, inputs, targets, *, mode_token=None, targets_length=None) -> Denoiser:
+    if targets_length is not None and int(targets_length) < 2:
+        raise ValueError(f"{name}.targets_length={targets_length!r} must be an integer >= 2")
+    return Denoiser(name, mask, Encoding(inputs) if isinstance(inputs, str) else inputs,
+                    Encoding(targets), mode_token=mode_token, targets_length=targets_length)
+
+
+@gin.configurable
+def span_corruption(noise_density: float = 0.15, mean_noise_span_length: float = 3.0, random_roll: bool = False,
+                    targets_length: int | None = None) -> Denoiser:
+    """T5's final objective (and Table 7): random spans, each noise span -> a unique sentinel in the
+    inputs, targets = sentinel, span, sentinel, span ..."""
+    name = "span_corruption"
+    mask = RandomSpansMask(noise_density, mean_noise_span_length, random_roll, owner=name)
+    return _denoiser(name, mask, "sentinel_per_noise_span", "sentinel_per_nonnoise_span", targets_length=targets_length)
+
+
+@gin.configurable
+def iid_replace_spans(noise_density: float = 0.15, targets_length: int | None = None) -> Denoiser:
+    """Table 5 "replace corrupted spans" (the Table 4-6 baseline): i.i.d. noise, each run of noise tokens
+    -> a unique sentinel in the inputs, targets = the noise runs each after its sentinel."""
+    name = "iid_replace_spans"
+    return _denoiser(name, IidMask(noise_density, owner=name), "sentinel_per_noise_span",
+                     "sentinel_per_nonnoise_span", targets_length=targets_length)
+
+
+@gin.configurable
+def drop_tokens(noise_density: float = 0.15, targets_length: int | None = None) -> Denoiser:
+    """Table 5 "drop corrupted tokens": noise tokens removed from the inputs; targets = only them."""
+    name = "drop_tokens"
+    return _denoiser(name, IidMask(noise_density, owner=name), "drop_noise", "noise_only",
+                     targets_length=targets_length)
+
+
+@gin.configurable
+def mass_style(noise_density: float = 0.15) -> Denoiser:
+    """Table 5 "MASS-style": every noise token -> the mask token (<extra_id_0>); targets = original text."""
+    name = "mass_style"
+    return _denoiser(name, IidMask(noise_density, owner=name), "mask_token", "original")
+
+
+@gin.configurable
+def bert_style(noise_density: float = 0.15, mask_prob: float = 0.9, random_prob: float = 0.1) -> Denoiser:
+    """Table 4 "BERT-style": a noise token becomes the mask token with `mask_prob`, a random regular token
+    with `random_prob`, and stays itself otherwise (T5: 0.9/0.1/0; BERT: 0.8/0.1/0.1). Targets = original."""
+    name = "bert_style"
+    for param, value in (("mask_prob", mask_prob), ("random_prob", random_prob)):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name}.{param}={value!r} must be in [0, 1]")
+    if float(mask_prob) + float(random_prob) > 1.0 + 1e-9:
+        raise ValueError(f"{name}.mask_prob + {name}.random_prob = {mask_prob} + {random_prob} must not exceed 1")
+    enc = Encoding("bert_replace", mask_prob=float(mask_prob), random_prob=float(random_prob))
+    return _denoiser(name, IidMask(noise_density, owner=name), enc, "original")
+
+
+@gin.configurable
+def deshuffling() -> Denoiser:
+    """Table 4 "deshuffling": the inputs are the chunk's tokens in random order; targets = original."""
+    name = "deshuffling"
+    return _denoiser(name, AllTokensMask(owner=name), "permute_noise", "original")
+
+
+@gin.configurable
+def prefix_lm(noise_density: float = 0.5) -> Denoiser:
+    """Table 4 "prefix language modelling": a random split point; inputs = prefix, targets = suffix."""
+    name = "prefix_lm"
+    return _denoiser(name, PrefixMask(noise_density, owner=name), "drop_noise", "noise_only")
+
+
+@gin.configurable
+def lm() -> Denoiser:
+    """Full language modelling: empty inputs (EOS only), targets = the whole chunk. `inputs_length` is
+    the targets budget: raw length = inputs_length - 1, targets length = inputs_length."""
+    name = "lm"
+    return _denoiser(name, AllTokensMask(owner=name), "empty", "original")
+
+
+# UL2 (Tay et al. 2022): R = regular span corruption, X = extreme, S = sequential (prefix LM).
+UL2_DENOISERS = (
+    ("R", "[NLU]", 3.0, 0.15),
+    ("R", "[NLU]", 8.0, 0.15),
+    ("S", "[S2S]", None, None),
+    ("X", "[NLG]", 3.0, 0.5),
+    ("X", "[NLG]", 8.0, 0.5),
+    ("X", "[NLG]", 64.0, 0.15),
+    ("X", "[NLG]", 64.0, 0.5),
+)
+
+
+@gin.configurable
+def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = 0.5,
+        use_mode_tokens: bool = True) -> Mixture:
+    """UL2's mixture of denoisers, one per row. `rates` (default uniform) follow UL2_DENOISERS' order:
+    R μ3, R μ8, S, X μ3 r.5, X μ8 r.5, X μ64 r.15, X μ64 r.5. Mode tokens [NLU]/[S2S]/[NLG] lead the inputs."""
+    name = "ul2"
+    parts = []
+    for kind, mode, mu, rate in UL2_DENOISERS:
+        mode = mode if use_mode_tokens else None
+        if kind == "S":
+            mask, inputs, targets = PrefixMask(prefix_lm_noise_density, owner=f"{name}.prefix_lm"), "drop_noise", "noise_only"
+            part_name = f"{name}/S"
+        else:
+            part_name = f"{name}/{kind}_mu{mu:g}_r{rate:g}"
+            mask = RandomSpansMask(rate, mu, owner=part_name)
+            inputs, targets = "sentinel_per_noise_span", "sentinel_per_nonnoise_span"
+        parts.append(_denoiser(part_name, mask, inputs, targets, mode_token=mode))
+    if rates is not None and len(rates) != len(parts):
+        raise ValueError(f"{name}.rates needs {len(parts)} entries (R μ3, R μ8, S, X μ3, X μ8, X μ64 r.15, "
+                         f"X μ64 r.5), got {len(rates)}")
+    return Mixture(name, tuple(parts), None if rates is None else tuple(rates))
+
+
+@gin.configurable
+def mixture(objectives: Sequence = (), rates: Sequence[float] | None = None) -> Mixture:
+    """Any list of objectives (e.g. `[@span_corruption(), @prefix_lm()]`, scoped for repeats) with rates
+    (default equal); each row gets one objective."""
+    return Mixture("mixture", tuple(objectives), None if rates is None else tuple(rates))
+
+
+NAMED_OBJECTIVES = {
+    "prefix_lm": prefix_lm, "bert_style": bert_style, "deshuffling": deshuffling, "mass_style": mass_style,
+    "iid_replace_spans": iid_replace_spans, "drop_tokens": drop_tokens, "lm": lm,
+    "span_corruption": span_corruption, "ul2": ul2, "mixture": mixture,
+}
