@@ -1,0 +1,53 @@
+"""The on-disk cache shared by runs (built-in corpus, vocabularies, token stores).
+
+Entries are directories named by a content hash and published with one atomic rename, so concurrent runs of a
+sweep never see half an entry: each builds in a private temp dir; the first rename wins, the others discard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+CACHE_ENV = "T5EXPLORE_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """`$T5EXPLORE_CACHE`, else `~/.cache/t5explore`."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "t5explore")
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
+def content_key(*parts) -> str:
+    """A short stable hash of JSON-able parts (used to name cache entries)."""
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@contextmanager
+def building_entry(final_dir: Path) -> Iterator[Path]:
+    """Yield a temp dir beside `final_dir` to fill; on success rename it to `final_dir` atomically.
+
+    If another process published `final_dir` meanwhile, keep theirs (same key = same content) and discard ours.
+    """
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final_dir)
+        except OSError:
+            if not final_dir.is_dir():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

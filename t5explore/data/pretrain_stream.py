@@ -1,0 +1,189 @@
+"""The pretraining example stream: token store → chunks → objective → encoder-decoder features.
+
+Batch k is a pure function of (store, objective, seed, k, host): the split's tokens are cut into
+non-overlapping chunks of `objective.plan(inputs_length).raw_length`; epoch e visits them in the order
+`numpy_rng(seed, STREAM_CHUNK_ORDER, e).permutation`; global batch k takes positions [k·B, (k+1)·B) of the
+concatenated epochs and host h its slice [h·B/H, (h+1)·B/H); the objective corrupts that slice with
+`numpy_rng(seed, STREAM_OBJECTIVE, k, h)`. So exact resume is "start at batch k" (`state()`/`restore()`),
+no chunk repeats within an epoch, and hosts never overlap. A background thread computes the next batches
+while the trainer steps; `wait_seconds` is the time the trainer spent blocked on it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from t5explore.data.features import encdec_features
+from t5explore.seeds import STREAM_CHUNK_ORDER, STREAM_OBJECTIVE, numpy_rng
+
+_STOP_POLL_S = 0.1
+
+
+class PretrainStream:
+    """Iterator of feature dicts for one host; also random access via `batch(k)`."""
+
+    def __init__(self, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
+                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None):
+        if host_count < 1 or not 0 <= host_index < host_count:
+            raise ValueError(f"host_index={host_index} must be in [0, host_count={host_count})")
+        if batch_size < 1 or batch_size % host_count:
+            raise ValueError(f"batch_size={batch_size} must be a positive multiple of host_count={host_count}")
+        self.store, self.objective, self.seed, self.split = store, objective, int(seed), split
+        self.plan = objective.plan(inputs_length)
+        self.inputs_length = inputs_length
+        self.chunk_length = int(self.plan.raw_length)
+        self.batch_size, self.host_index, self.host_count = batch_size, host_index, host_count
+        self.local_batch_size = batch_size // host_count
+        self.tokens = tokens if tokens is not None else store.token_space
+        self.first_token, stop = store.split_bounds(split)
+        self.num_chunks = (stop - self.first_token) // self.chunk_length
+        if self.num_chunks < batch_size:
+            raise ValueError(
+                f"the {split} split of {store} has {stop - self.first_token} tokens = {self.num_chunks} chunks of "
+                f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
+                f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch")
+        self.prefetch = prefetch
+        self.wait_seconds = 0.0
+        self._next = 0
+        self._perms: dict[int, np.ndarray] = {}
+        self._perm_lock = threading.Lock()
+        self._worker: tuple[threading.Thread, queue.Queue, threading.Event] | None = None
+
+    # ---- pure functions of k -------------------------------------------------------------------------------
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The chunk visiting order of one epoch (the last two are kept)."""
+        with self._perm_lock:
+            if epoch not in self._perms:
+                if len(self._perms) >= 2:
+                    self._perms.pop(min(self._perms))
+                self._perms[epoch] = numpy_rng(self.seed, STREAM_CHUNK_ORDER, epoch).permutation(self.num_chunks)
+            return self._perms[epoch]
+
+    def chunk_ids(self, k: int) -> np.ndarray:
+        """Ids (chunk index within the split) of this host's rows of global batch k."""
+        first = k * self.batch_size + self.host_index * self.local_batch_size
+        positions = np.arange(first, first + self.local_batch_size, dtype=np.int64)
+        epochs, within = np.divmod(positions, self.num_chunks)
+        out = np.empty_like(positions)
+        for e in np.unique(epochs):
+            sel = epochs == e
+            out[sel] = self.epoch_order(int(e))[within[sel]]
+        return out
+
+    def chunks(self, k: int) -> np.ndarray:
+        """int32 [local_batch, chunk_length] raw tokens of this host's rows of batch k."""
+        starts = self.first_token + self.chunk_ids(k) * self.chunk_length
+        return np.asarray(self.store.tokens[starts[:, None] + np.arange(self.chunk_length)], dtype=np.int32)
+
+    def batch(self, k: int) -> dict[str, np.ndarray]:
+        """Features of batch k for this host (pure: same arguments, same arrays)."""
+        if k < 0:
+            raise ValueError(f"batch index must be >= 0, got {k}")
+        rng = numpy_rng(self.seed, STREAM_OBJECTIVE, k, self.host_index)
+        out = self.objective(self.chunks(k), rng, self.tokens)
+        inputs, targets = out["inputs"], out["targets"]
+        want = (self.local_batch_size, self.plan.inputs_length)
+        if inputs.shape != want or targets.ndim != 2 or targets.shape[0] != want[0]:
+            raise ValueError(f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
+                             f"{inputs.shape} and targets {targets.shape}; expected inputs {want}")
+        return encdec_features(inputs, targets)
+
+    def epoch_of(self, k: int) -> float:
+        return k * self.batch_size / self.num_chunks
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Whole batches in one pass over the split (e.g. the size of a full validation pass)."""
+        return self.num_chunks // self.batch_size
+
+    # ---- position ----------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        """JSON-able position: the index of the next batch `next()` returns (goes into checkpoints)."""
+        return {"next_batch": self._next, "seed": self.seed, "split": self.split, "batch_size": self.batch_size}
+
+    def restore(self, state: dict) -> None:
+        for field in ("seed", "split", "batch_size"):
+            if field in state and state[field] != getattr(self, field):
+                raise ValueError(f"stream state has {field}={state[field]!r} but this stream has "
+                                 f"{getattr(self, field)!r}; refusing to resume a different stream")
+        k = state.get("next_batch")
+        if not isinstance(k, int) or k < 0:
+            raise ValueError(f"stream state needs a non-negative int 'next_batch', got {state!r}")
+        self._stop_worker()
+        self._next = k
+
+    # ---- iteration with prefetch --------------------------------------------------------------------------
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        t0 = time.perf_counter()
+        if self.prefetch <= 0:
+            features = self.batch(self._next)
+        else:
+            if self._worker is None:
+                self._start_worker(self._next)
+            k, features = self._worker[1].get()
+            if isinstance(features, BaseException):
+                self._stop_worker()
+                raise features
+            assert k == self._next, (k, self._next)
+        self.wait_seconds += time.perf_counter() - t0
+        self._next += 1
+        return features
+
+    def _start_worker(self, start: int) -> None:
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        # The thread holds only a weak reference, so an abandoned stream is collected and its thread ends.
+        thread = threading.Thread(target=_produce, args=(weakref.ref(self), start, q, stop), daemon=True,
+                                  name=f"PretrainStream-{self.split}-host{self.host_index}")
+        self._worker = (thread, q, stop)
+        thread.start()
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            thread, _, stop = self._worker
+            stop.set()
+            thread.join()
+            self._worker = None
+
+    def close(self) -> None:
+        self._stop_worker()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_worker", None) is not None:
+            self._worker[2].set()
+
+
+def _produce(stream_ref, k: int, q: queue.Queue, stop: threading.Event) -> None:
+    """Prefetch thread: compute batches k, k+1, ... into `q` until stopped or the stream is gone."""
+    while not stop.is_set():
+        stream = stream_ref()
+        if stream is None:
+            return
+        try:
+            item = (k, stream.batch(k))
+        except BaseException as e:  # hand the error to the consumer, which re-raises it
+            item = (k, e)
+        del stream
+        while not stop.is_set() and stream_ref() is not None:
+            try:
+                q.put(item, timeout=_STOP_POLL_S)
+                break
+            except queue.Full:
+                continue
+        if isinstance(item[1], BaseException):
+            return
+        k += 1

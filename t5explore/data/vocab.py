@@ -1,0 +1,187 @@
+"""The vocabulary: a SentencePiece unigram model trained on the pretraining corpus, plus 100 T5 sentinels.
+
+Trained once per (corpus content, size, options) and cached under that hash. Training is deterministic: the
+sentences are read in corpus order, capped, subsampled with a seeded numpy generator (not sentencepiece's own
+shuffling) and fed with a fixed thread count, so the same corpus gives the same model bytes.
+
+Ids follow T5: pad 0, eos 1, unk 2, no bos; UL2 mode tokens `[NLU]` `[S2S]` `[NLG]` are 3, 4, 5; byte fallback
+pieces follow; `<extra_id_k>` = `vocab_size - 1 - k` is added on top exactly as `seqio.SentencePieceVocabulary`
+does, so `Vocab.encode/decode` (plain sentencepiece, no TensorFlow) agree with `Vocab.seqio_vocabulary`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import gin
+import numpy as np
+import sentencepiece as spm
+
+from t5explore.data.cache import building_entry, content_key, resolve_cache_dir
+from t5explore.io_utils import atomic_write_json
+from t5explore.objectives.base import TokenSpace
+from t5explore.seeds import STREAM_VOCAB, numpy_rng
+
+NUM_SENTINELS = 100
+MODE_TOKENS = ("[NLU]", "[S2S]", "[NLG]")
+VOCAB_SEED = 0  # the vocabulary is not a per-run choice: one seed for every run sharing a corpus
+MAX_READ_SENTENCES = 4_000_000  # lines read from the corpus at most (C4 would otherwise be read whole)
+INPUT_SENTENCE_SIZE = 1_000_000  # lines sampled from those for training
+TRAINER_OPTIONS = dict(
+    model_type="unigram",
+    pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+    user_defined_symbols=",".join(MODE_TOKENS),
+    byte_fallback=True,
+    character_coverage=0.9995,
+    max_sentence_length=32768,
+    input_sentence_size=0, shuffle_input_sentence=False,  # we sample ourselves, seeded
+    num_threads=4,  # fixed: the EM step's reduction order depends on it
+)
+
+
+class VocabError(ValueError):
+    """The vocabulary cannot be built or loaded; the message names the corpus, file or setting."""
+
+
+def _piece_types():
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    return pb
+
+
+class Vocab:
+    """A trained sentencepiece model + 100 sentinels; encode/decode without TensorFlow."""
+
+    def __init__(self, sp_path: str | os.PathLike, extra_ids: int = NUM_SENTINELS):
+        self.sp_path = Path(sp_path)
+        self.extra_ids = extra_ids
+        pb = _piece_types()
+        model_bytes = self.sp_path.read_bytes()
+        self._model_sha256 = hashlib.sha256(model_bytes).hexdigest()
+        model = pb.ModelProto.FromString(model_bytes)
+        self.sp_vocab_size = len(model.pieces)
+        # Same additions as seqio's _load_model (reverse order: <extra_id_0> is the highest id).
+        for i in reversed(range(extra_ids)):
+            model.pieces.add(piece=f"▁<extra_id_{i}>", score=0.0, type=pb.ModelProto.SentencePiece.USER_DEFINED)
+        self._sp = spm.SentencePieceProcessor(model_proto=model.SerializeToString())
+        regular = [i for i, p in enumerate(model.pieces) if p.type == pb.ModelProto.SentencePiece.NORMAL]
+        self._first_regular_id = regular[0] if regular else self.sp_vocab_size
+        self._check_ids()
+
+    def _check_ids(self) -> None:
+        expected = {"pad": (self._sp.pad_id(), 0), "eos": (self._sp.eos_id(), 1), "unk": (self._sp.unk_id(), 2)}
+        expected.update({t: (self._sp.piece_to_id(t), 3 + i) for i, t in enumerate(MODE_TOKENS)})
+        bad = {k: v for k, v in expected.items() if v[0] != v[1]}
+        if bad:
+            raise VocabError(f"{self.sp_path}: not a t5explore vocabulary; (id, expected id) differ: {bad}")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp_vocab_size + self.extra_ids
+
+    def fingerprint(self) -> str:
+        """Hash of the sentencepiece model bytes and the sentinel count (token stores are keyed on it)."""
+        return f"{self._model_sha256[:32]}+{self.extra_ids}"
+
+    def encode(self, text: str) -> list[int]:
+        return self._sp.encode(text)
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = -1) -> list[list[int]]:
+        """Encode many texts at once in sentencepiece's thread pool (-1 = all cores)."""
+        return self._sp.encode(list(texts), num_threads=num_threads)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of `ids` up to the first EOS, ignoring padding; out-of-range ids become UNK (as in seqio)."""
+        out = []
+        for i in (int(x) for x in ids):
+            if i == 1:
+                break
+            if i != 0:
+                out.append(i if 0 <= i < self.vocab_size else 2)
+        return self._sp.decode(out)
+
+    def token_space(self) -> TokenSpace:
+        return TokenSpace(
+            vocab_size=self.vocab_size, num_sentinels=self.extra_ids, pad_id=0, eos_id=1, unk_id=2,
+            mode_token_ids=tuple((t, 3 + i) for i, t in enumerate(MODE_TOKENS)),
+            first_regular_id=self._first_regular_id,
+        )
+
+    @functools.cached_property
+    def seqio_vocabulary(self):
+        import seqio  # imports TensorFlow: only when asked
+
+        return seqio.SentencePieceVocabulary(str(self.sp_path), extra_ids=self.extra_ids)
+
+    def __repr__(self) -> str:
+        return f"Vocab({self.sp_path}, vocab_size={self.vocab_size})"
+
+
+def training_sentences(documents: Iterable[str], seed: int = VOCAB_SEED,
+                       max_read: int = MAX_READ_SENTENCES, sample: int = INPUT_SENTENCE_SIZE) -> list[str]:
+    """Non-empty lines of the first `max_read` lines, subsampled to `sample` with a seeded generator."""
+    lines: list[str] = []
+    for doc in documents:
+        for line in doc.split("\n"):
+            line = line.strip()
+            if line:
+                lines.append(line)
+        if len(lines) >= max_read:
+            del lines[max_read:]
+            break
+    if len(lines) > sample:
+        keep = np.sort(numpy_rng(seed, STREAM_VOCAB).choice(len(lines), size=sample, replace=False))
+        lines = [lines[i] for i in keep]
+    return lines
+
+
+def train_sentencepiece(sentences: list[str], sp_vocab_size: int, model_prefix: str) -> None:
+    """Train the unigram model into `model_prefix`.model (sentencepiece logs silenced)."""
+    if not sentences:
+        raise VocabError("the corpus has no text to train a vocabulary on")
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_prefix=model_prefix, vocab_size=sp_vocab_size,
+            minloglevel=2, **TRAINER_OPTIONS)
+    except RuntimeError as e:
+        raise VocabError(f"sentencepiece training failed (vocabulary.sp_vocab_size={sp_vocab_size}): {e}") from e
+    # The trainer records its (temporary) output path in the model; blank it so equal training = equal bytes.
+    path = Path(model_prefix + ".model")
+    model = _piece_types().ModelProto.FromString(path.read_bytes())
+    model.trainer_spec.model_prefix = ""
+    path.write_bytes(model.SerializeToString(deterministic=True))
+
+
+def vocab_cache_key(corpus, sp_vocab_size: int) -> str:
+    return content_key("vocab-v1", corpus.fingerprint(), int(sp_vocab_size), NUM_SENTINELS, TRAINER_OPTIONS,
+                       VOCAB_SEED, MAX_READ_SENTENCES, INPUT_SENTENCE_SIZE, spm.__version__)
+
+
+def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | None = None) -> Vocab:
+    """The vocabulary of `corpus`: loaded from the cache, or trained (once) and published atomically."""
+    if sp_vocab_size < 3 + len(MODE_TOKENS) + 256 + 1:
+        raise VocabError(f"vocabulary.sp_vocab_size={sp_vocab_size} is too small: byte fallback alone needs 262 ids")
+    entry = resolve_cache_dir(cache_dir) / "vocab" / f"sp{sp_vocab_size}-{vocab_cache_key(corpus, sp_vocab_size)}"
+    model_path = entry / "spm.model"
+    if not model_path.is_file():
+        start = time.perf_counter()
+        sentences = training_sentences(corpus.documents())
+        with building_entry(entry) as tmp:
+            train_sentencepiece(sentences, sp_vocab_size, str(tmp / "spm"))
+            atomic_write_json(tmp / "meta.json", {
+                "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(), "sp_vocab_size": sp_vocab_size,
+                "sentences": len(sentences), "train_seconds": round(time.perf_counter() - start, 2),
+                "options": TRAINER_OPTIONS, "sentencepiece": spm.__version__, "python": sys.version.split()[0]})
+    return Vocab(model_path)
+
+
+@gin.configurable("vocabulary", module=None)
+def vocabulary(corpus=gin.REQUIRED, sp_vocab_size: int = 32000, cache_dir: str | None = None) -> Vocab:
+    """Gin entry point: `vocabulary.sp_vocab_size = 2000` for tiny runs; 32000 (+100 sentinels) like T5."""
+    return get_vocabulary(corpus, sp_vocab_size, cache_dir)
