@@ -22,6 +22,7 @@ CONFIGURABLE_MODULES = (
     "t5explore.objectives.named",
     "t5explore.data.corpus",
     "t5explore.data.vocab",
+    "t5explore.data.tasks",
     "t5explore.train.config",
     "t5explore.sweep.grid",
 )

@@ -1,0 +1,225 @@
+"""Downstream metrics as the benchmarks define them, on the 0-100 scale of the T5 paper's tables.
+
+Predictions arrive as decoded text. A classification prediction that is not one of the task's label words
+counts as wrong and is counted (`invalid_predictions`): for binary metrics (MCC, F1) it is replaced by the
+opposite of the gold label, as T5's `f1_score_with_invalid` does, so it can never score. An STS-B prediction
+that is not a finite number counts as 0.0 and is counted.
+
+ROUGE and BLEU are not provided: `rouge-score` and `sacrebleu` are not dependencies of this project, and
+none of the supported tasks (GLUE, SuperGLUE BoolQ, SQuAD, the built-in task) needs them.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import re
+import string
+from typing import Mapping, Sequence
+
+import numpy as np
+
+INVALID = -1  # class id of a prediction that is not a label word
+
+
+# ---------------------------------------------------------------------------------------------- basics
+
+
+def accuracy(golds: Sequence, preds: Sequence) -> float:
+    """Percentage of predictions equal to the gold label."""
+    _check_lengths(golds, preds)
+    if len(golds) == 0:
+        return 0.0
+    return 100.0 * float(np.mean([g == p for g, p in zip(golds, preds)]))
+
+
+def matthews_corr(golds: Sequence[int], preds: Sequence[int]) -> float:
+    """Matthews correlation x100 (sklearn's multiclass formula); 0 when it is undefined (one class only)."""
+    _check_lengths(golds, preds)
+    classes = sorted(set(golds) | set(preds))
+    index = {c: i for i, c in enumerate(classes)}
+    conf = np.zeros((len(classes), len(classes)), dtype=np.float64)
+    for g, p in zip(golds, preds):
+        conf[index[g], index[p]] += 1
+    n = conf.sum()
+    true_sum, pred_sum = conf.sum(axis=1), conf.sum(axis=0)
+    cov_tp = np.trace(conf) * n - true_sum @ pred_sum
+    cov_pp = n * n - pred_sum @ pred_sum
+    cov_tt = n * n - true_sum @ true_sum
+    if cov_pp * cov_tt == 0:
+        return 0.0
+    return 100.0 * float(cov_tp / math.sqrt(cov_tt * cov_pp))
+
+
+def binary_f1(golds: Sequence[int], preds: Sequence[int], positive: int = 1) -> float:
+    """F1 x100 of the positive class (GLUE: MRPC `equivalent`); 0 when there is no true positive."""
+    _check_lengths(golds, preds)
+    tp = sum(g == positive and p == positive for g, p in zip(golds, preds))
+    fp = sum(g != positive and p == positive for g, p in zip(golds, preds))
+    fn = sum(g == positive and p != positive for g, p in zip(golds, preds))
+    if tp == 0:
+        return 0.0
+    return 100.0 * 2 * tp / (2 * tp + fp + fn)
+
+
+def pearson(golds: Sequence[float], preds: Sequence[float]) -> float:
+    """Pearson correlation x100; 0 when undefined (fewer than 2 points or a constant side)."""
+    return _correlation("pearsonr", golds, preds)
+
+
+def spearman(golds: Sequence[float], preds: Sequence[float]) -> float:
+    """Spearman rank correlation x100; 0 when undefined."""
+    return _correlation("spearmanr", golds, preds)
+
+
+def _correlation(name: str, golds, preds) -> float:
+    import scipy.stats  # imported on use: it is slow to import and most callers never need it
+
+    _check_lengths(golds, preds)
+    g, p = np.asarray(golds, dtype=np.float64), np.asarray(preds, dtype=np.float64)
+    if len(g) < 2 or np.ptp(g) == 0 or np.ptp(p) == 0:
+        return 0.0
+    return 100.0 * float(getattr(scipy.stats, name)(g, p)[0])
+
+
+def _check_lengths(golds, preds) -> None:
+    if len(golds) != len(preds):
+        raise ValueError(f"{len(golds)} gold labels but {len(preds)} predictions")
+
+
+# ---------------------------------------------------------------------------------------------- SQuAD
+
+
+def normalize_squad_answer(text: str) -> str:
+    """SQuAD v1.1's official normalisation: lowercase, drop punctuation, articles and extra whitespace."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def _token_f1(gold: str, pred: str) -> float:
+    gold_tokens, pred_tokens = gold.split(), pred.split()
+    common = collections.Counter(gold_tokens) & collections.Counter(pred_tokens)
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0.0
+    precision, recall = num_same / len(pred_tokens), num_same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(gold_answers: Sequence[Sequence[str]], preds: Sequence[str]) -> dict[str, float]:
+    """Exact match and token F1 x100, each the max over a question's gold answers (official v1.1 script)."""
+    _check_lengths(gold_answers, preds)
+    em, f1 = [], []
+    for answers, pred in zip(gold_answers, preds):
+        if not answers:
+            raise ValueError("a SQuAD question has no gold answers")
+        p = normalize_squad_answer(pred)
+        golds = [normalize_squad_answer(a) for a in answers]
+        em.append(max(float(g == p) for g in golds))
+        f1.append(max(_token_f1(g, p) for g in golds))
+    n = max(len(preds), 1)
+    return {"exact_match": 100.0 * sum(em) / n, "f1": 100.0 * sum(f1) / n}
+
+
+# ------------------------------------------------------------------------------ text -> metric inputs
+
+
+def label_ids(texts: Sequence[str], label_words: Sequence[str]) -> tuple[list[int], int]:
+    """Map label words to class ids (surrounding whitespace ignored); others -> INVALID. Returns (ids, n_invalid)."""
+    lookup = {w: i for i, w in enumerate(label_words)}
+    ids = [lookup.get(t.strip(), INVALID) for t in texts]
+    return ids, sum(i == INVALID for i in ids)
+
+
+def classification_scores(
+    targets: Sequence[str],
+    predictions: Sequence[str],
+    label_words: Sequence[str],
+    metrics: Sequence[str] = ("accuracy",),
+    positive: int = 1,
+) -> dict[str, float]:
+    """Score label-word predictions. `metrics` from 'accuracy', 'matthews_corr', 'f1' (class `positive`)."""
+    _check_lengths(targets, predictions)
+    golds, bad_golds = label_ids(targets, label_words)
+    if bad_golds:
+        bad = next(t for t, g in zip(targets, golds) if g == INVALID)
+        raise ValueError(f"gold target {bad!r} is not one of the label words {list(label_words)}")
+    preds, n_invalid = label_ids(predictions, label_words)
+    if len(label_words) == 2:  # an invalid prediction becomes the wrong class, so it can never score
+        preds = [1 - g if p == INVALID else p for g, p in zip(golds, preds)]
+    fns = {"accuracy": accuracy, "matthews_corr": matthews_corr, "f1": lambda g, p: binary_f1(g, p, positive)}
+    unknown = set(metrics) - set(fns)
+    if unknown:
+        raise ValueError(f"unknown classification metrics {sorted(unknown)}; known: {sorted(fns)}")
+    out = {m: fns[m](golds, preds) for m in metrics}
+    out["invalid_predictions"] = float(n_invalid)
+    return out
+
+
+def parse_score(text: str) -> float | None:
+    """A predicted STS-B score as a float, or None if the text is not a finite number."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def regression_scores(golds: Sequence[float], predictions: Sequence[str]) -> dict[str, float]:
+    """STS-B: Pearson and Spearman x100 of parsed predictions; non-numeric predictions count as 0.0."""
+    parsed = [parse_score(p) for p in predictions]
+    values = [0.0 if v is None else v for v in parsed]
+    return {
+        "pearson": pearson(golds, values),
+        "spearman": spearman(golds, values),
+        "invalid_predictions": float(sum(v is None for v in parsed)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- benchmarks
+
+# The metrics that make up each task's benchmark score; tasks with two are averaged first (T5's eval_utils).
+GLUE_TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "glue_cola": ("matthews_corr",),
+    "glue_sst2": ("accuracy",),
+    "glue_mrpc": ("f1", "accuracy"),
+    "glue_stsb": ("pearson", "spearman"),
+    "glue_qnli": ("accuracy",),
+    "glue_rte": ("accuracy",),
+}
+SUPERGLUE_TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "superglue_boolq": ("accuracy",),
+}
+SQUAD_TASK = "squad_v1"
+
+
+def benchmark_scores(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """`glue_average`, `superglue_average`, `squad_em`, `squad_f1` from per-task metrics (only those present).
+
+    The GLUE/SuperGLUE averages are over the benchmark's tasks present in `per_task`, each task's metrics
+    averaged first (MRPC F1/accuracy, STS-B Pearson/Spearman), as the T5 paper does.
+    """
+    out: dict[str, float] = {}
+    for key, table in (("glue_average", GLUE_TASK_METRICS), ("superglue_average", SUPERGLUE_TASK_METRICS)):
+        task_scores = [_task_score(task, per_task[task], table[task]) for task in table if task in per_task]
+        if task_scores:
+            out[key] = float(np.mean(task_scores))
+    if SQUAD_TASK in per_task:
+        out["squad_em"] = float(_require(SQUAD_TASK, per_task[SQUAD_TASK], "exact_match"))
+        out["squad_f1"] = float(_require(SQUAD_TASK, per_task[SQUAD_TASK], "f1"))
+    return out
+
+
+def _task_score(task: str, scores: Mapping[str, float], metric_names: Sequence[str]) -> float:
+    return float(np.mean([_require(task, scores, m) for m in metric_names]))
+
+
+def _require(task: str, scores: Mapping[str, float], metric: str) -> float:
+    if metric not in scores:
+        raise KeyError(f"task {task} has no metric {metric!r} (has {sorted(scores)})")
+    return float(scores[metric])

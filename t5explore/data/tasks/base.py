@@ -1,0 +1,58 @@
+"""What a downstream task is: text examples in T5's text-to-text form plus the benchmark's own scoring.
+
+A task does not tokenise or truncate: the fine-tuning loop owns the vocabulary and the length budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+SPLITS = ("train", "validation")
+BENCHMARKS = ("glue", "superglue", "squad", "builtin")
+
+
+class TaskDataError(ValueError):
+    """A data file (or TFDS record) is malformed; the message names the file and line (or record)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TextExample:
+    """One example: `inputs` and `targets` as T5 writes them; `meta` holds what scoring needs (id, gold)."""
+
+    inputs: str
+    targets: str
+    meta: Mapping[str, Any]
+
+
+Loader = Callable[[str, "str | None"], list[TextExample]]  # (split, data_dir) -> examples
+Scorer = Callable[[Sequence[str], Sequence[str], Sequence[Mapping[str, Any]]], dict[str, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DownstreamTask:
+    """A named task: where its examples come from and how its predictions are scored (0-100 scale)."""
+
+    name: str
+    benchmark: str  # 'glue' | 'superglue' | 'squad' | 'builtin'
+    primary_metric: str
+    metric_names: tuple[str, ...]  # what `score` returns besides `invalid_predictions`
+    label_words: tuple[str, ...] | None  # None for open-ended targets (SQuAD, STS-B scores)
+    loader: Loader = dataclasses.field(repr=False)
+    scorer: Scorer = dataclasses.field(repr=False)
+
+    def examples(self, split: str, data_dir: str | None = None) -> list[TextExample]:
+        """Examples of `split` ('train' | 'validation') from `data_dir` (original file formats) or TFDS."""
+        if split not in SPLITS:
+            raise ValueError(f"task {self.name}: unknown split {split!r}; expected one of {SPLITS}")
+        return self.loader(split, None if data_dir is None else str(data_dir))
+
+    def score(
+        self, targets: Sequence[str], predictions: Sequence[str], metas: Sequence[Mapping[str, Any]]
+    ) -> dict[str, float]:
+        """Benchmark metrics of decoded `predictions` against the examples' `targets` and `metas`."""
+        if not (len(targets) == len(predictions) == len(metas)):
+            raise ValueError(
+                f"task {self.name}: {len(targets)} targets, {len(predictions)} predictions, {len(metas)} metas"
+            )
+        return self.scorer(list(targets), list(predictions), list(metas))

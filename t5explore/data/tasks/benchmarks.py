@@ -1,0 +1,146 @@
+"""GLUE, SuperGLUE BoolQ and SQuAD v1.1 as T5 casts them into text-to-text form.
+
+Label words and their order are TFDS's (`label` index i -> `label_words[i]`); inputs are the benchmark name
+then each text feature as `name: text`, features sorted by name (so BoolQ is `boolq passage: ... question:
+...` and QNLI `qnli question: ... sentence: ...`), exactly as `t5.data.preprocessors.glue` writes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from t5explore.data import metrics
+from t5explore.data.tasks import local_files
+from t5explore.data.tasks.base import DownstreamTask, TaskDataError, TextExample
+from t5explore.data.tasks.formats import glue_inputs, squad_inputs, stsb_target, pad_punctuation
+from t5explore.data.tasks.tfds_source import tfds_records
+
+
+@dataclasses.dataclass(frozen=True)
+class GlueSpec:
+    """One GLUE-style classification (or STS-B regression) task and where its columns live."""
+
+    name: str  # our task name, e.g. 'glue_cola'
+    benchmark: str  # 'glue' | 'superglue'
+    prefix: str  # T5's benchmark name written first in the inputs, e.g. 'cola'
+    tfds_name: str
+    folder: str  # under data_dir
+    features: tuple[str, ...]  # text features, TFDS names
+    label_words: tuple[str, ...] | None  # None: STS-B's float score
+    metric_names: tuple[str, ...]
+    columns: Mapping[str, str | int] = dataclasses.field(default_factory=dict)  # TSV: feature -> header/index
+    label_kind: str = "index"  # how the TSV label cell reads: 'index' | 'name' | 'float'
+    tsv_header: bool = True
+    tsv_width: int | None = None  # column count of a headerless TSV
+
+
+GLUE_SPECS = {
+    s.name: s
+    for s in (
+        GlueSpec("glue_cola", "glue", "cola", "glue/cola", "glue/CoLA", ("sentence",),
+                 ("unacceptable", "acceptable"), ("matthews_corr",),
+                 columns={"sentence": 3, "label": 1}, tsv_header=False, tsv_width=4),
+        GlueSpec("glue_sst2", "glue", "sst2", "glue/sst2", "glue/SST-2", ("sentence",),
+                 ("negative", "positive"), ("accuracy",),
+                 columns={"sentence": "sentence", "label": "label"}),
+        GlueSpec("glue_mrpc", "glue", "mrpc", "glue/mrpc", "glue/MRPC", ("sentence1", "sentence2"),
+                 ("not_equivalent", "equivalent"), ("f1", "accuracy"),
+                 columns={"sentence1": "#1 String", "sentence2": "#2 String", "label": "Quality"}),
+        GlueSpec("glue_qnli", "glue", "qnli", "glue/qnli", "glue/QNLI", ("question", "sentence"),
+                 ("entailment", "not_entailment"), ("accuracy",),
+                 columns={"question": "question", "sentence": "sentence", "label": "label"}, label_kind="name"),
+        GlueSpec("glue_rte", "glue", "rte", "glue/rte", "glue/RTE", ("sentence1", "sentence2"),
+                 ("entailment", "not_entailment"), ("accuracy",),
+                 columns={"sentence1": "sentence1", "sentence2": "sentence2", "label": "label"}, label_kind="name"),
+        GlueSpec("glue_stsb", "glue", "stsb", "glue/stsb", "glue/STS-B", ("sentence1", "sentence2"),
+                 None, ("pearson", "spearman"),
+                 columns={"sentence1": "sentence1", "sentence2": "sentence2", "label": "score"}, label_kind="float"),
+        GlueSpec("superglue_boolq", "superglue", "boolq", "super_glue/boolq", "superglue/BoolQ",
+                 ("passage", "question"), ("False", "True"), ("accuracy",)),
+    )
+}
+
+SQUAD_TFDS_NAME = "squad/v1.1"
+SQUAD_FOLDER = "squad/v1.1"
+
+
+# ------------------------------------------------------------------------------------------ GLUE-style
+
+
+def glue_records(spec: GlueSpec, split: str, data_dir: str | None) -> list[dict[str, Any]]:
+    """{features..., 'label', 'idx'} records of a GLUE/SuperGLUE task from local files or TFDS."""
+    if data_dir is None:
+        return tfds_records(spec.tfds_name, split)
+    if spec.benchmark == "superglue":
+        path = local_files.split_file(data_dir, spec.folder, "jsonl", split)
+        fields = {f: str for f in spec.features} | {"label": bool, "idx": int}
+        return [{**{f: o[f] for f in spec.features}, "label": int(o["label"]), "idx": o["idx"]}
+                for _, o in local_files.read_jsonl(path, fields)]
+    path = local_files.split_file(data_dir, spec.folder, "tsv", split)
+    rows = local_files.read_glue_tsv(path, spec.columns, header=spec.tsv_header, num_columns=spec.tsv_width)
+    records = []
+    for idx, (line_no, cells) in enumerate(rows):
+        label = local_files.parse_label(path, line_no, cells["label"], spec.label_kind, spec.label_words)
+        records.append({**{f: cells[f] for f in spec.features}, "label": label, "idx": idx})
+    return records
+
+
+def glue_example(spec: GlueSpec, record: Mapping[str, Any]) -> TextExample:
+    """A record in T5's form: `<prefix> f1: ... f2: ...` -> label word (or the STS-B score to 0.2)."""
+    inputs = glue_inputs(spec.prefix, {f: record[f] for f in spec.features})
+    label = record["label"]
+    if spec.label_words is None:
+        return TextExample(inputs, stsb_target(label), {"idx": record["idx"], "label": float(label)})
+    if not 0 <= label < len(spec.label_words):  # TFDS writes -1 for unlabeled (test) examples
+        raise TaskDataError(f"{spec.tfds_name} record idx={record['idx']}: label {label} has no label word")
+    return TextExample(inputs, spec.label_words[label], {"idx": record["idx"], "label": int(label)})
+
+
+def make_glue_task(spec: GlueSpec) -> DownstreamTask:
+    def load(split: str, data_dir: str | None) -> list[TextExample]:
+        return [glue_example(spec, r) for r in glue_records(spec, split, data_dir)]
+
+    if spec.label_words is None:
+        def score(targets, predictions, metas):
+            return metrics.regression_scores([m["label"] for m in metas], predictions)
+    else:
+        def score(targets, predictions, metas):
+            return metrics.classification_scores(targets, predictions, spec.label_words, spec.metric_names)
+
+    return DownstreamTask(spec.name, spec.benchmark, spec.metric_names[0], spec.metric_names,
+                          spec.label_words, load, score)
+
+
+# ------------------------------------------------------------------------------------------ SQuAD
+
+
+def squad_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
+    """{'id', 'question', 'context', 'answers': [text, ...]} per question, local JSON or TFDS."""
+    if data_dir is None:
+        return [{"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]["text"]}
+                for r in tfds_records(SQUAD_TFDS_NAME, split)]
+    return local_files.read_squad_json(local_files.split_file(data_dir, SQUAD_FOLDER, "json", split))
+
+
+def squad_examples(records: list[dict[str, Any]]) -> list[TextExample]:
+    """`question: ... context: ...` -> the first answer, punctuation padded as T5 does; all answers in meta."""
+    examples = []
+    for r in records:
+        answers = [pad_punctuation(a) for a in r["answers"]]
+        if not answers:
+            raise TaskDataError(f"SQuAD question id={r['id']!r} has no gold answers")
+        examples.append(TextExample(squad_inputs(r["question"], r["context"]), answers[0],
+                                    {"id": r["id"], "answers": answers}))
+    return examples
+
+
+def make_squad_task() -> DownstreamTask:
+    def load(split: str, data_dir: str | None) -> list[TextExample]:
+        return squad_examples(squad_records(split, data_dir))
+
+    def score(targets, predictions, metas):
+        return metrics.squad_scores([m["answers"] for m in metas], predictions)
+
+    # The paper's tables report SQuAD exact match, so that is the score that picks the best checkpoint.
+    return DownstreamTask("squad_v1", "squad", "exact_match", ("exact_match", "f1"), None, load, score)
