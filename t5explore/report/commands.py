@@ -1,0 +1,82 @@
+"""`t5explore table` and `t5explore plot`: a results directory -> tables / PNGs next to it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from t5explore.report.results import ReportError
+from t5explore.report.tables import FORMATS, markdown_table, write_tables
+
+
+def add_commands(subparsers) -> None:
+    table = subparsers.add_parser(
+        "table", help="comparison tables (md, csv, LaTeX, HTML) of a results directory",
+        description="Aggregate seeds per variant (mean ± std, n), mark the ★ baseline and bold every score "
+                    "within 2σ of the best; print Markdown and write the chosen formats. Also writes "
+                    "<sweep>_vs_paper.* when the sweep reproduces a T5 table (4-7).")
+    table.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
+    table.add_argument("--format", default="md,csv,latex,html",
+                       help=f"comma-separated, from {','.join(FORMATS)} (default: all)")
+    table.add_argument("--out", default=None, help="where to write the tables (default: DIR)")
+    table.add_argument("--per_task", action="store_true", help="also write per-task breakdown tables")
+    table.add_argument("--baseline_std", default=None,
+                       help="σ for the bold rule: 'paper' (T5's baseline std over 10 runs) or "
+                            "'GLUE=0.235,SQuAD EM=0.343' (column label, key or paper column)")
+    table.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
+    table.add_argument("--paper_table", default=None, help="compare with T5 table N (4-7) whatever the sweep name")
+    table.set_defaults(func=run_table)
+
+    plot = subparsers.add_parser("plot", help="PNG plots of a results directory",
+                                 description="Loss curves, score bars and ours-vs-paper plots, as PNG.")
+    plot.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
+    plot.add_argument("--out", default=None, help="where to write the PNGs (default: DIR)")
+    plot.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
+    plot.set_defaults(func=run_plot)
+
+
+def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
+    """'paper' or 'NAME=VALUE,NAME=VALUE'."""
+    if text is None or text.strip() == "paper":
+        return None if text is None else "paper"
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, value = item.rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ReportError(f"--baseline_std: expected NAME=NUMBER, got {item!r}") from None
+    return out
+
+
+def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+    try:
+        which = "last" if args.last else "best"
+        std = parse_baseline_std(args.baseline_std)
+        formats = [f.strip() for f in args.format.split(",") if f.strip()]
+        paths = write_tables(args.dir, args.out, formats, per_task=args.per_task, which=which,
+                             baseline_std=std, paper_table=args.paper_table)
+        print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table))
+    except ReportError as e:
+        print(f"t5explore table: {e}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def run_plot(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+    from t5explore.report.plots import write_plots  # matplotlib only when plotting
+
+    try:
+        paths = write_plots(args.dir, args.out, which="last" if args.last else "best")
+    except ReportError as e:
+        print(f"t5explore plot: {e}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(f"wrote {p}")
+    if not paths:
+        print("no plots: no completed runs with metrics or scores", file=sys.stderr)
+    return 0

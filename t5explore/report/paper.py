@@ -1,0 +1,174 @@
+"""The T5 paper's numbers (data in paper/t5_tables.json) and the "paper side by side" comparison.
+
+A sweep reproduces a T5 table when sweep.json names it (`"paper_table": "table7"`) or its name contains it
+(`t5_table7_span_length`). Variants are matched to the paper's rows by name or alias (case, spacing, μ/mu and
+punctuation ignored), by an explicit mapping, and the sweep's ★ baseline falls back to the table's ★ row.
+Rank agreement per column is Kendall's τ-b (scipy) between our means and the paper's scores.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Mapping
+
+import pandas as pd
+from scipy import stats
+
+from t5explore.report.aggregate import Column, Summary
+from t5explore.report.results import ReportError, SweepInfo
+
+DATA_FILE = "t5_tables.json"
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    name: str
+    scores: dict[str, float]
+    aliases: tuple[str, ...] = ()
+    baseline: bool = False
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    id: str
+    title: str
+    rows: tuple[PaperRow, ...]
+
+
+@dataclass
+class PaperComparison:
+    """Our means beside the paper's scores for the columns both have, with Kendall τ per column."""
+
+    sweep: str
+    table: PaperTable
+    source: str
+    columns: list[Column]
+    frame: pd.DataFrame  # variant, paper_row, then "<label> (ours)", "<label> (paper)" per column
+    kendall: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # label -> (tau, p, n)
+    unmatched: list[str] = field(default_factory=list)  # our variants with no paper row
+
+
+@functools.lru_cache(maxsize=1)
+def paper_data() -> dict:
+    """The raw JSON (package data), validated once."""
+    text = resources.files("t5explore.report").joinpath("paper", DATA_FILE).read_text(encoding="utf-8")
+    data = json.loads(text)
+    n = len(data["columns"])
+    for key in ("baseline", "baseline_std", "no_pretraining"):
+        if len(data[key]["scores"]) != n:
+            raise ReportError(f"{DATA_FILE}: {key}.scores must have {n} values")
+    return data
+
+
+def paper_columns() -> list[str]:
+    return list(paper_data()["columns"])
+
+
+def paper_source() -> str:
+    return paper_data()["source"]
+
+
+def paper_baseline_std() -> dict[str, float]:
+    """The std of the paper's baseline over 10 runs, per paper column (GLUE, SQuAD, ...)."""
+    d = paper_data()
+    return dict(zip(d["columns"], d["baseline_std"]["scores"]))
+
+
+def paper_table(table_id: str) -> PaperTable:
+    """One of table4..table7, with the baseline row's scores filled in and 'No pre-training' appended."""
+    d = paper_data()
+    key = _table_key(table_id)
+    if key not in d["tables"]:
+        raise ReportError(f"unknown T5 paper table {table_id!r}; known: {', '.join(d['tables'])}")
+    cols = d["columns"]
+    rows = []
+    for r in d["tables"][key]["rows"]:
+        scores = d["baseline"]["scores"] if r.get("baseline") else r["scores"]
+        rows.append(PaperRow(r["name"], dict(zip(cols, scores)), tuple(r.get("aliases", ())), bool(r.get("baseline"))))
+    npt = d["no_pretraining"]
+    rows.append(PaperRow(npt["name"], dict(zip(cols, npt["scores"])), tuple(npt["aliases"])))
+    return PaperTable(key, d["tables"][key]["title"], tuple(rows))
+
+
+def detect_paper_table(info: SweepInfo) -> str | None:
+    """The T5 table a sweep reproduces: sweep.json's `paper_table`, else 'tableN' in the sweep's name."""
+    if info.paper_table:
+        return _table_key(info.paper_table)
+    m = re.search(r"table[\s_\-]*([4-7])(?!\d)", info.name.lower())
+    return f"table{m.group(1)}" if m else None
+
+
+def match_rows(variants: list[str], table: PaperTable, mapping: Mapping[str, str] | None = None,
+               baseline: str | None = None) -> dict[str, PaperRow]:
+    """variant -> paper row. An explicit mapping wins; a mapping to an unknown row is an error."""
+    by_name: dict[str, PaperRow] = {}
+    for row in table.rows:
+        for alias in (row.name, *row.aliases):
+            by_name.setdefault(_norm(alias), row)
+    out: dict[str, PaperRow] = {}
+    for variant, target in (mapping or {}).items():
+        if _norm(target) not in by_name:
+            names = ", ".join(r.name for r in table.rows)
+            raise ReportError(f"paper row {target!r} (for variant {variant!r}) is not in {table.id}: {names}")
+        out[variant] = by_name[_norm(target)]
+    for v in variants:
+        if v not in out and _norm(v) in by_name:
+            out[v] = by_name[_norm(v)]
+    star = next((r for r in table.rows if r.baseline), None)
+    if baseline in variants and baseline not in out and star is not None and star not in out.values():
+        out[baseline] = star
+    return out
+
+
+def compare_with_paper(summary: Summary, info: SweepInfo, table_id: str | None = None,
+                       mapping: Mapping[str, str] | None = None) -> PaperComparison | None:
+    """Side-by-side frame and Kendall τ per shared column; None if the sweep reproduces no T5 table."""
+    table_id = table_id or detect_paper_table(info)
+    if table_id is None:
+        return None
+    table = paper_table(table_id)
+    matched = match_rows(summary.variants, table, {**info.paper_rows, **(mapping or {})}, summary.baseline)
+    columns = [c for c in summary.columns if c.paper in paper_columns()]
+    records = []
+    for v in summary.variants:
+        if v not in matched:
+            continue
+        rec: dict[str, object] = {"variant": v, "paper_row": matched[v].name}
+        for c in columns:
+            rec[f"{c.label} (ours)"] = summary.cell(v, c.key).mean
+            rec[f"{c.label} (paper)"] = matched[v].scores[c.paper]
+        records.append(rec)
+    frame = pd.DataFrame(records, columns=["variant", "paper_row"]
+                         + [f"{c.label} ({s})" for c in columns for s in ("ours", "paper")])
+    kendall = {c.label: kendall_tau(frame[f"{c.label} (ours)"], frame[f"{c.label} (paper)"]) for c in columns}
+    unmatched = [v for v in summary.variants if v not in matched]
+    return PaperComparison(summary.sweep, table, paper_source(), columns, frame, kendall, unmatched)
+
+
+def kendall_tau(ours, paper) -> tuple[float, float, int]:
+    """(τ-b, two-sided p, n) over the pairs where both are known; τ is nan with fewer than 2 pairs."""
+    pairs = [(float(a), float(b)) for a, b in zip(ours, paper) if not (_nan(a) or _nan(b))]
+    if len(pairs) < 2:
+        return math.nan, math.nan, len(pairs)
+    x, y = zip(*pairs)
+    res = stats.kendalltau(x, y)
+    return float(res.statistic), float(res.pvalue), len(pairs)
+
+
+def _table_key(table_id: str) -> str:
+    m = re.fullmatch(r"(?:table)?[\s_\-]*([0-9]+)", str(table_id).strip().lower())
+    return f"table{m.group(1)}" if m else str(table_id)
+
+
+def _norm(name: str) -> str:
+    s = name.lower().replace("μ", "mu").replace("★", "")
+    return re.sub(r"[^a-z0-9%.]", "", s).strip(".")
+
+
+def _nan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))

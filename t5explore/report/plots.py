@@ -1,0 +1,157 @@
+"""PNG plots of a results directory: loss curves, score bars, ours vs. the paper.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so nothing global changes in the
+caller's process (notebooks keep their own backend) and files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from t5explore.report.aggregate import Summary, summarize
+from t5explore.report.paper import PaperComparison, compare_with_paper
+from t5explore.report.results import Results, load_metrics, load_results
+from t5explore.report.tables import safe_name
+
+DPI = 110
+
+
+def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: str = "pretrain") -> Figure | None:
+    """Pretraining loss vs. tokens seen: the seeds' mean per variant, with a ±1 std band."""
+    runs = results.runs[results.runs["sweep"] == sweep] if len(results.runs) else results.runs
+    fig = _figure(7, 4.2)
+    ax = fig.add_subplot()
+    drawn = False
+    for i, variant in enumerate(summary.variants):
+        curves = []
+        for run_dir in runs.loc[runs["variant"] == variant, "run_dir"]:
+            m = load_metrics(run_dir)
+            if len(m) and {"tokens_seen", "loss"} <= set(m.columns):
+                m = m[m["phase"] == phase].dropna(subset=["tokens_seen", "loss"]).sort_values("tokens_seen")
+                if len(m):
+                    curves.append((m["tokens_seen"].to_numpy(float), m["loss"].to_numpy(float)))
+        if not curves:
+            continue
+        x, mean, std = mean_curve(curves)
+        label = f"★ {variant}" if variant == summary.baseline else variant
+        line, = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=f"C{i % 10}")
+        if len(curves) > 1:
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+        drawn = True
+    if not drawn:
+        return None
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel(f"{phase} loss")
+    ax.set_title(f"{sweep}: {phase} loss (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def mean_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and sample std of several (x, y) curves, interpolated onto the union of their x values
+    up to where the shortest curve ends."""
+    x_end = min(x[-1] for x, _ in curves)
+    grid = np.unique(np.concatenate([x for x, _ in curves]))
+    grid = grid[grid <= x_end]
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    std = ys.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(grid)
+    return grid, ys.mean(axis=0), std
+
+
+def score_bars_figure(summary: Summary) -> Figure | None:
+    """One panel per score column: a bar per variant, error bars = std over seeds, ★ baseline hatched."""
+    cols = [c for c in summary.columns if c.kind == "score"]
+    if not cols:
+        return None
+    fig = _figure(max(4.0, 3.2 * len(cols)), 3.8)
+    axes = fig.subplots(1, len(cols), squeeze=False)[0]
+    for ax, col in zip(axes, cols):
+        cells = [summary.cell(v, col.key) for v in summary.variants]
+        means = [c.mean if c.n else 0.0 for c in cells]
+        errs = [0.0 if math.isnan(c.std) else c.std for c in cells]
+        bars = ax.bar(range(len(cells)), means, yerr=errs, capsize=3,
+                      color=[f"C{i % 10}" for i in range(len(cells))])
+        for bar, v, c in zip(bars, summary.variants, cells):
+            if v == summary.baseline:
+                bar.set_hatch("//")
+            if not c.n:
+                ax.text(bar.get_x() + bar.get_width() / 2, 0, "–", ha="center", va="bottom")
+        ax.set_xticks(range(len(cells)))
+        ax.set_xticklabels([f"★ {v}" if v == summary.baseline else v for v in summary.variants],
+                           rotation=35, ha="right", fontsize=8)
+        ax.set_title(col.label)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{summary.sweep}: downstream scores ({summary.which} checkpoint, mean ± std)")
+    fig.tight_layout()
+    return fig
+
+
+def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
+    """Per shared column: ours (x) vs. the paper (y), each variant labelled, Kendall τ in the title."""
+    cols = [c for c in cmp.columns if cmp.frame[f"{c.label} (ours)"].notna().any()]
+    if not cols or not len(cmp.frame):
+        return None
+    fig = _figure(max(4.0, 3.8 * len(cols)), 3.8)
+    axes = fig.subplots(1, len(cols), squeeze=False)[0]
+    for ax, col in zip(axes, cols):
+        ours, paper = cmp.frame[f"{col.label} (ours)"], cmp.frame[f"{col.label} (paper)"]
+        ax.scatter(ours, paper)
+        for x, y, name in zip(ours, paper, cmp.frame["variant"]):
+            if not (math.isnan(x) or math.isnan(y)):
+                ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        tau, _, n = cmp.kendall[col.label]
+        ax.set_title(f"{col.label}: Kendall τ = {tau:.2f} (n={n})", fontsize=9)
+        ax.set_xlabel("ours")
+        ax.set_ylabel("T5 paper")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{cmp.sweep} vs. T5 paper {cmp.table.id}")
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                which: str = "best") -> list[Path]:
+    """`<sweep>_loss.png`, `<sweep>_scores.png` and (reproduction sweeps) `<sweep>_vs_paper.png`."""
+    results = load_results(results_dir)
+    out = Path(out_dir) if out_dir is not None else Path(results_dir)
+    written = []
+    for name in results.sweep_names():
+        summary = summarize(results, name, which=which)
+        stem = safe_name(name)
+        cmp = compare_with_paper(summary, results.sweeps[name])
+        figures = {
+            "loss": loss_curves_figure(results, name, summary),
+            "scores": score_bars_figure(summary),
+            "vs_paper": paper_scatter_figure(cmp) if cmp is not None else None,
+        }
+        for kind, fig in figures.items():
+            if fig is not None:
+                path = out / f"{stem}_{kind}.png"
+                save_png(fig, path)
+                written.append(path)
+    return written
+
+
+def save_png(fig: Figure, path: str | os.PathLike) -> None:
+    """Render to memory, then write via a temp file and an atomic rename."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _figure(w: float, h: float) -> Figure:
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig

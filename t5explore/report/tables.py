@@ -1,0 +1,257 @@
+"""Paper-style tables in Markdown, CSV, LaTeX (booktabs) and HTML.
+
+Every table is first built as a `TextTable` (header, cell texts, bold flags, notes) and then rendered, so
+the formats cannot disagree. CSV carries the raw numbers instead (mean, std, n, bold per column).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from t5explore.io_utils import atomic_write_text
+from t5explore.report.aggregate import (Cell, Column, Summary, default_columns, per_task_columns,
+                                        resolve_baseline_std, summarize)
+from t5explore.report.paper import PaperComparison, compare_with_paper, paper_baseline_std
+from t5explore.report.results import ReportError, Results, load_results
+
+FORMATS = {"md": ".md", "csv": ".csv", "latex": ".tex", "html": ".html"}
+MISSING = "–"
+STAR = "★"
+
+
+@dataclass
+class TextTable:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    bold: list[list[bool]]
+    notes: list[str] = field(default_factory=list)
+
+
+def summary_table(summary: Summary, title: str | None = None) -> TextTable:
+    """Rows = variants (★ on the baseline), columns = n then every Column as mean ± std."""
+    header = ["Variant", "n", *(c.label for c in summary.columns)]
+    rows, bold = [], []
+    for v in summary.variants:
+        name = f"{STAR} {v}" if v == summary.baseline else v
+        cells = [summary.cell(v, c.key) for c in summary.columns]
+        rows.append([name, str(summary.n_runs[v]), *(format_cell(cell, col) for cell, col in zip(cells, summary.columns))])
+        bold.append([False, False, *(cell.bold for cell in cells)])
+    sigmas = ", ".join(f"{c.label} {summary.sigma[c.key]:.3g}" for c in summary.columns
+                       if c.key in summary.sigma and not math.isnan(summary.sigma[c.key]))
+    notes = [f"{STAR} = baseline. Bold = within 2σ of the best in its column"
+             + (f" (σ: {sigmas})." if sigmas else " (no σ known: best only).")
+             + f" Mean ± sample std over n seeds; {summary.which} checkpoint; {MISSING} = no result."]
+    notes += _status_notes(summary)
+    return TextTable(title or summary.sweep, header, rows, bold, notes)
+
+
+def comparison_table(cmp: PaperComparison) -> TextTable:
+    """Ours beside the paper's numbers, with a Kendall τ row."""
+    header = ["Variant", "Paper row"] + [f"{c.label} {s}" for c in cmp.columns for s in ("(ours)", "(paper)")]
+    rows = []
+    for _, r in cmp.frame.iterrows():
+        rows.append([r["variant"], r["paper_row"]]
+                    + [_fmt(r[f"{c.label} ({s})"], 2) for c in cmp.columns for s in ("ours", "paper")])
+    tau_row = ["Kendall τ", ""]
+    for c in cmp.columns:
+        tau, p, n = cmp.kendall[c.label]
+        tau_row += [_fmt(tau, 2), f"n = {n}"]
+    rows.append(tau_row)
+    notes = [f"Paper: {cmp.source}", "Kendall τ-b between our ordering of the variants and the paper's."]
+    if cmp.unmatched:
+        notes.append(f"No paper row for: {', '.join(cmp.unmatched)} (map them with sweep.json `paper_rows`).")
+    return TextTable(f"{cmp.sweep} vs. T5 paper {cmp.table.title}", header, rows,
+                     [[False] * len(header) for _ in rows], notes)
+
+
+def format_cell(cell: Cell, col: Column) -> str:
+    if cell.n == 0 or math.isnan(cell.mean):
+        return MISSING
+    if col.kind == "cost":
+        return format_tokens(cell.mean) if "tokens" in col.key else format_seconds(cell.mean)
+    digits = 3 if col.kind == "loss" else 2
+    text = _fmt(cell.mean, digits)
+    return text if math.isnan(cell.std) else f"{text} ± {_fmt(cell.std, digits)}"
+
+
+def _fmt(x, digits: int) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return MISSING
+    return f"{float(x):.{digits}f}"
+
+
+def format_tokens(n: float) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def format_seconds(s: float) -> str:
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    if s >= 60:
+        return f"{s / 60:.1f} min"
+    return f"{s:.0f} s"
+
+
+# ---------------------------------------------------------------- renderers
+
+def to_markdown(t: TextTable) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    def cell(s: str, b: bool) -> str:
+        return f"**{esc(s)}**" if b and s != MISSING else esc(s)
+
+    lines = [f"### {t.title}", "", "| " + " | ".join(map(esc, t.header)) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(t.header) - 1)) + "|"]
+    lines += ["| " + " | ".join(cell(s, b) for s, b in zip(row, bold)) + " |" for row, bold in zip(t.rows, t.bold)]
+    return "\n".join(lines + [""] + t.notes) + "\n"
+
+
+def to_latex(t: TextTable) -> str:
+    spec = "l" + "r" * (len(t.header) - 1)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(t.title)}}}",
+             rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in t.header) + r" \\", r"\midrule"]
+    for row, bold in zip(t.rows, t.bold):
+        cells = [rf"\textbf{{{latex_escape(s)}}}" if b and s != MISSING else latex_escape(s) for s, b in zip(row, bold)]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [rf"\par\smallskip{{\footnotesize {latex_escape(n)}}}" for n in t.notes]
+    return "\n".join(lines + [r"\end{table}"]) + "\n"
+
+
+def to_html(t: TextTable, full_document: bool = True) -> str:
+    e = html.escape
+    parts = [f"<table>\n<caption>{e(t.title)}</caption>",
+             "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in t.header) + "</tr></thead>", "<tbody>"]
+    for row, bold in zip(t.rows, t.bold):
+        cells = "".join(f"<td><b>{e(s)}</b></td>" if b and s != MISSING else f"<td>{e(s)}</td>"
+                        for s, b in zip(row, bold))
+        parts.append(f"<tr>{cells}</tr>")
+    parts.append("</tbody>\n</table>")
+    parts += [f"<p>{e(n)}</p>" for n in t.notes]
+    body = "\n".join(parts)
+    if not full_document:
+        return body + "\n"
+    return (f'<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>{e(t.title)}</title></head>\n'
+            f"<body>\n{body}\n</body>\n</html>\n")
+
+
+def latex_escape(s: str) -> str:
+    s = re.sub(r"([&%$#_{}])", r"\\\1", s.replace("\\", "\0"))
+    s = s.replace("\0", r"\textbackslash{}").replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
+    for u, tex in (("★", r"$\star$"), ("±", r"$\pm$"), ("μ", r"$\mu$"), ("σ", r"$\sigma$"), ("τ", r"$\tau$"),
+                   ("≥", r"$\geq$"), ("–", "--")):
+        s = s.replace(u, tex)
+    return s
+
+
+RENDERERS = {"md": to_markdown, "latex": to_latex, "html": to_html}
+
+
+# ---------------------------------------------------------------- entry points
+
+def markdown_table(sweep_dir: str | os.PathLike, which: str = "best",
+                   baseline_std: Mapping[str, float] | str | None = None, paper_table: str | None = None) -> str:
+    """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies."""
+    results = load_results(sweep_dir)
+    std = _std_for(baseline_std, results, which)
+    out = []
+    for name in results.sweep_names():
+        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
+        out.append(to_markdown(summary_table(summary)))
+        cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
+        if cmp is not None and len(cmp.frame):
+            out.append(to_markdown(comparison_table(cmp)))
+    return "\n".join(out)
+
+
+def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                 formats: Iterable[str] = ("md", "csv", "latex", "html"), per_task: bool = False,
+                 which: str = "best", baseline_std: Mapping[str, float] | str | None = None,
+                 paper_table: str | None = None) -> list[Path]:
+    """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths."""
+    formats = list(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportError(f"unknown table format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    results = load_results(results_dir)
+    out = Path(out_dir) if out_dir is not None else Path(results_dir)
+    std = _std_for(baseline_std, results, which)
+    written: list[Path] = []
+    for name in results.sweep_names():
+        stem = safe_name(name)
+        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
+        written += _write(out / stem, summary_table(summary), summary.to_frame(), formats)
+        if len(summary.failed) or len(summary.incomplete):
+            parts = [df.assign(status=label) for label, df in (("failed", summary.failed),
+                                                               ("incomplete", summary.incomplete)) if len(df)]
+            status = pd.concat(parts, ignore_index=True)
+            if "csv" in formats:
+                written += _write(out / f"{stem}_not_complete", None, status, ["csv"])
+        cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
+        if cmp is not None and len(cmp.frame):
+            written += _write(out / f"{stem}_vs_paper", comparison_table(cmp), _kendall_frame(cmp), formats)
+        if per_task:
+            res = results.for_sweep(name)
+            detail = summarize(results, name, columns=per_task_columns(res.runs, which), which=which,
+                               baseline_std=std, strict_std=False)
+            written += _write(out / f"{stem}_per_task", summary_table(detail, f"{name}: per task"),
+                              detail.to_frame(), formats)
+    return written
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^\w.\-]+", "_", name).strip("._") or "sweep"
+
+
+def _write(stem: Path, table: TextTable | None, frame: pd.DataFrame, formats: list[str]) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        path = stem.with_name(stem.name + FORMATS[fmt])
+        text = frame.to_csv(index=False) if fmt == "csv" else RENDERERS[fmt](table)
+        atomic_write_text(path, text)
+        paths.append(path)
+    return paths
+
+
+def _kendall_frame(cmp: PaperComparison) -> pd.DataFrame:
+    tau = {"variant": "Kendall tau", "paper_row": ""}
+    for c in cmp.columns:
+        tau[f"{c.label} (ours)"] = cmp.kendall[c.label][0]
+        tau[f"{c.label} (paper)"] = cmp.kendall[c.label][2]
+    return pd.concat([cmp.frame, pd.DataFrame([tau])], ignore_index=True)
+
+
+def _status_notes(summary: Summary) -> list[str]:
+    notes = []
+    for label, df in (("Failed", summary.failed), ("Incomplete", summary.incomplete)):
+        for _, r in df.iterrows():
+            variant = r["variant"] if isinstance(r["variant"], str) else "?"
+            notes.append(f"- {label}: {r['run']} ({variant}): {r['reason']}")
+    return notes
+
+
+def _std_for(baseline_std: Mapping[str, float] | str | None, results: Results, which: str) -> Mapping[str, float]:
+    """'paper' = the T5 paper's baseline std; otherwise every name must match a column of some sweep."""
+    if baseline_std is None:
+        return {}
+    if baseline_std == "paper":
+        return paper_baseline_std()
+    if isinstance(baseline_std, str):
+        raise ReportError(f"baseline std must be 'paper' or a mapping of column to σ, got {baseline_std!r}")
+    columns = default_columns(results.runs, which) + per_task_columns(results.runs, which)
+    resolve_baseline_std(baseline_std, columns, strict=True)
+    return baseline_std

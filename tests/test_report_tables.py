@@ -1,0 +1,174 @@
+"""Every table format parses back, with ★, bold, missing cells and failed runs where they belong."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+from html.parser import HTMLParser
+
+import pytest
+from test_report_helpers import SWEEP, known_sweep
+
+from t5explore.report.aggregate import summarize
+from t5explore.report.commands import add_commands, parse_baseline_std
+from t5explore.report.results import ReportError, load_results
+from t5explore.report.tables import markdown_table, summary_table, to_html, to_latex, to_markdown, write_tables
+
+HEADER = ["Variant", "n", "GLUE", "SQuAD EM", "stdlib acc", "Pre-train loss", "Held-out loss", "Tokens", "Wall time"]
+
+
+@pytest.fixture()
+def sweep_dir(tmp_path):
+    return known_sweep(tmp_path / "results")
+
+
+def _table(sweep_dir):
+    return summary_table(summarize(load_results(sweep_dir)))
+
+
+def test_markdown_rows_star_bold_missing_and_failed_runs(sweep_dir):
+    md = to_markdown(_table(sweep_dir))
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    assert cells[0] == HEADER
+    assert cells[1][:4] == ["★ i.i.d.", "3", "**82.00 ± 2.00**", "52.00 ± 2.00"]
+    assert cells[2][:3] == ["μ = 2", "2", "**86.00 ± 1.41**"]
+    assert cells[3][:4] == ["μ = 3", "1", "79.00", "**60.00**"]
+    assert cells[4] == ["μ = 10", "0"] + ["–"] * 7
+    assert cells[1][5:] == ["**3.200 ± 0.200**", "**3.300 ± 0.200**", "1.64M", "2.0 min"]
+    assert "- Failed: span_10__seed_0 (μ = 10): FloatingPointError: loss is nan" in md
+    assert "- Incomplete: span_10__seed_1 (μ = 10)" in md
+
+
+def test_csv_parses_back_with_the_numbers(sweep_dir, tmp_path):
+    paths = write_tables(sweep_dir, tmp_path / "out", ["csv"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}.csv").read_text())))
+    assert [r["variant"] for r in rows] == ["i.i.d.", "μ = 2", "μ = 3", "μ = 10"]
+    assert float(rows[0]["GLUE"]) == 82.0 and float(rows[0]["GLUE std"]) == 2.0 and rows[0]["GLUE n"] == "3"
+    assert rows[0]["baseline"] == "True" and rows[1]["baseline"] == "False"
+    assert [r["GLUE bold"] for r in rows] == ["True", "True", "False", "False"]
+    assert rows[3]["GLUE"] == ""
+    status = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}_not_complete.csv").read_text())))
+    assert [(r["run"], r["status"]) for r in status] == [("span_10__seed_0", "failed"), ("span_10__seed_1", "incomplete")]
+    assert {p.name for p in paths} == {f"{SWEEP}.csv", f"{SWEEP}_not_complete.csv", f"{SWEEP}_vs_paper.csv"}
+
+
+def test_latex_is_booktabs_with_a_consistent_column_count(sweep_dir):
+    tex = to_latex(_table(sweep_dir))
+    spec = re.search(r"\\begin\{tabular\}\{([lr]+)\}", tex).group(1)
+    assert len(spec) == len(HEADER)
+    body = tex[tex.index(r"\toprule"):tex.index(r"\bottomrule")]
+    rows = [ln for ln in body.splitlines() if ln.endswith(r"\\")]
+    assert len(rows) == 1 + 4
+    for r in rows:
+        assert len(re.split(r"(?<!\\)&", r)) == len(spec), r
+    assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule") < tex.index(r"\end{tabular}")
+    assert r"$\star$ i.i.d." in tex and r"\textbf{82.00 $\pm$ 2.00}" in tex and r"$\mu$ = 10" in tex
+    assert r"span\_10\_\_seed\_0" in tex  # underscores escaped
+    assert tex.count("{") == tex.count("}")
+
+
+class _TableParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows, self.bold, self._in_cell = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+            self.bold.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self.bold[-1].append(False)
+            self._in_cell = True
+        elif tag == "b" and self._in_cell:
+            self.bold[-1][-1] = True
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._in_cell = False
+
+    def handle_data(self, data):
+        if self._in_cell:
+            self.rows[-1][-1] += data
+
+
+def test_html_parses_with_bold_cells(sweep_dir):
+    page = to_html(_table(sweep_dir))
+    p = _TableParser()
+    p.feed(page)
+    p.close()
+    assert p.rows[0] == HEADER
+    assert p.rows[1][0] == "★ i.i.d." and p.rows[1][2] == "82.00 ± 2.00" and p.bold[1][2]
+    assert not p.bold[3][2] and p.rows[4][2] == "–"
+    assert "span_10__seed_0" in page and page.startswith("<!DOCTYPE html>")
+
+
+def test_markdown_table_for_the_sweep_runner_includes_the_paper_side_by_side(sweep_dir):
+    md = markdown_table(sweep_dir)
+    assert md.count("### ") == 2
+    assert "| Kendall τ |  | 0.33 | n = 3 | -0.33 | n = 3 |" in md
+    assert "| μ = 2 | μ = 2 | 86.00 | 83.54 | 41.00 | 82.09 |" in md
+    with_paper_std = markdown_table(sweep_dir, baseline_std="paper")
+    assert "σ: GLUE 0.235, SQuAD EM 0.343" in with_paper_std
+
+
+def test_write_tables_all_formats_and_per_task(sweep_dir, tmp_path):
+    paths = write_tables(sweep_dir, tmp_path / "out", per_task=True)
+    names = {p.name for p in paths}
+    for stem in (SWEEP, f"{SWEEP}_vs_paper", f"{SWEEP}_per_task"):
+        assert {f"{stem}.md", f"{stem}.csv", f"{stem}.tex", f"{stem}.html"} <= names
+    per_task = (tmp_path / "out" / f"{SWEEP}_per_task.md").read_text()
+    assert "CoLA MCC" in per_task and "| ★ i.i.d. | 3 | **42.00 ± 2.00** |" in per_task
+    assert not list((tmp_path / "out").glob(".*tmp"))
+    with pytest.raises(ReportError, match="unknown table format"):
+        write_tables(sweep_dir, tmp_path / "out", ["pdf"])
+    with pytest.raises(ReportError, match="'BLEU', which names no column"):
+        write_tables(sweep_dir, tmp_path / "out", ["md"], baseline_std={"BLEU": 1.0})
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args, [], [])
+
+
+def test_table_command_prints_and_writes(sweep_dir, tmp_path, capsys):
+    out = tmp_path / "tables"
+    assert _cli(["table", str(sweep_dir), "--format", "md,latex", "--out", str(out), "--per_task",
+                 "--baseline_std", "GLUE=0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "| ★ i.i.d. | 3 | 82.00 ± 2.00 |" in printed  # σ 0.5 -> 82 no longer bold
+    assert (out / f"{SWEEP}.tex").is_file() and (out / f"{SWEEP}_per_task.md").is_file()
+    assert not (out / f"{SWEEP}.csv").exists()
+    assert _cli(["table", str(tmp_path / "missing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert _cli(["table", str(sweep_dir), "--baseline_std", "GLUE"]) == 2
+    assert "expected NAME=NUMBER" in capsys.readouterr().err
+
+
+def test_parse_baseline_std():
+    assert parse_baseline_std("paper") == "paper"
+    assert parse_baseline_std("GLUE=0.235, SQuAD EM=0.343") == {"GLUE": 0.235, "SQuAD EM": 0.343}
+    assert parse_baseline_std(None) is None
+    with pytest.raises(ReportError):
+        parse_baseline_std("GLUE=abc")
+
+
+def test_a_sweep_with_no_completed_run_still_tabulates(tmp_path):
+    from test_report_helpers import write_failed, write_incomplete, write_sweep_json
+
+    from t5explore.report.plots import write_plots
+
+    d = tmp_path / "sw"
+    write_failed(d, "a__seed_0")
+    write_incomplete(d, "b__seed_0")
+    write_sweep_json(d, "sw", [("a__seed_0", "A"), ("b__seed_0", "B"), ("c__seed_0", "C")], "A")
+    md = markdown_table(d)
+    assert "| ★ A | 0 |" in md and "| C | 0 |" in md
+    assert "- Failed: a__seed_0 (A)" in md and "- Incomplete: c__seed_0 (C): not started" in md
+    assert {p.suffix for p in write_tables(d, tmp_path / "out")} == {".md", ".csv", ".tex", ".html"}
+    assert write_plots(d, tmp_path / "out") == []
