@@ -1,0 +1,51 @@
+"""The `sweep` and `status` subcommands (dispatch contract: see t5explore/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from t5explore.sweep import claim
+
+SWEEP_HELP = """Run every run of a sweep gin file, one directory per run under RESULTS_DIR/<sweep name>/.
+
+Re-running skips finished runs and resumes interrupted ones from their checkpoints; a failing run is recorded
+in its FAILED file and the sweep goes on (exit code 1 at the end). Several workers may run the same sweep at
+once on a shared filesystem: runs are claimed atomically. Gin flags apply to every run, e.g.
+  t5explore sweep experiments/t5_table6_rate.gin --results_dir=results --gin.Pretrain.steps=50
+  t5explore sweep experiments/t5_table6_rate.gin --gin_file=gin/runs/paper_scale.gin --shard=0/8
+  t5explore sweep experiments/quickstart.gin --gin.Sweep.seeds=[0,1,2] --dry_run
+"""
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("sweep", help="run a gin experiment grid (experiments/*.gin)", description=SWEEP_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweep_file", help="the sweep gin file, e.g. experiments/quickstart.gin")
+    p.add_argument("--results_dir", default="results", help="where sweep directories go (default: results)")
+    p.add_argument("--dry_run", action="store_true", help="list the runs with their names and bindings; run nothing")
+    p.add_argument("--only", metavar="NAME_GLOB", help="run only runs whose name matches this fnmatch glob")
+    p.add_argument("--shard", metavar="i/N", help="run a deterministic 1/N of the runs (0 <= i < N)")
+    p.add_argument("--stale_after", type=float, default=claim.DEFAULT_STALE_AFTER_S,
+                   help="seconds without heartbeat after which another worker's claim is taken over")
+    p.set_defaults(func=_sweep)
+
+    s = subparsers.add_parser("status", help="show done/running/failed/pending runs of a results directory")
+    s.add_argument("dir", help="a sweep directory, or a results directory holding sweeps")
+    s.add_argument("--stale_after", type=float, default=claim.DEFAULT_STALE_AFTER_S,
+                   help="seconds without heartbeat after which a claim counts as dead")
+    s.set_defaults(func=_status)
+
+
+def _sweep(args, gin_files, gin_bindings) -> int:
+    from t5explore.sweep.runner import run_sweep
+
+    outcome = run_sweep(args.sweep_file, args.results_dir, overrides=gin_bindings, only=args.only,
+                        shard=args.shard, dry_run=args.dry_run, gin_files=gin_files, stale_after=args.stale_after)
+    return outcome.exit_code
+
+
+def _status(args, gin_files, gin_bindings) -> int:
+    from t5explore.sweep.status import print_status
+
+    return print_status(args.dir, sys.stdout, args.stale_after)

@@ -1,0 +1,82 @@
+"""The results directory layout and the state of each run in it (see docs/ARCHITECTURE.md).
+
+    <results_dir>/.cache/             vocab, token stores and the JAX compilation cache, shared by sweeps
+    <results_dir>/<sweep>/sweep.json  the expanded grid: run names, rows, baseline, display names
+    <results_dir>/<sweep>/table.md    the comparison table, written after the sweep
+    <results_dir>/<sweep>/<run>/      config.gin metrics.jsonl checkpoints/ ... result.json FAILED CLAIM
+
+A run is `done` when result.json exists (written atomically, last), `running` while a live CLAIM exists,
+`failed` when FAILED (its traceback) exists, and `pending` otherwise — including an interrupted run whose
+owner died, which the next worker resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+from t5explore import io_utils
+from t5explore.sweep import claim, naming
+
+RESULT_FILE = "result.json"
+FAILED_FILE = "FAILED"
+SWEEP_FILE = "sweep.json"
+TABLE_FILE = "table.md"
+CACHE_DIR = ".cache"
+STATES = ("done", "running", "failed", "pending")
+
+
+def sweep_dir(results_dir: str | os.PathLike, sweep_name: str) -> Path:
+    return _child(Path(results_dir), sweep_name)
+
+
+def run_dir(sweep_dir_: str | os.PathLike, run_name: str) -> Path:
+    return _child(Path(sweep_dir_), run_name)
+
+
+def _child(parent: Path, name: str) -> Path:
+    """parent/name, refusing any name that could land outside parent."""
+    naming.check_safe_name(name)
+    child = parent / name
+    if child.resolve().parent != parent.resolve():
+        raise ValueError(f"{name!r} would escape {parent}")
+    return child
+
+
+@dataclasses.dataclass(frozen=True)
+class RunState:
+    name: str
+    state: str  # one of STATES
+    detail: str = ""
+
+
+def run_state(path: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> RunState:
+    if (path / RESULT_FILE).exists():
+        return RunState(path.name, "done")
+    info = claim.read_claim(path)
+    if info is not None and not claim.is_stale(info, stale_after):
+        since = time.time() - info.start_time if info.start_time else 0.0
+        return RunState(path.name, "running", f"{info.host}:{info.pid}, {since:.0f}s, heartbeat {info.age():.0f}s ago")
+    if (path / FAILED_FILE).exists():
+        return RunState(path.name, "failed", _last_line(path / FAILED_FILE))
+    if info is not None:
+        return RunState(path.name, "pending", f"interrupted (stale claim by {info.host}:{info.pid})")
+    return RunState(path.name, "pending", "started before" if (path / "checkpoints").exists() else "")
+
+
+def _last_line(path: Path) -> str:
+    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:120] if lines else ""
+
+
+def write_failed(path: Path, text: str) -> None:
+    io_utils.atomic_write_text(path / FAILED_FILE, text)
+
+
+def clear_failed(path: Path) -> None:
+    """Keep the last failure next to a retry, so it is not lost if the retry fails differently."""
+    failed = path / FAILED_FILE
+    if failed.exists():
+        os.replace(failed, path / f"{FAILED_FILE}.previous")

@@ -1,0 +1,62 @@
+"""`t5explore status DIR`: what every run of one sweep (or of every sweep under DIR) is doing.
+
+Runs listed in sweep.json but without a directory yet are shown as pending, so the counts cover the whole
+sweep even before (or while) workers on other machines start their shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TextIO
+
+from t5explore.sweep import claim, rundir
+
+
+def find_sweeps(root: Path) -> list[Path]:
+    """root itself if it is a sweep dir (has sweep.json or run dirs), else the sweep dirs below it."""
+    if (root / rundir.SWEEP_FILE).exists() or any(_is_run_dir(d) for d in _subdirs(root)):
+        return [root]
+    return [d for d in _subdirs(root) if (d / rundir.SWEEP_FILE).exists() or any(_is_run_dir(x) for x in _subdirs(d))]
+
+
+def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> list[rundir.RunState]:
+    """One RunState per run: planned runs in sweep order, then any other run directory found."""
+    planned: list[str] = []
+    path = sweep_dir / rundir.SWEEP_FILE
+    if path.exists():
+        planned = [r["run"] for r in json.loads(path.read_text(encoding="utf-8")).get("runs", [])]
+    found = sorted(d.name for d in _subdirs(sweep_dir) if _is_run_dir(d))
+    names = planned + [n for n in found if n not in planned]
+    return [rundir.run_state(sweep_dir / n, stale_after) for n in names]
+
+
+def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> int:
+    root = Path(root)
+    if not root.is_dir():
+        print(f"t5explore status: no such directory: {root}", file=out)
+        return 2
+    sweeps = find_sweeps(root)
+    if not sweeps:
+        print(f"t5explore status: no sweeps under {root}", file=out)
+        return 2
+    for sdir in sweeps:
+        states = sweep_states(sdir, stale_after)
+        width = max([len(s.name) for s in states] + [3])
+        print(f"sweep {sdir.name} ({sdir})", file=out)
+        print(f"  {'run':<{width}}  {'state':<8} detail", file=out)
+        for s in states:
+            print(f"  {s.name:<{width}}  {s.state:<8} {s.detail}".rstrip(), file=out)
+        counts = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in rundir.STATES)
+        print(f"  {len(states)} runs: {counts}\n", file=out)
+    return 0
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _is_run_dir(path: Path) -> bool:
+    markers = (rundir.RESULT_FILE, rundir.FAILED_FILE, claim.CLAIM_FILE, "config.gin", "metrics.jsonl", "checkpoints")
+    return any((path / m).exists() for m in markers)

@@ -1,0 +1,183 @@
+"""run_sweep with a cheap fake executor: completion, skip/resume, failure isolation, shards, dry run, status.
+
+`fake_execute` behaves like train/run.py's `execute` as far as the sweep can tell: it resumes from the
+"checkpoints" it left in the run dir (one directory per step), logs every start to `starts.log`, writes
+result.json atomically at the end, and fails or returns a NaN loss when a binding asks it to. It is also
+what the killed `t5explore sweep` subprocess runs (via $T5EXPLORE_SWEEP_EXECUTOR=this_file.py:fake_execute).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import gin
+import pytest
+
+from t5explore import cli, io_utils
+from t5explore.sweep import rundir
+from t5explore.sweep.runner import run_sweep, select_runs
+from t5explore.sweep.status import print_status
+
+FAKE_STEPS = 4
+
+
+def fake_execute(run_dir, gin_files, bindings, metadata):
+    run_dir = Path(run_dir)
+    ckpts = run_dir / "checkpoints"
+    ckpts.mkdir(parents=True, exist_ok=True)
+    done = sorted(int(p.name.split("_")[1]) for p in ckpts.glob("step_*"))
+    start = done[-1] if done else 0
+    with open(run_dir / "starts.log", "a") as f:
+        f.write(f"{start}\n")
+    if any(b.startswith("Fake.fail") for b in bindings):
+        raise RuntimeError(f"injected failure in {metadata['run']}")
+    step_s = float(os.environ.get("FAKE_STEP_S", "0"))
+    for step in range(start + 1, FAKE_STEPS + 1):
+        time.sleep(step_s)
+        (ckpts / f"step_{step}").mkdir()
+    loss = float("nan") if any(b.startswith("Fake.nan") for b in bindings) else 1.0 / (1 + len(metadata["run"]))
+    result = {**metadata, "schema": 1, "bindings": list(bindings), "gin_files": list(gin_files),
+              "pretrain": {"steps": FAKE_STEPS, "final_loss": loss},
+              "cache_env": os.environ.get("T5EXPLORE_CACHE")}
+    io_utils.atomic_write_json(run_dir / "result.json", result)
+    return result
+
+
+@pytest.fixture(autouse=True)
+def _clean_gin():
+    yield
+    gin.clear_config()
+
+
+@pytest.fixture
+def sweep_cli(monkeypatch):
+    """cli.main with only this room's subcommands, so these tests do not depend on other rooms' CLIs."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
+    return cli.main
+
+
+def sweep_file(tmp_path, extra_variants: str = "") -> str:
+    path = tmp_path / "fake_sweep.gin"
+    path.write_text(f"""
+Sweep.variants = {{'alpha': {{'Pretrain.steps': '1'}}, 'beta': {{'Pretrain.steps': '2'}}{extra_variants}}}
+Sweep.seeds = [0, 1]
+Sweep.baseline = 'alpha'
+Sweep.display_names = {{'alpha': 'Alpha ★'}}
+""")
+    return str(path)
+
+
+def starts(run_dir: Path) -> list[int]:
+    return [int(x) for x in (run_dir / "starts.log").read_text().split()]
+
+
+def test_four_run_sweep_completes_and_rerun_skips_everything(tmp_path):
+    out = io.StringIO()
+    res = tmp_path / "results"
+    outcome = run_sweep(sweep_file(tmp_path), res, executor=fake_execute, out=out,
+                        overrides=["Experiment.notes = 'everywhere'"])
+    names = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
+    assert outcome.exit_code == 0 and outcome.states == {n: "ran" for n in names}
+    sdir = res / "fake_sweep"
+    for n in names:
+        result = io_utils.read_json(sdir / n / "result.json")
+        assert result["run"] == n and result["sweep"] == "fake_sweep"
+        assert result["bindings"][-1] == "Experiment.notes = 'everywhere'"
+        assert result["cache_env"] == str(res / ".cache")  # one vocab/token cache per results dir
+        assert starts(sdir / n) == [0]
+        assert not (sdir / n / "CLAIM").exists()
+    assert io_utils.read_json(sdir / "alpha__seed_1" / "result.json")["baseline"] is True
+    meta = io_utils.read_json(sdir / "sweep.json")
+    assert meta["name"] == "fake_sweep" and meta["baseline"] == "Alpha ★" and meta["baseline_name"] == "alpha"
+    assert [(r["run"], r["variant"]) for r in meta["runs"]] == [
+        ("alpha__seed_0", "Alpha ★"), ("alpha__seed_1", "Alpha ★"), ("beta__seed_0", "beta"), ("beta__seed_1", "beta")]
+    log = out.getvalue()
+    assert "[sweep 4/4 |" in log and "ETA" in log and "4 ran, 0 already done, 0 failed" in log
+    assert "T5EXPLORE_CACHE" not in os.environ or os.environ["T5EXPLORE_CACHE"] != str(res / ".cache")
+
+    again = run_sweep(sweep_file(tmp_path), res, executor=fake_execute, out=io.StringIO())
+    assert again.states == {n: "done" for n in names}
+    assert all(starts(sdir / n) == [0] for n in names)
+
+
+def test_failing_and_nan_runs_are_recorded_and_the_others_complete(tmp_path):
+    extra = ", 'broken': {'Fake.fail': 'True'}, 'diverged': {'Fake.nan': 'True'}"
+    res = tmp_path / "results"
+    out = io.StringIO()
+    outcome = run_sweep(sweep_file(tmp_path, extra), res, executor=fake_execute, out=out, only="*__seed_0")
+    sdir = res / "fake_sweep"
+    assert outcome.states == {"alpha__seed_0": "ran", "beta__seed_0": "ran", "broken__seed_0": "failed",
+                              "diverged__seed_0": "failed"}
+    assert outcome.exit_code == 1
+    failed = (sdir / "broken__seed_0" / "FAILED").read_text()
+    assert "Traceback" in failed and "RuntimeError: injected failure in broken__seed_0" in failed
+    assert "non-finite pretraining loss" in (sdir / "diverged__seed_0" / "FAILED").read_text()
+    assert not (sdir / "diverged__seed_0" / "result.json").exists()
+    assert (sdir / "alpha__seed_0" / "result.json").exists() and (sdir / "beta__seed_0" / "result.json").exists()
+    assert "FAILED broken__seed_0" in out.getvalue()
+
+    status = io.StringIO()
+    assert print_status(sdir, status) == 0
+    text = status.getvalue()
+    assert "8 runs: 2 done, 0 running, 2 failed, 4 pending" in text
+    assert "RuntimeError: injected failure" in text
+
+
+def test_shards_cover_every_run_exactly_once(tmp_path):
+    path = tmp_path / "big.gin"
+    path.write_text("Sweep.variants = {'a': {}, 'b': {}, 'c': {}}\nSweep.axes = {'x.y': [1, 2, 3]}\n"
+                    "Sweep.seeds = [0, 1, 2]\n")
+    from t5explore.sweep.grid import load_sweep
+
+    runs = load_sweep(str(path)).runs
+    assert len(runs) == 27
+    for n in (1, 2, 4, 5, 27, 30):
+        parts = [select_runs(runs, shard=f"{i}/{n}") for i in range(n)]
+        names = [r.name for p in parts for r in p]
+        assert sorted(names) == sorted(r.name for r in runs), n
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    only = select_runs(runs, only="b__*__seed_2")
+    assert [r.name for r in only] == ["b__y_1__seed_2", "b__y_2__seed_2", "b__y_3__seed_2"]
+
+    res = tmp_path / "results"
+    for i in range(3):  # three workers, one shard each, run the whole sweep exactly once
+        run_sweep(sweep_file(tmp_path), res, shard=f"{i}/3", executor=fake_execute, out=io.StringIO())
+    sdir = res / "fake_sweep"
+    assert sorted(d.name for d in sdir.iterdir() if d.is_dir()) == sorted(
+        ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"])
+    assert all(starts(d) == [0] for d in sdir.iterdir() if d.is_dir())
+
+
+def test_cli_dry_run_lists_names_and_bindings_and_writes_nothing(tmp_path, capsys, sweep_cli):
+    res = tmp_path / "results"
+    code = sweep_cli(["sweep", sweep_file(tmp_path), f"--results_dir={res}", "--dry_run", "--gin.Sweep.seeds=[7]",
+                     "--gin.Experiment.notes='x'"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "sweep fake_sweep: 2 of 2 runs" in out
+    assert "alpha__seed_7  [Alpha ★ ★]" in out and "beta__seed_7  [beta]" in out
+    assert "    Pretrain.steps = 2\n    Experiment.seed = 7\n    Experiment.notes = 'x'" in out
+    assert not res.exists()
+
+
+def test_cli_bad_shard_and_status_of_missing_dir(tmp_path, capsys, sweep_cli):
+    assert sweep_cli(["sweep", sweep_file(tmp_path), "--shard=3/3", "--dry_run"]) == 2
+    assert "--shard='3/3'" in capsys.readouterr().err
+    assert sweep_cli(["status", str(tmp_path / "nowhere")]) == 2
+
+
+def test_interrupted_run_resumes_from_its_checkpoints(tmp_path):
+    res = tmp_path / "results"
+    run = res / "fake_sweep" / "alpha__seed_0"
+    (run / "checkpoints" / "step_2").mkdir(parents=True)  # what a killed worker leaves behind
+    (run / "FAILED").write_text("an earlier failure\n")
+    out = io.StringIO()
+    run_sweep(sweep_file(tmp_path), res, only="alpha__seed_0", executor=fake_execute, out=out)
+    assert starts(run) == [2]
+    assert (run / "result.json").exists() and not (run / "FAILED").exists()
+    assert (run / "FAILED.previous").read_text() == "an earlier failure\n"
+    assert "resuming alpha__seed_0" in out.getvalue()
