@@ -1,0 +1,181 @@
+"""The T5 encoder-decoder, top to bottom: layers -> stacks -> `T5`.
+
+Token id 0 is padding (and the decoder's start token). Encoder padding is masked out of encoder
+self-attention and of decoder cross-attention; decoder self-attention is causal only (padded target
+positions carry zero loss weight, and leaving them unmasked keeps training and step-wise decoding identical).
+Optional `*_segment_ids` / `*_positions` make the signature ready for packed examples.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from t5explore.model.config import T5Config
+from t5explore.model.layers import (MLP, MultiHeadAttention, RelativePositionBias, RMSNorm, activation_dtype,
+                                    param_with_axes)
+
+Array = jax.Array
+PAD_ID = 0
+
+
+def _default_positions(tokens: Array, positions: Optional[Array]) -> Array:
+    return jnp.arange(tokens.shape[1])[None, :] if positions is None else positions
+
+
+def _pair_mask(q_valid: Array, k_valid: Array) -> Array:
+    """[B, Q] and [B, K] booleans -> attention mask [B, 1, Q, K]."""
+    return (q_valid[:, :, None] & k_valid[:, None, :])[:, None]
+
+
+def _segment_mask(q_segments: Optional[Array], k_segments: Optional[Array]) -> Array | bool:
+    if q_segments is None or k_segments is None:
+        return True
+    return (q_segments[:, :, None] == k_segments[:, None, :])[:, None]
+
+
+class EncoderLayer(nn.Module):
+    cfg: T5Config
+
+    @nn.compact
+    def __call__(self, x, mask, bias, *, deterministic: bool):
+        dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
+        h = RMSNorm(dtype, name="pre_attention_norm")(x)
+        h = MultiHeadAttention(self.cfg, name="attention")(h, h, mask, bias, deterministic=deterministic)
+        x = x + drop(h, deterministic=deterministic)
+        h = RMSNorm(dtype, name="pre_mlp_norm")(x)
+        h = MLP(self.cfg, name="mlp")(h, deterministic=deterministic)
+        return x + drop(h, deterministic=deterministic)
+
+
+class DecoderLayer(nn.Module):
+    cfg: T5Config
+
+    @nn.compact
+    def __call__(self, y, encoded, self_mask, self_bias, cross_mask, *, deterministic: bool, decode: bool,
+                 decode_index=None):
+        dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
+        h = RMSNorm(dtype, name="pre_self_attention_norm")(y)
+        h = MultiHeadAttention(self.cfg, name="self_attention")(
+            h, h, self_mask, self_bias, deterministic=deterministic, decode=decode, decode_index=decode_index)
+        y = y + drop(h, deterministic=deterministic)
+        h = RMSNorm(dtype, name="pre_cross_attention_norm")(y)
+        h = MultiHeadAttention(self.cfg, name="encoder_decoder_attention")(
+            h, encoded, cross_mask, None, deterministic=deterministic)
+        y = y + drop(h, deterministic=deterministic)
+        h = RMSNorm(dtype, name="pre_mlp_norm")(y)
+        h = MLP(self.cfg, name="mlp")(h, deterministic=deterministic)
+        return y + drop(h, deterministic=deterministic)
+
+
+class Encoder(nn.Module):
+    cfg: T5Config
+    embedder: nn.Module
+
+    @nn.compact
+    def __call__(self, tokens, *, segment_ids=None, positions=None, deterministic: bool = True):
+        cfg = self.cfg
+        drop = nn.Dropout(cfg.dropout_rate)
+        valid = tokens != PAD_ID
+        mask = _pair_mask(valid, valid) & _segment_mask(segment_ids, segment_ids)
+        pos = _default_positions(tokens, positions)
+        bias = RelativePositionBias(cfg, bidirectional=True, name="relpos_bias")(pos, pos)
+        x = drop(self.embedder(tokens), deterministic=deterministic)
+        for i in range(cfg.num_encoder_layers):
+            x = EncoderLayer(cfg, name=f"layer_{i}")(x, mask, bias, deterministic=deterministic)
+        x = RMSNorm(activation_dtype(cfg), name="final_norm")(x)
+        return drop(x, deterministic=deterministic)
+
+
+class Decoder(nn.Module):
+    """Decoder stack. With `decode=True`, a first full-length call allocates the caches; each later call
+    takes one token per row and advances the shared step counter (`cache/index`)."""
+
+    cfg: T5Config
+    embedder: nn.Module
+
+    @nn.compact
+    def __call__(self, encoded, encoder_tokens, tokens, *, encoder_segment_ids=None, segment_ids=None,
+                 positions=None, deterministic: bool = True, decode: bool = False):
+        cfg = self.cfg
+        drop = nn.Dropout(cfg.dropout_rate)
+        relpos_bias = RelativePositionBias(cfg, bidirectional=False, name="relpos_bias")
+        decode_index = None
+        if decode:
+            stepping = self.has_variable("cache", "index")
+            length = tokens.shape[1]
+            index = self.variable("cache", "index", lambda: jnp.zeros((), jnp.int32))
+            key_positions = self.variable("cache", "key_positions", lambda: jnp.arange(length, dtype=jnp.int32))
+            if stepping:
+                if tokens.shape[1] != 1:
+                    raise ValueError(f"a decode step takes one token per row, got decoder tokens {tokens.shape}")
+                decode_index = index.value
+                index.value = decode_index + 1
+        if decode_index is not None:
+            k_pos = key_positions.value[None, :]
+            self_mask = (k_pos <= decode_index)[:, None, None, :]  # [1, 1, 1, L]: keys written so far
+            self_bias = relpos_bias(decode_index[None, None], k_pos)
+        else:
+            pos = _default_positions(tokens, positions)
+            causal = pos[:, :, None] >= pos[:, None, :]
+            self_mask = causal[:, None] & _segment_mask(segment_ids, segment_ids)
+            self_bias = relpos_bias(pos, pos)
+        q_valid = jnp.ones(tokens.shape, bool)
+        cross_mask = _pair_mask(q_valid, encoder_tokens != PAD_ID) & _segment_mask(segment_ids, encoder_segment_ids)
+
+        y = drop(self.embedder(tokens), deterministic=deterministic)
+        for i in range(cfg.num_decoder_layers):
+            y = DecoderLayer(cfg, name=f"layer_{i}")(y, encoded, self_mask, self_bias, cross_mask,
+                                                     deterministic=deterministic, decode=decode,
+                                                     decode_index=decode_index)
+        y = RMSNorm(activation_dtype(cfg), name="final_norm")(y)
+        y = drop(y, deterministic=deterministic)
+        if cfg.tie_embeddings:  # T5 1.0: reuse the input embedding, scaled by 1/sqrt(d_model)
+            logits = self.embedder.attend(y) / jnp.sqrt(jnp.asarray(cfg.d_model, y.dtype))
+        else:  # T5 1.1: separate output head
+            init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+            head = param_with_axes(self, "logits_dense", init, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+            logits = y @ head.astype(y.dtype)
+        return logits.astype(jnp.float32)
+
+
+class T5(nn.Module):
+    """T5 encoder-decoder. `__call__` is teacher-forced training/eval; `encode`/`decode` serve decoding."""
+
+    cfg: T5Config
+
+    def setup(self):
+        self.cfg.check_ready()
+        init = nn.initializers.normal(stddev=1.0)
+        self.token_embedder = nn.Embed(
+            self.cfg.vocab_size, self.cfg.d_model, dtype=activation_dtype(self.cfg), param_dtype=jnp.float32,
+            embedding_init=nn.with_logical_partitioning(init, ("vocab", "embed")))
+        self.encoder = Encoder(self.cfg, self.token_embedder)
+        self.decoder = Decoder(self.cfg, self.token_embedder)
+
+    def encode(self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None,
+               enable_dropout: bool = False):
+        """int32 [B, I] -> encoded [B, I, d_model] (activation dtype)."""
+        return self.encoder(encoder_input_tokens, segment_ids=encoder_segment_ids, positions=encoder_positions,
+                            deterministic=not enable_dropout)
+
+    def decode(self, encoded, encoder_input_tokens, decoder_input_tokens, *, encoder_segment_ids=None,
+               decoder_segment_ids=None, decoder_positions=None, enable_dropout: bool = False,
+               decode: bool = False):
+        """-> logits float32 [B, T, vocab]. `decode=True` uses/updates the 'cache' collection (see Decoder)."""
+        return self.decoder(encoded, encoder_input_tokens, decoder_input_tokens,
+                            encoder_segment_ids=encoder_segment_ids, segment_ids=decoder_segment_ids,
+                            positions=decoder_positions, deterministic=not enable_dropout, decode=decode)
+
+    def __call__(self, encoder_input_tokens, decoder_input_tokens, *, encoder_segment_ids=None,
+                 decoder_segment_ids=None, encoder_positions=None, decoder_positions=None,
+                 enable_dropout: bool = False):
+        """Teacher-forced forward pass: int32 [B, I], [B, T] -> logits float32 [B, T, vocab]."""
+        encoded = self.encode(encoder_input_tokens, encoder_segment_ids=encoder_segment_ids,
+                              encoder_positions=encoder_positions, enable_dropout=enable_dropout)
+        return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
+                           encoder_segment_ids=encoder_segment_ids, decoder_segment_ids=decoder_segment_ids,
+                           decoder_positions=decoder_positions, enable_dropout=enable_dropout)
