@@ -1,0 +1,175 @@
+"""What a run is, as gin-configurable dataclasses: `Experiment`, `Pretrain`, `Finetune`, `Optimizer`.
+
+Each is a plain frozen dataclass so that a run's settings are one readable object, and `validate()`
+raises a `ConfigError` naming the gin binding at fault (not a shape error ten minutes into training).
+Optimisers and schedules come from optax; only the paper's inverse-square-root schedule, which optax
+does not ship, is written here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional, Sequence
+
+import gin
+import jax.numpy as jnp
+import optax
+
+from t5explore.config import ConfigError
+
+
+def _require(cond: bool, binding: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"gin binding {binding}: {message}")
+
+
+@gin.configurable("Experiment")
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """Run-wide settings: the one seed everything derives from, and names for the report."""
+
+    seed: int = 0
+    model_name: Optional[str] = None  # None -> T5Config.name
+    notes: str = ""
+    cache_dir: Optional[str] = None  # vocab / token-store cache; None -> $T5EXPLORE_CACHE or ~/.cache/t5explore
+
+
+@gin.configurable("Optimizer")
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """optax optimiser + schedule. `learning_rate` is always the peak value.
+
+    rsqrt (the paper): lr(step) = learning_rate * sqrt(warmup_steps / max(step, warmup_steps)); with
+    learning_rate=0.01 and warmup_steps=10_000 this is exactly 1/sqrt(max(step, 10^4)).
+    cosine: linear warm-up to learning_rate, cosine decay to 0 at `decay_steps` (None -> Pretrain.steps).
+    """
+
+    name: str = "adafactor"  # 'adafactor' | 'adamw'
+    schedule: str = "rsqrt"  # 'rsqrt' | 'cosine' | 'constant'
+    learning_rate: float = 0.01
+    warmup_steps: int = 10_000
+    weight_decay: float = 0.0
+    decay_steps: Optional[int] = None
+    grad_clip_norm: Optional[float] = None
+
+    def validate(self, scope: str = "Optimizer") -> None:
+        _require(self.name in ("adafactor", "adamw"), f"{scope}.name", f"must be 'adafactor' or 'adamw', got {self.name!r}")
+        _require(self.schedule in ("rsqrt", "cosine", "constant"), f"{scope}.schedule",
+                 f"must be 'rsqrt', 'cosine' or 'constant', got {self.schedule!r}")
+        _require(self.learning_rate > 0, f"{scope}.learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(self.warmup_steps >= 0, f"{scope}.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _require(self.weight_decay >= 0, f"{scope}.weight_decay", f"must be >= 0, got {self.weight_decay}")
+
+    def make_schedule(self, total_steps: int) -> optax.Schedule:
+        self.validate()
+        if self.schedule == "constant":
+            return optax.constant_schedule(self.learning_rate)
+        if self.schedule == "cosine":
+            decay = max(int(self.decay_steps or total_steps), self.warmup_steps + 1)
+            return optax.warmup_cosine_decay_schedule(0.0, self.learning_rate, self.warmup_steps, decay)
+        return rsqrt_schedule(self.learning_rate, self.warmup_steps)
+
+    def make(self, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+        """The optax transformation and its schedule (the schedule is logged as `learning_rate`)."""
+        schedule = self.make_schedule(total_steps)
+        if self.name == "adafactor":  # T5's settings are optax's defaults: factored, decay 0.8, clip 1.0
+            tx = optax.adafactor(learning_rate=schedule, weight_decay_rate=self.weight_decay or None)
+        else:
+            tx = optax.adamw(learning_rate=schedule, weight_decay=self.weight_decay)
+        if self.grad_clip_norm:
+            tx = optax.chain(optax.clip_by_global_norm(self.grad_clip_norm), tx)
+        return tx, schedule
+
+
+def rsqrt_schedule(peak: float, warmup_steps: int) -> optax.Schedule:
+    """Constant `peak` for `warmup_steps` steps, then decaying as 1/sqrt(step) (Raffel et al. §3.1.2)."""
+    warm = float(max(warmup_steps, 1))
+
+    def schedule(step):
+        return peak * jnp.sqrt(warm / jnp.maximum(jnp.asarray(step, jnp.float32), warm))
+
+    return schedule
+
+
+@gin.configurable("Pretrain")
+@dataclasses.dataclass(frozen=True)
+class Pretrain:
+    """Pretraining: which objective on which corpus, for how long. `steps = 0` means no pre-training."""
+
+    objective: Any = None  # gin: @span_corruption() etc.
+    corpus: Any = None  # gin: @builtin_corpus() etc.
+    inputs_length: int = 512
+    batch_size: int = 128
+    steps: int = 0
+    eval_every: int = 0  # 0 -> only at the end
+    eval_batches: int = 4
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    z_loss: float = 0.0
+    label_smoothing: float = 0.0
+    optimizer: Any = None  # an Optimizer; None -> Optimizer() with its gin bindings
+
+    def validate(self) -> None:
+        _require(self.steps >= 0, "Pretrain.steps", f"must be >= 0, got {self.steps}")
+        if self.steps == 0:
+            return
+        _require(self.objective is not None, "Pretrain.objective", "is required when Pretrain.steps > 0 "
+                 "(include e.g. gin/objectives/span_corruption.gin)")
+        for name in ("inputs_length", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
+            _require(getattr(self, name) > 0, f"Pretrain.{name}", f"must be > 0, got {getattr(self, name)}")
+        _require(self.eval_every >= 0 and self.eval_batches >= 0, "Pretrain.eval_every/eval_batches", "must be >= 0")
+        _require(self.z_loss >= 0, "Pretrain.z_loss", f"must be >= 0, got {self.z_loss}")
+        _require(0 <= self.label_smoothing < 1, "Pretrain.label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+
+    def get_optimizer(self) -> Optimizer:
+        opt = self.optimizer if self.optimizer is not None else Optimizer()
+        _require(isinstance(opt, Optimizer), "Pretrain.optimizer", f"must be @Optimizer(), got {type(opt).__name__}")
+        opt.validate()
+        return opt
+
+
+@gin.configurable("Finetune")
+@dataclasses.dataclass(frozen=True)
+class Finetune:
+    """Downstream fine-tuning (the paper: Adafactor, constant lr 1e-3) and evaluation by greedy decoding.
+
+    mode 'per_task' restarts from the pretrained params for every task (the paper's ablation protocol);
+    'multi_task' trains once on an examples-proportional mixture with rates min(n_task, mixing_cap).
+    """
+
+    tasks: Sequence[str] = ()
+    data_dir: Optional[str] = None  # None -> TFDS; else a local directory in the original file formats
+    mode: str = "per_task"
+    mixing_cap: int = 2**19
+    steps: int = 0
+    batch_size: int = 32
+    inputs_length: int = 512
+    targets_length: int = 16
+    learning_rate: float = 1e-3
+    eval_every: int = 0  # 0 -> only at the end
+    eval_max_examples: Optional[int] = None
+    eval_batch_size: Optional[int] = None  # None -> batch_size
+    log_every: int = 50
+    optimizer: Any = None  # None -> Adafactor at constant `learning_rate`; or e.g. @finetune/Optimizer()
+
+    def validate(self) -> None:
+        _require(self.mode in ("per_task", "multi_task"), "Finetune.mode",
+                 f"must be 'per_task' or 'multi_task', got {self.mode!r}")
+        _require(not isinstance(self.tasks, str), "Finetune.tasks", "must be a list of task names, e.g. ['glue_sst2']")
+        _require(self.steps >= 0, "Finetune.steps", f"must be >= 0, got {self.steps}")
+        if not self.tasks or self.steps == 0:
+            return
+        for name in ("batch_size", "inputs_length", "targets_length", "log_every", "mixing_cap"):
+            _require(getattr(self, name) > 0, f"Finetune.{name}", f"must be > 0, got {getattr(self, name)}")
+        _require(self.targets_length >= 2, "Finetune.targets_length", "must be >= 2 (one token and EOS)")
+        _require(self.learning_rate > 0, "Finetune.learning_rate", f"must be > 0, got {self.learning_rate}")
+        _require(self.eval_every >= 0, "Finetune.eval_every", f"must be >= 0, got {self.eval_every}")
+
+    def get_optimizer(self) -> Optimizer:
+        if self.optimizer is None:
+            return Optimizer(name="adafactor", schedule="constant", learning_rate=self.learning_rate, warmup_steps=0)
+        _require(isinstance(self.optimizer, Optimizer), "Finetune.optimizer",
+                 f"must be @Optimizer() (e.g. @finetune/Optimizer()), got {type(self.optimizer).__name__}")
+        self.optimizer.validate("Finetune.optimizer")
+        return self.optimizer

@@ -1,0 +1,225 @@
+"""Fine-tune pretrained params on downstream tasks and score them by batched greedy decoding.
+
+Per-task mode restarts every task from the pretrained params (the paper's ablation protocol);
+multi-task mode trains once on an examples-proportional mixture (rate = min(n_task, cap)). Scores are
+kept for the last evaluation and for the best one (the paper reports the best), and the best one's
+predictions are saved so any score can be recomputed from `predictions/<task>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import numpy as np
+
+from t5explore.io_utils import atomic_write_text
+from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, numpy_rng
+from t5explore.train.config import Finetune
+from t5explore.train.pretrain import check_finite
+from t5explore.train.trainer import Trainer
+from t5explore.train.writers import MetricsWriter, Progress
+
+EOS_ID = 1
+
+
+@dataclasses.dataclass
+class TokenizedTask:
+    name: str
+    task: Any  # DownstreamTask
+    train_inputs: np.ndarray
+    train_targets: np.ndarray
+    val_examples: list  # TextExample, capped at eval_max_examples
+    val_inputs: np.ndarray
+
+
+def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
+    """Encode, append EOS, truncate to `length` (EOS kept last) and right-pad with 0.
+
+    Truncation is never silent: the number of truncated texts is reported as a warning.
+    """
+    ids = vocab.encode_batch(list(texts)) if hasattr(vocab, "encode_batch") else [vocab.encode(t) for t in texts]
+    out = np.zeros((len(ids), length), np.int32)
+    truncated = 0
+    for row, seq in enumerate(ids):
+        if len(seq) + 1 > length:
+            truncated += 1
+            seq = seq[: length - 1]
+        out[row, : len(seq)] = seq
+        out[row, len(seq)] = EOS_ID
+    if truncated:
+        warnings.warn(f"{what}: truncated {truncated} of {len(ids)} texts to {length} tokens "
+                      f"({100 * truncated / max(len(ids), 1):.1f}%)", stacklevel=2)
+    return out
+
+
+def detokenize(ids: np.ndarray, vocab) -> list[str]:
+    """Decoded rows up to (not including) the first EOS."""
+    out = []
+    for row in np.asarray(ids):
+        end = np.flatnonzero(row == EOS_ID)
+        row = row[: end[0]] if end.size else row
+        out.append(vocab.decode([int(t) for t in row if t > 0]))
+    return out
+
+
+def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
+    train = task.examples("train", cfg.data_dir)
+    val = task.examples("validation", cfg.data_dir)
+    if cfg.eval_max_examples:
+        val = val[: cfg.eval_max_examples]
+    if not train or not val:
+        raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples (data_dir={cfg.data_dir!r})")
+    return TokenizedTask(
+        name, task,
+        tokenize([e.inputs for e in train], vocab, cfg.inputs_length, f"task {name} train inputs"),
+        tokenize([e.targets for e in train], vocab, cfg.targets_length, f"task {name} train targets"),
+        val, tokenize([e.inputs for e in val], vocab, cfg.inputs_length, f"task {name} validation inputs"))
+
+
+class MixtureSampler:
+    """Deterministic batches: shuffled epochs per task; in a mixture each row's task is drawn with
+    probability proportional to min(n_task, cap) (examples-proportional mixing with a cap)."""
+
+    def __init__(self, tasks: Sequence[TokenizedTask], batch_size: int, seed: int, cap: int, task_ids: Sequence[int]):
+        self.tasks, self.batch_size, self.seed, self.task_ids = list(tasks), batch_size, seed, list(task_ids)
+        sizes = np.array([len(t.train_inputs) for t in self.tasks], np.float64)
+        self.rates = np.minimum(sizes, cap) / np.minimum(sizes, cap).sum()
+        self._order = [np.empty(0, np.int64)] * len(self.tasks)
+        self._pos = [0] * len(self.tasks)
+        self._epoch = [0] * len(self.tasks)
+
+    def _take(self, t: int) -> int:
+        if self._pos[t] >= len(self._order[t]):
+            rng = numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], self._epoch[t])
+            self._order[t] = rng.permutation(len(self.tasks[t].train_inputs))
+            self._pos[t], self._epoch[t] = 0, self._epoch[t] + 1
+        self._pos[t] += 1
+        return int(self._order[t][self._pos[t] - 1])
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        if len(self.tasks) == 1:
+            which = np.zeros(self.batch_size, np.int64)
+        else:
+            which = numpy_rng(self.seed, STREAM_MIXTURE, step).choice(len(self.tasks), self.batch_size, p=self.rates)
+        rows = [(t, self._take(t)) for t in which]
+        return {"inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
+                "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows])}
+
+
+def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """Greedy-decode `inputs` in fixed-size batches (the last one padded, so one compilation serves all)."""
+    outs = []
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start:start + batch_size]
+        padded = np.zeros((batch_size, inputs.shape[1]), np.int32)
+        padded[: len(chunk)] = chunk
+        outs.append(np.asarray(jax.device_get(decode_fn(params, padded)))[: len(chunk)])
+    return np.concatenate(outs)
+
+
+@dataclasses.dataclass
+class TaskRecord:
+    primary_metric: str
+    best: Optional[dict] = None
+    last: Optional[dict] = None
+    best_step: Optional[int] = None
+
+    def as_dict(self) -> dict:
+        return {"best": self.best, "last": self.last, "best_step": self.best_step, "primary_metric": self.primary_metric}
+
+
+@dataclasses.dataclass
+class FinetuneOutcome:
+    downstream: dict  # task -> {"best", "last", "best_step", "primary_metric"}
+    finetune_s: float = 0.0
+    eval_s: float = 0.0
+    compile_s: float = 0.0
+
+
+def finetune(make_trainer: Callable[[int], Trainer], decode_fn: Callable, cfg: Finetune, tasks: dict[str, Any],
+             vocab, writer: MetricsWriter, run_dir: str | Path, seed: int, progress_stream=None) -> FinetuneOutcome:
+    """Fine-tune and evaluate every task in `tasks` ({name: DownstreamTask}).
+
+    `make_trainer(total_steps)` returns a Trainer starting from the pretrained params with the fine-tuning
+    optimiser; `decode_fn(params, inputs[B, I]) -> ids[B, targets_length]` is batched greedy decoding.
+    Fine-tuning is not checkpointed: a resumed run redoes it, so its old metrics rows are dropped first.
+    """
+    cfg.validate()
+    writer.discard_phase("finetune")
+    loaded = [load_task(name, task, cfg, vocab) for name, task in tasks.items()]
+    records = {t.name: TaskRecord(t.task.primary_metric) for t in loaded}
+    out = FinetuneOutcome(downstream={})
+    groups = [[i] for i in range(len(loaded))] if cfg.mode == "per_task" else [list(range(len(loaded)))]
+    for group in groups:
+        members = [loaded[i] for i in group]
+        phase = f"finetune/{members[0].name}" if len(members) == 1 else "finetune/mixture"
+        trainer = make_trainer(max(cfg.steps, 1))
+        sampler = MixtureSampler(members, cfg.batch_size, seed, cfg.mixing_cap, group)
+        _train_and_evaluate(trainer, sampler, decode_fn, members, records, cfg, vocab, writer, run_dir, phase,
+                            out, progress_stream)
+        out.compile_s += trainer.compile_s
+    out.downstream = {name: rec.as_dict() for name, rec in records.items()}
+    return out
+
+
+def _train_and_evaluate(trainer, sampler, decode_fn, members, records, cfg, vocab, writer, run_dir, phase, out,
+                        progress_stream) -> None:
+    progress = Progress(phase, cfg.steps, stream=progress_stream)
+    tokens_per_step = cfg.batch_size * cfg.inputs_length
+    window, t_window = [], time.perf_counter()
+    t_start, compile0 = time.perf_counter(), trainer.train_compile_s
+    eval_time = 0.0
+    if cfg.steps == 0:  # no fine-tuning: score the pretrained model as it is
+        eval_time += _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir, 0)
+    for step in range(cfg.steps):
+        window.append(trainer.train_step(sampler.batch(step)))
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            fetched = jax.device_get(window)
+            loss = float(np.mean([m["loss"] for m in fetched]))
+            acc = float(np.mean([m["accuracy"] for m in fetched]))
+            check_finite(loss, done, phase)
+            elapsed = max(time.perf_counter() - t_window - (trainer.train_compile_s - compile0), 1e-9)
+            tps = len(window) * tokens_per_step / elapsed
+            writer.write(phase, done, {"tokens_seen": done * tokens_per_step, "loss": loss, "accuracy": acc,
+                                       "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps})
+            progress.report(done, loss=loss, acc=acc, tokens_per_s=tps)
+            window, t_window, compile0 = [], time.perf_counter(), trainer.train_compile_s
+        if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
+            dt = _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir, done)
+            eval_time += dt
+            t_window += dt
+    out.eval_s += eval_time
+    out.finetune_s += time.perf_counter() - t_start - eval_time - trainer.train_compile_s
+
+
+def _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir, step) -> float:
+    """Decode each task's validation inputs, score, update best/last, save the best predictions."""
+    t0 = time.perf_counter()
+    for t in members:
+        ids = predict(decode_fn, trainer.params, t.val_inputs, cfg.eval_batch_size or cfg.batch_size)
+        predictions = detokenize(ids, vocab)
+        targets = [e.targets for e in t.val_examples]
+        scores = {k: float(v) for k, v in t.task.score(targets, predictions, [e.meta for e in t.val_examples]).items()}
+        rec = records[t.name]
+        if rec.primary_metric not in scores:
+            raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, not its primary metric {rec.primary_metric!r}")
+        rec.last = scores
+        if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
+            rec.best, rec.best_step = scores, step
+            _save_predictions(Path(run_dir) / "predictions" / f"{t.name}.jsonl", t.val_examples, predictions)
+        writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
+        print(f"finetune_eval/{t.name} step {step}: " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)
+    return time.perf_counter() - t0
+
+
+def _save_predictions(path: Path, examples: Sequence[Any], predictions: Sequence[str]) -> None:
+    lines = [json.dumps({"inputs": e.inputs, "target": e.targets, "prediction": p, "meta": dict(e.meta)},
+                        default=str, ensure_ascii=False) for e, p in zip(examples, predictions)]
+    atomic_write_text(path, "\n".join(lines) + "\n")

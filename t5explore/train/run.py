@@ -1,0 +1,184 @@
+"""One run end to end: (gin files, bindings) -> run directory with config.gin, metrics, checkpoints,
+predictions and, last of all, result.json (schema 1 in docs/ARCHITECTURE.md).
+
+`execute` is what `t5explore train` and the sweep runner call. It resumes: pretraining continues from the
+newest checkpoint in run_dir/checkpoints; fine-tuning (minutes at most) is redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import gin
+
+from t5explore import __version__
+from t5explore.config import REPO_ROOT, ConfigError, parse_gin
+from t5explore.io_utils import atomic_write_json, atomic_write_text
+from t5explore.train.config import Experiment, Finetune, Pretrain
+from t5explore.train.hardware import device_info
+from t5explore.train.state import count_params
+from t5explore.train.writers import MetricsWriter
+
+RESULT_SCHEMA = 1
+METADATA_KEYS = ("sweep", "run", "variant", "variant_bindings", "baseline")
+
+
+def cache_dir_for(experiment: Experiment) -> Path:
+    """Experiment.cache_dir, else $T5EXPLORE_CACHE, else ~/.cache/t5explore (shared by a sweep's runs)."""
+    if experiment.cache_dir:
+        return Path(experiment.cache_dir).expanduser()
+    return Path(os.environ.get("T5EXPLORE_CACHE") or Path.home() / ".cache" / "t5explore")
+
+
+def git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict:
+    import flax
+    import jax
+
+    return {"t5explore": __version__, "jax": jax.__version__, "flax": flax.__version__}
+
+
+def build_model(vocab) -> tuple[Any, Any]:
+    """T5Config from gin with vocab_size filled from the vocabulary (padded to a multiple of 128)."""
+    from t5explore.model.config import T5Config, padded_vocab_size
+    from t5explore.model.t5 import T5
+
+    cfg = dataclasses.replace(T5Config(), vocab_size=padded_vocab_size(vocab.vocab_size))
+    return T5(cfg), cfg
+
+
+def _close(obj: Any) -> None:
+    if hasattr(obj, "close"):
+        obj.close()
+
+
+def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequence[str] = (),
+            metadata: Optional[dict] = None) -> dict:
+    """Run pretraining + fine-tuning + evaluation into `run_dir`; return (and write) the result dict."""
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    parse_gin(gin_files, bindings)
+    experiment, pre, ft = Experiment(), Pretrain(), Finetune()
+    pre.validate()
+    ft.validate()
+    optimizer = pre.get_optimizer() if pre.steps else None
+    if pre.corpus is None:
+        raise ConfigError("gin binding Pretrain.corpus is required (the vocabulary is trained on it); "
+                          "include e.g. gin/data/builtin.gin")
+
+    from t5explore.data.tasks import benchmark_scores, get_task
+    from t5explore.data.vocab import vocabulary
+    from t5explore.model.decoding import greedy_decode
+    from t5explore.model.flops import flops_per_token
+    from t5explore.train.finetune import finetune
+    from t5explore.train.partitioning import Partitioner
+    from t5explore.train.pretrain import pretrain
+    from t5explore.train.trainer import Trainer, init_params
+
+    cache_dir = cache_dir_for(experiment)
+    vocab = vocabulary(corpus=pre.corpus, cache_dir=str(cache_dir))
+    model, model_cfg = build_model(vocab)
+    partitioner = Partitioner()
+    tasks = {name: get_task(name) for name in ft.tasks}
+    ft_optimizer = ft.get_optimizer() if ft.tasks else None
+    if pre.steps:
+        partitioner.check_batch_size(pre.batch_size, "Pretrain.batch_size")
+    if ft.tasks and ft.steps:
+        partitioner.check_batch_size(ft.batch_size, "Finetune.batch_size")
+    params, param_shardings = init_params(model, partitioner, experiment.seed)
+    write_operative_config(run_dir)
+
+    writer = MetricsWriter(run_dir)
+    try:
+        stream = None
+        flops = None
+        if pre.steps:
+            from t5explore.data.pretrain_stream import PretrainStream
+            from t5explore.data.token_store import get_token_store
+
+            store = get_token_store(pre.corpus, vocab, cache_dir)
+            stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, experiment.seed, "train")
+            eval_batches = held_out_batches(store, pre, experiment.seed)
+            flops = flops_per_token(model_cfg, pre.inputs_length, pre.objective.plan(pre.inputs_length).targets_length)
+            trainer = Trainer(model, partitioner, params, param_shardings, optimizer, pre.steps, experiment.seed,
+                              pre.z_loss, pre.label_smoothing)
+            try:
+                outcome = pretrain(trainer, pre, stream, eval_batches, writer, run_dir / "checkpoints", flops)
+            finally:
+                _close(stream)
+            params = trainer.params
+        else:
+            from t5explore.train.pretrain import PretrainOutcome
+
+            outcome = PretrainOutcome()
+            writer.discard_phase("pretrain")
+
+        def make_trainer(total_steps: int) -> Trainer:
+            return Trainer(model, partitioner, params, param_shardings, ft_optimizer, total_steps, experiment.seed)
+
+        def decode_fn(p, inputs):
+            return greedy_decode(model, p, inputs, ft.targets_length)
+
+        ft_out = finetune(make_trainer, decode_fn, ft, tasks, vocab, writer, run_dir, experiment.seed) if tasks else None
+    finally:
+        writer.close()
+    write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
+
+    downstream = ft_out.downstream if ft_out else {}
+    result = {
+        "schema": RESULT_SCHEMA,
+        "sweep": None, "run": run_dir.name, "variant": None, "variant_bindings": {}, "baseline": False,
+        "seed": experiment.seed,
+        "objective": getattr(pre.objective, "name", None) if pre.steps else None,
+        "pretrain": outcome.summary(),
+        "downstream": downstream,
+        "benchmarks": {which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
+                       for which in ("best", "last")},
+        "timing": {"compile_s": outcome.compile_s + (ft_out.compile_s if ft_out else 0.0),
+                   "pretrain_s": outcome.train_s,
+                   "finetune_s": ft_out.finetune_s if ft_out else 0.0,
+                   "eval_s": outcome.eval_s + (ft_out.eval_s if ft_out else 0.0),
+                   "total_s": time.perf_counter() - t_start},
+        "throughput": {"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
+                       "data_wait_share": outcome.data_wait_share},
+        "model": {"name": experiment.model_name or model_cfg.name, "num_params": count_params(params)},
+        "versions": versions(), "git_commit": git_commit(),
+        "devices": device_info(), "host": socket.gethostname(),
+    }
+    for key in METADATA_KEYS:
+        if metadata and key in metadata:
+            result[key] = metadata[key]
+    atomic_write_json(run_dir / "result.json", result)
+    return result
+
+
+def held_out_batches(store, pre: Pretrain, seed: int) -> list:
+    """The first `eval_batches` batches of the validation split (at most one pass over it): the same fixed
+    set at every evaluation, so held-out losses are comparable across steps and runs."""
+    if not pre.eval_batches:
+        return []
+    from t5explore.data.pretrain_stream import PretrainStream
+
+    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "validation", prefetch=0)
+    try:
+        return [stream.batch(k) for k in range(min(pre.eval_batches, max(stream.batches_per_epoch, 1)))]
+    finally:
+        _close(stream)
+
+
+def write_operative_config(run_dir: Path) -> None:
+    atomic_write_text(run_dir / "config.gin", gin.operative_config_str())

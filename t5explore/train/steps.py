@@ -1,0 +1,93 @@
+"""Pure train/eval steps: cross-entropy on non-padding target tokens, optional z-loss and label smoothing.
+
+The steps are plain functions of (state, batch); `partitioning.Partitioner` jit-compiles them with the
+mesh shardings. Loss is the mean over target tokens with `decoder_loss_weights > 0`, so padding never
+contributes; z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from t5explore.train.state import TrainState
+
+Batch = dict[str, jax.Array]
+METRIC_KEYS = ("loss", "cross_entropy", "z_loss", "accuracy", "num_tokens")
+
+
+def token_losses(logits: jax.Array, targets: jax.Array, z_loss: float = 0.0, label_smoothing: float = 0.0):
+    """Per-token (cross entropy, z-loss term) for float32 logits [B, T, V] and int targets [B, T]."""
+    logits = logits.astype(jnp.float32)
+    vocab = logits.shape[-1]
+    log_z = jax.nn.logsumexp(logits, axis=-1)
+    log_probs = logits - log_z[..., None]
+    on = 1.0 - label_smoothing
+    off = label_smoothing / (vocab - 1) if vocab > 1 else 0.0
+    soft = jax.nn.one_hot(targets, vocab, dtype=jnp.float32) * (on - off) + off
+    ce = -jnp.sum(soft * log_probs, axis=-1)
+    if label_smoothing > 0:  # subtract the entropy of the soft targets so that a perfect model scores 0
+        ce = ce + on * jnp.log(on) + (vocab - 1) * off * jnp.log(jnp.maximum(off, 1e-20))
+    return ce, z_loss * jnp.square(log_z)
+
+
+def loss_and_metrics(logits, batch: Batch, z_loss: float = 0.0, label_smoothing: float = 0.0):
+    """Scalar training loss and the metrics dict (means over weighted target tokens)."""
+    targets = batch["decoder_target_tokens"]
+    weights = batch["decoder_loss_weights"].astype(jnp.float32)
+    ce, zl = token_losses(logits, targets, z_loss, label_smoothing)
+    num_tokens = jnp.sum(weights)
+    denom = jnp.maximum(num_tokens, 1.0)
+    ce_mean = jnp.sum(ce * weights) / denom
+    z_mean = jnp.sum(zl * weights) / denom
+    correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+    loss = ce_mean + z_mean
+    metrics = {"loss": loss, "cross_entropy": ce_mean, "z_loss": z_mean,
+               "accuracy": jnp.sum(correct * weights) / denom, "num_tokens": num_tokens}
+    return loss, metrics
+
+
+def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, dropout_key: jax.Array,
+                    z_loss: float = 0.0, label_smoothing: float = 0.0) -> Callable:
+    """Returns train_step(state, batch) -> (state, metrics). `apply_fn(params, batch, dropout_rng)` -> logits.
+
+    The dropout rng of step s is fold_in(dropout_key, s): a resumed run draws the same masks.
+    """
+
+    def train_step(state: TrainState, batch: Batch):
+        rng = jax.random.fold_in(dropout_key, state.step)
+
+        def loss_fn(params):
+            logits = apply_fn(params, batch, rng)
+            return loss_and_metrics(logits, batch, z_loss, label_smoothing)
+
+        (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return train_step
+
+
+def make_eval_step(apply_fn: Callable, z_loss: float = 0.0) -> Callable:
+    """Returns eval_step(params, batch) -> metrics, without dropout."""
+
+    def eval_step(params: Any, batch: Batch):
+        logits = apply_fn(params, batch, None)
+        return loss_and_metrics(logits, batch, z_loss, 0.0)[1]
+
+    return eval_step
+
+
+def model_apply_fn(model) -> Callable:
+    """Adapt a T5 flax Module to apply_fn(params, batch, dropout_rng) -> logits."""
+
+    def apply_fn(params, batch, rng):
+        rngs = {"dropout": rng} if rng is not None else None
+        return model.apply({"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
+                           enable_dropout=rng is not None, rngs=rngs)
+
+    return apply_fn

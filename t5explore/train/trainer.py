@@ -1,0 +1,99 @@
+"""`Trainer`: one model + one optimiser on one mesh, with its jit-compiled train and eval steps.
+
+Shared by pre-training and fine-tuning so that both run the exact same sharded step; the first call of
+each step is compiled ahead of time and timed separately (`compile_s`), so throughput excludes it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from t5explore.data.features import encdec_features
+from t5explore.seeds import STREAM_DROPOUT, STREAM_PARAMS, jax_key
+from t5explore.train.config import Optimizer
+from t5explore.train.partitioning import Partitioner
+from t5explore.train.state import TrainState
+from t5explore.train.steps import make_eval_step, make_train_step, model_apply_fn
+
+
+def to_features(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Accept either an objective's {'inputs', 'targets'} or ready model features."""
+    if "encoder_input_tokens" in batch:
+        return batch
+    return encdec_features(batch["inputs"], batch["targets"])
+
+
+def init_params(model, partitioner: Partitioner, seed: int) -> tuple[Any, Any]:
+    """Initialise the model's params, sharded by their logical axes; a pure function of the run seed."""
+    tokens = jnp.ones((partitioner.data_size, 4), jnp.int32)
+
+    def init_fn(key):
+        return model.init({"params": key, "dropout": key}, tokens, tokens, enable_dropout=False)
+
+    return partitioner.init_params(init_fn, jax_key(seed, STREAM_PARAMS))
+
+
+class Trainer:
+    def __init__(self, model, partitioner: Partitioner, params: Any, param_shardings: Any, optimizer: Optimizer,
+                 total_steps: int, seed: int, z_loss: float = 0.0, label_smoothing: float = 0.0):
+        self.model, self.partitioner, self.param_shardings = model, partitioner, param_shardings
+        self.tx, self.schedule = optimizer.make(total_steps)
+        self.state, self.state_shardings = partitioner.create_state(params, self.tx, TrainState.create)
+        apply_fn = model_apply_fn(model)
+        self._train = partitioner.jit_train_step(
+            make_train_step(apply_fn, self.tx, jax_key(seed, STREAM_DROPOUT), z_loss, label_smoothing),
+            self.state_shardings)
+        self._eval = partitioner.jit_eval_step(make_eval_step(apply_fn, z_loss), param_shardings)
+        self._train_compiled = None
+        self._eval_compiled = None
+        self.train_compile_s = 0.0
+        self.eval_compile_s = 0.0
+
+    @property
+    def compile_s(self) -> float:
+        return self.train_compile_s + self.eval_compile_s
+
+    @property
+    def step(self) -> int:
+        return int(jax.device_get(self.state.step))
+
+    @property
+    def params(self) -> Any:
+        return self.state.params
+
+    def learning_rate(self, step: int) -> float:
+        return float(self.schedule(step))
+
+    def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+        """One update; returns the step's metrics as (unfetched) device arrays."""
+        sharded = self.partitioner.shard_batch(to_features(batch))
+        if self._train_compiled is None:
+            t0 = time.perf_counter()
+            self._train_compiled = self._train.lower(self.state, sharded).compile()
+            self.train_compile_s += time.perf_counter() - t0
+        self.state, metrics = self._train_compiled(self.state, sharded)
+        return metrics
+
+    def evaluate(self, batches: Sequence[dict[str, np.ndarray]]) -> Optional[dict[str, float]]:
+        """Token-weighted mean loss/accuracy over fixed held-out batches (None if there are none)."""
+        totals: dict[str, float] = {}
+        tokens = 0.0
+        for batch in batches:
+            sharded = self.partitioner.shard_batch(to_features(batch))
+            if self._eval_compiled is None:
+                t0 = time.perf_counter()
+                self._eval_compiled = self._eval.lower(self.state.params, sharded).compile()
+                self.eval_compile_s += time.perf_counter() - t0
+            m = jax.device_get(self._eval_compiled(self.state.params, sharded))
+            n = float(m["num_tokens"])
+            tokens += n
+            for key in ("loss", "cross_entropy", "accuracy"):
+                totals[key] = totals.get(key, 0.0) + float(m[key]) * n
+        if not batches or tokens == 0:
+            return None
+        return {**{k: v / tokens for k, v in totals.items()}, "num_tokens": tokens}

@@ -1,0 +1,159 @@
+"""Where metrics go: `metrics.jsonl` (what the report reads), TensorBoard, and one console line.
+
+metrics.jsonl is append-only during a run; on resume `discard_after` rewrites it atomically without the
+rows past the restored checkpoint, so a resumed run never holds the same (phase, step) twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from t5explore.io_utils import atomic_write_text
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalars: numpy/jax numbers -> float/int, NaN/inf -> None."""
+    if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """Rows of a metrics.jsonl; a torn last line (crash mid-write) is skipped."""
+    rows = []
+    p = Path(path)
+    if not p.exists():
+        return rows
+    for line in p.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+class MetricsWriter:
+    """Appends one JSON object per (phase, step) to run_dir/metrics.jsonl and mirrors scalars to TensorBoard."""
+
+    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / METRICS_FILE
+        self._rewrite(lambda row: True)  # drop a torn last line before appending
+        self._tb = _tensorboard_writer(self.run_dir) if tensorboard else None
+
+    def rows(self, phase: Optional[str] = None) -> list[dict]:
+        return [r for r in read_metrics(self.path) if phase is None or r.get("phase") == phase]
+
+    def discard_after(self, phase_prefix: str, step: int) -> int:
+        """Drop rows whose phase starts with `phase_prefix` and whose step > `step`; returns how many."""
+        return self._rewrite(lambda r: not (str(r.get("phase", "")).startswith(phase_prefix) and r.get("step", 0) > step))
+
+    def discard_phase(self, phase_prefix: str) -> int:
+        """Drop every row of phases starting with `phase_prefix` (a phase that restarts from scratch)."""
+        return self._rewrite(lambda r: not str(r.get("phase", "")).startswith(phase_prefix))
+
+    def _rewrite(self, keep: Callable[[dict], bool]) -> int:
+        rows = read_metrics(self.path)
+        kept = [r for r in rows if keep(r)]
+        raw = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        expected = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+        if raw != expected:
+            atomic_write_text(self.path, expected)
+        return len(rows) - len(kept)
+
+    def write(self, phase: str, step: int, metrics: dict[str, Any]) -> dict:
+        row = {"phase": phase, "step": int(step), **{k: _clean(v) for k, v in metrics.items()}}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        if self._tb is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
+                    self._tb.add_scalar(f"{phase}/{key}", value, int(step))
+        return row
+
+    def flush(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+def _tensorboard_writer(log_dir: Path):
+    """tensorboardX (light, pure Python) if installed; else TensorFlow's writer; else none, with a warning."""
+    try:
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter(logdir=str(log_dir), flush_secs=30)
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        class _TFWriter:
+            def __init__(self):
+                self._w = tf.summary.create_file_writer(str(log_dir))
+
+            def add_scalar(self, tag, value, step):
+                with self._w.as_default():
+                    tf.summary.scalar(tag, value, step=step)
+
+            def flush(self):
+                self._w.flush()
+
+            def close(self):
+                self._w.close()
+
+        return _TFWriter()
+    except ImportError:
+        warnings.warn("neither tensorboardX nor tensorflow is installed: no TensorBoard events are written")
+        return None
+
+
+class Progress:
+    """One console line per report: `phase  step/total  loss  acc  tok/s  ETA` (long work shows progress)."""
+
+    def __init__(self, phase: str, total: int, start_step: int = 0, stream=None):
+        self.phase, self.total, self.start_step = phase, int(total), int(start_step)
+        self.stream = stream or sys.stdout
+        self._t0 = time.perf_counter()
+
+    def eta_s(self, step: int) -> Optional[float]:
+        done = step - self.start_step
+        if done <= 0:
+            return None
+        return (time.perf_counter() - self._t0) / done * max(self.total - step, 0)
+
+    def report(self, step: int, **values: Any) -> str:
+        parts = [f"{self.phase:<24s} {step:>6d}/{self.total:<6d}"]
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key == "tokens_per_s":
+                parts.append(f"{value / 1000:7.1f}k tok/s")
+            elif isinstance(value, float):
+                parts.append(f"{key} {value:.4g}")
+            else:
+                parts.append(f"{key} {value}")
+        eta = self.eta_s(step)
+        if eta is not None:
+            parts.append(f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        line = "  ".join(parts)
+        print(line, file=self.stream, flush=True)
+        return line

@@ -1,0 +1,79 @@
+"""One run end to end through `execute` (and the CLI): every file of the run directory, the exact
+result.json schema, and a re-run that resumes instead of repeating."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import gin
+import pytest
+
+from t5explore.train.run import execute
+from t5explore.train.writers import read_metrics
+
+SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "baseline", "objective", "pretrain",
+               "downstream", "benchmarks", "timing", "throughput", "model", "versions", "git_commit", "devices", "host"}
+METADATA = {"sweep": "t", "run": "r0", "variant": "μ = 3", "variant_bindings": {"Pretrain.steps": "6"}, "baseline": True}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, cache_dir):
+    out = tmp_path_factory.mktemp("run") / "r0"
+    try:
+        first = execute(out, ["gin/runs/tiny_cpu.gin"], [f"Experiment.cache_dir = '{cache_dir}'"], METADATA)
+        again = execute(out, ["gin/runs/tiny_cpu.gin"], [f"Experiment.cache_dir = '{cache_dir}'"], METADATA)
+    finally:
+        gin.clear_config()
+    return out, first, again
+
+
+def test_result_has_exactly_the_schema(run_dir):
+    out, result, again = run_dir
+    assert set(result) == SCHEMA_KEYS
+    assert json.loads((out / "result.json").read_text()) == json.loads(json.dumps(again))  # the latest run's
+    assert {k: result[k] for k in METADATA} == METADATA and result["schema"] == 1 and result["seed"] == 0
+    assert result["objective"] == "span_corruption"
+    assert set(result["pretrain"]) == {"steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss", "eval_accuracy"}
+    assert result["pretrain"]["steps"] == 6 and result["pretrain"]["tokens_seen"] == 6 * 8 * 32
+    assert result["pretrain"]["final_loss"] > 0 and result["pretrain"]["eval_loss"] > 0
+    task = result["downstream"]["stdlib_module"]
+    assert set(task) == {"best", "last", "best_step", "primary_metric"} and task["primary_metric"] == "accuracy"
+    assert 0 <= task["best"]["accuracy"] <= 100 and task["best_step"] in (2, 4)
+    assert set(result["benchmarks"]) == {"best", "last"}
+    assert set(result["timing"]) == {"compile_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
+    assert result["timing"]["compile_s"] > 0 and result["timing"]["total_s"] > result["timing"]["pretrain_s"]
+    assert result["throughput"]["pretrain_tokens_per_s"] > 0 and result["throughput"]["mfu"] is None
+    assert result["model"]["name"] == "tiny" and result["model"]["num_params"] > 10_000
+    assert set(result["versions"]) == {"t5explore", "jax", "flax"}
+    assert result["devices"]["platform"] == "cpu" and result["devices"]["count"] >= 1
+
+
+def test_run_directory_files(run_dir):
+    out, _, _ = run_dir
+    config = (out / "config.gin").read_text()
+    assert "Pretrain.steps = 6" in config and "T5Config.d_model = 64" in config and "Finetune.tasks" in config
+    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()) == [3, 6]
+    assert list(out.glob("events.out.tfevents.*"))
+    preds = (out / "predictions" / "stdlib_module.jsonl").read_text().splitlines()
+    assert len(preds) == 16 and {"inputs", "target", "prediction"} <= set(json.loads(preds[0]))
+
+
+def test_rerun_resumes_and_never_duplicates_metrics(run_dir):
+    out, first, again = run_dir
+    rows = read_metrics(out / "metrics.jsonl")
+    keys = collections.Counter((r["phase"], r["step"]) for r in rows)
+    assert max(keys.values()) == 1
+    assert {k for k in keys if k[0] == "pretrain"} == {("pretrain", s) for s in (2, 4, 6)}
+    assert {k for k in keys if k[0] == "finetune_eval/stdlib_module"} == {("finetune_eval/stdlib_module", s) for s in (2, 4)}
+    assert again["pretrain"] == first["pretrain"]  # nothing retrained: the numbers come from metrics.jsonl
+    assert again["throughput"]["pretrain_tokens_per_s"] is None
+    assert again["downstream"] == first["downstream"]  # fine-tuning redone from the same params, same seed
+
+
+def test_cli_train_reports_a_missing_gin_file(tmp_path, capsys):
+    from t5explore.cli import main
+
+    assert main(["train", "--gin_file=gin/runs/nope.gin", f"--run_dir={tmp_path}"]) == 2
+    assert "gin/runs/nope.gin" in capsys.readouterr().err
+    gin.clear_config()
