@@ -70,7 +70,7 @@ def test_compare_with_paper_on_the_known_sweep(tmp_path):
     assert cmp.kendall["GLUE"][0] == pytest.approx(1 / 3) and cmp.kendall["GLUE"][2] == 3
     # SQuAD ours 52, 41, 60 vs paper 80.88, 82.09, 81.84: one concordant, two discordant.
     assert cmp.kendall["SQuAD EM"][0] == pytest.approx(-1 / 3)
-    assert cmp.unmatched == []
+    assert cmp.unmatched == [] and cmp.no_shared_columns_line() is None
     assert compare_with_paper(summary, SweepInfo("quickstart")) is None
     # An explicit mapping (as sweep.json `paper_rows` gives) reaches rows the names don't match.
     cmp = compare_with_paper(summary, res.sweeps[summary.sweep], table_id="table6", mapping={"μ = 3": "50 %"})

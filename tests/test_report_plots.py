@@ -9,7 +9,9 @@ import pytest
 from test_report_helpers import SWEEP, known_sweep, make_result, write_run
 
 from t5explore.report.commands import add_commands
-from t5explore.report.plots import mean_curve, write_plots
+from t5explore.report.aggregate import summarize
+from t5explore.report.plots import MAX_WIDTH_IN, mean_curve, score_bars_figure, write_plots
+from t5explore.report.results import load_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -42,3 +44,17 @@ def test_mean_curve_over_seeds():
     np.testing.assert_allclose(std, [np.sqrt(2), np.sqrt(2)])
     grid, mean, _ = mean_curve([(np.array([0.0, 10.0]), np.array([2.0, 4.0])), (np.array([5.0]), np.array([1.0]))])
     assert mean[0] == pytest.approx((2.0 + 1.0) / 2)  # interpolated onto the union of x values
+
+
+@pytest.mark.parametrize("sweep", ["quickstart", "a_rather_long_sweep_name_" * 6])
+def test_one_panel_scores_title_lies_inside_the_figure(tmp_path, sweep):
+    write_run(tmp_path / "s", make_result(sweep, "a", "A", 0, glue=70.0))
+    results = load_results(tmp_path)
+    fig = score_bars_figure(summarize(results, sweep))
+    assert len(fig.axes) == 1  # one score column: the narrowest figure
+    renderer = fig.canvas.get_renderer()
+    title, frame = fig.get_suptitle(), fig.bbox
+    box = fig._suptitle.get_window_extent(renderer)
+    assert sweep[:20] in title.replace("\n", "")
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
+    assert fig.get_figwidth() <= MAX_WIDTH_IN

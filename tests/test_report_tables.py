@@ -172,3 +172,23 @@ def test_a_sweep_with_no_completed_run_still_tabulates(tmp_path):
     assert "- Failed: a__seed_0 (A)" in md and "- Incomplete: c__seed_0 (C): not started" in md
     assert {p.suffix for p in write_tables(d, tmp_path / "out")} == {".md", ".csv", ".tex", ".html"}
     assert write_plots(d, tmp_path / "out") == []
+
+
+def test_a_paper_sweep_sharing_no_score_column_prints_one_line_instead_of_the_comparison(tmp_path, capsys):
+    from test_report_helpers import make_result, write_run
+
+    from t5explore.report.plots import write_plots
+
+    d = tmp_path / SWEEP  # a Table 7 sweep at tiny scale: scored only on the built-in stdlib task
+    for run, variant, acc in (("iid__seed_0", "i.i.d.", 30.0), ("span_3__seed_0", "μ = 3", 40.0)):
+        write_run(d, make_result(SWEEP, run, variant, 0, baseline=variant == "i.i.d.", stdlib=acc))
+    md = markdown_table(d)
+    line = (f"{SWEEP} vs. T5 paper table7: no score column in common with the paper "
+            "(paper: GLUE, CNNDM, SQuAD, SGLUE, EnDe, EnFr, EnRo; ours: stdlib acc); comparison skipped.")
+    assert line in md.splitlines()
+    assert md.count("### ") == 1 and "Kendall" not in md and "Paper row" not in md
+    names = {p.name for p in write_tables(d, tmp_path / "out")}
+    assert names == {f"{SWEEP}{ext}" for ext in (".md", ".csv", ".tex", ".html")}
+    assert [p.name for p in write_plots(d, tmp_path / "png")] == [f"{SWEEP}_scores.png"]
+    assert _cli(["table", str(d), "--out", str(tmp_path / "cli")]) == 0
+    assert line in capsys.readouterr().out

@@ -9,7 +9,8 @@ import json
 import gin
 import pytest
 
-from t5explore.train.run import execute
+from t5explore.report.results import REQUIRED_FIELDS
+from t5explore.train.run import execute, run_metadata
 from t5explore.train.writers import read_metrics
 
 SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "baseline", "objective", "pretrain",
@@ -77,3 +78,14 @@ def test_cli_train_reports_a_missing_gin_file(tmp_path, capsys):
     assert main(["train", "--gin_file=gin/runs/nope.gin", f"--run_dir={tmp_path}"]) == 2
     assert "gin/runs/nope.gin" in capsys.readouterr().err
     gin.clear_config()
+
+
+def test_standalone_run_is_named_after_its_directory_and_sweep_metadata_wins(tmp_path):
+    run_dir = tmp_path / "my_sweep" / "my_run"
+    standalone = run_metadata(run_dir)
+    assert standalone == {"sweep": "my_sweep", "run": "my_run", "variant": "my_run", "variant_bindings": {},
+                          "baseline": False}
+    for key in ("sweep", "run", "variant"):  # what the report requires of result.json
+        assert isinstance(standalone[key], REQUIRED_FIELDS[key])
+    assert run_metadata(run_dir, METADATA) == METADATA
+    assert run_metadata(run_dir, {"variant": "v"})["sweep"] == "my_sweep"

@@ -51,6 +51,18 @@ class PaperComparison:
     frame: pd.DataFrame  # variant, paper_row, then "<label> (ours)", "<label> (paper)" per column
     kendall: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # label -> (tau, p, n)
     unmatched: list[str] = field(default_factory=list)  # our variants with no paper row
+    our_scores: list[str] = field(default_factory=list)  # labels of all our score columns
+
+    def no_shared_columns_line(self) -> str | None:
+        """One line saying why there is nothing to compare, or None when some column is shared.
+
+        Why: tiny runs scored only on the built-in task would otherwise print a table of variant names
+        with an empty Kendall τ row, which reads like a broken comparison."""
+        if self.columns:
+            return None
+        ours = ", ".join(self.our_scores) or "none"
+        return (f"{self.sweep} vs. T5 paper {self.table.id}: no score column in common with the paper "
+                f"(paper: {', '.join(paper_columns())}; ours: {ours}); comparison skipped.")
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,7 +159,8 @@ def compare_with_paper(summary: Summary, info: SweepInfo, table_id: str | None =
                          + [f"{c.label} ({s})" for c in columns for s in ("ours", "paper")])
     kendall = {c.label: kendall_tau(frame[f"{c.label} (ours)"], frame[f"{c.label} (paper)"]) for c in columns}
     unmatched = [v for v in summary.variants if v not in matched]
-    return PaperComparison(summary.sweep, table, paper_source(), columns, frame, kendall, unmatched)
+    our_scores = [c.label for c in summary.columns if c.kind == "score"]
+    return PaperComparison(summary.sweep, table, paper_source(), columns, frame, kendall, unmatched, our_scores)
 
 
 def kendall_tau(ours, paper) -> tuple[float, float, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from t5explore.report.results import Results, load_metrics, load_results
 from t5explore.report.tables import safe_name
 
 DPI = 110
+MAX_WIDTH_IN = 10.0  # a title longer than this is wrapped instead of widening the figure further
 
 
 def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: str = "pretrain") -> Figure | None:
@@ -89,7 +91,7 @@ def score_bars_figure(summary: Summary) -> Figure | None:
                            rotation=35, ha="right", fontsize=8)
         ax.set_title(col.label)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{summary.sweep}: downstream scores ({summary.which} checkpoint, mean ± std)")
+    fit_suptitle(fig, f"{summary.sweep}: downstream scores ({summary.which} checkpoint, mean ± std)")
     fig.tight_layout()
     return fig
 
@@ -112,7 +114,7 @@ def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
         ax.set_xlabel("ours")
         ax.set_ylabel("T5 paper")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{cmp.sweep} vs. T5 paper {cmp.table.id}")
+    fit_suptitle(fig, f"{cmp.sweep} vs. T5 paper {cmp.table.id}")
     fig.tight_layout()
     return fig
 
@@ -149,6 +151,24 @@ def save_png(fig: Figure, path: str | os.PathLike) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(buf.getvalue())
     os.replace(tmp, path)
+
+
+def fit_suptitle(fig: Figure, text: str, margin_in: float = 0.2):
+    """Set a suptitle that fits inside the figure: widen the figure up to MAX_WIDTH_IN, then wrap.
+
+    Why: a one-panel figure is 4 in wide, and a sweep name plus caption is wider, so a centred title was
+    clipped on both sides."""
+    title = fig.suptitle(text)
+    text_in = title.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+    if text_in + 2 * margin_in > fig.get_figwidth():
+        fig.set_figwidth(min(text_in + 2 * margin_in, MAX_WIDTH_IN))
+    room_in = fig.get_figwidth() - 2 * margin_in
+    chars = len(text)
+    while text_in > room_in and chars > 10:  # wrap narrower until the widest line fits
+        chars = max(10, min(chars - 1, int(chars * room_in / text_in)))
+        title.set_text("\n".join(textwrap.wrap(text, chars)))
+        text_in = title.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+    return title
 
 
 def _figure(w: float, h: float) -> Figure:

@@ -173,7 +173,9 @@ def markdown_table(sweep_dir: str | os.PathLike, which: str = "best",
         summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
         out.append(to_markdown(summary_table(summary)))
         cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
-        if cmp is not None and len(cmp.frame):
+        if cmp is not None and cmp.no_shared_columns_line():
+            out.append(cmp.no_shared_columns_line() + "\n")
+        elif cmp is not None and len(cmp.frame):
             out.append(to_markdown(comparison_table(cmp)))
     return "\n".join(out)
 
@@ -202,7 +204,7 @@ def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike | No
             if "csv" in formats:
                 written += _write(out / f"{stem}_not_complete", None, status, ["csv"])
         cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
-        if cmp is not None and len(cmp.frame):
+        if cmp is not None and cmp.columns and len(cmp.frame):
             written += _write(out / f"{stem}_vs_paper", comparison_table(cmp), _kendall_frame(cmp), formats)
         if per_task:
             res = results.for_sweep(name)

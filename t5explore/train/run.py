@@ -60,6 +60,17 @@ def build_model(vocab) -> tuple[Any, Any]:
     return T5(cfg), cfg
 
 
+def run_metadata(run_dir: str | os.PathLike, metadata: Optional[dict] = None) -> dict:
+    """result.json's sweep/run/variant fields: a standalone run (no sweep metadata) is named after its
+    directory, `results/<sweep>/<run>/`, so the report, which needs strings there, can read it too.
+    Metadata given by the sweep runner wins."""
+    run_dir = Path(run_dir).resolve()
+    out = {"sweep": run_dir.parent.name or "runs", "run": run_dir.name, "variant": run_dir.name,
+           "variant_bindings": {}, "baseline": False}
+    out.update({key: metadata[key] for key in METADATA_KEYS if metadata and key in metadata})
+    return out
+
+
 def _close(obj: Any) -> None:
     if hasattr(obj, "close"):
         obj.close()
@@ -141,7 +152,7 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
     downstream = ft_out.downstream if ft_out else {}
     result = {
         "schema": RESULT_SCHEMA,
-        "sweep": None, "run": run_dir.name, "variant": None, "variant_bindings": {}, "baseline": False,
+        **run_metadata(run_dir, metadata),
         "seed": experiment.seed,
         "objective": getattr(pre.objective, "name", None) if pre.steps else None,
         "pretrain": outcome.summary(),
@@ -159,9 +170,6 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
         "versions": versions(), "git_commit": git_commit(),
         "devices": device_info(), "host": socket.gethostname(),
     }
-    for key in METADATA_KEYS:
-        if metadata and key in metadata:
-            result[key] = metadata[key]
     atomic_write_json(run_dir / "result.json", result)
     return result
 
