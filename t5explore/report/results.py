@@ -141,15 +141,16 @@ def load_runs(*paths: str | os.PathLike) -> pd.DataFrame:
 
 
 def find_sweep_dirs(path: Path, depth: int = 0) -> list[Path]:
-    """Directories that hold run directories (or a sweep.json), searched breadth-first below `path`."""
-    if (path / SWEEP_FILE).is_file() or any(_is_run_dir(c) for c in _subdirs(path)):
-        return [path]
-    if depth >= MAX_DEPTH:
-        return []
-    out: list[Path] = []
-    for child in _subdirs(path):
-        out += find_sweep_dirs(child, depth + 1)
-    return out
+    """`path` if it holds run directories (or a sweep.json), plus every sweep directory below it.
+
+    A results root may hold loose runs (standalone `t5explore train`) beside sweep folders: both count.
+    Run directories themselves are not searched (their subfolders are checkpoints and predictions)."""
+    found = [path] if (path / SWEEP_FILE).is_file() or any(_is_run_dir(c) for c in _subdirs(path)) else []
+    if depth < MAX_DEPTH:
+        for child in _subdirs(path):
+            if not _is_run_dir(child):
+                found += find_sweep_dirs(child, depth + 1)
+    return found
 
 
 def read_sweep_info(sweep_dir: Path) -> SweepInfo:

@@ -11,20 +11,14 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+from t5explore.report.results import find_sweep_dirs
 from t5explore.sweep import claim, rundir
 
 
-def find_sweeps(root: Path, max_depth: int = 4) -> list[Path]:
-    """root if it is a sweep dir (has sweep.json or run dirs), plus every sweep dir below it.
-
-    A results root may hold loose runs (standalone `t5explore train`) next to sweep folders; both are
-    shown. Run directories themselves are not searched (their subfolders are checkpoints, predictions)."""
-    found = [root] if _is_sweep_dir(root) else []
-    if max_depth > 0:
-        for d in _subdirs(root):
-            if not _is_run_dir(d):
-                found += find_sweeps(d, max_depth - 1)
-    return found
+def find_sweeps(root: Path) -> list[Path]:
+    """root if it is a sweep dir (has sweep.json or run dirs), plus every sweep dir below it (the report's
+    own search, so `status` and `table` always agree on what a results directory holds)."""
+    return find_sweep_dirs(root)
 
 
 def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> list[rundir.RunState]:
@@ -61,10 +55,6 @@ def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = clai
 
 def _subdirs(path: Path) -> list[Path]:
     return sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-
-def _is_sweep_dir(path: Path) -> bool:
-    return (path / rundir.SWEEP_FILE).exists() or any(_is_run_dir(d) for d in _subdirs(path))
 
 
 def _is_run_dir(path: Path) -> bool:
