@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -210,3 +212,28 @@ def test_user_mixture_rates_and_per_row_choice(corpus):
     assert abs(has_sentinel.mean() - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 2000)
     expected = obj.choose(numpy_rng(0, STREAM_OBJECTIVE, 0), 2000) == 0
     assert np.array_equal(has_sentinel, expected)
+
+
+def test_ul2_at_paper_scale_needs_and_works_with_200_sentinels(corpus):
+    """Inputs 512: UL2's X-denoiser (μ 3, r 0.5) needs up to 127 sentinels per row. With T5's 100 it stops with an
+    error naming the fix; with `vocabulary.num_sentinels = 200` a real batch decodes back to its text."""
+    stream, small = corpus
+    big = dataclasses.replace(small, vocab_size=small.vocab_size + 100, num_sentinels=200)
+    obj = named.ul2()
+    plan = obj.plan(512)
+    assert plan.inputs_length == 512
+    chunks = chunks_of(stream, 64, plan.raw_length)
+    rng = lambda: numpy_rng(0, STREAM_OBJECTIVE, 0)  # noqa: E731
+    with pytest.raises(ValueError, match=r"ul2/X_mu3_r0\.5: up to 127 .*vocabulary\.num_sentinels = 127"):
+        obj(chunks, rng(), small)
+    out = obj(chunks, rng(), big)
+    assert out["inputs"].shape == (64, 512) and out["targets"].shape == (64, plan.targets_length)
+    modes, most = out["inputs"][:, 0], 0
+    for row in np.flatnonzero(modes != 4):  # R / X rows: span corruption of a prefix of the chunk
+        inputs = strip(out["inputs"][row])[1:]
+        rebuilt = reconstruct(np.append(inputs, 1), out["targets"][row], big)
+        assert rebuilt == chunks[row, : len(rebuilt)].tolist()
+        ranks = sentinel_ranks(inputs, big)
+        assert ranks == list(range(len(ranks)))
+        most = max(most, len(ranks))
+    assert 100 < most <= 200  # some row really uses sentinels a T5 vocabulary does not have

@@ -99,3 +99,24 @@ def test_empty_corpus_fails_clearly(tmp_path, vocab):
     with pytest.raises(ValueError, match="produced no tokens"):
         get_token_store(text_files(pattern=str(tmp_path / "empty.txt")), vocab, tmp_path / "cache", progress=False)
     assert not list((tmp_path / "cache" / "tokens").iterdir())
+
+
+def test_store_is_keyed_on_the_sentinel_count(tmp_path, corpus, vocab, cache_dir, monkeypatch):
+    """A store saves its token space and sentinel ids: a 100-sentinel store must never serve 200 sentinels."""
+    big = get_vocabulary(corpus, 1000, cache_dir, num_sentinels=200)  # same sentencepiece model, cached
+    (tmp_path / "t.txt").write_text("Fill <extra_id_150> and <extra_id_3> here.\n", encoding="utf-8")
+    text = text_files(pattern=str(tmp_path / "t.txt"))
+    small_store = get_token_store(text, vocab, tmp_path / "cache", progress=False)
+    big_store = get_token_store(text, big, tmp_path / "cache", progress=False)
+    assert ts_lib.store_cache_key(text, vocab) != ts_lib.store_cache_key(text, big)
+    assert small_store.directory != big_store.directory
+    assert small_store.token_space.num_sentinels == 100 and big_store.token_space == big.token_space()
+    assert big_store.token_space.num_sentinels == 200 and big_store.token_space.vocab_size == 1200
+    assert big_store.document(0).tolist() == big.encode("Fill <extra_id_150> and <extra_id_3> here.")
+    assert 1199 - 150 in big_store.document(0) and 1199 - 150 not in small_store.document(0)
+    assert 1099 - 3 in small_store.document(0) and 1099 - 3 not in big_store.document(0)  # ids move with the count
+    # An entry whose key missed the count (a stale cache) is refused, not silently reused.
+    monkeypatch.setattr(ts_lib, "store_cache_key", lambda corpus, vocab: "one-key-for-every-vocab")
+    get_token_store(text, vocab, tmp_path / "stale", progress=False)
+    with pytest.raises(ValueError, match=r"token store .*one-key-for-every-vocab was built for .*num_sentinels=100"):
+        get_token_store(text, big, tmp_path / "stale", progress=False)

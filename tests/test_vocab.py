@@ -94,3 +94,53 @@ def test_bad_sizes_fail_clearly(tmp_path):
     with pytest.raises(VocabError, match="sp_vocab_size=5000"):
         get_vocabulary(text_files(pattern=str(tmp_path / "t.txt")), 5000, tmp_path)
     assert not list((tmp_path / "vocab").iterdir())  # the failed build left nothing behind
+
+
+def test_200_sentinels_reuse_the_model_and_agree_with_seqio(vocab, cache_dir, monkeypatch):
+    """`vocabulary.num_sentinels` is a load-time setting: same sentencepiece model, 200 ids on top."""
+    monkeypatch.setattr(vocab_lib, "train_sentencepiece", lambda *a, **k: pytest.fail("retrained for a sentinel count"))
+    big = get_vocabulary(builtin_corpus(cache_dir=str(cache_dir)), 1000, cache_dir, num_sentinels=200)
+    assert big.sp_path == vocab.sp_path and (big.sp_vocab_size, big.vocab_size) == (1000, 1200)
+    assert big.fingerprint() != vocab.fingerprint()  # token stores key on it
+    ts = big.token_space()
+    assert (ts.vocab_size, ts.num_sentinels, ts.sentinel(0), ts.sentinel(199)) == (1200, 200, 1199, 1000)
+    assert ts.num_regular == vocab.token_space().num_regular  # the extra sentinels take no ordinary ids
+    assert big.encode("<extra_id_0>") == [1199] and big.decode([1199]) == "<extra_id_0>"
+    assert big.encode("<extra_id_199>") == [1000] and big.decode([1000]) == "<extra_id_199>"
+    assert 1000 not in vocab.encode("<extra_id_199>")  # with 100 sentinels it is ordinary text
+    text = "Fill <extra_id_150> in and <extra_id_3> too."
+    assert max(big.encode(text)) == 1199 - 3 and 1199 - 150 in big.encode(text)
+    sv = big.seqio_vocabulary
+    assert sv.vocab_size == 1200 and sv.extra_ids == 200
+    assert sv.decode([1000]) == "<extra_id_199>" and sv.decode([1199]) == "<extra_id_0>"
+    for t in [text, *TEXTS]:
+        assert list(sv.encode(t)) == big.encode(t)
+        assert sv.decode(big.encode(t)) == big.decode(big.encode(t))
+    try:  # the gin binding reaches it
+        gin.parse_config("vocabulary.sp_vocab_size = 1000\nvocabulary.num_sentinels = 200")
+        via_gin = vocabulary(corpus=builtin_corpus(cache_dir=str(cache_dir)), cache_dir=str(cache_dir))
+        assert via_gin.token_space() == ts
+    finally:
+        gin.clear_config()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "200", True])
+def test_bad_sentinel_count_names_the_binding(vocab, cache_dir, bad):
+    with pytest.raises(VocabError, match=r"vocabulary\.num_sentinels="):
+        get_vocabulary(builtin_corpus(cache_dir=str(cache_dir)), 1000, cache_dir, num_sentinels=bad)
+
+
+@pytest.mark.parametrize("extra_gin", [[], ["gin/runs/paper_scale.gin"]])
+def test_ul2_vs_t5_sweep_gives_every_run_200_sentinels(extra_gin):
+    """Both rows (so they stay comparable), at the tiny default and at paper scale (inputs 512)."""
+    from t5explore.config import parse_gin
+    from t5explore.sweep.grid import load_sweep
+
+    spec = load_sweep("experiments/ul2_vs_t5.gin", gin_files=extra_gin)
+    assert {r.point for r in spec.runs} == {"t5_span_corruption", "ul2"}
+    for run in spec.runs:
+        try:
+            parse_gin(run.gin_files, run.bindings)
+            assert gin.query_parameter("vocabulary.num_sentinels") == 200, run.name
+        finally:
+            gin.clear_config()

@@ -3,6 +3,9 @@
 Documents are concatenated without separators, as T5's `reduce_concat_tokens` does before splitting into
 chunks; `doc_offsets[i]:doc_offsets[i+1]` is document i. Cached by hash(corpus fingerprint, vocab fingerprint),
 built in a temp dir and published by one rename, so a sweep's runs share it and never read half a store.
+The vocab fingerprint includes the sentinel count: sentinel ids (`vocab_size - 1 - k`) and the saved token
+space change with it, so a 100-sentinel store is never opened for a 200-sentinel vocabulary (and
+`get_token_store` checks the saved token space against the vocabulary's on every open).
 
 The held-out split is positional: tokens `[split_point, num_tokens)` (the last `eval_fraction`) are validation
 and no training chunk ever reaches into them, whatever the chunk length.
@@ -141,6 +144,7 @@ def write_token_store(directory: str | os.PathLike, documents: Iterable[np.ndarr
 
 
 def store_cache_key(corpus, vocab) -> str:
+    """`vocab.fingerprint()` covers the model bytes and the sentinel count (see the module docstring)."""
     return content_key("tokens-v1", corpus.fingerprint(), vocab.fingerprint())
 
 
@@ -158,4 +162,8 @@ def get_token_store(corpus, vocab, cache_dir: str | os.PathLike | None = None,
             if progress:
                 print(f"tokenised {corpus.name}: {counts['num_documents']:,} documents, {counts['num_tokens']:,} "
                       f"tokens in {counts['seconds']} s -> {entry}", file=sys.stderr, flush=True)
-    return TokenStore(entry, eval_fraction)
+    store = TokenStore(entry, eval_fraction)
+    if store.token_space != vocab.token_space():  # a stale entry: the key missed something the store embeds
+        raise ValueError(f"token store {entry} was built for {store.token_space}, not for this vocabulary's "
+                         f"{vocab.token_space()} ({vocab!r}); delete that directory to rebuild it")
+    return store

@@ -1,4 +1,4 @@
-"""The vocabulary: a SentencePiece unigram model trained on the pretraining corpus, plus 100 T5 sentinels.
+"""The vocabulary: a SentencePiece unigram model trained on the pretraining corpus, plus T5 sentinels.
 
 Trained once per (corpus content, size, options) and cached under that hash. Training is deterministic: the
 sentences are read in corpus order, capped, subsampled with a seeded numpy generator (not sentencepiece's own
@@ -7,6 +7,10 @@ shuffling) and fed with a fixed thread count, so the same corpus gives the same 
 Ids follow T5: pad 0, eos 1, unk 2, no bos; UL2 mode tokens `[NLU]` `[S2S]` `[NLG]` are 3, 4, 5; byte fallback
 pieces follow; `<extra_id_k>` = `vocab_size - 1 - k` is added on top exactly as `seqio.SentencePieceVocabulary`
 does, so `Vocab.encode/decode` (plain sentencepiece, no TensorFlow) agree with `Vocab.seqio_vocabulary`.
+
+The sentinel count (`vocabulary.num_sentinels`, T5's 100 by default) is added at load time, so it is not part
+of the training cache key: changing it never retrains. UL2 at inputs_length 512 needs more than 100 (its X
+denoiser μ 3, r 0.5 emits ~128 spans per row). Token stores key on it through `Vocab.fingerprint()`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from t5explore.io_utils import atomic_write_json
 from t5explore.objectives.base import TokenSpace
 from t5explore.seeds import STREAM_VOCAB, numpy_rng
 
-NUM_SENTINELS = 100
+NUM_SENTINELS = 100  # T5's default; `vocabulary.num_sentinels` changes it per run
 MODE_TOKENS = ("[NLU]", "[S2S]", "[NLG]")
 VOCAB_SEED = 0  # the vocabulary is not a per-run choice: one seed for every run sharing a corpus
 MAX_READ_SENTENCES = 4_000_000  # lines read from the corpus at most (C4 would otherwise be read whole)
@@ -56,11 +60,11 @@ def _piece_types():
 
 
 class Vocab:
-    """A trained sentencepiece model + 100 sentinels; encode/decode without TensorFlow."""
+    """A trained sentencepiece model + `extra_ids` sentinels; encode/decode without TensorFlow."""
 
     def __init__(self, sp_path: str | os.PathLike, extra_ids: int = NUM_SENTINELS):
         self.sp_path = Path(sp_path)
-        self.extra_ids = extra_ids
+        self.extra_ids = check_num_sentinels(extra_ids)
         pb = _piece_types()
         model_bytes = self.sp_path.read_bytes()
         self._model_sha256 = hashlib.sha256(model_bytes).hexdigest()
@@ -120,7 +124,14 @@ class Vocab:
         return seqio.SentencePieceVocabulary(str(self.sp_path), extra_ids=self.extra_ids)
 
     def __repr__(self) -> str:
-        return f"Vocab({self.sp_path}, vocab_size={self.vocab_size})"
+        return f"Vocab({self.sp_path}, vocab_size={self.vocab_size}, num_sentinels={self.extra_ids})"
+
+
+def check_num_sentinels(num_sentinels) -> int:
+    """A sentinel count must be a plain non-negative int (gin would happily pass 1.5, '200' or True)."""
+    if isinstance(num_sentinels, bool) or not isinstance(num_sentinels, (int, np.integer)) or num_sentinels < 0:
+        raise VocabError(f"vocabulary.num_sentinels={num_sentinels!r} must be a non-negative integer")
+    return int(num_sentinels)
 
 
 def training_sentences(documents: Iterable[str], seed: int = VOCAB_SEED,
@@ -159,12 +170,17 @@ def train_sentencepiece(sentences: list[str], sp_vocab_size: int, model_prefix: 
 
 
 def vocab_cache_key(corpus, sp_vocab_size: int) -> str:
+    """Key of the trained sentencepiece model. NUM_SENTINELS is the constant (kept so old caches stay valid),
+    never the configured count: sentinels are added at load time, so a new count must not retrain."""
     return content_key("vocab-v1", corpus.fingerprint(), int(sp_vocab_size), NUM_SENTINELS, TRAINER_OPTIONS,
                        VOCAB_SEED, MAX_READ_SENTENCES, INPUT_SENTENCE_SIZE, spm.__version__)
 
 
-def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | None = None) -> Vocab:
-    """The vocabulary of `corpus`: loaded from the cache, or trained (once) and published atomically."""
+def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | None = None,
+                   num_sentinels: int = NUM_SENTINELS) -> Vocab:
+    """The vocabulary of `corpus` with `num_sentinels` sentinels on top: the sentencepiece model is loaded from
+    the cache, or trained (once) and published atomically."""
+    num_sentinels = check_num_sentinels(num_sentinels)
     if sp_vocab_size < 3 + len(MODE_TOKENS) + 256 + 1:
         raise VocabError(f"vocabulary.sp_vocab_size={sp_vocab_size} is too small: byte fallback alone needs 262 ids")
     entry = resolve_cache_dir(cache_dir) / "vocab" / f"sp{sp_vocab_size}-{vocab_cache_key(corpus, sp_vocab_size)}"
@@ -178,10 +194,12 @@ def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | No
                 "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(), "sp_vocab_size": sp_vocab_size,
                 "sentences": len(sentences), "train_seconds": round(time.perf_counter() - start, 2),
                 "options": TRAINER_OPTIONS, "sentencepiece": spm.__version__, "python": sys.version.split()[0]})
-    return Vocab(model_path)
+    return Vocab(model_path, extra_ids=num_sentinels)
 
 
 @gin.configurable("vocabulary", module=None)
-def vocabulary(corpus=gin.REQUIRED, sp_vocab_size: int = 32000, cache_dir: str | None = None) -> Vocab:
-    """Gin entry point: `vocabulary.sp_vocab_size = 2000` for tiny runs; 32000 (+100 sentinels) like T5."""
-    return get_vocabulary(corpus, sp_vocab_size, cache_dir)
+def vocabulary(corpus=gin.REQUIRED, sp_vocab_size: int = 32000, cache_dir: str | None = None,
+               num_sentinels: int = NUM_SENTINELS) -> Vocab:
+    """Gin entry point: `vocabulary.sp_vocab_size = 2000` for tiny runs; 32000 (+100 sentinels) like T5;
+    `vocabulary.num_sentinels = 200` where an objective needs more spans per row (UL2 at inputs 512)."""
+    return get_vocabulary(corpus, sp_vocab_size, cache_dir, num_sentinels)

@@ -126,8 +126,9 @@ class Denoiser(PlannedObjective):
             if need > tokens.num_sentinels:
                 raise ValueError(
                     f"{self.name}: up to {need} {which} spans per row at inputs_length={plan.inputs_length} but "
-                    f"tokens.num_sentinels={tokens.num_sentinels}; lower noise_density, raise "
-                    f"mean_noise_span_length or inputs_length, or use a vocabulary with more sentinels")
+                    f"tokens.num_sentinels={tokens.num_sentinels}; bind the gin setting "
+                    f"vocabulary.num_sentinels = {need} (or more), or lower noise_density, raise "
+                    f"mean_noise_span_length or inputs_length")
 
     def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
                  plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
