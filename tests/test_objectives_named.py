@@ -237,3 +237,15 @@ def test_ul2_at_paper_scale_needs_and_works_with_200_sentinels(corpus):
         assert ranks == list(range(len(ranks)))
         most = max(most, len(ranks))
     assert 100 < most <= 200  # some row really uses sentinels a T5 vocabulary does not have
+
+
+def test_a_mixture_checks_every_part_before_drawing_rows(corpus):
+    """A part the batch happens not to draw must still be checked: a run must not start fine and fail later,
+    the first time a rare X-denoiser row comes up."""
+    stream, tokens = corpus
+    mix = named.mixture([named.span_corruption(), named.span_corruption(noise_density=0.5)], rates=[1.0, 1e-12])
+    plan = mix.plan(512)
+    chunks = chunks_of(stream, 1, plan.raw_length)
+    assert (mix.choose(numpy_rng(0, STREAM_OBJECTIVE, 0), 1) == 0).all()  # only the feasible part is drawn
+    with pytest.raises(ValueError, match=r"vocabulary\.num_sentinels"):
+        mix(chunks, numpy_rng(0, STREAM_OBJECTIVE, 0), tokens)

@@ -50,6 +50,7 @@ class Mixture(PlannedObjective):
         if part_plans is None or part_plans[0].inputs_length != plan.inputs_length:
             self.plan(plan.inputs_length)
             part_plans = self._part_plans[plan.raw_length]
+        self._check_parts(part_plans, tokens)
         chunks = np.asarray(chunks)
         batch = chunks.shape[0]
         choice = self.choose(rng, batch)
@@ -63,6 +64,16 @@ class Mixture(PlannedObjective):
             inputs[rows] = out["inputs"]
             targets[rows, : part_plan.targets_length] = out["targets"]
         return {"inputs": inputs, "targets": targets}
+
+    def check_sentinels(self, plan: LengthPlan, tokens: TokenSpace) -> None:
+        """Every part must fit the vocabulary's sentinels, checked up front: a part that a small batch
+        happens not to draw must not fail only later in the run."""
+        self.plan(plan.inputs_length)
+        self._check_parts(self._part_plans[plan.raw_length], tokens)
+
+    def _check_parts(self, part_plans, tokens: TokenSpace) -> None:
+        for part, part_plan in zip(self.parts, part_plans):
+            part.check_sentinels(part_plan, tokens)
 
     def choose(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """The part index of each row, as __call__ draws it (for tests and statistics)."""
