@@ -100,3 +100,53 @@ def test_benchmark_scores_average_two_metric_tasks_first():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="2 gold labels but 1 predictions"):
         metrics.accuracy([1, 0], [1])
+
+
+# ---------------------------------------------------------------------------------------------- generation
+
+
+def test_rouge_identical_disjoint_and_averaged_over_examples():
+    assert metrics.rouge_scores(["The cat sat ."], ["the cat sat ."]) == pytest.approx(
+        {"rouge1": 100.0, "rouge2": 100.0, "rougeLsum": 100.0})  # rouge_score lowercases
+    assert metrics.rouge_scores(["a b c"], ["x y z"]) == {"rouge1": 0.0, "rouge2": 0.0, "rougeLsum": 0.0}
+    out = metrics.rouge_scores(["a b c", "a b c"], ["a b c", "x y z"])
+    assert out == pytest.approx({"rouge1": 50.0, "rouge2": 50.0, "rougeLsum": 50.0})
+
+
+def test_rouge_hand_computed_f_measures():
+    # 3 of 6 target unigrams, all 3 predicted: P=1, R=1/2 -> F=2/3. Bigrams: 2 of 5 -> F=2*0.4/1.4.
+    out = metrics.rouge_scores(["the cat sat on the mat"], ["the cat sat"])
+    assert out["rouge1"] == pytest.approx(100 * 2 / 3)
+    assert out["rouge2"] == pytest.approx(100 * 0.8 / 1.4)
+    assert out["rougeLsum"] == pytest.approx(100 * 2 / 3)
+
+
+def test_rouge_lsum_splits_sentences_at_t5_periods():
+    # Sentences swapped: one summary-level LCS over "x y z w" vs "z w x y" would be 2 of 4 (50); split at
+    # " . " into sentences, each target sentence is matched whole -> 100. Bigrams xy, zw of xy yz zw -> 2/3.
+    out = metrics.rouge_scores(["x y . z w"], ["z w . x y"])
+    assert out["rougeLsum"] == pytest.approx(100.0)
+    assert out["rouge2"] == pytest.approx(100 * 2 / 3)
+
+
+def test_bleu_identical_disjoint_and_hand_computed():
+    assert metrics.bleu(["The cat sat on the mat ."], ["The cat sat on the mat ."]) == pytest.approx(100.0)
+    assert metrics.bleu(["a b c d e"], ["v w x y z"]) == 0.0
+    # n-gram precisions 4/5, 3/4, 2/3, 1/2, equal lengths: (0.2)^(1/4).
+    assert metrics.bleu(["a b c d f"], ["a b c d e"]) == pytest.approx(100 * 0.2 ** 0.25)
+    # All precisions 1, hypothesis 4 of 6 reference tokens: brevity penalty exp(1 - 6/4).
+    assert metrics.bleu(["a b c d e f"], ["a b c d"]) == pytest.approx(100 * math.exp(-0.5))
+    assert metrics.bleu([], []) == 0.0
+
+
+def test_bleu_uses_exp_smoothing_and_intl_tokenisation_case_sensitively():
+    # 1-/2-gram precisions 4/5, 2/4; no 3-/4-gram match: exp smoothing gives 1/(2*3) and 1/(4*2), not 0.
+    assert metrics.bleu(["a b x d e"], ["a b c d e"]) == pytest.approx(100 * (0.8 * 0.5 / 6 / 8) ** 0.25)
+    # 'intl' splits Unicode punctuation (German quotes) off words; '13a' would not, and score below 100.
+    assert metrics.bleu(["„ Das ist gut “"], ["„Das ist gut“"]) == pytest.approx(100.0)
+    assert metrics.bleu(["Das ist ein Haus"], ["das ist ein haus"]) < 100.0  # no lowercasing
+    # Corpus BLEU pools n-gram counts over sentences (not a mean of sentence BLEU): 7/8, 5/6, 3/4, 1/2.
+    pooled = 100 * (7 / 8 * 5 / 6 * 3 / 4 * 1 / 2) ** 0.25
+    assert metrics.bleu(["a b c d", "e f g x"], ["a b c d", "e f g h"]) == pytest.approx(pooled)
+    with pytest.raises(ValueError, match="2 gold labels but 1 predictions"):
+        metrics.bleu(["a", "b"], ["a"])

@@ -97,3 +97,19 @@ def test_several_sweeps_need_a_name(tmp_path):
     assert summarize(res, "t5_table7_b").sweep == "t5_table7_b"
     with pytest.raises(ReportError, match="'nope' not found"):
         summarize(res, "nope")
+
+
+def test_generation_benchmarks_get_the_paper_columns_in_the_paper_order(tmp_path):
+    """CNNDM (ROUGE-2) and EnDe/EnFr/EnRo (BLEU) are main-table columns named as the paper names them, in its
+    order (GLUE / CNNDM / SQuAD / SGLUE / EnDe / EnFr / EnRo), and their tasks are not repeated beside them."""
+    result = make_result(SWEEP, "a", "A", 0, glue=80.0, squad_em=70.0)
+    scores = {"cnn_dailymail": ("cnndm", "rouge2", 19.0), "wmt_en_de": ("en_de", "bleu", 27.0),
+              "wmt_en_ro": ("en_ro", "bleu", 26.0)}
+    for task, (key, metric, value) in scores.items():
+        result["downstream"][task] = {"best": {metric: value}, "last": {metric: value}, "best_step": 1,
+                                      "primary_metric": metric}
+        result["benchmarks"]["best"][key] = result["benchmarks"]["last"][key] = value
+    write_run(tmp_path / SWEEP, result)
+    cols = default_columns(load_results(tmp_path / SWEEP).runs)
+    scored = [(c.label, c.paper) for c in cols if c.kind == "score"]
+    assert scored == [("GLUE", "GLUE"), ("CNNDM", "CNNDM"), ("SQuAD EM", "SQuAD"), ("EnDe", "EnDe"), ("EnRo", "EnRo")]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from t5explore.data.tasks import TASK_NAMES, get_task
+from t5explore.data.tasks import GENERATION_TASK_NAMES, TASK_NAMES, get_task
 
 GLUE_TSV = {  # task -> (folder, has header, label column, {file label: label word})
     "glue_cola": ("CoLA", False, 1, {"0": "unacceptable", "1": "acceptable"}),
@@ -109,7 +109,7 @@ def test_squad_counts_and_gold_answers(shared_data):
 
 
 def test_scoring_gold_targets_is_perfect_and_wrong_labels_are_not(shared_data):
-    for name in TASK_NAMES[1:]:
+    for name in [n for n in TASK_NAMES[1:] if n not in GENERATION_TASK_NAMES]:  # no local copies of those
         task = get_task(name)
         val = task.examples("validation", data_dir=shared_data)[:200]
         targets, metas = [e.targets for e in val], [e.meta for e in val]

@@ -5,8 +5,9 @@ counts as wrong and is counted (`invalid_predictions`): for binary metrics (MCC,
 opposite of the gold label, as T5's `f1_score_with_invalid` does, so it can never score. An STS-B prediction
 that is not a finite number counts as 0.0 and is counted.
 
-ROUGE and BLEU are not provided: `rouge-score` and `sacrebleu` are not dependencies of this project, and
-none of the supported tasks (GLUE, SuperGLUE BoolQ, SQuAD, the built-in task) needs them.
+Generation tasks are scored as `t5.evaluation.metrics` does: ROUGE with `rouge-score` (rouge1, rouge2,
+rougeLsum F-measure x100, sentences split at " . " for rougeLsum) and BLEU with `sacrebleu.corpus_bleu`
+(exp smoothing, intl tokenisation, case-sensitive).
 """
 
 from __future__ import annotations
@@ -181,6 +182,49 @@ def regression_scores(golds: Sequence[float], predictions: Sequence[str]) -> dic
     }
 
 
+# ---------------------------------------------------------------------------------------------- generation
+
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
+
+
+def _sentences_on_lines(summary: str) -> str:
+    """One sentence per line so rougeLsum sees sentence boundaries (T5's `_prepare_summary`)."""
+    return summary.replace(" . ", " .\n")
+
+
+def rouge_scores(targets: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
+    """Mean ROUGE-1/2/Lsum F-measure x100 over examples (rouge_score's tokeniser: lowercase, alphanumerics,
+    no stemming), as T5 scores CNN/DM. T5 reports the mid of a bootstrap over examples, which estimates this
+    mean with sampling noise and a global RNG; the exact mean is used here so scores are reproducible."""
+    from rouge_score import rouge_scorer  # imported on use: only generation tasks need it
+
+    _check_lengths(targets, predictions)
+    if not targets:
+        return {k: 0.0 for k in ROUGE_KEYS}
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS))
+    totals = dict.fromkeys(ROUGE_KEYS, 0.0)
+    for target, prediction in zip(targets, predictions):
+        scores = scorer.score(_sentences_on_lines(target), _sentences_on_lines(prediction))
+        for k in ROUGE_KEYS:
+            totals[k] += scores[k].fmeasure
+    return {k: 100.0 * totals[k] / len(targets) for k in ROUGE_KEYS}
+
+
+def bleu(targets: Sequence[str], predictions: Sequence[str]) -> float:
+    """Corpus BLEU (0-100) of predictions against one reference each, with `t5.evaluation.metrics.bleu`'s
+    sacrebleu settings (the paper: "exp" smoothing, "intl" tokenisation); 0 for an empty corpus."""
+    import sacrebleu  # imported on use: only generation tasks need it
+
+    _check_lengths(targets, predictions)
+    if not targets:
+        return 0.0
+    result = sacrebleu.corpus_bleu(
+        list(predictions), [list(targets)], smooth_method="exp", smooth_value=0.0, force=False,
+        lowercase=False, tokenize="intl", use_effective_order=False,
+    )
+    return float(result.score)
+
+
 # ---------------------------------------------------------------------------------------------- benchmarks
 
 # The metrics that make up each task's benchmark score; tasks with two are averaged first (T5's eval_utils).
@@ -196,10 +240,18 @@ SUPERGLUE_TASK_METRICS: dict[str, tuple[str, ...]] = {
     "superglue_boolq": ("accuracy",),
 }
 SQUAD_TASK = "squad_v1"
+# Generation benchmarks: result key -> (task, metric), the paper's CNNDM (ROUGE-2-F) and EnDe/EnFr/EnRo (BLEU).
+GENERATION_BENCHMARKS: dict[str, tuple[str, str]] = {
+    "cnndm": ("cnn_dailymail", "rouge2"),
+    "en_de": ("wmt_en_de", "bleu"),
+    "en_fr": ("wmt_en_fr", "bleu"),
+    "en_ro": ("wmt_en_ro", "bleu"),
+}
 
 
 def benchmark_scores(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """`glue_average`, `superglue_average`, `squad_em`, `squad_f1` from per-task metrics (only those present).
+    """`glue_average`, `superglue_average`, `squad_em`, `squad_f1`, `cnndm` (ROUGE-2), `en_de`, `en_fr`,
+    `en_ro` (BLEU) from per-task metrics (only those present).
 
     The GLUE/SuperGLUE averages are over the benchmark's tasks present in `per_task`, each task's metrics
     averaged first (MRPC F1/accuracy, STS-B Pearson/Spearman), as the T5 paper does.
@@ -212,6 +264,9 @@ def benchmark_scores(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, f
     if SQUAD_TASK in per_task:
         out["squad_em"] = float(_require(SQUAD_TASK, per_task[SQUAD_TASK], "exact_match"))
         out["squad_f1"] = float(_require(SQUAD_TASK, per_task[SQUAD_TASK], "f1"))
+    for key, (task, metric) in GENERATION_BENCHMARKS.items():
+        if task in per_task:
+            out[key] = float(_require(task, per_task[task], metric))
     return out
 
 

@@ -19,22 +19,29 @@ import pandas as pd
 from t5explore.report.results import ReportError, Results
 
 # result.json benchmark name -> (table label, T5 paper column). Order = the paper's column order.
-BENCHMARKS = {
+BENCHMARKS = {  # in the paper's column order: GLUE / CNNDM / SQuAD / SGLUE / EnDe / EnFr / EnRo
     "glue_average": ("GLUE", "GLUE"),
+    "cnndm": ("CNNDM", "CNNDM"),
     "squad_em": ("SQuAD EM", "SQuAD"),
     "superglue_average": ("SGLUE", "SGLUE"),
+    "en_de": ("EnDe", "EnDe"),
+    "en_fr": ("EnFr", "EnFr"),
+    "en_ro": ("EnRo", "EnRo"),
 }
 # Benchmarks shown only in per-task tables (the paper's main tables report SQuAD EM only).
 SECONDARY_BENCHMARKS = {"squad_f1"}
 # Task name prefix -> the benchmark average that already covers the task in the main table.
-TASK_BENCHMARK = {"glue_": "glue_average", "superglue_": "superglue_average", "squad_": "squad_em"}
+TASK_BENCHMARK = {"glue_": "glue_average", "superglue_": "superglue_average", "squad_": "squad_em",
+                  "cnn_dailymail": "cnndm", "wmt_en_de": "en_de", "wmt_en_fr": "en_fr", "wmt_en_ro": "en_ro"}
 TASK_LABELS = {
     "glue_cola": "CoLA", "glue_sst2": "SST-2", "glue_rte": "RTE", "glue_mrpc": "MRPC", "glue_qnli": "QNLI",
     "glue_stsb": "STS-B", "superglue_boolq": "BoolQ", "squad_v1": "SQuAD", "stdlib_module": "stdlib",
+    "cnn_dailymail": "CNNDM", "wmt_en_de": "EnDe", "wmt_en_fr": "EnFr", "wmt_en_ro": "EnRo",
 }
 METRIC_LABELS = {
     "accuracy": "acc", "matthews_corr": "MCC", "f1": "F1", "pearson": "Pearson", "spearman": "Spearman",
     "exact_match": "EM", "invalid_predictions": "invalid",
+    "rouge1": "R-1", "rouge2": "R-2", "rougeLsum": "R-Lsum", "bleu": "BLEU",
 }
 LOWER_IS_BETTER_METRICS = {"invalid_predictions"}
 TOL = 1e-9

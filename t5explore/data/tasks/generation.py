@@ -1,0 +1,136 @@
+"""The T5 paper's generation tasks: CNN/Daily Mail summarisation (ROUGE) and WMT translation (BLEU).
+
+Text formats follow `t5.data.preprocessors.summarize` / `translate`: `summarize: <article>` -> highlights and
+`translate English to German: <en>` -> `<de>`. TFDS sources are the ones T5's task registry used for the
+paper's columns (t5/data/mixtures.py `_supervised_tasks`): `cnn_dailymail`, `wmt_t2t_translate/de-en`
+(EnDe: the Vaswani et al. 2017 data, newstest2013 for validation), `wmt15_translate/fr-en`, `wmt16_translate/ro-en`.
+
+Local copies (no internet), one JSON object per line, `train.jsonl` and `validation.jsonl`:
+
+    <data_dir>/cnn_dailymail/{train,validation}.jsonl   {"article": str, "highlights": str, ...}
+    <data_dir>/wmt/<pair>/{train,validation}.jsonl      {"en": str, "de": str}   (pair: en-de, en-fr, en-ro)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from t5explore.data import metrics
+from t5explore.data.tasks import local_files
+from t5explore.data.tasks.base import DownstreamTask, TextExample
+from t5explore.data.tasks.tfds_source import tfds_records
+
+CNNDM_TFDS_NAME = "cnn_dailymail"
+CNNDM_FOLDER = "cnn_dailymail"
+WMT_FOLDER = "wmt"
+GENERATION_SPLIT_FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "ro": "Romanian"}
+
+
+@dataclasses.dataclass(frozen=True)
+class WmtSpec:
+    """One translation direction: English -> `target`, and where its sentence pairs live."""
+
+    name: str  # our task name, e.g. 'wmt_en_de'
+    target: str  # language code of the target side
+    tfds_name: str
+
+    @property
+    def pair(self) -> str:
+        """Folder name under data_dir/wmt/, e.g. 'en-de'."""
+        return f"en-{self.target}"
+
+
+WMT_SPECS = {
+    s.name: s
+    for s in (
+        WmtSpec("wmt_en_de", "de", "wmt_t2t_translate/de-en"),
+        WmtSpec("wmt_en_fr", "fr", "wmt15_translate/fr-en"),
+        WmtSpec("wmt_en_ro", "ro", "wmt16_translate/ro-en"),
+    )
+}
+GENERATION_TASK_NAMES = ("cnn_dailymail", *WMT_SPECS)
+
+
+# ------------------------------------------------------------------------------------------ formats
+
+
+def summarize_inputs(article: str) -> str:
+    """`summarize: <article>` (t5 preprocessors.summarize joins with one space, text untouched)."""
+    return f"summarize: {article}"
+
+
+def translate_inputs(text: str, source: str, target: str) -> str:
+    """`translate English to German: <text>` (t5 preprocessors.translate)."""
+    return f"translate {LANGUAGE_NAMES[source]} to {LANGUAGE_NAMES[target]}: {text}"
+
+
+# ------------------------------------------------------------------------------------------ sources
+
+
+def local_split_file(data_dir: str, folder: str, split: str) -> Path:
+    """`<data_dir>/<folder>/<split>.jsonl`; a clear error naming the path when it is missing."""
+    path = Path(data_dir) / folder / GENERATION_SPLIT_FILES[split]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (split {split!r} of {folder} under data_dir {data_dir})")
+    return path
+
+
+def cnndm_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
+    """{'article', 'highlights', 'id'} per story, from TFDS or the local JSONL (id = line number)."""
+    if data_dir is None:
+        return [{"article": r["article"], "highlights": r["highlights"], "id": r.get("id", str(i))}
+                for i, r in enumerate(tfds_records(CNNDM_TFDS_NAME, split))]
+    path = local_split_file(data_dir, CNNDM_FOLDER, split)
+    rows = local_files.read_jsonl(path, {"article": str, "highlights": str})
+    return [{"article": o["article"], "highlights": o["highlights"], "id": str(o.get("id", line_no))}
+            for line_no, o in rows]
+
+
+def wmt_records(spec: WmtSpec, split: str, data_dir: str | None) -> list[dict[str, str]]:
+    """{'en', <target>} sentence pairs, from TFDS (whose records are exactly that) or the local JSONL."""
+    fields = ("en", spec.target)
+    if data_dir is None:
+        return [{f: r[f] for f in fields} for r in tfds_records(spec.tfds_name, split)]
+    path = local_split_file(data_dir, f"{WMT_FOLDER}/{spec.pair}", split)
+    return [{f: o[f] for f in fields} for _, o in local_files.read_jsonl(path, {f: str for f in fields})]
+
+
+# ------------------------------------------------------------------------------------------ tasks
+
+
+def make_cnndm_task() -> DownstreamTask:
+    """CNN/DM: ROUGE-1/2/Lsum F x100; the paper's CNNDM column is ROUGE-2-F, so rouge2 is primary."""
+
+    def load(split: str, data_dir: str | None) -> list[TextExample]:
+        return [TextExample(summarize_inputs(r["article"]), r["highlights"], {"id": r["id"]})
+                for r in cnndm_records(split, data_dir)]
+
+    def score(targets, predictions, metas):
+        return metrics.rouge_scores(targets, predictions)
+
+    return DownstreamTask("cnn_dailymail", "cnndm", "rouge2", metrics.ROUGE_KEYS, None, load, score)
+
+
+def make_wmt_task(spec: WmtSpec) -> DownstreamTask:
+    """English -> target translation scored by corpus BLEU (sacrebleu with T5's settings)."""
+
+    def load(split: str, data_dir: str | None) -> list[TextExample]:
+        return [TextExample(translate_inputs(r["en"], "en", spec.target), r[spec.target], {"idx": i})
+                for i, r in enumerate(wmt_records(spec, split, data_dir))]
+
+    def score(targets, predictions, metas):
+        return {"bleu": metrics.bleu(targets, predictions)}
+
+    return DownstreamTask(spec.name, "wmt", "bleu", ("bleu",), None, load, score)
+
+
+def make_generation_task(name: str) -> DownstreamTask:
+    """One of GENERATION_TASK_NAMES."""
+    if name == "cnn_dailymail":
+        return make_cnndm_task()
+    if name in WMT_SPECS:
+        return make_wmt_task(WMT_SPECS[name])
+    raise ValueError(f"unknown generation task {name!r}; known: {', '.join(GENERATION_TASK_NAMES)}")
