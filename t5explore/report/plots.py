@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from t5explore.io_utils import atomic_write_bytes
 from t5explore.report.aggregate import Summary, summarize
 from t5explore.report.paper import PaperComparison, compare_with_paper
 from t5explore.report.results import Results, load_metrics, load_results
@@ -143,14 +144,10 @@ def write_plots(results_dir: str | os.PathLike, out_dir: str | os.PathLike | Non
 
 
 def save_png(fig: Figure, path: str | os.PathLike) -> None:
-    """Render to memory, then write via a temp file and an atomic rename."""
+    """Render to memory, then write atomically (a reader never sees half a PNG)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def fit_suptitle(fig: Figure, text: str, margin_in: float = 0.2):
