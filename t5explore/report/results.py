@@ -102,7 +102,7 @@ def load_results(*paths: str | os.PathLike) -> Results:
         merged = sweeps.setdefault(info.name, SweepInfo(info.name))
         _merge_sweep_info(merged, info)
         present: set[str] = set()
-        for run_dir in sorted(d for d in sweep_dir.iterdir() if _is_run_dir(d)):
+        for run_dir in sorted(d for d in sweep_dir.iterdir() if is_run_dir(d)):
             present.add(run_dir.name)
             status = _run_status(run_dir, info)
             key = (status.get("sweep", info.name), status["run"])
@@ -145,10 +145,10 @@ def find_sweep_dirs(path: Path, depth: int = 0) -> list[Path]:
 
     A results root may hold loose runs (standalone `t5explore train`) beside sweep folders: both count.
     Run directories themselves are not searched (their subfolders are checkpoints and predictions)."""
-    found = [path] if (path / SWEEP_FILE).is_file() or any(_is_run_dir(c) for c in _subdirs(path)) else []
+    found = [path] if (path / SWEEP_FILE).is_file() or any(is_run_dir(c) for c in subdirs(path)) else []
     if depth < MAX_DEPTH:
-        for child in _subdirs(path):
-            if not _is_run_dir(child):
+        for child in subdirs(path):
+            if not is_run_dir(child):
                 found += find_sweep_dirs(child, depth + 1)
     return found
 
@@ -157,7 +157,7 @@ def read_sweep_info(sweep_dir: Path) -> SweepInfo:
     """Read sweep.json if present; otherwise the sweep is named after its directory."""
     path = sweep_dir / SWEEP_FILE
     if not path.is_file():  # named like its runs say, else like its directory
-        for run_dir in _subdirs(sweep_dir):
+        for run_dir in subdirs(sweep_dir):
             if (run_dir / RESULT_FILE).is_file():
                 return SweepInfo(read_result(run_dir / RESULT_FILE)["sweep"])
         return SweepInfo(sweep_dir.name)
@@ -305,11 +305,13 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "failed (empty FAILED file)"
 
 
-def _is_run_dir(path: Path) -> bool:
+def is_run_dir(path: Path) -> bool:
+    """A run directory: it holds any file a run writes (result, FAILED, metrics, config, claim, checkpoints)."""
     return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
 
 
-def _subdirs(path: Path) -> Iterable[Path]:
+def subdirs(path: Path) -> Iterable[Path]:
+    """Visible subdirectories, sorted (hidden ones hold caches)."""
     return sorted(c for c in path.iterdir() if c.is_dir() and not c.name.startswith("."))
 
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from t5explore.report.results import find_sweep_dirs
+from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
 from t5explore.sweep import claim, rundir
 
 
@@ -27,7 +27,7 @@ def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER
     path = sweep_dir / rundir.SWEEP_FILE
     if path.exists():
         planned = [r["run"] for r in json.loads(path.read_text(encoding="utf-8")).get("runs", [])]
-    found = sorted(d.name for d in _subdirs(sweep_dir) if _is_run_dir(d))
+    found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
     return [rundir.run_state(sweep_dir / n, stale_after) for n in names]
 
@@ -51,12 +51,3 @@ def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = clai
         counts = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in rundir.STATES)
         print(f"  {len(states)} runs: {counts}\n", file=out)
     return 0
-
-
-def _subdirs(path: Path) -> list[Path]:
-    return sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-
-def _is_run_dir(path: Path) -> bool:
-    markers = (rundir.RESULT_FILE, rundir.FAILED_FILE, claim.CLAIM_FILE, "config.gin", "metrics.jsonl", "checkpoints")
-    return any((path / m).exists() for m in markers)
