@@ -46,10 +46,7 @@ class Mixture(PlannedObjective):
     def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
                  plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
         plan = self._resolve(chunks, plan)
-        part_plans = self._part_plans.get(plan.raw_length)
-        if part_plans is None or part_plans[0].inputs_length != plan.inputs_length:
-            self.plan(plan.inputs_length)
-            part_plans = self._part_plans[plan.raw_length]
+        part_plans = self._part_plans_for(plan)
         self._check_parts(part_plans, tokens)
         chunks = np.asarray(chunks)
         batch = chunks.shape[0]
@@ -68,8 +65,15 @@ class Mixture(PlannedObjective):
     def check_sentinels(self, plan: LengthPlan, tokens: TokenSpace) -> None:
         """Every part must fit the vocabulary's sentinels, checked up front: a part that a small batch
         happens not to draw must not fail only later in the run."""
-        self.plan(plan.inputs_length)
-        self._check_parts(self._part_plans[plan.raw_length], tokens)
+        self._check_parts(self._part_plans_for(plan), tokens)
+
+    def _part_plans_for(self, plan: LengthPlan) -> list[LengthPlan]:
+        """The parts' plans for `plan`, planned once per (raw length, inputs length), not once per batch."""
+        part_plans = self._part_plans.get(plan.raw_length)
+        if part_plans is None or part_plans[0].inputs_length != plan.inputs_length:
+            self.plan(plan.inputs_length)
+            part_plans = self._part_plans[plan.raw_length]
+        return part_plans
 
     def _check_parts(self, part_plans, tokens: TokenSpace) -> None:
         for part, part_plan in zip(self.parts, part_plans):
