@@ -24,7 +24,7 @@ import sysconfig
 import warnings
 from pathlib import Path
 
-from t5explore.data.cache import resolve_cache_dir
+from t5explore.data.cache import hash_update, resolve_cache_dir
 from t5explore.io_utils import atomic_write_text
 
 # Directories under the stdlib that hold tests, demos, IDE code, installed third-party packages or binaries.
@@ -177,8 +177,5 @@ def documents_fingerprint(docs) -> str:
     """Content hash of (module, text) pairs, in order."""
     h = hashlib.sha256(f"builtin-v{EXTRACTOR_VERSION}".encode())
     for d in docs:
-        for part in (d.module, d.text):
-            b = part.encode("utf-8")
-            h.update(len(b).to_bytes(8, "little"))
-            h.update(b)
+        hash_update(h, d.module, d.text)
     return h.hexdigest()

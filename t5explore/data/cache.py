@@ -33,6 +33,23 @@ def content_key(*parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+def hash_update(h, *parts: str | bytes) -> None:
+    """Feed parts into a hashlib object, each length-prefixed, so ("ab", "c") and ("a", "bc") differ."""
+    for p in parts:
+        b = p.encode("utf-8") if isinstance(p, str) else p
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+
+
+def files_fingerprint(tag: str, options: tuple[str, ...], files) -> str:
+    """Content hash of a file-backed corpus: its kind and options, then every file's bytes in order."""
+    h = hashlib.sha256()
+    hash_update(h, tag, *options)
+    for path in files:
+        hash_update(h, Path(path).read_bytes())
+    return h.hexdigest()
+
+
 @contextmanager
 def building_entry(final_dir: Path) -> Iterator[Path]:
     """Yield a temp dir beside `final_dir` to fill; on success rename it to `final_dir` atomically.

@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Sequence
 import gin
 
 from t5explore.data import builtin_corpus as builtin
+from t5explore.data.cache import files_fingerprint, hash_update
 
 
 class CorpusError(ValueError):
@@ -70,13 +71,6 @@ def get_corpus(name: str, **kwargs) -> CorpusSource:
 
 def corpus_names() -> list[str]:
     return sorted(_FACTORIES)
-
-
-def _hash_update(h, *parts: str | bytes) -> None:
-    for p in parts:
-        b = p.encode("utf-8") if isinstance(p, str) else p
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
 
 
 def expand_patterns(pattern: str | Sequence[str], directory: str | None, reader: str) -> list[Path]:
@@ -129,11 +123,7 @@ class TextFiles(CorpusSource):
             yield from split_paragraphs(_read_utf8(path), self.join_lines)
 
     def _compute_fingerprint(self) -> str:
-        h = hashlib.sha256()
-        _hash_update(h, "text_files-v1", str(self.join_lines))
-        for path in self.files:
-            _hash_update(h, path.read_bytes())
-        return h.hexdigest()
+        return files_fingerprint("text_files-v1", (str(self.join_lines),), self.files)
 
 
 class JsonlFiles(CorpusSource):
@@ -165,11 +155,7 @@ class JsonlFiles(CorpusSource):
         return text
 
     def _compute_fingerprint(self) -> str:
-        h = hashlib.sha256()
-        _hash_update(h, "jsonl_files-v1", self.field)
-        for path in self.files:
-            _hash_update(h, path.read_bytes())
-        return h.hexdigest()
+        return files_fingerprint("jsonl_files-v1", (self.field,), self.files)
 
 
 class TfdsCorpus(CorpusSource):
@@ -204,7 +190,7 @@ class TfdsCorpus(CorpusSource):
     def _compute_fingerprint(self) -> str:
         version = str(self._builder().info.version)
         h = hashlib.sha256()
-        _hash_update(h, "tfds-v1", self.dataset, self.split, self.field, version, str(self.max_documents))
+        hash_update(h, "tfds-v1", self.dataset, self.split, self.field, version, str(self.max_documents))
         return h.hexdigest()
 
 
