@@ -14,7 +14,6 @@ Local copies (no internet), one JSON object per line, `train.jsonl` and `validat
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from t5explore.data import metrics
@@ -25,7 +24,6 @@ from t5explore.data.tasks.tfds_source import tfds_records
 CNNDM_TFDS_NAME = "cnn_dailymail"
 CNNDM_FOLDER = "cnn_dailymail"
 WMT_FOLDER = "wmt"
-GENERATION_SPLIT_FILES = {"train": "train.jsonl", "validation": "validation.jsonl"}
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "ro": "Romanian"}
 
 
@@ -70,20 +68,12 @@ def translate_inputs(text: str, source: str, target: str) -> str:
 # ------------------------------------------------------------------------------------------ sources
 
 
-def local_split_file(data_dir: str, folder: str, split: str) -> Path:
-    """`<data_dir>/<folder>/<split>.jsonl`; a clear error naming the path when it is missing."""
-    path = Path(data_dir) / folder / GENERATION_SPLIT_FILES[split]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (split {split!r} of {folder} under data_dir {data_dir})")
-    return path
-
-
 def cnndm_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{'article', 'highlights', 'id'} per story, from TFDS or the local JSONL (id = line number)."""
     if data_dir is None:
         return [{"article": r["article"], "highlights": r["highlights"], "id": r.get("id", str(i))}
                 for i, r in enumerate(tfds_records(CNNDM_TFDS_NAME, split))]
-    path = local_split_file(data_dir, CNNDM_FOLDER, split)
+    path = local_files.split_file(data_dir, CNNDM_FOLDER, "generation_jsonl", split)
     rows = local_files.read_jsonl(path, {"article": str, "highlights": str})
     return [{"article": o["article"], "highlights": o["highlights"], "id": str(o.get("id", line_no))}
             for line_no, o in rows]
@@ -94,7 +84,7 @@ def wmt_records(spec: WmtSpec, split: str, data_dir: str | None) -> list[dict[st
     fields = ("en", spec.target)
     if data_dir is None:
         return [{f: r[f] for f in fields} for r in tfds_records(spec.tfds_name, split)]
-    path = local_split_file(data_dir, f"{WMT_FOLDER}/{spec.pair}", split)
+    path = local_files.split_file(data_dir, f"{WMT_FOLDER}/{spec.pair}", "generation_jsonl", split)
     return [{f: o[f] for f in fields} for _, o in local_files.read_jsonl(path, {f: str for f in fields})]
 
 

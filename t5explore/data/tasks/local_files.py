@@ -22,6 +22,7 @@ LOCAL_SPLIT_FILES = {
     "tsv": {"train": "train.tsv", "validation": "dev.tsv"},
     "jsonl": {"train": "train.jsonl", "validation": "val.jsonl"},
     "json": {"train": "train.json", "validation": "dev.json"},
+    "generation_jsonl": {"train": "train.jsonl", "validation": "validation.jsonl"},  # our CNN/DM, WMT layout
 }
 
 
