@@ -105,12 +105,3 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (), *, clear: 
             gin.parse_config(b)
         except Exception as e:
             raise ConfigError(f"in gin binding {b!r}: {e}") from e
-
-
-def check_required_bound(*names: str) -> None:
-    """Fail early, naming the binding, when a required gin parameter is unset."""
-    for name in names:
-        try:
-            gin.query_parameter(name)
-        except ValueError:
-            raise ConfigError(f"gin binding {name} is required but not set") from None

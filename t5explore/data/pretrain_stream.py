@@ -35,7 +35,6 @@ class PretrainStream:
             raise ValueError(f"batch_size={batch_size} must be a positive multiple of host_count={host_count}")
         self.store, self.objective, self.seed, self.split = store, objective, int(seed), split
         self.plan = objective.plan(inputs_length)
-        self.inputs_length = inputs_length
         self.chunk_length = int(self.plan.raw_length)
         self.batch_size, self.host_index, self.host_count = batch_size, host_index, host_count
         self.local_batch_size = batch_size // host_count

@@ -42,7 +42,6 @@ class SweepOutcome:
     sweep_dir: Path
     selected: list[RunSpec]
     states: dict[str, str] = dataclasses.field(default_factory=dict)  # run -> done/ran/failed/busy
-    wall_s: dict[str, float] = dataclasses.field(default_factory=dict)  # runs executed by this worker
     table: str | None = None
 
     @property

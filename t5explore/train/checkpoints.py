@@ -28,9 +28,6 @@ class Checkpointer:
     def latest_step(self) -> Optional[int]:
         return self._manager.latest_step()
 
-    def all_steps(self) -> list[int]:
-        return list(self._manager.all_steps())
-
     def save(self, step: int, state: Any, data_state: dict, force: bool = False) -> bool:
         """Save if `step` is on the interval (or `force`); returns whether a save started."""
         if step in self._manager.all_steps():

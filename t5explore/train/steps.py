@@ -16,7 +16,6 @@ import optax
 from t5explore.train.state import TrainState
 
 Batch = dict[str, jax.Array]
-METRIC_KEYS = ("loss", "cross_entropy", "z_loss", "accuracy", "num_tokens")
 
 
 def token_losses(logits: jax.Array, targets: jax.Array, z_loss: float = 0.0, label_smoothing: float = 0.0):

@@ -9,7 +9,6 @@ import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 SPLITS = ("train", "validation")
-BENCHMARKS = ("glue", "superglue", "squad", "builtin")
 
 
 class TaskDataError(ValueError):
