@@ -6,19 +6,17 @@ sweep even before (or while) workers on other machines start their shards.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TextIO
 
+from t5explore.io_utils import read_json
 from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
 from t5explore.sweep import claim, rundir
 
 
-def find_sweeps(root: Path) -> list[Path]:
-    """root if it is a sweep dir (has sweep.json or run dirs), plus every sweep dir below it (the report's
-    own search, so `status` and `table` always agree on what a results directory holds)."""
-    return find_sweep_dirs(root)
+# The report's own search, so `status` and `table` always agree on what a results directory holds.
+find_sweeps = find_sweep_dirs
 
 
 def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> list[rundir.RunState]:
@@ -26,7 +24,7 @@ def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER
     planned: list[str] = []
     path = sweep_dir / rundir.SWEEP_FILE
     if path.exists():
-        planned = [r["run"] for r in json.loads(path.read_text(encoding="utf-8")).get("runs", [])]
+        planned = [r["run"] for r in read_json(path).get("runs", [])]
     found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
     return [rundir.run_state(sweep_dir / n, stale_after) for n in names]

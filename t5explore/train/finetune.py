@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 
+from t5explore.data.features import EOS_ID
 from t5explore.io_utils import atomic_write_text
 from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, numpy_rng
 from t5explore.train.config import Finetune
@@ -25,7 +26,6 @@ from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
 
-EOS_ID = 1
 
 
 @dataclasses.dataclass

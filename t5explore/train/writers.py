@@ -31,11 +31,13 @@ def _clean(value: Any) -> Any:
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """Rows of a metrics.jsonl; a torn last line (crash mid-write) is skipped."""
-    rows = []
     p = Path(path)
-    if not p.exists():
-        return rows
-    for line in p.read_text(encoding="utf-8").splitlines():
+    return _parse_rows(p.read_text(encoding="utf-8")) if p.exists() else []
+
+
+def _parse_rows(text: str) -> list[dict]:
+    rows = []
+    for line in text.splitlines():
         if not line.strip():
             continue
         try:
@@ -67,9 +69,9 @@ class MetricsWriter:
         return self._rewrite(lambda r: not str(r.get("phase", "")).startswith(phase_prefix))
 
     def _rewrite(self, keep: Callable[[dict], bool]) -> int:
-        rows = read_metrics(self.path)
-        kept = [r for r in rows if keep(r)]
         raw = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        rows = _parse_rows(raw)
+        kept = [r for r in rows if keep(r)]
         expected = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
         if raw != expected:
             atomic_write_text(self.path, expected)
