@@ -256,8 +256,8 @@ def _primary_metric(runs: pd.DataFrame, task: str, which: str) -> str | None:
     return metrics[0] if metrics else None
 
 
-def _task_column(task: str, metric: str, which: str, label: str | None = None) -> Column:
-    label = label or f"{TASK_LABELS.get(task, task)} {METRIC_LABELS.get(metric, metric)}"
+def _task_column(task: str, metric: str, which: str) -> Column:
+    label = f"{TASK_LABELS.get(task, task)} {METRIC_LABELS.get(metric, metric)}"
     better = "lower" if metric in LOWER_IS_BETTER_METRICS else "higher"
     return Column(f"downstream.{task}.{which}.{metric}", label, better, "score")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from t5explore.report.results import ReportError
+from t5explore.report.results import ReportError, load_results
 from t5explore.report.tables import FORMATS, markdown_table, write_tables
 
 
@@ -56,9 +56,11 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
         which = "last" if args.last else "best"
         std = parse_baseline_std(args.baseline_std)
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
+        results = load_results(args.dir)  # read once, for the files and the printed table
         paths = write_tables(args.dir, args.out, formats, per_task=args.per_task, which=which,
-                             baseline_std=std, paper_table=args.paper_table)
-        print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table))
+                             baseline_std=std, paper_table=args.paper_table, results=results)
+        print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table,
+                             results=results))
     except ReportError as e:
         print(f"t5explore table: {e}", file=sys.stderr)
         return 2

@@ -164,9 +164,11 @@ RENDERERS = {"md": to_markdown, "latex": to_latex, "html": to_html}
 # ---------------------------------------------------------------- entry points
 
 def markdown_table(sweep_dir: str | os.PathLike, which: str = "best",
-                   baseline_std: Mapping[str, float] | str | None = None, paper_table: str | None = None) -> str:
-    """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies."""
-    results = load_results(sweep_dir)
+                   baseline_std: Mapping[str, float] | str | None = None, paper_table: str | None = None,
+                   results: Results | None = None) -> str:
+    """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies.
+    Pass `results` when they are already loaded (e.g. by write_tables) to read the files only once."""
+    results = results if results is not None else load_results(sweep_dir)
     std = _std_for(baseline_std, results, which)
     out = []
     for name in results.sweep_names():
@@ -183,13 +185,13 @@ def markdown_table(sweep_dir: str | os.PathLike, which: str = "best",
 def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                  formats: Iterable[str] = ("md", "csv", "latex", "html"), per_task: bool = False,
                  which: str = "best", baseline_std: Mapping[str, float] | str | None = None,
-                 paper_table: str | None = None) -> list[Path]:
+                 paper_table: str | None = None, results: Results | None = None) -> list[Path]:
     """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths."""
     formats = list(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportError(f"unknown table format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
-    results = load_results(results_dir)
+    results = results if results is not None else load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     std = _std_for(baseline_std, results, which)
     written: list[Path] = []
