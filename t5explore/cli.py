@@ -12,19 +12,25 @@ Gin flags (`--gin_file=PATH`, `--gin.SCOPE.PARAM=VALUE`, `--gin_bindings='A.b = 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
-from t5explore import __version__
+from t5explore import __version__, compile_cache
 from t5explore.config import ConfigError, split_gin_flags
 
 # Each module defines add_commands(subparsers); a subcommand sets `func(args, gin_files, gin_bindings) -> int`.
 COMMAND_MODULES = ("t5explore.train.commands", "t5explore.sweep.commands", "t5explore.report.commands")
+# Subcommands that compile, and so run with the persistent JAX compilation cache (t5explore/compile_cache.py).
+COMPILING_COMMANDS = ("train", "sweep")
 
 GIN_HELP = """gin flags (accepted by every subcommand):
   --gin_file=PATH            parse a gin file (repeatable; relative to cwd or the repository root)
   --gin.SCOPE.PARAM=VALUE    bind one gin parameter, t5x style (repeatable), e.g. --gin.Pretrain.steps=50
   --gin_bindings='A.b = 1'   same, as one gin statement
+
+train and sweep keep compiled executables in $T5EXPLORE_COMPILE_CACHE (default ~/.cache/t5explore/jax;
+'off' disables it).
 """
 
 
@@ -51,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return int(args.func(args, gin_files, gin_bindings) or 0)
+        with compile_cache.enabled() if args.command in COMPILING_COMMANDS else contextlib.nullcontext():
+            return int(args.func(args, gin_files, gin_bindings) or 0)
     except ConfigError as e:
         print(f"t5explore: configuration error: {e}", file=sys.stderr)
         return 2

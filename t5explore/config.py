@@ -24,6 +24,7 @@ CONFIGURABLE_MODULES = (
     "t5explore.data.vocab",
     "t5explore.data.tasks",
     "t5explore.train.config",
+    "t5explore.train.partitioning",
     "t5explore.sweep.grid",
 )
 

@@ -1,8 +1,11 @@
 """Mesh, logical-axis rules and jit with shardings: the one code path for 1 CPU and for a GPU pod.
 
 Parameters carry logical axis names (`embed`, `mlp`, `heads`, ...); `Partitioner.axis_rules` maps them
-to the mesh axes ('data', 'model'). Data parallelism (the default) maps only `batch` to 'data'; FSDP or
-tensor parallelism is a different rule list in gin, not different code.
+to the mesh axes ('data', 'model'). The default is `t5explore.model.partitioning.DEFAULT_LOGICAL_RULES`:
+`batch` and `embed` over 'data' (data parallelism + FSDP: parameters and optimizer state are sharded over
+the data axis too), `mlp`/`heads`/`joined_kv`/`vocab` over 'model' (tensor parallelism, a no-op with the
+default mesh_shape (-1, 1)). Pure data parallelism is `Partitioner.axis_rules = [('batch', 'data')]`
+(a logical name without a rule is replicated). Other layouts are a different rule list, not different code.
 """
 
 from __future__ import annotations
@@ -17,26 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from t5explore.config import ConfigError
-
-# Used when t5explore/model/partitioning.py does not provide defaults: pure data parallelism.
-DATA_PARALLEL_RULES = (
-    ("batch", "data"),
-    ("embed", None), ("mlp", None), ("heads", None), ("kv", None), ("vocab", None),
-    ("joined_kv", None), ("relpos_buckets", None), ("layers", None), ("length", None),
-)
-
-
-def default_axis_rules() -> tuple:
-    """The model room's default rules if it ships them, else data parallelism."""
-    try:
-        from t5explore.model import partitioning as model_partitioning
-    except ImportError:
-        return DATA_PARALLEL_RULES
-    for name in ("DEFAULT_LOGICAL_RULES", "DEFAULT_RULES", "DEFAULT_AXIS_RULES"):
-        rules = getattr(model_partitioning, name, None)
-        if rules is not None:
-            return tuple(rules() if callable(rules) else rules)
-    return DATA_PARALLEL_RULES
+from t5explore.model.partitioning import DEFAULT_LOGICAL_RULES
 
 
 def make_mesh(mesh_shape: Sequence[int], devices: Optional[Sequence[Any]] = None) -> Mesh:
@@ -65,7 +49,7 @@ class Partitioner:
     def __init__(self, mesh_shape: Sequence[int] = (-1, 1), axis_rules: Optional[Sequence] = None,
                  devices: Optional[Sequence[Any]] = None):
         self.mesh = make_mesh(mesh_shape, devices)
-        self.axis_rules = tuple(tuple(r) for r in (axis_rules if axis_rules is not None else default_axis_rules()))
+        self.axis_rules = tuple(tuple(r) for r in (axis_rules if axis_rules is not None else DEFAULT_LOGICAL_RULES))
 
     @property
     def data_size(self) -> int:
