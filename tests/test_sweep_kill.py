@@ -24,7 +24,9 @@ def sweep_cmd(sweep: Path, results: Path) -> list[str]:
 
 def test_sigkill_mid_run_then_rerun_finishes_without_training_twice(tmp_path):
     sweep = tmp_path / "fake_sweep.gin"
-    sweep.write_text("Sweep.variants = {'alpha': {}, 'beta': {}}\nSweep.seeds = [0, 1]\n")
+    # distinct configs: identical runs would be computed once (copied), which is not what this test is about
+    sweep.write_text("Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}}\n"
+                     "Sweep.seeds = [0, 1]\n")
     results = tmp_path / "results"
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "FAKE_STEP_S": "0.3",
            "T5EXPLORE_SWEEP_EXECUTOR": f"{TESTS / 'test_sweep_runner.py'}:fake_execute"}

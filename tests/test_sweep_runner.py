@@ -4,12 +4,13 @@
 "checkpoints" it left in the run dir (one directory per step), logs every start to `starts.log`, writes
 result.json atomically at the end, and fails or returns a NaN loss when a binding asks it to. It is also
 what the killed `t5explore sweep` subprocess runs (via $T5EXPLORE_SWEEP_EXECUTOR=this_file.py:fake_execute).
+Its switches are real gin bindings (`Experiment.notes = 'fail'` / `'nan'`): every run's config is parsed
+for real before the sweep starts (fingerprint.py).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 from pathlib import Path
@@ -18,7 +19,6 @@ import gin
 import pytest
 
 from t5explore import cli, io_utils
-from t5explore.sweep import rundir
 from t5explore.sweep.runner import run_sweep, select_runs
 from t5explore.sweep.status import print_status
 
@@ -33,13 +33,13 @@ def fake_execute(run_dir, gin_files, bindings, metadata):
     start = done[-1] if done else 0
     with open(run_dir / "starts.log", "a") as f:
         f.write(f"{start}\n")
-    if any(b.startswith("Fake.fail") for b in bindings):
+    if "Experiment.notes = 'fail'" in bindings:
         raise RuntimeError(f"injected failure in {metadata['run']}")
     step_s = float(os.environ.get("FAKE_STEP_S", "0"))
     for step in range(start + 1, FAKE_STEPS + 1):
         time.sleep(step_s)
         (ckpts / f"step_{step}").mkdir()
-    loss = float("nan") if any(b.startswith("Fake.nan") for b in bindings) else 1.0 / (1 + len(metadata["run"]))
+    loss = float("nan") if "Experiment.notes = 'nan'" in bindings else 1.0 / (1 + len(metadata["run"]))
     result = {**metadata, "schema": 1, "bindings": list(bindings), "gin_files": list(gin_files),
               "pretrain": {"steps": FAKE_STEPS, "final_loss": loss},
               "cache_env": os.environ.get("T5EXPLORE_CACHE")}
@@ -99,13 +99,14 @@ def test_four_run_sweep_completes_and_rerun_skips_everything(tmp_path):
     assert "[sweep 4/4 |" in log and "ETA" in log and "4 ran, 0 already done, 0 failed" in log
     assert "T5EXPLORE_CACHE" not in os.environ or os.environ["T5EXPLORE_CACHE"] != str(res / ".cache")
 
-    again = run_sweep(sweep_file(tmp_path), res, executor=fake_execute, out=io.StringIO())
+    again = run_sweep(sweep_file(tmp_path), res, executor=fake_execute, out=io.StringIO(),
+                      overrides=["Experiment.notes = 'everywhere'"])  # the same config: nothing to do
     assert again.states == {n: "done" for n in names}
     assert all(starts(sdir / n) == [0] for n in names)
 
 
 def test_failing_and_nan_runs_are_recorded_and_the_others_complete(tmp_path):
-    extra = ", 'broken': {'Fake.fail': 'True'}, 'diverged': {'Fake.nan': 'True'}"
+    extra = ", 'broken': {'Experiment.notes': \"'fail'\"}, 'diverged': {'Experiment.notes': \"'nan'\"}"
     res = tmp_path / "results"
     out = io.StringIO()
     outcome = run_sweep(sweep_file(tmp_path, extra), res, executor=fake_execute, out=out, only="*__seed_0")

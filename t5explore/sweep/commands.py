@@ -11,7 +11,10 @@ SWEEP_HELP = """Run every run of a sweep gin file, one directory per run under R
 
 Re-running skips finished runs and resumes interrupted ones from their checkpoints; a failing run is recorded
 in its FAILED file and the sweep goes on (exit code 1 at the end). Several workers may run the same sweep at
-once on a shared filesystem: runs are claimed atomically. Gin flags apply to every run, e.g.
+once on a shared filesystem: runs are claimed atomically. A run whose config (its fingerprint) changed since
+it finished or checkpointed is refused (exit code 2, naming the changed bindings) unless --rerun_changed or
+--force says what to do with the old run. A run whose exact config another run in the same results directory
+already computed is copied from it ("shared from <sweep>/<run>"), not trained. Gin flags apply to every run, e.g.
   t5explore sweep experiments/t5_table6_rate.gin --results_dir=results --gin.Pretrain.steps=50
   t5explore sweep experiments/t5_table6_rate.gin --gin_file=gin/runs/paper_scale.gin --shard=0/8
   t5explore sweep experiments/quickstart.gin --gin.Sweep.seeds=[0,1,2] --dry_run
@@ -28,7 +31,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--shard", metavar="i/N", help="run a deterministic 1/N of the runs (0 <= i < N)")
     p.add_argument("--stale_after", type=float, default=claim.DEFAULT_STALE_AFTER_S,
                    help="seconds without heartbeat after which another worker's claim is taken over")
-    p.set_defaults(func=_sweep)
+    changed = p.add_mutually_exclusive_group()
+    changed.add_argument("--rerun_changed", dest="on_changed", action="store_const", const="rerun",
+                         help="runs made under another config: move them to <sweep>/.stale/ and run them again")
+    changed.add_argument("--force", dest="on_changed", action="store_const", const="force",
+                         help="runs made under another config: delete them and run them again")
+    p.set_defaults(func=_sweep, on_changed=None)
 
     s = subparsers.add_parser("status", help="show done/running/failed/pending runs of a results directory")
     s.add_argument("dir", help="a sweep directory, or a results directory holding sweeps")
@@ -41,7 +49,8 @@ def _sweep(args, gin_files, gin_bindings) -> int:
     from t5explore.sweep.runner import run_sweep
 
     outcome = run_sweep(args.sweep_file, args.results_dir, overrides=gin_bindings, only=args.only,
-                        shard=args.shard, dry_run=args.dry_run, gin_files=gin_files, stale_after=args.stale_after)
+                        shard=args.shard, dry_run=args.dry_run, gin_files=gin_files, stale_after=args.stale_after,
+                        on_changed=args.on_changed)
     return outcome.exit_code
 
 

@@ -3,17 +3,23 @@
     <results_dir>/.cache/             vocab, token stores and the JAX compilation cache, shared by sweeps
     <results_dir>/<sweep>/sweep.json  the expanded grid: run names, rows, baseline, display names
     <results_dir>/<sweep>/table.md    the comparison table, written after the sweep
-    <results_dir>/<sweep>/<run>/      config.gin metrics.jsonl checkpoints/ ... result.json FAILED CLAIM
+    <results_dir>/<sweep>/<run>/      fingerprint.json config.gin metrics.jsonl checkpoints/ ... result.json
+                                      FAILED CLAIM
+    <results_dir>/<sweep>/.stale/<run>.<UTC time>/   a run made under an older config, kept aside
+    <results_dir>/.by_fingerprint/    which run computed which config (sharing.py)
 
 A run is `done` when result.json exists (written atomically, last), `running` while a live CLAIM exists,
 `failed` when FAILED (its traceback) exists, and `pending` otherwise — including an interrupted run whose
-owner died, which the next worker resumes from its checkpoints.
+owner died, which the next worker resumes from its checkpoints. `status` also calls a run `stale` when it
+holds progress made under a config other than the one its sweep file now gives (fingerprint.py).
+Hidden directories (`.stale`, `.cache`, `.by_fingerprint`) are never read as sweeps or runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -25,7 +31,11 @@ FAILED_FILE = "FAILED"
 SWEEP_FILE = "sweep.json"
 TABLE_FILE = "table.md"
 CACHE_DIR = ".cache"
-STATES = ("done", "running", "failed", "pending")
+STALE_DIR = ".stale"
+STATES = ("done", "running", "failed", "pending", "stale")
+# Moved/deleted first and last, so that an interrupted set_aside never leaves a result.json behind
+# without its fingerprint (which would read as a finished run of unknown config).
+_FIRST, _LAST = (RESULT_FILE,), ("fingerprint.json",)
 
 
 def sweep_dir(results_dir: str | os.PathLike, sweep_name: str) -> Path:
@@ -80,3 +90,32 @@ def clear_failed(path: Path) -> None:
     failed = path / FAILED_FILE
     if failed.exists():
         os.replace(failed, path / f"{FAILED_FILE}.previous")
+
+
+def set_aside(path: Path, delete: bool = False) -> Path | None:
+    """Empty a run directory whose claim this worker holds, keeping the claim: move its contents to
+    `<sweep>/.stale/<run>.<UTC time>/` (returned), or delete them.
+
+    Why contents and not the directory: the directory holds our CLAIM, and renaming it would let another
+    worker create and claim a fresh one under the same name in between.
+    """
+    keep = {claim.CLAIM_FILE, claim.LOCK_FILE}
+    entries = sorted((p for p in path.iterdir() if p.name not in keep),
+                     key=lambda p: (p.name not in _FIRST, p.name in _LAST, p.name))
+    aside = None
+    if not delete:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = path.parent / STALE_DIR / f"{path.name}.{stamp}"
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = path.parent / STALE_DIR / f"{path.name}.{stamp}-{n}"
+        aside.mkdir(parents=True)
+    for p in entries:
+        if aside is not None:
+            os.replace(p, aside / p.name)
+        elif p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    return aside

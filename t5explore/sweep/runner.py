@@ -9,6 +9,13 @@ The executor is injectable: `executor(run_dir, gin_files, bindings, metadata) ->
 `run_dir`, and raise on failure. The default is `t5explore.train.run.execute`; the environment variable
 `T5EXPLORE_SWEEP_EXECUTOR=module:function` (or `path/to/file.py:function`) swaps it, which is how tests
 drive a real `t5explore sweep` subprocess with a cheap fake.
+
+Stale state is never mixed with a new config: before anything executes, every selected run's config is
+fingerprinted (fingerprint.py) and compared with what its directory recorded. A finished or checkpointed run
+made under another config stops the sweep with one ConfigError naming the changed bindings, unless
+`on_changed` says what to do: 'rerun' moves the old run to `<sweep>/.stale/`, 'force' deletes it. A run
+whose config an earlier run in the same results directory already computed is copied, not trained
+(sharing.py).
 """
 
 from __future__ import annotations
@@ -26,14 +33,16 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from t5explore import io_utils
+from t5explore import compile_cache, config, io_utils
 from t5explore.config import ConfigError
-from t5explore.sweep import claim, rundir
+from t5explore.sweep import claim, fingerprint, rundir, sharing, stale
+from t5explore.sweep.fingerprint import Fingerprint
 from t5explore.sweep.grid import RunSpec, SweepSpec, load_sweep
 
 EXECUTOR_ENV = "T5EXPLORE_SWEEP_EXECUTOR"
 CACHE_ENV = "T5EXPLORE_CACHE"
 Executor = Callable[[str, Sequence[str], Sequence[str], dict], Any]
+ON_CHANGED = (None, "rerun", "force")  # for runs made under another config: refuse / keep aside / delete
 
 
 @dataclasses.dataclass
@@ -41,7 +50,7 @@ class SweepOutcome:
     sweep: SweepSpec
     sweep_dir: Path
     selected: list[RunSpec]
-    states: dict[str, str] = dataclasses.field(default_factory=dict)  # run -> done/ran/failed/busy
+    states: dict[str, str] = dataclasses.field(default_factory=dict)  # run -> done/ran/shared/failed/busy
     table: str | None = None
 
     @property
@@ -97,34 +106,30 @@ def resolve_executor(executor: Executor | str | None = None) -> Executor:
         raise ConfigError(f"executor {executor!r}: {module_name} has no {func}") from None
 
 
+@dataclasses.dataclass
+class RunContext:
+    """What every run of one `run_sweep` call shares."""
+
+    sweep_name: str
+    results_dir: Path
+    executor: Executor
+    stale_after: float
+    progress: "Progress"
+    on_changed: str | None = None  # one of ON_CHANGED
+
+
 @contextlib.contextmanager
 def shared_caches(results_dir: Path):
-    """One vocab/token-store cache and one JAX compilation cache per results dir, restored afterwards.
-
-    Thresholds are lowered so the many small CPU compiles of a tiny sweep are cached too: runs of the same
-    shapes (every run of a table, usually) then load executables instead of recompiling.
-    """
+    """One vocab/token-store cache per results dir, and the persistent JAX compilation cache
+    (t5explore.compile_cache: the user's, or this results dir's when none is configured), restored afterwards."""
     cache_root = Path(results_dir) / rundir.CACHE_DIR
     old_env = os.environ.get(CACHE_ENV)
     if not old_env:
         os.environ[CACHE_ENV] = str(cache_root)
-    import jax
-    from jax.experimental.compilation_cache import compilation_cache
-
-    wanted: dict[str, Any] = {"jax_persistent_cache_min_compile_time_secs": 0.0,
-                              "jax_persistent_cache_min_entry_size_bytes": -1}
-    if not jax.config.jax_compilation_cache_dir:
-        wanted["jax_compilation_cache_dir"] = str(cache_root / "jax_compilation")
-    old = {k: getattr(jax.config, k) for k in wanted}
-    for k, v in wanted.items():
-        jax.config.update(k, v)
-    compilation_cache.reset_cache()  # re-read the settings at the next compile
     try:
-        yield
+        with compile_cache.enabled(cache_root / "jax_compilation"):
+            yield
     finally:
-        for k, v in old.items():
-            jax.config.update(k, v)
-        compilation_cache.reset_cache()
         if not old_env:
             os.environ.pop(CACHE_ENV, None)
 
@@ -132,8 +137,12 @@ def shared_caches(results_dir: Path):
 def run_sweep(sweep_file: str, results_dir: str | os.PathLike, overrides: Sequence[str] = (), only: str | None = None,
               shard: str | tuple[int, int] | None = None, dry_run: bool = False, executor: Executor | str | None = None,
               gin_files: Sequence[str] = (), stale_after: float = claim.DEFAULT_STALE_AFTER_S,
-              out: TextIO | None = None) -> SweepOutcome:
-    """Expand `sweep_file` and run the selected runs under `results_dir/<sweep name>/`."""
+              out: TextIO | None = None, on_changed: str | None = None) -> SweepOutcome:
+    """Expand `sweep_file` and run the selected runs under `results_dir/<sweep name>/`.
+
+    `on_changed` decides about runs made under another config (see the module docstring)."""
+    if on_changed not in ON_CHANGED:
+        raise ValueError(f"on_changed must be one of {ON_CHANGED}, got {on_changed!r}")
     out = out or sys.stdout
     spec = load_sweep(sweep_file, overrides, gin_files)
     selected = select_runs(spec.runs, only, shard)
@@ -145,60 +154,119 @@ def run_sweep(sweep_file: str, results_dir: str | os.PathLike, overrides: Sequen
     if not selected:
         print(f"sweep {spec.name}: no run matches --only={only} --shard={shard}", file=out)
         return outcome
-    run = resolve_executor(executor)
+    run = resolve_executor(executor)  # first: an executor module may register gin configurables
+    prints = stale.fingerprints(selected)
+    changed = stale.changed_runs(sdir, selected, prints)
+    if changed and on_changed is None:
+        raise ConfigError(stale.changed_message(spec.name, sdir, changed))
     sdir.mkdir(parents=True, exist_ok=True)
-    io_utils.atomic_write_json(sdir / rundir.SWEEP_FILE, sweep_json(spec))
-    progress = Progress(len(selected), out)
+    io_utils.atomic_write_json(sdir / rundir.SWEEP_FILE, sweep_json(spec, overrides, gin_files))
+    ctx = RunContext(spec.name, Path(results_dir), run, stale_after, Progress(len(selected), out), on_changed)
     with shared_caches(Path(results_dir)):
         for r in selected:
-            state = run_one(r, spec.name, rundir.run_dir(sdir, r.name), run, stale_after, progress)
-            outcome.states[r.name] = state
-    progress.finish(outcome)
+            outcome.states[r.name] = run_one(r, rundir.run_dir(sdir, r.name), prints[r.name], ctx)
+    ctx.progress.finish(outcome)
     outcome.table = write_table(sdir, out)
     return outcome
 
 
-def sweep_json(spec: SweepSpec) -> dict[str, Any]:
-    """sweep.json: the report reads `baseline` as the ★ row's display name (what result.json calls variant)."""
+def sweep_json(spec: SweepSpec, overrides: Sequence[str] = (), gin_files: Sequence[str] = ()) -> dict[str, Any]:
+    """sweep.json: the report reads `baseline` as the ★ row's display name (what result.json calls variant).
+
+    `invocation` (the command line's gin files and bindings) lets `t5explore status` re-expand the sweep file
+    and show runs that are stale against it."""
     d = spec.to_json()
+    d["invocation"] = {"gin_files": [_absolute(f) for f in gin_files], "overrides": list(overrides)}
     star = next((r for r in spec.runs if r.baseline), None)
     d["baseline_name"] = spec.baseline
     d["baseline"] = star.variant if star else None
     return d
 
 
-def run_one(r: RunSpec, sweep_name: str, path: Path, executor: Executor, stale_after: float,
-            progress: "Progress") -> str:
-    """Claim, execute, record. Returns 'done' (already), 'ran', 'failed' or 'busy' (another worker has it)."""
-    if (path / rundir.RESULT_FILE).exists():
-        progress.skipped(r.name, "done")
+def _absolute(gin_file: str) -> str:
+    try:
+        return os.path.abspath(config.resolve_gin_file(gin_file))
+    except ConfigError:
+        return gin_file
+
+
+def run_one(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
+    """Claim, execute (or copy), record. Returns 'done' (already), 'ran', 'shared', 'failed' or 'busy'."""
+    if _finished(path, fp):
+        sharing.record_if_missing(ctx.results_dir, fp, ctx.sweep_name, r.name)
+        ctx.progress.skipped(r.name, "done")
         return "done"
-    held = claim.try_claim(path, stale_after)
+    held = claim.try_claim(path, ctx.stale_after)
     if held is None:
-        progress.skipped(r.name, "running elsewhere")
+        ctx.progress.skipped(r.name, "running elsewhere")
         return "busy"
     with held:
-        if (path / rundir.RESULT_FILE).exists():  # finished by another worker between the check and the claim
-            progress.skipped(r.name, "done")
+        _make_room(r, path, fp, ctx)
+        if _finished(path, fp):  # finished by another worker between the check and the claim
+            ctx.progress.skipped(r.name, "done")
             return "done"
         rundir.clear_failed(path)
-        resumed = (path / "checkpoints").exists()
-        progress.start(r, resumed)
-        t0 = time.time()
-        try:
-            result = executor(str(path), list(r.gin_files), list(r.bindings), r.metadata(sweep_name))
-            problem = _result_problem(path, result)
-        except KeyboardInterrupt:
-            raise
-        except BaseException:  # noqa: BLE001 - a run's failure must not end the sweep
-            problem = traceback.format_exc()
-        elapsed = time.time() - t0
-        if problem:
-            rundir.write_failed(path, f"run {r.name} of sweep {sweep_name} failed after {elapsed:.1f}s\n{problem}")
-            progress.ended(r.name, "failed", elapsed, problem.strip().splitlines()[-1])
-            return "failed"
-        progress.ended(r.name, "ran", elapsed)
-        return "ran"
+        fingerprint.write(path, fp)
+        source = sharing.find_source(ctx.results_dir, fp, exclude=path)
+        if source is not None and _share(r, path, fp, source, ctx):
+            return "shared"
+        return _execute(r, path, fp, ctx)
+
+
+def _finished(path: Path, fp: Fingerprint) -> bool:
+    """result.json, recorded under this config (or before fingerprints existed, when nobody can tell)."""
+    if not (path / rundir.RESULT_FILE).exists():
+        return False
+    recorded = fingerprint.read(path)
+    return recorded is None or recorded.digest == fp.digest
+
+
+def _make_room(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> None:
+    """Under the claim: a run made under another config is moved aside or deleted, as asked, or refused."""
+    changes = fingerprint.changes(path, fp)
+    if not changes:
+        return
+    if ctx.on_changed is None:  # changed by another worker after the up-front check
+        raise ConfigError(stale.changed_message(ctx.sweep_name, path.parent, [(r.name, changes)]))
+    aside = rundir.set_aside(path, delete=ctx.on_changed == "force")
+    where = f"old run moved to {aside}" if aside else "old run deleted"
+    ctx.progress.note(f"{r.name}: config changed ({fingerprint.describe(changes)}); {where}")
+
+
+def _share(r: RunSpec, path: Path, fp: Fingerprint, source: tuple[str, Path], ctx: RunContext) -> bool:
+    """Copy an identical complete run into `path`; if that fails (the source moved meanwhile), say so,
+    clear the partial copy and return False so that the run is trained instead."""
+    label, source_dir = source
+    try:
+        sharing.materialise(source_dir, label, path, r.metadata(ctx.sweep_name))
+    except OSError as e:
+        rundir.set_aside(path, delete=True)
+        fingerprint.write(path, fp)
+        ctx.progress.note(f"{r.name}: could not copy it from {label} ({e}); training it instead")
+        return False
+    ctx.progress.shared(r.name, label)
+    return True
+
+
+def _execute(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
+    """Run the executor on a claimed run directory; a failure is recorded in FAILED, not raised."""
+    ctx.progress.start(r, resumed=(path / "checkpoints").exists())
+    t0 = time.time()
+    try:
+        result = ctx.executor(str(path), list(r.gin_files), list(r.bindings), r.metadata(ctx.sweep_name))
+        problem = _result_problem(path, result)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - a run's failure must not end the sweep
+        problem = traceback.format_exc()
+    elapsed = time.time() - t0
+    if problem:
+        rundir.write_failed(path, f"run {r.name} of sweep {ctx.sweep_name} failed after {elapsed:.1f}s\n{problem}")
+        ctx.progress.ended(r.name, "failed", elapsed, problem.strip().splitlines()[-1])
+        return "failed"
+    sharing.record(ctx.results_dir, fp, ctx.sweep_name, r.name)
+    ctx.progress.ended(r.name, "ran", elapsed)
+    return "ran"
 
 
 def _result_problem(path: Path, result: Any) -> str | None:
@@ -263,6 +331,13 @@ class Progress:
         self.finished += 1
         self._line(f"{name}: {why}, skipped")
 
+    def shared(self, name: str, source: str) -> None:
+        self.finished += 1
+        self._line(f"{name}: shared from {source} (same config), not trained")
+
+    def note(self, text: str) -> None:
+        self._line(text)
+
     def start(self, r: RunSpec, resumed: bool) -> None:
         self._line(f"{'resuming' if resumed else 'starting'} {r.name} [{r.variant}]")
 
@@ -272,10 +347,11 @@ class Progress:
         self._line(f"{name}: {'FAILED: ' + why if state == 'failed' else 'done'} in {_hms(elapsed)}")
 
     def finish(self, outcome: SweepOutcome) -> None:
-        counts = {s: list(outcome.states.values()).count(s) for s in ("ran", "done", "failed", "busy")}
+        counts = {s: list(outcome.states.values()).count(s) for s in ("ran", "shared", "done", "failed", "busy")}
+        shared = f", {counts['shared']} shared from identical runs" if counts["shared"] else ""
         print(f"sweep {outcome.sweep.name}: {counts['ran']} ran, {counts['done']} already done, "
-              f"{counts['failed']} failed, {counts['busy']} running elsewhere; wall {_hms(time.time() - self.t0)}",
-              file=self.out, flush=True)
+              f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
+              f"wall {_hms(time.time() - self.t0)}", file=self.out, flush=True)
         for name in outcome.failed:
             print(f"  FAILED {name}: see {outcome.sweep_dir / name / rundir.FAILED_FILE}", file=self.out)
 

@@ -2,6 +2,10 @@
 
 Runs listed in sweep.json but without a directory yet are shown as pending, so the counts cover the whole
 sweep even before (or while) workers on other machines start their shards.
+
+A run is shown `stale` when it holds a result or checkpoints made under a config other than the one its sweep
+file now gives: status re-expands the sweep file named in sweep.json with the gin files and overrides of the
+last `t5explore sweep` call (stale.py). `t5explore sweep` refuses such runs until told --rerun_changed/--force.
 """
 
 from __future__ import annotations
@@ -12,22 +16,28 @@ from typing import TextIO
 
 from t5explore.io_utils import read_json
 from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
-from t5explore.sweep import claim, rundir
+from t5explore.sweep import claim, rundir, stale
 
 
 # The report's own search, so `status` and `table` always agree on what a results directory holds.
 find_sweeps = find_sweep_dirs
 
 
-def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> list[rundir.RunState]:
-    """One RunState per run: planned runs in sweep order, then any other run directory found."""
+def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S,
+                 changed: dict[str, str] | None = None) -> list[rundir.RunState]:
+    """One RunState per run: planned runs in sweep order, then any other run directory found.
+
+    `changed` ({run: changed bindings}, from stale.py) turns a run that is not running into `stale`."""
     planned: list[str] = []
     path = sweep_dir / rundir.SWEEP_FILE
     if path.exists():
         planned = [r["run"] for r in read_json(path).get("runs", [])]
     found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
-    return [rundir.run_state(sweep_dir / n, stale_after) for n in names]
+    states = [rundir.run_state(sweep_dir / n, stale_after) for n in names]
+    changed = changed or {}
+    return [rundir.RunState(s.name, "stale", f"made under another config: {changed[s.name]}")
+            if s.name in changed and s.state != "running" else s for s in states]
 
 
 def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> int:
@@ -40,12 +50,19 @@ def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = clai
         print(f"t5explore status: no sweeps under {root}", file=out)
         return 2
     for sdir in sweeps:
-        states = sweep_states(sdir, stale_after)
+        changed, problem = stale.stale_in_sweep_dir(sdir)
+        states = sweep_states(sdir, stale_after, changed)
         width = max([len(s.name) for s in states] + [3])
         print(f"sweep {sdir.name} ({sdir})", file=out)
         print(f"  {'run':<{width}}  {'state':<8} detail", file=out)
         for s in states:
             print(f"  {s.name:<{width}}  {s.state:<8} {s.detail}".rstrip(), file=out)
         counts = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in rundir.STATES)
-        print(f"  {len(states)} runs: {counts}\n", file=out)
+        print(f"  {len(states)} runs: {counts}", file=out)
+        if changed:
+            print("  stale runs are refused by `t5explore sweep` until it is given --rerun_changed "
+                  "(keeps them in .stale/) or --force (deletes them)", file=out)
+        if problem:
+            print(f"  ({problem})", file=out)
+        print(file=out)
     return 0

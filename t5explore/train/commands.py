@@ -25,6 +25,9 @@ def run_train(args, gin_files, gin_bindings) -> int:
         from t5explore.config import ConfigError
 
         raise ConfigError("t5explore train needs at least one --gin_file (e.g. gin/runs/quickstart.gin)")
+    from t5explore.sweep.fingerprint import guard_run_dir
+
+    guard_run_dir(args.run_dir, gin_files, gin_bindings)  # never resume or overwrite another config's run
     result = execute(args.run_dir, gin_files, gin_bindings)
     print(json.dumps({"run_dir": args.run_dir, "pretrain": result["pretrain"], "benchmarks": result["benchmarks"],
                       "downstream": {t: r["best"] for t, r in result["downstream"].items()},

@@ -1,0 +1,171 @@
+"""A re-run whose config changed is refused (one error, before anything runs) unless told what to do.
+
+Runs go through the real CLI (`t5explore.cli.main`) with the fake executor of test_sweep_runner.py, which logs
+every start to starts.log and keeps one "checkpoint" directory per step, so an execution or a resume shows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import gin
+import pytest
+
+from t5explore import cli, io_utils
+from t5explore.report.results import find_sweep_dirs, load_results
+from t5explore.sweep import fingerprint, rundir
+from t5explore.sweep.runner import run_sweep
+from t5explore.sweep.status import print_status
+
+TESTS = Path(__file__).resolve().parent
+NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_gin():
+    yield
+    gin.clear_config()
+
+
+@pytest.fixture
+def sweep_cli(monkeypatch):
+    """cli.main with the sweep and train commands and the fake executor."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands", "t5explore.train.commands"))
+    monkeypatch.setenv("T5EXPLORE_SWEEP_EXECUTOR", f"{TESTS / 'test_sweep_runner.py'}:fake_execute")
+    return cli.main
+
+
+def write_sweep(tmp_path: Path, alpha_steps: str = "1", notes: str = "ok") -> str:
+    path = tmp_path / "fake_sweep.gin"
+    path.write_text(f"""
+Experiment.notes = '{notes}'
+Sweep.variants = {{'alpha': {{'Pretrain.steps': '{alpha_steps}'}}, 'beta': {{'Pretrain.steps': '2'}}}}
+Sweep.seeds = [0, 1]
+""")
+    return str(path)
+
+
+def starts(run: Path) -> list[int]:
+    return [int(x) for x in (run / "starts.log").read_text().split()]
+
+
+def test_changed_binding_after_completion_is_refused_naming_old_and_new_values(tmp_path, sweep_cli, capsys):
+    res = tmp_path / "results"
+    assert sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}"]) == 0
+    sdir = res / "fake_sweep"
+    before = {n: (sdir / n / "result.json").read_text() for n in NAMES}
+    recorded = io_utils.read_json(sdir / "alpha__seed_0" / "fingerprint.json")
+    assert "Pretrain.steps = 1" in recorded["config"] and len(recorded["fingerprint"]) == 64
+    assert not any(line.startswith("Sweep.") for line in recorded["config"])
+    capsys.readouterr()
+
+    assert sweep_cli(["sweep", write_sweep(tmp_path, alpha_steps="3"), f"--results_dir={res}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert ("run alpha__seed_0 of sweep fake_sweep was made under a different config: Pretrain.steps: 1 -> 3 "
+            "(also changed: alpha__seed_1)") in err
+    assert "--rerun_changed" in err and "--force" in err
+    assert {n: (sdir / n / "result.json").read_text() for n in NAMES} == before  # nothing ran, nothing changed
+    assert all(starts(sdir / n) == [0] for n in NAMES)
+
+
+def test_rerun_changed_keeps_the_old_runs_aside_and_reruns_only_them(tmp_path, sweep_cli, capsys):
+    res = tmp_path / "results"
+    sdir = res / "fake_sweep"
+    assert sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}"]) == 0
+    assert sweep_cli(["sweep", write_sweep(tmp_path, alpha_steps="3"), f"--results_dir={res}", "--rerun_changed"]) == 0
+    out = capsys.readouterr().out
+    assert "alpha__seed_0: config changed (Pretrain.steps: 1 -> 3); old run moved to" in out
+    aside = sorted((sdir / rundir.STALE_DIR).iterdir())
+    assert [p.name.split(".")[0] for p in aside] == ["alpha__seed_0", "alpha__seed_1"]
+    old = io_utils.read_json(aside[0] / "result.json")
+    assert "Pretrain.steps = 1" in old["bindings"] and starts(aside[0]) == [0]
+    new = io_utils.read_json(sdir / "alpha__seed_0" / "result.json")
+    assert "Pretrain.steps = 3" in new["bindings"] and starts(sdir / "alpha__seed_0") == [0]
+    assert "Pretrain.steps = 3" in fingerprint.read(sdir / "alpha__seed_0").config
+    assert starts(sdir / "beta__seed_0") == [0]  # unchanged runs stay done
+    # the aside copies are not runs: neither status nor the report reads them
+    status = io.StringIO()
+    print_status(res, status)
+    assert "4 runs: 4 done, 0 running, 0 failed, 0 pending, 0 stale" in status.getvalue()
+    assert find_sweep_dirs(res) == [sdir]
+    assert sorted(load_results(res).runs["run"]) == NAMES
+
+
+def test_force_deletes_the_old_run_and_reruns(tmp_path, sweep_cli, capsys):
+    res = tmp_path / "results"
+    sdir = res / "fake_sweep"
+    assert sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}"]) == 0
+    assert sweep_cli(["sweep", write_sweep(tmp_path, alpha_steps="3"), f"--results_dir={res}", "--force"]) == 0
+    assert "old run deleted" in capsys.readouterr().out
+    assert not (sdir / rundir.STALE_DIR).exists()
+    assert "Pretrain.steps = 3" in io_utils.read_json(sdir / "alpha__seed_1" / "result.json")["bindings"]
+    assert starts(sdir / "alpha__seed_1") == [0]
+    with pytest.raises(SystemExit):  # one way out at a time
+        sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}", "--rerun_changed", "--force"])
+
+
+def interrupted_execute(run_dir, gin_files, bindings, metadata):
+    """Dies after its second checkpoint, like a killed worker."""
+    (Path(run_dir) / "checkpoints" / "step_2").mkdir(parents=True)
+    raise RuntimeError("killed")
+
+
+def test_checkpoints_made_under_another_config_are_never_resumed(tmp_path, sweep_cli, capsys):
+    res = tmp_path / "results"
+    run = res / "fake_sweep" / "alpha__seed_0"
+    run_sweep(write_sweep(tmp_path), res, only="alpha__seed_0", executor=interrupted_execute, out=io.StringIO())
+    assert (run / "checkpoints" / "step_2").is_dir() and not (run / "result.json").exists()
+
+    assert sweep_cli(["sweep", write_sweep(tmp_path, notes="changed"), f"--results_dir={res}"]) == 2
+    err = capsys.readouterr().err
+    assert "run alpha__seed_0 of sweep fake_sweep was made under a different config: " \
+           "Experiment.notes: 'ok' -> 'changed'" in err
+    assert not (run / "starts.log").exists() and not (res / "fake_sweep" / "beta__seed_0").exists()
+
+    assert sweep_cli(["sweep", write_sweep(tmp_path, notes="changed"), f"--results_dir={res}", "--rerun_changed"]) == 0
+    assert starts(run) == [0]  # started afresh, not from the other config's step 2
+
+
+def test_changed_config_of_a_run_without_progress_just_runs(tmp_path, sweep_cli):
+    """A run that failed before its first checkpoint has nothing to mix: fixing its config needs no flag."""
+    res = tmp_path / "results"
+    run = res / "fake_sweep" / "alpha__seed_0"
+    sweep = write_sweep(tmp_path)
+    assert sweep_cli(["sweep", sweep, f"--results_dir={res}", "--gin.Experiment.notes='fail'"]) == 1
+    assert (run / "FAILED").exists() and (run / "fingerprint.json").exists()
+    assert sweep_cli(["sweep", sweep, f"--results_dir={res}", "--gin.Experiment.notes='fixed'"]) == 0
+    assert starts(run) == [0, 0] and (run / "result.json").exists()
+
+
+def test_status_shows_stale_runs_against_the_sweep_file_as_it_is_now(tmp_path, sweep_cli):
+    res = tmp_path / "results"
+    sweep = write_sweep(tmp_path)
+    assert sweep_cli(["sweep", sweep, f"--results_dir={res}", "--gin.Optimizer.warmup_steps=5"]) == 0
+    out = io.StringIO()
+    print_status(res / "fake_sweep", out)
+    assert "4 runs: 4 done, 0 running, 0 failed, 0 pending, 0 stale" in out.getvalue()
+
+    write_sweep(tmp_path, alpha_steps="3")
+    out = io.StringIO()
+    assert print_status(res / "fake_sweep", out) == 0
+    text = out.getvalue()
+    assert "4 runs: 2 done, 0 running, 0 failed, 0 pending, 2 stale" in text  # the override still applies
+    line = next(ln for ln in text.splitlines() if "alpha__seed_1" in ln)
+    assert "stale" in line and "Pretrain.steps: 1 -> 3" in line
+    assert "--rerun_changed" in text
+
+
+def test_train_refuses_a_run_dir_made_under_another_config(tmp_path, sweep_cli, capsys):
+    run = tmp_path / "one"
+    (run / "checkpoints" / "3").mkdir(parents=True)
+    fingerprint.write(run, fingerprint.compute([], ["Pretrain.steps = 6", "Experiment.seed = 0"]))
+    gin_file = tmp_path / "run.gin"
+    gin_file.write_text("Pretrain.steps = 6\nExperiment.seed = 1\n")
+    assert sweep_cli(["train", f"--run_dir={run}", f"--gin_file={gin_file}"]) == 2
+    err = capsys.readouterr().err
+    assert f"run directory {run} was made under a different config (Experiment.seed: 0 -> 1)" in err
+    assert json.loads((run / "fingerprint.json").read_text())["config"] == ["Experiment.seed = 0",
+                                                                            "Pretrain.steps = 6"]
