@@ -18,6 +18,9 @@ STREAM_FINETUNE_ORDER = 5  # downstream example order (folded with the task and 
 STREAM_MIXTURE = 6  # choice of objective / task within a mixture
 STREAM_SPLIT = 7  # deterministic train/validation splits of built-in tasks
 STREAM_VOCAB = 8  # sentencepiece sampling of training sentences
+STREAM_TRAIN_SUBSET = 9  # which downstream training examples a low-resource fine-tune keeps (seed-independent)
+STREAM_EVAL_BOOTSTRAP = 10  # resampled evaluation examples (folded with the task's id and the replicate)
+STREAM_REPORT_BOOTSTRAP = 11  # the report's resampling of seeds (Kendall τ intervals; run seed 0)
 
 
 def numpy_rng(seed: int, stream: int, *index: int) -> np.random.Generator:

@@ -108,3 +108,17 @@ def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, 
     # the pretrained params survive (per-task fine-tuning restarts every task from them)
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(params)):
         np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_low_resource_subset_is_fixed_across_seeds_and_variants():
+    """Finetune.max_train_examples keeps the same examples for every run (so seeds and rows stay paired),
+    in their original order; None or a cap above the split keeps everything."""
+    from t5explore.train.finetune import train_subset
+
+    examples = [f"ex{i}" for i in range(1000)]
+    kept = train_subset(examples, 100)
+    assert len(kept) == 100 == len(set(kept))
+    assert kept == train_subset(list(examples), 100)  # a pure function of the split, not of any run seed
+    assert kept == sorted(kept, key=examples.index)  # original order
+    assert kept != examples[:100]  # a random subset, not the head of the file
+    assert train_subset(examples, None) is examples and train_subset(examples, 5000) is examples

@@ -12,8 +12,8 @@ from t5explore.config import parse_gin
 TINY = "gin/runs/tiny_cpu.gin"
 SCALES = ["gin/runs/cpu_ablation.gin", "gin/runs/gpu_ablation.gin", "gin/runs/paper_scale.gin"]
 # What a scale sets. The objective is the sweep's (a scale file must not bind it), the seed is the sweep's axis.
-SCALE_SELECTORS = ("Pretrain", "Finetune", "T5Config", "vocabulary", "Optimizer")
-NOT_SCALE = {"Pretrain.objective"}
+SCALE_SELECTORS = ("Pretrain", "Finetune", "T5Config", "vocabulary", "Optimizer", "Experiment")
+NOT_SCALE = {"Pretrain.objective", "Experiment.seed"}
 
 
 def bound_parameters() -> dict[str, object]:

@@ -24,7 +24,7 @@ def test_analysis_notebook_executes(tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + o.get("text", "") for o in outputs)
-    assert "| ★ i.i.d. | 3 | **82.00 ± 2.00** |" in text
+    assert "| ★ i.i.d. | 3 | 82.00 ± 4.97 | ★ |" in text  # mean ± 95% t CI over 3 seeds, then Δ vs ★
     assert f"{SWEEP}_vs_paper.png" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert any("Kendall τ" in o.get("data", {}).get("text/html", "") for o in outputs)

@@ -1,9 +1,10 @@
-"""Aggregation over seeds and the paper's bold/★ rules, on hand-made results with known answers."""
+"""Aggregation over seeds: intervals, paired Δ vs ★ and the bold rule, on hand-made results with known answers."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from test_report_helpers import SWEEP, known_sweep, make_result, write_run
 
@@ -31,16 +32,60 @@ def test_mean_sample_std_and_n(results):
     assert s.variants == ["i.i.d.", "μ = 2", "μ = 3", "μ = 10"] and s.baseline == "i.i.d."
 
 
-def test_bold_within_two_baseline_seed_stds_of_the_best(results):
+def test_cells_carry_the_95_percent_t_interval_over_seeds(results):
+    s = summarize(results)
+    iid = s.cell("i.i.d.", GLUE)  # 80/82/84: s = 2, t(0.975, 2) = 4.303 -> ± 4.303·2/√3 = 4.968
+    assert iid.ci.kind == "t" and iid.ci.half == pytest.approx(4.302653 * 2 / math.sqrt(3), rel=1e-6)
+    assert (iid.lo, iid.hi) == pytest.approx((82 - 4.968275, 82 + 4.968275), rel=1e-6)
+    mu2 = s.cell("μ = 2", GLUE)  # 85/87: s = √2, t(0.975, 1) = 12.706 -> ± 12.706
+    assert mu2.ci.half == pytest.approx(12.7062047)
+    mu3 = s.cell("μ = 3", GLUE)  # one seed, no stored bootstrap: no interval
+    assert mu3.ci.kind is None and math.isnan(mu3.lo)
+
+
+def test_bold_is_decided_by_paired_tests_against_the_best(results):
     s = summarize(results)
     bold = {c: [s.cell(v, c).bold for v in s.variants] for c in (GLUE, SQUAD, STDLIB, LOSS)}
-    # σ = baseline's seed std = 2: GLUE best 86 -> ≥ 82 bold (82 exactly on the edge).
-    assert bold[GLUE] == [True, True, False, False]
-    assert bold[SQUAD] == [False, False, True, False]  # best 60 -> ≥ 56
-    assert bold[STDLIB] == [False, True, True, False]  # best 40 -> ≥ 36 (edge)
-    # Loss is lower-better: best 3.0, σ = 0.2 -> ≤ 3.4.
-    assert bold[LOSS] == [True, True, False, False]
-    assert s.sigma[GLUE] == 2.0
+    # GLUE: best μ = 2 (86). i.i.d. (82) is within 2σ (σ = 2) unpaired, but on seeds 0 and 1 it trails by
+    # exactly 5 and 5: the paired interval [5, 5] excludes 0, so it is significantly worse. μ = 3 shares one
+    # seed with μ = 2 and has no interval: not bold.
+    assert bold[GLUE] == [False, True, False, False]
+    assert bold[SQUAD] == [False, False, True, False]  # best μ = 3 (one seed, no interval): best only
+    # stdlib: best μ = 2 (40, 40) vs i.i.d. (30, 32) on seeds 0, 1: 10 and 8, mean 9 ± 12.7 contains 0, so
+    # i.i.d. is not significantly worse, though 2σ unpaired (32 < 40 − 4) would call it worse.
+    assert bold[STDLIB] == [True, True, False, False]
+    # Loss (lower is better): best μ = 2; i.i.d. is 0.1 worse on both shared seeds.
+    assert bold[LOSS] == [False, True, False, False]
+    assert s.bold_rules[GLUE] == {"paired t", "best only"} and s.sigma == {}
+    # The paper's rule on the same numbers, given σ = 2, disagrees on both columns.
+    paper = summarize(results, baseline_std={"GLUE": 2.0, "stdlib acc": 2.0})
+    assert [paper.cell(v, GLUE).bold for v in s.variants] == [True, True, False, False]
+    assert [paper.cell(v, STDLIB).bold for v in s.variants] == [False, True, True, False]
+    assert paper.bold_rules[GLUE] == {"2σ"}
+
+
+def test_delta_vs_baseline_is_paired_and_ties_are_called_ties(results):
+    s = summarize(results)
+    mu2 = s.cell("μ = 2", GLUE)  # 85-80, 87-82
+    assert (mu2.delta.mean, mu2.delta.lo, mu2.delta.hi, mu2.delta.n) == (5.0, 5.0, 5.0, 2)
+    assert mu2.mark == "▲" and mu2.tie is False
+    assert s.cell("μ = 2", SQUAD).mark == "▼"  # 40-50, 42-52
+    tie = s.cell("μ = 2", STDLIB)  # 10, 8: 9 ± 12.706 straddles 0
+    assert tie.delta.mean == 9.0 and tie.delta.lo < 0 < tie.delta.hi and tie.tie is True and tie.mark == "≈"
+    assert s.cell("μ = 2", LOSS).mark == "▲"  # lower loss is better: 2.9-3.0, 3.1-3.2
+    one = s.cell("μ = 3", GLUE)  # one shared seed, no bootstrap: a difference without an interval
+    assert one.delta.mean == -1.0 and one.delta.n == 1 and not one.delta.known and one.tie is None and one.mark == ""
+    assert s.cell("i.i.d.", GLUE).delta is None and s.cell("μ = 10", GLUE).delta is None
+
+
+def test_power_pools_the_paired_differences_and_counts_seeds(results):
+    s = summarize(results)
+    stdlib = s.power[STDLIB]  # only μ = 2 shares ≥ 2 seeds with ★: differences 10, 8 -> σ = √2, 1 dof
+    assert stdlib.sigma == pytest.approx(math.sqrt(2)) and stdlib.dof == 1 and stdlib.comparisons == 1
+    # t(0.975, 9)·√2/√10 = 1.0116 ≥ 1; t(0.975, 10)·√2/√11 = 0.950 < 1 (the normal approximation says 8).
+    assert stdlib.seeds == 11
+    assert s.power[GLUE].sigma == 0.0 and s.power[GLUE].seeds == 2
+    assert LOSS not in s.power  # Δ and power are for the headline score columns
 
 
 def test_user_baseline_std_overrides_seed_std(results):
@@ -50,19 +95,78 @@ def test_user_baseline_std_overrides_seed_std(results):
     with pytest.raises(ReportError, match="'CNNDM', which names no column"):
         summarize(results, baseline_std={"CNNDM": 0.065})
     s = summarize(results, baseline_std={"CNNDM": 0.065}, strict_std=False)
-    assert s.sigma[GLUE] == 2.0
+    assert s.sigma == {} and s.bold_rules[GLUE] == {"paired t", "best only"}  # paired testing is the default
 
 
-def test_pooled_std_when_the_baseline_has_one_seed(tmp_path):
+def test_two_seeds_give_a_wide_paired_interval_and_the_baseline_with_one_seed_pairs_once(tmp_path):
     d = tmp_path / SWEEP
     for run, variant, seed, glue in [("b0", "B", 0, 70.0), ("a0", "A", 0, 80.0), ("a1", "A", 1, 82.0),
                                      ("c0", "C", 0, 90.0), ("c1", "C", 1, 94.0)]:
         write_run(d, make_result(SWEEP, run, variant, seed, baseline=variant == "B", glue=glue))
     s = summarize(load_results(d))
-    # Pooled over A (var 2) and C (var 8), one dof each: σ = √5; best 92 -> bold if ≥ 92 - 2√5 ≈ 87.53.
-    assert s.sigma[GLUE] == pytest.approx(math.sqrt(5))
-    assert {v: s.cell(v, GLUE).bold for v in s.variants} == {"A": False, "B": False, "C": True}
+    # C − A per seed: 10, 12 -> 11 ± 12.706·√2/√2: [-1.7, 23.7] contains 0, so A is not significantly worse
+    # than the best (the old pooled-2σ rule, σ = √5, would not bold it). B shares one seed and has no interval.
+    assert {v: s.cell(v, GLUE).bold for v in s.variants} == {"A": True, "B": False, "C": True}
+    assert s.bold_rules[GLUE] == {"paired t", "best only"}
+    assert s.cell("A", GLUE).delta.n == 1 and s.power[GLUE].dof == 0 and s.power[GLUE].seeds is None
     assert s.baseline == "B"  # from result.json, there is no sweep.json
+
+
+def test_correlated_seeds_make_the_paired_delta_narrower_than_the_unpaired_difference(tmp_path):
+    d = tmp_path / SWEEP
+    base, variant = [70.0, 80.0, 90.0], [71.0, 81.5, 90.5]  # seeds move both a lot; the variant is ~1 better
+    for seed, (b, v) in enumerate(zip(base, variant)):
+        write_run(d, make_result(SWEEP, f"b{seed}", "B", seed, baseline=True, glue=b))
+        write_run(d, make_result(SWEEP, f"v{seed}", "V", seed, glue=v))
+    s = summarize(load_results(d))
+    cell, b = s.cell("V", GLUE), s.cell("B", GLUE)
+    # Paired: differences 1, 1.5, 0.5 -> 1 ± 4.303·0.5/√3 = 1 ± 1.242: a tie, but a narrow one.
+    assert cell.delta.mean == pytest.approx(1.0) and cell.delta.half == pytest.approx(4.302653 * 0.5 / math.sqrt(3))
+    # Unpaired, the two means' intervals (± 24.8 each) would say nothing at all.
+    assert b.ci.half > 20 and cell.ci.half > 20 and cell.delta.half < 1.3
+    assert cell.mark == "≈"
+    write_run(d, make_result(SWEEP, "v2", "V", 2, glue=91.5))  # differences 1, 1.5, 1.5: resolved
+    cell = summarize(load_results(d)).cell("V", GLUE)
+    assert cell.delta.lo > 0 and cell.mark == "▲" and cell.tie is False
+
+
+def test_one_seed_uses_the_stored_bootstrap_for_cells_delta_and_bold(tmp_path):
+    from test_report_helpers import add_bootstrap
+
+    d = tmp_path / SWEEP
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1.0, 1000)  # replicate r resamples the same examples in every run of seed 0
+    runs = {"B": (70.0, 70.0 + noise), "V": (73.0, 73.0 + 1.3 * noise),
+            "W": (71.0, 71.0 + noise + rng.normal(0, 3, 1000))}
+    for variant, (score, samples) in runs.items():
+        res = make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score)
+        write_run(d, add_bootstrap(res, {"stdlib_module.accuracy": samples}))
+    s = summarize(load_results(d))
+    b, v, w = (s.cell(x, STDLIB) for x in "BVW")
+    assert b.ci.kind == "bootstrap" and (b.lo, b.hi) == pytest.approx(tuple(np.percentile(runs["B"][1], [2.5, 97.5])))
+    # V − B per replicate = 0.3·noise + 3 (paired): [3 − 0.59, 3 + 0.59] excludes 0.
+    assert v.delta.kind == "bootstrap" and v.delta.mean == 3.0 and v.mark == "▲"
+    assert (v.delta.lo, v.delta.hi) == pytest.approx(tuple(np.percentile(runs["V"][1] - runs["B"][1], [2.5, 97.5])))
+    assert w.delta.kind == "bootstrap" and w.mark == "≈"  # W − B = 1 + N(0, 3): a tie
+    # Bold: V is best; W − V is paired-bootstrapped too (W's wide noise: not significantly worse), B is worse.
+    assert [s.cell(x, STDLIB).bold for x in "BVW"] == [False, True, True]
+    assert s.bold_rules[STDLIB] == {"paired bootstrap"}
+
+
+def test_different_examples_do_not_pair_and_fall_back_to_overlapping_intervals(tmp_path):
+    from test_report_helpers import add_bootstrap
+
+    d = tmp_path / SWEEP
+    for variant, score, examples in (("B", 70.0, "h1"), ("V", 75.0, "h2"), ("W", 71.0, "h3")):
+        res = make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score)
+        samples = score + np.linspace(-2, 2, 101)  # CI ≈ [score − 1.9, score + 1.9]
+        write_run(d, add_bootstrap(res, {"stdlib_module.accuracy": samples},
+                                   {"stdlib_module": {"n": 100, "hash": examples}}))
+    s = summarize(load_results(d))
+    assert s.cell("V", STDLIB).delta.n == 1 and not s.cell("V", STDLIB).delta.known  # n/a: not the same examples
+    # V [73.1, 76.9] vs W [69.1, 72.9]: no overlap; B neither.
+    assert [s.cell(x, STDLIB).bold for x in "BVW"] == [False, True, False]
+    assert s.bold_rules[STDLIB] == {"overlap"}
 
 
 def test_only_the_best_is_bold_without_any_std(tmp_path):
@@ -71,6 +175,11 @@ def test_only_the_best_is_bold_without_any_std(tmp_path):
         write_run(d, make_result(SWEEP, run, variant, 0, glue=glue))
     s = summarize(load_results(d))
     assert [s.cell(v, GLUE).bold for v in s.variants] == [True, True, False]  # ties both bold
+    from t5explore.report.tables import summary_table
+
+    table = summary_table(s)  # no ★: no Δ columns, no Δ note, no power line
+    assert table.header[:4] == ["Variant", "n", "GLUE", "Pre-train loss"]
+    assert not any(n.startswith(("Δ =", "Power")) for n in table.notes) and s.power == {}
 
 
 def test_columns_cover_benchmarks_uncovered_tasks_loss_and_cost(results):

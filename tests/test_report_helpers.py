@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from t5explore.io_utils import atomic_write_json, atomic_write_text
 
 SWEEP = "t5_table7_span_length"
@@ -42,6 +44,28 @@ def make_result(sweep: str, run: str, variant: str, seed: int, *, baseline: bool
         "versions": {"t5explore": "0.1.0", "jax": "0.10.2", "flax": "0.12.8"}, "git_commit": "abc123",
         "devices": {"platform": "cpu", "count": 1, "kind": "cpu"}, "host": "testhost",
     }
+
+
+def add_bootstrap(result: dict, samples: dict[str, list[float]], examples: dict | None = None) -> dict:
+    """Give a result.json a `bootstrap` field (as data/bootstrap.py writes it) whose replicate values are
+    `samples`: name -> values, a name being a benchmark (`glue_average`) or `task.metric`. Intervals are the
+    2.5th/97.5th percentiles of the values."""
+    best = {"tasks": {}, "benchmarks": {}, "replicates": {},
+            "examples": examples if examples is not None else {"stdlib_module": {"n": 100, "hash": "abc"}},
+            "samples": {"tasks": {}, "benchmarks": {}}}
+    for name, values in samples.items():
+        ci = [float(v) for v in np.percentile(values, [2.5, 97.5])]
+        text = " ".join(repr(float(v)) for v in values)
+        if "." in name:
+            task, metric = name.split(".")
+            best["tasks"].setdefault(task, {})[metric] = ci
+            best["samples"]["tasks"].setdefault(task, {})[metric] = text
+            best["replicates"][task] = len(values)
+        else:
+            best["benchmarks"][name] = ci
+            best["samples"]["benchmarks"][name] = text
+    result["bootstrap"] = {"replicates": 1000, "confidence": 0.95, "method": "percentile", "best": best}
+    return result
 
 
 def _task(scores: dict, primary: str) -> dict:

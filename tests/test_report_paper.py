@@ -8,9 +8,10 @@ import pytest
 from test_report_helpers import known_sweep
 
 from t5explore.report.aggregate import summarize
-from t5explore.report.paper import (compare_with_paper, detect_paper_table, kendall_tau, match_rows, paper_baseline_std,
-                                    paper_columns, paper_source, paper_table)
+from t5explore.report.paper import (compare_with_paper, detect_paper_table, kendall_tau, kendall_tau_ci, match_rows,
+                                    paper_baseline_std, paper_columns, paper_source, paper_table)
 from t5explore.report.results import ReportError, SweepInfo, load_results
+from t5explore.report.stats import SeedValues
 
 
 def _scores(table, name):
@@ -71,7 +72,24 @@ def test_compare_with_paper_on_the_known_sweep(tmp_path):
     # SQuAD ours 52, 41, 60 vs paper 80.88, 82.09, 81.84: one concordant, two discordant.
     assert cmp.kendall["SQuAD EM"][0] == pytest.approx(-1 / 3)
     assert cmp.unmatched == [] and cmp.no_shared_columns_line() is None
+    # Every seed resample keeps the order μ = 3 < i.i.d. < μ = 2, so τ's interval is the point itself.
+    assert cmp.kendall_ci["GLUE"] == pytest.approx((1 / 3, 1 / 3))
+    assert list(cmp.frame["GLUE (ours ci)"]) == ["t", "t", "", ""]
     assert compare_with_paper(summary, SweepInfo("quickstart")) is None
     # An explicit mapping (as sweep.json `paper_rows` gives) reaches rows the names don't match.
     cmp = compare_with_paper(summary, res.sweeps[summary.sweep], table_id="table6", mapping={"μ = 3": "50 %"})
     assert list(cmp.frame["paper_row"]) == ["15 %", "50 %"] and cmp.unmatched == ["μ = 2", "μ = 10"]
+
+
+def test_kendall_tau_ci_resamples_seeds_jointly_and_contains_the_point():
+    # Means A 3, B 2.5, C 3.5 vs the paper's A < B < C: τ = 1/3. Seeds {0, 0}: A 1 < B 2 < C 3 (τ = 1);
+    # seeds {1, 1}: B 3 < C 4 < A 5 (τ = −1/3); a draw of both seeds gives the full means back (τ = 1/3).
+    values = [SeedValues({0: 1.0, 1: 5.0}), SeedValues({0: 2.0, 1: 3.0}), SeedValues({0: 3.0, 1: 4.0})]
+    paper = [1.0, 2.0, 3.0]
+    tau = kendall_tau([3.0, 2.5, 3.5], paper)[0]
+    lo, hi = kendall_tau_ci(values, paper)
+    assert tau == pytest.approx(1 / 3) and lo <= tau <= hi
+    assert (lo, hi) == pytest.approx((-1 / 3, 1.0))  # each extreme has probability 1/4 > 2.5%
+    assert kendall_tau_ci(values, paper) == (lo, hi)  # a fixed random stream
+    one_seed = [SeedValues({0: 1.0}), SeedValues({0: 2.0}), SeedValues({0: 3.0})]
+    assert all(math.isnan(x) for x in kendall_tau_ci(one_seed, paper))  # resampling one seed says nothing

@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 import pytest
+from matplotlib.container import ErrorbarContainer
 from test_report_helpers import SWEEP, known_sweep, make_result, write_run
 
 from t5explore.report.commands import add_commands
@@ -58,3 +59,33 @@ def test_one_panel_scores_title_lies_inside_the_figure(tmp_path, sweep):
     assert sweep[:20] in title.replace("\n", "")
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
     assert fig.get_figwidth() <= MAX_WIDTH_IN
+
+
+def test_score_bars_carry_the_tables_intervals_values_and_metric_names(tmp_path):
+    summary = summarize(load_results(known_sweep(tmp_path)))
+    fig = score_bars_figure(summary)
+    glue = fig.axes[0]
+    assert glue.get_title() == "GLUE" and glue.get_ylabel() == "GLUE average score"
+    assert fig.axes[2].get_ylabel() == "stdlib accuracy (%)"
+    assert [t.get_text() for t in glue.texts] == ["82.0", "86.0", "79.0", "–"]
+    errorbars = next(c for c in glue.containers if isinstance(c, ErrorbarContainer))
+    segments = errorbars.lines[2][0].get_segments()
+    spans = {round(seg[0, 0]): (seg[:, 1].min(), seg[:, 1].max()) for seg in segments}  # bar index -> span
+    cells = [summary.cell(v, "benchmarks.best.glue_average") for v in summary.variants]
+    assert spans == {i: pytest.approx((c.lo, c.hi)) for i, c in enumerate(cells) if c.ci.known}  # the table's CIs
+    assert spans[0] == pytest.approx((82 - 4.968275, 82 + 4.968275)) and 2 not in spans  # μ = 3: one seed, none
+    title = " ".join(fig.get_suptitle().split())
+    assert "error bars = 95% CI over seeds (Student t); none for one seed without a bootstrap" in title
+
+
+def test_loss_band_and_paper_scatter_are_labelled(tmp_path):
+    from t5explore.report.paper import compare_with_paper
+    from t5explore.report.plots import loss_curves_figure, paper_scatter_figure
+
+    results = load_results(known_sweep(tmp_path))
+    summary = summarize(results)
+    loss = loss_curves_figure(results, SWEEP, summary)
+    assert "band: 95% CI of the mean, Student t" in loss.axes[0].get_title()
+    scatter = paper_scatter_figure(compare_with_paper(summary, results.sweeps[SWEEP]))
+    assert scatter.axes[0].get_title() == "GLUE: Kendall τ = 0.33 [0.33, 0.33] (n=3)"
+    assert scatter.axes[0].get_xlabel() == "ours (bars: 95% CI)"

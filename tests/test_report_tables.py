@@ -1,4 +1,4 @@
-"""Every table format parses back, with ★, bold, missing cells and failed runs where they belong."""
+"""Every table format parses back, with ★, intervals, Δ vs ★, bold, missing cells and failed runs where they belong."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from t5explore.report.commands import add_commands, parse_baseline_std
 from t5explore.report.results import ReportError, load_results
 from t5explore.report.tables import markdown_table, summary_table, to_html, to_latex, to_markdown, write_tables
 
-HEADER = ["Variant", "n", "GLUE", "SQuAD EM", "stdlib acc", "Pre-train loss", "Held-out loss", "Tokens", "Wall time"]
+HEADER = ["Variant", "n", "GLUE", "Δ GLUE", "SQuAD EM", "Δ SQuAD EM", "stdlib acc", "Δ stdlib acc", "Pre-train loss",
+          "Held-out loss", "Tokens", "Wall time"]
 
 
 @pytest.fixture()
@@ -33,11 +34,21 @@ def test_markdown_rows_star_bold_missing_and_failed_runs(sweep_dir):
     rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
     cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
     assert cells[0] == HEADER
-    assert cells[1][:4] == ["★ i.i.d.", "3", "**82.00 ± 2.00**", "52.00 ± 2.00"]
-    assert cells[2][:3] == ["μ = 2", "2", "**86.00 ± 1.41**"]
-    assert cells[3][:4] == ["μ = 3", "1", "79.00", "**60.00**"]
-    assert cells[4] == ["μ = 10", "0"] + ["–"] * 7
-    assert cells[1][5:] == ["**3.200 ± 0.200**", "**3.300 ± 0.200**", "1.64M", "2.0 min"]
+    # ± = t(0.975, n−1)·s/√n: 4.303·2/√3 = 4.97 for three seeds, 12.706·√2/√2 = 12.71 for two.
+    assert cells[1] == ["★ i.i.d.", "3", "82.00 ± 4.97", "★", "52.00 ± 4.97", "★", "**32.00 ± 4.97**", "★",
+                        "3.200 ± 0.497", "3.300 ± 0.497", "1.64M", "2.0 min"]
+    assert cells[2][:8] == ["μ = 2", "2", "**86.00 ± 12.71**", "+5.00 ± 0.00 ▲", "41.00 ± 12.71", "-10.00 ± 0.00 ▼",
+                            "**40.00 ± 0.00**", "+9.00 ± 12.71 ≈"]
+    assert cells[3][:8] == ["μ = 3", "1", "79.00", "-1.00 (n/a, 1 seed)", "**60.00**", "+10.00 (n/a, 1 seed)", "36.00",
+                            "+6.00 (n/a, 1 seed)"]
+    assert cells[4] == ["μ = 10", "0"] + ["–"] * 10
+    assert "± = 95% CI of the mean over seeds (Student t)." in md and "bootstrap CI over evaluation" not in md
+    assert "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0)." in md
+    assert "Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95%" in md
+    assert ("Power: σ of the paired differences vs. ★ (pooled over variants): GLUE 0.00 (1 dof), SQuAD EM 0.00 "
+            "(1 dof), stdlib acc 1.41 (1 dof). Seeds to resolve a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n < 1, "
+            "Student t): GLUE 2, SQuAD EM 2, stdlib acc 11.") in md
+    assert "Tiny test scale" not in md
     assert "- Failed: span_10__seed_0 (μ = 10): FloatingPointError: loss is nan" in md
     assert "- Incomplete: span_10__seed_1 (μ = 10)" in md
 
@@ -47,8 +58,14 @@ def test_csv_parses_back_with_the_numbers(sweep_dir, tmp_path):
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}.csv").read_text())))
     assert [r["variant"] for r in rows] == ["i.i.d.", "μ = 2", "μ = 3", "μ = 10"]
     assert float(rows[0]["GLUE"]) == 82.0 and float(rows[0]["GLUE std"]) == 2.0 and rows[0]["GLUE n"] == "3"
+    assert float(rows[0]["GLUE ci_lo"]) == pytest.approx(82 - 4.968275) and rows[0]["GLUE ci"] == "t"
+    assert float(rows[0]["GLUE ci_hi"]) == pytest.approx(82 + 4.968275)
     assert rows[0]["baseline"] == "True" and rows[1]["baseline"] == "False"
-    assert [r["GLUE bold"] for r in rows] == ["True", "True", "False", "False"]
+    assert [r["GLUE bold"] for r in rows] == ["False", "True", "False", "False"]
+    assert [r["GLUE delta"] for r in rows[:3]] == ["", "5.0", "-1.0"] and rows[1]["GLUE delta_lo"] == "5.0"
+    assert [r["GLUE tie"] for r in rows[:3]] == ["", "False", ""]  # no Δ for ★, no interval for one seed
+    assert rows[1]["stdlib acc tie"] == "True" and rows[1]["stdlib acc delta_n"] == "2"
+    assert rows[2]["GLUE delta_n"] == "1" and rows[2]["GLUE delta_lo"] == ""
     assert rows[3]["GLUE"] == ""
     status = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}_not_complete.csv").read_text())))
     assert [(r["run"], r["status"]) for r in status] == [("span_10__seed_0", "failed"), ("span_10__seed_1", "incomplete")]
@@ -65,7 +82,9 @@ def test_latex_is_booktabs_with_a_consistent_column_count(sweep_dir):
     for r in rows:
         assert len(re.split(r"(?<!\\)&", r)) == len(spec), r
     assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule") < tex.index(r"\end{tabular}")
-    assert r"$\star$ i.i.d." in tex and r"\textbf{82.00 $\pm$ 2.00}" in tex and r"$\mu$ = 10" in tex
+    assert r"$\star$ i.i.d." in tex and r"\textbf{86.00 $\pm$ 12.71}" in tex and r"$\mu$ = 10" in tex
+    assert r"+5.00 $\pm$ 0.00 $\uparrow$" in tex and r"+9.00 $\pm$ 12.71 $\approx$" in tex and r"$\Delta$ GLUE" in tex
+    assert tex.isascii()  # every symbol of the cells and notes has a LaTeX spelling
     assert r"span\_10\_\_seed\_0" in tex  # underscores escaped
     assert tex.count("{") == tex.count("}")
 
@@ -101,7 +120,8 @@ def test_html_parses_with_bold_cells(sweep_dir):
     p.feed(page)
     p.close()
     assert p.rows[0] == HEADER
-    assert p.rows[1][0] == "★ i.i.d." and p.rows[1][2] == "82.00 ± 2.00" and p.bold[1][2]
+    assert p.rows[1][0] == "★ i.i.d." and p.rows[1][2] == "82.00 ± 4.97" and not p.bold[1][2]
+    assert p.rows[2][2] == "86.00 ± 12.71" and p.bold[2][2] and p.rows[2][3] == "+5.00 ± 0.00 ▲" and not p.bold[2][3]
     assert not p.bold[3][2] and p.rows[4][2] == "–"
     assert "span_10__seed_0" in page and page.startswith("<!DOCTYPE html>")
 
@@ -109,8 +129,9 @@ def test_html_parses_with_bold_cells(sweep_dir):
 def test_markdown_table_for_the_sweep_runner_includes_the_paper_side_by_side(sweep_dir):
     md = markdown_table(sweep_dir)
     assert md.count("### ") == 2
-    assert "| Kendall τ |  | 0.33 | n = 3 | -0.33 | n = 3 |" in md
-    assert "| μ = 2 | μ = 2 | 86.00 | 83.54 | 41.00 | 82.09 |" in md
+    # The ordering is the same in every seed resample (μ = 3 < i.i.d. < μ = 2), so τ's interval is a point.
+    assert "| Kendall τ |  | 0.33 [0.33, 0.33] | n = 3 | -0.33 [-0.33, -0.33] | n = 3 |" in md
+    assert "| μ = 2 | μ = 2 | 86.00 ± 12.71 | 83.54 | 41.00 ± 12.71 | 82.09 |" in md
     with_paper_std = markdown_table(sweep_dir, baseline_std="paper")
     assert "σ: GLUE 0.235, SQuAD EM 0.343" in with_paper_std
 
@@ -121,7 +142,8 @@ def test_write_tables_all_formats_and_per_task(sweep_dir, tmp_path):
     for stem in (SWEEP, f"{SWEEP}_vs_paper", f"{SWEEP}_per_task"):
         assert {f"{stem}.md", f"{stem}.csv", f"{stem}.tex", f"{stem}.html"} <= names
     per_task = (tmp_path / "out" / f"{SWEEP}_per_task.md").read_text()
-    assert "CoLA MCC" in per_task and "| ★ i.i.d. | 3 | **42.00 ± 2.00** |" in per_task
+    assert "CoLA MCC" in per_task and "| ★ i.i.d. | 3 | 42.00 ± 4.97 | ★ |" in per_task
+    assert "| CoLA MCC | Δ CoLA MCC |" in per_task and "| stdlib invalid | GLUE |" in per_task  # no Δ for a count
     assert not list((tmp_path / "out").glob(".*tmp"))
     with pytest.raises(ReportError, match="unknown table format"):
         write_tables(sweep_dir, tmp_path / "out", ["pdf"])
@@ -139,9 +161,10 @@ def _cli(argv):
 def test_table_command_prints_and_writes(sweep_dir, tmp_path, capsys):
     out = tmp_path / "tables"
     assert _cli(["table", str(sweep_dir), "--format", "md,latex", "--out", str(out), "--per_task",
-                 "--baseline_std", "GLUE=0.5"]) == 0
+                 "--baseline_std", "GLUE=2"]) == 0
     printed = capsys.readouterr().out
-    assert "| ★ i.i.d. | 3 | 82.00 ± 2.00 |" in printed  # σ 0.5 -> 82 no longer bold
+    assert "| ★ i.i.d. | 3 | **82.00 ± 4.97** | ★ |" in printed  # the paper's rule: 82 is within 2σ = 4 of 86
+    assert "Bold (the paper's rule, for the σ given) = within 2σ of the best (σ: GLUE 2)." in printed
     assert (out / f"{SWEEP}.tex").is_file() and (out / f"{SWEEP}_per_task.md").is_file()
     assert not (out / f"{SWEEP}.csv").exists()
     assert _cli(["table", str(tmp_path / "missing")]) == 2
@@ -192,3 +215,46 @@ def test_a_paper_sweep_sharing_no_score_column_prints_one_line_instead_of_the_co
     assert [p.name for p in write_plots(d, tmp_path / "png")] == [f"{SWEEP}_scores.png"]
     assert _cli(["table", str(d), "--out", str(tmp_path / "cli")]) == 0
     assert line in capsys.readouterr().out
+
+
+def _one_seed_sweep(root, scale=None):
+    """Three variants with one seed each and a stored bootstrap: B ★ 70, V 73 (paired: better), W 71 (tie)."""
+    import numpy as np
+    from test_report_helpers import add_bootstrap, make_result, write_run
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1.0, 1000)
+    d = root / SWEEP
+    for variant, score, samples in (("B", 70.0, 70.0 + noise), ("V", 73.0, 73.0 + 1.3 * noise),
+                                    ("W", 71.0, 71.0 + noise + rng.normal(0, 3, 1000))):
+        res = add_bootstrap(make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score),
+                            {"stdlib_module.accuracy": samples})
+        if scale:
+            res["scale"] = scale
+        write_run(d, res)
+    return d
+
+
+def test_one_seed_tables_show_bootstrap_intervals_and_say_so(tmp_path):
+    md = markdown_table(_one_seed_sweep(tmp_path))
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in md.splitlines()
+            if r.startswith("| ") and "Variant" not in r}
+    assert re.fullmatch(r"70\.00 \[68\.\d\d, 71\.\d\d\]", rows["★ B"][2]) and rows["★ B"][3] == "★"
+    assert re.fullmatch(r"\*\*73\.00 \[7\d\.\d\d, 7\d\.\d\d\]\*\*", rows["V"][2])
+    assert re.fullmatch(r"\+3\.00 \[\+2\.\d\d, \+3\.\d\d\] ▲", rows["V"][3])
+    assert rows["W"][3].endswith("≈") and rows["W"][2].startswith("**")
+    assert "[lo, hi] = 95% bootstrap CI over evaluation examples (1 seed; percentile)." in md
+    assert "± = 95% CI of the mean over seeds" not in md
+    assert "with one shared seed, a paired bootstrap over evaluation examples" in md
+    assert "Power: n/a (no variant shares ≥ 2 seeds with ★)." in md
+    assert "Tiny test scale" not in md
+
+
+def test_tiny_scale_is_flagged_only_when_every_run_says_so(tmp_path):
+    note = "Tiny test scale: these numbers are a smoke test, not a result."
+    assert note in markdown_table(_one_seed_sweep(tmp_path / "a", scale="tiny")).splitlines()
+    d = _one_seed_sweep(tmp_path / "b", scale="tiny")
+    res = load_results(d)
+    res.runs.loc[0, "scale"] = "paper"
+    assert note not in to_markdown(summary_table(summarize(res)))
+    assert note not in markdown_table(_one_seed_sweep(tmp_path / "c"))  # no field: unknown, not tiny

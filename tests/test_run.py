@@ -13,8 +13,9 @@ from t5explore.report.results import REQUIRED_FIELDS
 from t5explore.train.run import execute, run_metadata
 from t5explore.train.writers import read_metrics
 
-SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "baseline", "objective", "pretrain",
-               "downstream", "benchmarks", "timing", "throughput", "model", "versions", "git_commit", "devices", "host"}
+SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "scale", "baseline", "objective", "pretrain",
+               "downstream", "benchmarks", "bootstrap", "timing", "throughput", "model", "versions", "git_commit",
+               "devices", "host"}
 METADATA = {"sweep": "t", "run": "r0", "variant": "μ = 3", "variant_bindings": {"Pretrain.steps": "6"}, "baseline": True}
 
 
@@ -34,6 +35,7 @@ def test_result_has_exactly_the_schema(run_dir):
     assert set(result) == SCHEMA_KEYS
     assert json.loads((out / "result.json").read_text()) == json.loads(json.dumps(again))  # the latest run's
     assert {k: result[k] for k in METADATA} == METADATA and result["schema"] == 1 and result["seed"] == 0
+    assert result["scale"] == "tiny"  # gin/runs/tiny_cpu.gin labels itself, so tables say it is a smoke test
     assert result["objective"] == "span_corruption"
     assert set(result["pretrain"]) == {"steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss", "eval_accuracy"}
     assert result["pretrain"]["steps"] == 6 and result["pretrain"]["tokens_seen"] == 6 * 8 * 32
@@ -42,11 +44,17 @@ def test_result_has_exactly_the_schema(run_dir):
     assert set(task) == {"best", "last", "best_step", "primary_metric"} and task["primary_metric"] == "accuracy"
     assert 0 <= task["best"]["accuracy"] <= 100 and task["best_step"] in (2, 4)
     assert set(result["benchmarks"]) == {"best", "last"}
+    boot = result["bootstrap"]["best"]  # intervals over the 16 evaluation examples (data/bootstrap.py)
+    lo, hi = boot["tasks"]["stdlib_module"]["accuracy"]
+    assert 0 <= lo <= hi <= 100 and boot["replicates"] == {"stdlib_module": 1000}
+    assert boot["examples"]["stdlib_module"]["n"] == 16
+    assert len(boot["samples"]["tasks"]["stdlib_module"]["accuracy"].split()) == 1000
     assert set(result["timing"]) == {"compile_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
     assert result["timing"]["compile_s"] > 0 and result["timing"]["total_s"] > result["timing"]["pretrain_s"]
     assert result["throughput"]["pretrain_tokens_per_s"] > 0 and result["throughput"]["mfu"] is None
     assert result["model"]["name"] == "tiny" and result["model"]["num_params"] > 10_000
-    assert set(result["versions"]) == {"t5explore", "jax", "flax"}
+    assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu", "jax_backend"} <= set(result["versions"])
+    assert result["versions"]["jax"] and result["versions"]["numpy"]
     assert result["devices"]["platform"] == "cpu" and result["devices"]["count"] >= 1
 
 

@@ -12,16 +12,20 @@ from t5explore.report.tables import FORMATS, markdown_table, write_tables
 def add_commands(subparsers) -> None:
     table = subparsers.add_parser(
         "table", help="comparison tables (md, csv, LaTeX, HTML) of a results directory",
-        description="Aggregate seeds per variant (mean ± std, n), mark the ★ baseline and bold every score "
-                    "within 2σ of the best; print Markdown and write the chosen formats. Also writes "
-                    "<sweep>_vs_paper.* when the sweep reproduces a T5 table (4-7).")
+        description="Aggregate seeds per variant (mean ± 95% CI over seeds, Student t; one seed: the run's "
+                    "bootstrap CI over evaluation examples), add Δ vs. the ★ baseline paired by seed (▲ / ▼ "
+                    "resolved, ≈ tie), bold the best and every variant not significantly worse than it (paired "
+                    "t-test), and say how many seeds would resolve a 1-point Δ; print Markdown and write the "
+                    "chosen formats. Also writes <sweep>_vs_paper.* (Kendall τ with a CI over seeds) when the "
+                    "sweep reproduces a T5 table (4-7).")
     table.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
     table.add_argument("--format", default="md,csv,latex,html",
                        help=f"comma-separated, from {','.join(FORMATS)} (default: all)")
     table.add_argument("--out", default=None, help="where to write the tables (default: DIR)")
     table.add_argument("--per_task", action="store_true", help="also write per-task breakdown tables")
     table.add_argument("--baseline_std", default=None,
-                       help="σ for the bold rule: 'paper' (T5's baseline std over 10 runs) or "
+                       help="use the paper's rule (bold = within 2σ of the best) instead of the paired test "
+                            "for the columns given a σ: 'paper' (T5's baseline std over 10 runs) or "
                             "'GLUE=0.235,SQuAD EM=0.343' (column label, key or paper column)")
     table.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
     table.add_argument("--paper_table", default=None, help="compare with T5 table N (4-7) whatever the sweep name")

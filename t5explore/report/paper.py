@@ -3,7 +3,10 @@
 A sweep reproduces a T5 table when sweep.json names it (`"paper_table": "table7"`) or its name contains it
 (`t5_table7_span_length`). Variants are matched to the paper's rows by name or alias (case, spacing, μ/mu and
 punctuation ignored), by an explicit mapping, and the sweep's ★ baseline falls back to the table's ★ row.
-Rank agreement per column is Kendall's τ-b (scipy) between our means and the paper's scores.
+Rank agreement per column is Kendall's τ-b (scipy) between our means and the paper's scores, with a 95%
+bootstrap interval over seeds: each replicate draws the sweep's seeds with replacement (the same draw for
+every variant, so the comparison stays paired), recomputes every variant's mean over the drawn seeds it has
+(its full mean if it has none of them) and τ against the paper; the interval is the 2.5th-97.5th percentile.
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
 from t5explore.report.aggregate import Column, Summary
 from t5explore.report.results import ReportError, SweepInfo
+from t5explore.report.stats import SeedValues, percentile_interval
+from t5explore.seeds import STREAM_REPORT_BOOTSTRAP, numpy_rng
 
 DATA_FILE = "t5_tables.json"
+TAU_REPLICATES = 1000
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,10 @@ class PaperComparison:
     table: PaperTable
     source: str
     columns: list[Column]
-    frame: pd.DataFrame  # variant, paper_row, then "<label> (ours)", "<label> (paper)" per column
+    frame: pd.DataFrame  # variant, paper_row, then "<label> (ours)", "(ours ci_lo)", "(ours ci_hi)", "(ours ci)",
+    #                      "(paper)" per column
     kendall: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # label -> (tau, p, n)
+    kendall_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> 95% CI over seeds
     unmatched: list[str] = field(default_factory=list)  # our variants with no paper row
     our_scores: list[str] = field(default_factory=list)  # labels of all our score columns
 
@@ -152,15 +161,21 @@ def compare_with_paper(summary: Summary, info: SweepInfo, table_id: str | None =
             continue
         rec: dict[str, object] = {"variant": v, "paper_row": matched[v].name}
         for c in columns:
-            rec[f"{c.label} (ours)"] = summary.cell(v, c.key).mean
-            rec[f"{c.label} (paper)"] = matched[v].scores[c.paper]
+            cell = summary.cell(v, c.key)
+            rec.update({f"{c.label} (ours)": cell.mean, f"{c.label} (ours ci_lo)": cell.lo,
+                        f"{c.label} (ours ci_hi)": cell.hi, f"{c.label} (ours ci)": cell.ci.kind or "",
+                        f"{c.label} (paper)": matched[v].scores[c.paper]})
         records.append(rec)
+    suffixes = ("ours", "ours ci_lo", "ours ci_hi", "ours ci", "paper")
     frame = pd.DataFrame(records, columns=["variant", "paper_row"]
-                         + [f"{c.label} ({s})" for c in columns for s in ("ours", "paper")])
+                         + [f"{c.label} ({s})" for c in columns for s in suffixes])
     kendall = {c.label: kendall_tau(frame[f"{c.label} (ours)"], frame[f"{c.label} (paper)"]) for c in columns}
+    kendall_ci = {c.label: kendall_tau_ci([summary.seed_values.get((v, c.key), SeedValues()) for v in frame["variant"]],
+                                          list(frame[f"{c.label} (paper)"])) for c in columns}
     unmatched = [v for v in summary.variants if v not in matched]
     our_scores = [c.label for c in summary.columns if c.kind == "score"]
-    return PaperComparison(summary.sweep, table, paper_source(), columns, frame, kendall, unmatched, our_scores)
+    return PaperComparison(summary.sweep, table, paper_source(), columns, frame, kendall=kendall,
+                           kendall_ci=kendall_ci, unmatched=unmatched, our_scores=our_scores)
 
 
 def kendall_tau(ours, paper) -> tuple[float, float, int]:
@@ -171,6 +186,25 @@ def kendall_tau(ours, paper) -> tuple[float, float, int]:
     x, y = zip(*pairs)
     res = stats.kendalltau(x, y)
     return float(res.statistic), float(res.pvalue), len(pairs)
+
+
+def kendall_tau_ci(values: list[SeedValues], paper: list[float], replicates: int = TAU_REPLICATES
+                   ) -> tuple[float, float]:
+    """95% bootstrap interval of τ over seeds (see the module doc); (nan, nan) when no variant has ≥ 2 seeds
+    (resampling one seed changes nothing)."""
+    seeds = sorted({k for sv in values for k in sv.values}, key=str)
+    if not seeds or not any(len(sv.values) >= 2 for sv in values):
+        return math.nan, math.nan
+    table = np.array([[sv.values.get(k, math.nan) for k in seeds] for sv in values], np.float64)  # variant × seed
+    full = np.array([np.nanmean(row) if np.isfinite(row).any() else math.nan for row in table])
+    draws = numpy_rng(0, STREAM_REPORT_BOOTSTRAP).integers(0, len(seeds), size=(replicates, len(seeds)))
+    taus = []
+    for draw in draws:
+        picked = table[:, draw]
+        has = np.isfinite(picked)
+        means = np.where(has.any(axis=1), np.nansum(picked, axis=1) / np.maximum(has.sum(axis=1), 1), full)
+        taus.append(kendall_tau(means, paper)[0])
+    return percentile_interval(taus)
 
 
 def _table_key(table_id: str) -> str:

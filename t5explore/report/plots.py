@@ -1,5 +1,9 @@
 """PNG plots of a results directory: loss curves, score bars, ours vs. the paper.
 
+They show the tables' intervals: score bars carry the cells' 95% CIs (Student t over seeds; for one seed the
+bootstrap over evaluation examples), the loss band is the 95% t interval of the mean curve over seeds, and the
+scatter against the paper has our CIs as horizontal bars and τ's bootstrap CI in each title.
+
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so nothing global changes in the
 caller's process (notebooks keep their own backend) and files are written atomically.
 """
@@ -18,6 +22,8 @@ from matplotlib.figure import Figure
 
 from t5explore.io_utils import atomic_write_bytes
 from t5explore.report.aggregate import Summary, summarize
+from t5explore.report.columns import METRIC_LABELS, Column
+from t5explore.report.stats import t_quantile
 from t5explore.report.paper import PaperComparison, compare_with_paper
 from t5explore.report.results import Results, load_metrics, load_results
 from t5explore.report.tables import safe_name
@@ -27,7 +33,7 @@ MAX_WIDTH_IN = 10.0  # a title longer than this is wrapped instead of widening t
 
 
 def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: str = "pretrain") -> Figure | None:
-    """Pretraining loss vs. tokens seen: the seeds' mean per variant, with a ±1 std band."""
+    """Pretraining loss vs. tokens seen: the seeds' mean per variant, with its 95% t interval as a band."""
     runs = results.runs[results.runs["sweep"] == sweep] if len(results.runs) else results.runs
     fig = _figure(7, 4.2)
     ax = fig.add_subplot()
@@ -46,13 +52,14 @@ def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: st
         label = f"★ {variant}" if variant == summary.baseline else variant
         line, = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=f"C{i % 10}")
         if len(curves) > 1:
-            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+            half = t_quantile(len(curves)) * std / np.sqrt(len(curves))
+            ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
         drawn = True
     if not drawn:
         return None
     ax.set_xlabel("tokens seen")
     ax.set_ylabel(f"{phase} loss")
-    ax.set_title(f"{sweep}: {phase} loss (mean ± std over seeds)")
+    ax.set_title(f"{sweep}: {phase} loss\n(line: mean over seeds; band: 95% CI of the mean, Student t)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -70,31 +77,56 @@ def mean_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
 
 
 def score_bars_figure(summary: Summary) -> Figure | None:
-    """One panel per score column: a bar per variant, error bars = std over seeds, ★ baseline hatched."""
+    """One panel per score column: a bar per variant with its value, error bars = the table's 95% CI,
+    ★ baseline hatched, the metric on the y axis."""
     cols = [c for c in summary.columns if c.kind == "score"]
     if not cols:
         return None
-    fig = _figure(max(4.0, 3.2 * len(cols)), 3.8)
+    fig = _figure(max(4.0, 3.2 * len(cols)), 4.0)
     axes = fig.subplots(1, len(cols), squeeze=False)[0]
     for ax, col in zip(axes, cols):
         cells = [summary.cell(v, col.key) for v in summary.variants]
-        means = [c.mean if c.n else 0.0 for c in cells]
-        errs = [0.0 if math.isnan(c.std) else c.std for c in cells]
-        bars = ax.bar(range(len(cells)), means, yerr=errs, capsize=3,
-                      color=[f"C{i % 10}" for i in range(len(cells))])
-        for bar, v, c in zip(bars, summary.variants, cells):
+        means = np.array([c.mean if c.n else 0.0 for c in cells])
+        bars = ax.bar(range(len(cells)), means, color=[f"C{i % 10}" for i in range(len(cells))])
+        with_ci = [i for i, c in enumerate(cells) if c.ci.known]  # no interval: no error bar (not a 0-length one)
+        if with_ci:
+            err = [[means[i] - cells[i].lo for i in with_ci], [cells[i].hi - means[i] for i in with_ci]]
+            ax.errorbar(with_ci, means[with_ci], yerr=np.clip(err, 0.0, None), fmt="none", ecolor="black", capsize=3)
+        ax.bar_label(bars, labels=[f"{c.mean:.1f}" if c.n else "–" for c in cells], fontsize=7,
+                     label_type="center")
+        for bar, v in zip(bars, summary.variants):
             if v == summary.baseline:
                 bar.set_hatch("//")
-            if not c.n:
-                ax.text(bar.get_x() + bar.get_width() / 2, 0, "–", ha="center", va="bottom")
         ax.set_xticks(range(len(cells)))
         ax.set_xticklabels([f"★ {v}" if v == summary.baseline else v for v in summary.variants],
                            rotation=35, ha="right", fontsize=8)
         ax.set_title(col.label)
+        ax.set_ylabel(axis_label(col))
         ax.grid(axis="y", alpha=0.3)
-    fit_suptitle(fig, f"{summary.sweep}: downstream scores ({summary.which} checkpoint, mean ± std)")
+    kinds = {summary.cell(v, c.key).ci.kind for v in summary.variants for c in cols} - {None}
+    bars_are = {frozenset({"t"}): "95% CI over seeds (Student t)",
+                frozenset({"bootstrap"}): "95% bootstrap CI over eval examples (1 seed)"}.get(
+        frozenset(kinds), "95% CI (t over seeds; bootstrap over eval examples for 1 seed)")
+    missing = any(c.n and not c.ci.known for v in summary.variants for c in [summary.cell(v, k.key) for k in cols])
+    fit_suptitle(fig, f"{summary.sweep}: downstream scores ({summary.which} checkpoint; "
+                      f"bar = mean over seeds, error bars = {bars_are if kinds else 'none'}"
+                      + ("; none for one seed without a bootstrap)" if missing else ")"))
     fig.tight_layout()
     return fig
+
+
+def axis_label(col: Column) -> str:
+    """The metric a score column holds, for a y axis: 'GLUE average score', 'stdlib accuracy (%)', ..."""
+    names = {"glue_average": "GLUE average score", "superglue_average": "SuperGLUE average score",
+             "squad_em": "SQuAD exact match (%)", "cnndm": "CNNDM ROUGE-2 F", "en_de": "EnDe BLEU",
+             "en_fr": "EnFr BLEU", "en_ro": "EnRo BLEU"}
+    parts = col.key.split(".")
+    if parts[0] == "benchmarks":
+        return names.get(parts[-1], parts[-1])
+    metric = parts[-1]
+    full = {"accuracy": "accuracy (%)", "exact_match": "exact match (%)", "matthews_corr": "Matthews corr. ×100",
+            "pearson": "Pearson ×100", "spearman": "Spearman ×100", "f1": "F1 ×100"}
+    return f"{col.label.rsplit(' ', 1)[0]} {full.get(metric, METRIC_LABELS.get(metric, metric))}"
 
 
 def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
@@ -106,13 +138,17 @@ def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
     axes = fig.subplots(1, len(cols), squeeze=False)[0]
     for ax, col in zip(axes, cols):
         ours, paper = cmp.frame[f"{col.label} (ours)"], cmp.frame[f"{col.label} (paper)"]
-        ax.scatter(ours, paper)
+        lo, hi = cmp.frame[f"{col.label} (ours ci_lo)"], cmp.frame[f"{col.label} (ours ci_hi)"]
+        xerr = np.clip(np.nan_to_num(np.array([ours - lo, hi - ours], np.float64)), 0.0, None)
+        ax.errorbar(ours, paper, xerr=xerr, fmt="o", capsize=3)
         for x, y, name in zip(ours, paper, cmp.frame["variant"]):
             if not (math.isnan(x) or math.isnan(y)):
                 ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         tau, _, n = cmp.kendall[col.label]
-        ax.set_title(f"{col.label}: Kendall τ = {tau:.2f} (n={n})", fontsize=9)
-        ax.set_xlabel("ours")
+        t_lo, t_hi = cmp.kendall_ci.get(col.label, (math.nan, math.nan))
+        ci = "" if math.isnan(t_lo) else f" [{t_lo:.2f}, {t_hi:.2f}]"
+        ax.set_title(f"{col.label}: Kendall τ = {tau:.2f}{ci} (n={n})", fontsize=9)
+        ax.set_xlabel("ours (bars: 95% CI)")
         ax.set_ylabel("T5 paper")
         ax.grid(alpha=0.3)
     fit_suptitle(fig, f"{cmp.sweep} vs. T5 paper {cmp.table.id}")

@@ -34,7 +34,7 @@ RUN_MARKERS = (RESULT_FILE, FAILED_FILE, METRICS_FILE, "config.gin", "CLAIM", "c
 # field -> allowed types (seed is null when a sweep declares no seeds)
 REQUIRED_FIELDS = {"schema": (int,), "sweep": (str,), "run": (str,), "variant": (str,), "seed": (int, type(None)),
                    "pretrain": (dict,)}
-OPTIONAL_DICTS = ("downstream", "benchmarks", "timing", "throughput", "model", "devices", "versions")
+OPTIONAL_DICTS = ("downstream", "benchmarks", "timing", "throughput", "model", "devices", "versions", "bootstrap")
 MAX_DEPTH = 4  # how deep below the given directory to look for sweeps
 
 
@@ -59,7 +59,8 @@ class Results:
     """Everything loaded from one or more results directories.
 
     runs: one row per completed run, nested result.json fields flattened with '.'
-          (e.g. `pretrain.final_loss`, `benchmarks.best.glue_average`, `downstream.glue_cola.best.matthews_corr`).
+          (e.g. `pretrain.final_loss`, `benchmarks.best.glue_average`, `downstream.glue_cola.best.matthews_corr`),
+          except `bootstrap` (intervals and replicates over evaluation examples), kept as one dict (or None).
     failed / incomplete: columns sweep, run, variant, run_dir, reason.
     """
 
@@ -213,7 +214,8 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def flatten_result(data: dict[str, Any], path: Path | str = "result.json") -> dict[str, Any]:
-    """One flat row: nested objects joined with '.', numbers checked, bindings kept as JSON text."""
+    """One flat row: nested objects joined with '.', numbers checked, bindings kept as JSON text and the
+    `bootstrap` object kept whole (its replicate lists are read by the report's paired comparisons)."""
     row: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -228,6 +230,8 @@ def flatten_result(data: dict[str, Any], path: Path | str = "result.json") -> di
     for key, value in data.items():
         if key == "variant_bindings":
             row[key] = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        elif key == "bootstrap":
+            row[key] = value
         else:
             walk(key, value)
     for key, value in row.items():

@@ -31,6 +31,7 @@ class Experiment:
     seed: int = 0
     model_name: Optional[str] = None  # None -> T5Config.name
     notes: str = ""
+    scale: str = ""  # a label for the report, e.g. 'tiny' (gin/runs/tiny_cpu.gin: tables say it is a smoke test)
     cache_dir: Optional[str] = None  # vocab / token-store cache; None -> $T5EXPLORE_CACHE or ~/.cache/t5explore
 
 
@@ -149,6 +150,7 @@ class Finetune:
     learning_rate: float = 1e-3
     eval_every: int = 0  # 0 -> only at the end
     eval_max_examples: Optional[int] = None
+    max_train_examples: Optional[int] = None  # low-resource fine-tuning: a fixed subset of each task's train split
     eval_batch_size: Optional[int] = None  # None -> batch_size
     log_every: int = 50
     optimizer: Any = None  # None -> Adafactor at constant `learning_rate`; or e.g. @finetune/Optimizer()
@@ -165,6 +167,8 @@ class Finetune:
         _require(self.targets_length >= 2, "Finetune.targets_length", "must be >= 2 (one token and EOS)")
         _require(self.learning_rate > 0, "Finetune.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.eval_every >= 0, "Finetune.eval_every", f"must be >= 0, got {self.eval_every}")
+        _require(self.max_train_examples is None or self.max_train_examples > 0, "Finetune.max_train_examples",
+                 f"must be > 0 or None, got {self.max_train_examples}")
 
     def get_optimizer(self) -> Optimizer:
         if self.optimizer is None:

@@ -3,7 +3,9 @@
 Per-task mode restarts every task from the pretrained params (the paper's ablation protocol);
 multi-task mode trains once on an examples-proportional mixture (rate = min(n_task, cap)). Scores are
 kept for the last evaluation and for the best one (the paper reports the best), and the best one's
-predictions are saved so any score can be recomputed from `predictions/<task>.jsonl`.
+predictions are saved so any score can be recomputed from `predictions/<task>.jsonl`. After the last task,
+the best predictions are bootstrapped over the validation examples (data/bootstrap.py) for result.json's
+`bootstrap` field; this uses its own random stream, after training, so training is unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from t5explore.data.features import EOS_ID
 from t5explore.io_utils import atomic_write_text
-from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, numpy_rng
+from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
 from t5explore.train.config import Finetune
 from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
@@ -73,6 +75,7 @@ def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
     val = task.examples("validation", cfg.data_dir)
     if cfg.eval_max_examples:
         val = val[: cfg.eval_max_examples]
+    train = train_subset(train, cfg.max_train_examples)
     if not train or not val:
         raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples (data_dir={cfg.data_dir!r})")
     return TokenizedTask(
@@ -80,6 +83,19 @@ def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
         tokenize([e.inputs for e in train], vocab, cfg.inputs_length, f"task {name} train inputs"),
         tokenize([e.targets for e in train], vocab, cfg.targets_length, f"task {name} train targets"),
         val, tokenize([e.inputs for e in val], vocab, cfg.inputs_length, f"task {name} validation inputs"))
+
+
+def train_subset(examples: list, max_examples: Optional[int]) -> list:
+    """A fixed random subset of `max_examples` training examples (all of them if None or fewer).
+
+    The subset depends on neither the run seed nor the variant (stream STREAM_TRAIN_SUBSET, index 0), so every
+    row and seed of a sweep fine-tunes on the same examples and paired comparisons stay paired; the seed
+    still sets their order. The kept examples stay in their original order.
+    """
+    if not max_examples or len(examples) <= max_examples:
+        return examples
+    keep = np.sort(numpy_rng(0, STREAM_TRAIN_SUBSET, len(examples)).permutation(len(examples))[:max_examples])
+    return [examples[i] for i in keep]
 
 
 class MixtureSampler:
@@ -129,6 +145,7 @@ class TaskRecord:
     best: Optional[dict] = None
     last: Optional[dict] = None
     best_step: Optional[int] = None
+    best_predictions: Optional[list] = None  # the best evaluation's decoded predictions (for the bootstrap)
 
     def as_dict(self) -> dict:
         return {"best": self.best, "last": self.last, "best_step": self.best_step, "primary_metric": self.primary_metric}
@@ -140,6 +157,7 @@ class FinetuneOutcome:
     finetune_s: float = 0.0
     eval_s: float = 0.0
     compile_s: float = 0.0
+    bootstrap: Optional[dict] = None  # result.json's `bootstrap` (data/bootstrap.py), None without tasks
 
 
 def finetune(make_trainer: Callable[[int], Trainer], decode_fn: Callable, cfg: Finetune, tasks: dict[str, Any],
@@ -165,7 +183,21 @@ def finetune(make_trainer: Callable[[int], Trainer], decode_fn: Callable, cfg: F
                             out, progress_stream)
         out.compile_s += trainer.compile_s
     out.downstream = {name: rec.as_dict() for name, rec in records.items()}
+    out.bootstrap = _bootstrap_best(loaded, records, seed, out)
     return out
+
+
+def _bootstrap_best(loaded: Sequence[TokenizedTask], records: dict, seed: int, out: FinetuneOutcome) -> Optional[dict]:
+    """Bootstrap intervals of the best evaluation of every task; its time counts as evaluation time."""
+    from t5explore.data.bootstrap import EvalSet, bootstrap_report
+
+    t0 = time.perf_counter()
+    evals = {t.name: EvalSet([e.targets for e in t.val_examples], records[t.name].best_predictions,
+                             [e.meta for e in t.val_examples], t.task.score)
+             for t in loaded if records[t.name].best_predictions is not None}
+    report = bootstrap_report(evals, seed) if evals else None
+    out.eval_s += time.perf_counter() - t0
+    return report
 
 
 def _train_and_evaluate(trainer, sampler, decode_fn, members, records, cfg, vocab, writer, run_dir, phase, out,
@@ -212,7 +244,7 @@ def _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir,
             raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, not its primary metric {rec.primary_metric!r}")
         rec.last = scores
         if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
-            rec.best, rec.best_step = scores, step
+            rec.best, rec.best_step, rec.best_predictions = scores, step, predictions
             _save_predictions(Path(run_dir) / "predictions" / f"{t.name}.jsonl", t.val_examples, predictions)
         writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
         print(f"finetune_eval/{t.name} step {step}: " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)

@@ -45,10 +45,30 @@ def git_commit() -> Optional[str]:
 
 
 def versions() -> dict:
-    import flax
+    """Versions of every distribution that can change a run's numbers (None when not installed), and the
+    platform facts that explain why two machines' numbers differ."""
+    import platform
+    from importlib import metadata
+
     import jax
 
-    return {"t5explore": __version__, "jax": jax.__version__, "flax": flax.__version__}
+    def version(dist: str) -> Optional[str]:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    cpu = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        pass
+    numeric = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "seqio", "sentencepiece", "tensorflow",
+               "tensorflow-datasets", "gin-config")
+    return {"t5explore": __version__, **{dist: version(dist) for dist in numeric},
+            "python": platform.python_version(), "machine": platform.machine(), "os": platform.platform(),
+            "cpu": cpu, "jax_backend": jax.default_backend()}
 
 
 def build_model(vocab) -> tuple[Any, Any]:
@@ -154,11 +174,13 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
         "schema": RESULT_SCHEMA,
         **run_metadata(run_dir, metadata),
         "seed": experiment.seed,
+        "scale": experiment.scale or None,
         "objective": getattr(pre.objective, "name", None) if pre.steps else None,
         "pretrain": outcome.summary(),
         "downstream": downstream,
         "benchmarks": {which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
                        for which in ("best", "last")},
+        "bootstrap": ft_out.bootstrap if ft_out else None,  # intervals over evaluation examples
         "timing": {"compile_s": outcome.compile_s + (ft_out.compile_s if ft_out else 0.0),
                    "pretrain_s": outcome.train_s,
                    "finetune_s": ft_out.finetune_s if ft_out else 0.0,
