@@ -1,6 +1,6 @@
 # Two commands do all set-up on a bare machine with Python 3.11:
 #   make quickstart   creates .venv, installs t5explore, runs the quickstart sweep, prints the comparison table
-#   make test         creates .venv if needed, runs the whole test suite
+#   make test         creates .venv if needed (with the slurm and ray launchers' extras), runs the whole test suite
 # Every version installed (pip and the build backend included) is pinned by constraints.txt;
 #   make lock         re-pins constraints.txt to what .venv holds now (after an upgrade that passed make test)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-build-isolation -e '.[test]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --no-build-isolation -e '.[test,slurm,ray]'
 	touch $@
 
 # Freezes the venv as it is (so it needs no reinstall afterwards).

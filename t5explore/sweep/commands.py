@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from t5explore.sweep import claim
+from t5explore.sweep import claim, launch
 
 SWEEP_HELP = """Run every run of a sweep gin file, one directory per run under RESULTS_DIR/<sweep name>/.
 
@@ -18,6 +18,18 @@ already computed is copied from it ("shared from <sweep>/<run>"), not trained. G
   t5explore sweep experiments/t5_table6_rate.gin --results_dir=results --gin.Pretrain.steps=50
   t5explore sweep experiments/t5_table6_rate.gin --gin_file=gin/runs/paper_scale.gin --shard=0/8
   t5explore sweep experiments/quickstart.gin --gin.Sweep.seeds=[0,1,2] --dry_run
+
+--launcher picks where each run executes; claims, resumes and FAILED records work the same everywhere:
+  local   this process, one run after another (default)
+  slurm   one Slurm job array through submitit, one task per run; a timed-out or preempted task is requeued
+          and resumes from its checkpoints. Submits and returns (--slurm_wait to wait); --dry_run prints the
+          sbatch script. Needs pip install 't5explore[slurm]'.
+  ray     one Ray task per run on --ray_address (or a local cluster); waits for all of them. A task whose worker
+          died is retried (--ray_max_retries) and resumes. Needs pip install 't5explore[ray]'.
+  t5explore sweep experiments/t5_table6_rate.gin --gin_file=gin/runs/gpu_ablation.gin --launcher=slurm
+      --slurm_partition=gpu --slurm_gpus_per_task=1 --slurm_cpus_per_task=8 --slurm_mem_gb=32 --slurm_time_min=240
+  t5explore sweep experiments/quickstart.gin --launcher=ray --ray_address=auto --ray_num_cpus=2
+Launcher settings may also come from gin: --launcher_gin=FILE or --gin.SlurmLauncher.partition="'gpu'".
 """
 
 
@@ -36,6 +48,7 @@ def add_commands(subparsers) -> None:
                          help="runs made under another config: move them to <sweep>/.stale/ and run them again")
     changed.add_argument("--force", dest="on_changed", action="store_const", const="force",
                          help="runs made under another config: delete them and run them again")
+    launch.add_flags(p)
     p.set_defaults(func=_sweep, on_changed=None)
 
     s = subparsers.add_parser("status", help="show done/running/failed/pending runs of a results directory")
@@ -48,9 +61,13 @@ def add_commands(subparsers) -> None:
 def _sweep(args, gin_files, gin_bindings) -> int:
     from t5explore.sweep.runner import run_sweep
 
+    gin_bindings, launcher_bindings = launch.split_bindings(gin_bindings)
+    launcher = launch.from_args(args, launcher_bindings)
     outcome = run_sweep(args.sweep_file, args.results_dir, overrides=gin_bindings, only=args.only,
                         shard=args.shard, dry_run=args.dry_run, gin_files=gin_files, stale_after=args.stale_after,
-                        on_changed=args.on_changed)
+                        on_changed=args.on_changed, launcher=launcher)
+    if args.dry_run and launcher is not None:
+        print(f"\n{launch.preview(launcher, outcome.sweep_dir, len(outcome.selected), outcome.sweep.name)}")
     return outcome.exit_code
 
 

@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 from t5explore import compile_cache, config, io_utils
 from t5explore.config import ConfigError
+from t5explore.errors import one_line
 from t5explore.sweep import claim, fingerprint, rundir, sharing, stale
 from t5explore.sweep.fingerprint import Fingerprint
 from t5explore.sweep.grid import RunSpec, SweepSpec, load_sweep
@@ -43,6 +44,8 @@ EXECUTOR_ENV = "T5EXPLORE_SWEEP_EXECUTOR"
 CACHE_ENV = "T5EXPLORE_CACHE"
 Executor = Callable[[str, Sequence[str], Sequence[str], dict], Any]
 ON_CHANGED = (None, "rerun", "force")  # for runs made under another config: refuse / keep aside / delete
+# launcher(selected runs, their fingerprints, context, executor as given) -> {run: state} (t5explore.sweep.launch)
+Launcher = Callable[[Sequence[RunSpec], dict[str, Fingerprint], "RunContext", Any], dict[str, str]]
 
 
 @dataclasses.dataclass
@@ -116,6 +119,7 @@ class RunContext:
     stale_after: float
     progress: "Progress"
     on_changed: str | None = None  # one of ON_CHANGED
+    on_start: Callable[[Path], None] | None = None  # called under the claim before a run starts (launch.json)
 
 
 @contextlib.contextmanager
@@ -137,10 +141,12 @@ def shared_caches(results_dir: Path):
 def run_sweep(sweep_file: str, results_dir: str | os.PathLike, overrides: Sequence[str] = (), only: str | None = None,
               shard: str | tuple[int, int] | None = None, dry_run: bool = False, executor: Executor | str | None = None,
               gin_files: Sequence[str] = (), stale_after: float = claim.DEFAULT_STALE_AFTER_S,
-              out: TextIO | None = None, on_changed: str | None = None) -> SweepOutcome:
+              out: TextIO | None = None, on_changed: str | None = None, launcher: Launcher | None = None
+              ) -> SweepOutcome:
     """Expand `sweep_file` and run the selected runs under `results_dir/<sweep name>/`.
 
-    `on_changed` decides about runs made under another config (see the module docstring)."""
+    `on_changed` decides about runs made under another config (see the module docstring). `launcher` (from
+    t5explore.sweep.launch) runs each run's `run_one` elsewhere (Slurm, Ray) instead of in this process."""
     if on_changed not in ON_CHANGED:
         raise ValueError(f"on_changed must be one of {ON_CHANGED}, got {on_changed!r}")
     out = out or sys.stdout
@@ -148,23 +154,28 @@ def run_sweep(sweep_file: str, results_dir: str | os.PathLike, overrides: Sequen
     selected = select_runs(spec.runs, only, shard)
     sdir = rundir.sweep_dir(results_dir, spec.name)
     outcome = SweepOutcome(spec, sdir, selected)
+    run = resolve_executor(executor)  # first: an executor module may register gin configurables
+    prints = stale.fingerprints(selected)  # every run's gin parsed and type-checked, --dry_run included
     if dry_run:
         print_dry_run(spec, selected, out)
         return outcome
     if not selected:
         print(f"sweep {spec.name}: no run matches --only={only} --shard={shard}", file=out)
         return outcome
-    run = resolve_executor(executor)  # first: an executor module may register gin configurables
-    prints = stale.fingerprints(selected)
     changed = stale.changed_runs(sdir, selected, prints)
     if changed and on_changed is None:
         raise ConfigError(stale.changed_message(spec.name, sdir, changed))
     sdir.mkdir(parents=True, exist_ok=True)
     io_utils.atomic_write_json(sdir / rundir.SWEEP_FILE, sweep_json(spec, overrides, gin_files))
     ctx = RunContext(spec.name, Path(results_dir), run, stale_after, Progress(len(selected), out), on_changed)
-    with shared_caches(Path(results_dir)):
-        for r in selected:
-            outcome.states[r.name] = run_one(r, rundir.run_dir(sdir, r.name), prints[r.name], ctx)
+    if launcher is not None:  # claims, resumes and failure records stay in run_one and the run directories
+        outcome.states.update(launcher(selected, prints, ctx, executor or os.environ.get(EXECUTOR_ENV)))
+        if "submitted" in outcome.states.values():
+            return outcome  # queued: `t5explore status` follows the runs
+    else:
+        with shared_caches(Path(results_dir)):
+            for r in selected:
+                outcome.states[r.name] = run_one(r, rundir.run_dir(sdir, r.name), prints[r.name], ctx)
     ctx.progress.finish(outcome)
     outcome.table = write_table(sdir, out)
     return outcome
@@ -207,6 +218,8 @@ def run_one(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
             return "done"
         rundir.clear_failed(path)
         fingerprint.write(path, fp)
+        if ctx.on_start is not None:
+            ctx.on_start(path)
         source = sharing.find_source(ctx.results_dir, fp, exclude=path)
         if source is not None and _share(r, path, fp, source, ctx):
             return "shared"
@@ -255,10 +268,12 @@ def _execute(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
     try:
         result = ctx.executor(str(path), list(r.gin_files), list(r.bindings), r.metadata(ctx.sweep_name))
         problem = _result_problem(path, result)
-    except KeyboardInterrupt:
-        raise
-    except BaseException:  # noqa: BLE001 - a run's failure must not end the sweep
-        problem = traceback.format_exc()
+    except (KeyboardInterrupt, SystemExit):  # asked to stop (e.g. submitit's requeue on a scheduler's
+        raise  # signal): not the run's failure; the claim is released and the checkpoints resume it
+    except BaseException as e:  # noqa: BLE001 - a run's failure must not end the sweep
+        problem = traceback.format_exc().rstrip()
+        if problem.splitlines()[-1] != one_line(e):  # the last line is the reason status and tables show
+            problem += "\n" + one_line(e)
     elapsed = time.time() - t0
     if problem:
         rundir.write_failed(path, f"run {r.name} of sweep {ctx.sweep_name} failed after {elapsed:.1f}s\n{problem}")
@@ -353,7 +368,8 @@ class Progress:
               f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
               f"wall {_hms(time.time() - self.t0)}", file=self.out, flush=True)
         for name in outcome.failed:
-            print(f"  FAILED {name}: see {outcome.sweep_dir / name / rundir.FAILED_FILE}", file=self.out)
+            path = outcome.sweep_dir / name
+            print(f"  FAILED {name}: {rundir.failure_reason(path)} (see {path / rundir.FAILED_FILE})", file=self.out)
 
 
 def _hms(seconds: float) -> str:
