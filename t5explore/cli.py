@@ -14,24 +14,45 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
+import traceback
 
 from t5explore import __version__, compile_cache
 from t5explore.config import ConfigError, split_gin_flags
+from t5explore.errors import InputError, one_line
 
 # Each module defines add_commands(subparsers); a subcommand sets `func(args, gin_files, gin_bindings) -> int`.
+# Keep their top-level imports light: building the parser imports all of them (`t5explore --help`).
 COMMAND_MODULES = ("t5explore.train.commands", "t5explore.sweep.commands", "t5explore.report.commands")
 # Subcommands that compile, and so run with the persistent JAX compilation cache (t5explore/compile_cache.py).
 COMPILING_COMMANDS = ("train", "sweep")
+# Subcommands that parse gin; the others read a results directory and ignore gin flags.
+GIN_COMMANDS = ("train", "sweep")
+VERBOSE_FLAG = "--verbose"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
 
-GIN_HELP = """gin flags (accepted by every subcommand):
+GIN_FLAGS = """gin flags:
   --gin_file=PATH            parse a gin file (repeatable; relative to cwd or the repository root)
   --gin.SCOPE.PARAM=VALUE    bind one gin parameter, t5x style (repeatable), e.g. --gin.Pretrain.steps=50
   --gin_bindings='A.b = 1'   same, as one gin statement
-
+"""
+GIN_HELP = GIN_FLAGS.replace("gin flags:", "gin flags (train and sweep; they may appear anywhere):") + """
 train and sweep keep compiled executables in $T5EXPLORE_COMPILE_CACHE (default ~/.cache/t5explore/jax;
 'off' disables it).
+
+exit codes: 0 done; 1 a run failed (its traceback is in the run's FAILED file; --verbose prints it);
+2 a configuration or input error (a gin binding, gin file, data file or corpus; the message names it).
 """
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wrap plain paragraphs; keep text that has its own line breaks (examples, flag lists) as written."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text.strip():
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,14 +63,33 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"t5explore {__version__}")
+    parser.add_argument(VERBOSE_FLAG, action="store_true",
+                        help="on an error, also print the traceback (may appear anywhere)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub)
+    _describe_subcommands(sub)
     return parser
 
 
+def _describe_subcommands(sub) -> None:
+    """Every subcommand's --help says what it does (its one-line help where it has no description) and
+    which gin flags it takes."""
+    helps = {action.dest: action.help for action in getattr(sub, "_choices_actions", [])}
+    for name, p in sub.choices.items():
+        p.description = p.description or helps.get(name)
+        gin = GIN_FLAGS if name in GIN_COMMANDS else f"gin flags: none (`t5explore {name}` ignores them)\n"
+        p.epilog = f"{p.epilog.rstrip()}\n\n{gin}" if p.epilog else gin
+        if p.formatter_class in (argparse.HelpFormatter, argparse.RawDescriptionHelpFormatter):
+            p.formatter_class = _Formatter
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when done, 1 when a run failed, 2 on a configuration or input error; errors are one line on
+    stderr (with the traceback too under --verbose)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = VERBOSE_FLAG in argv
+    argv = [a for a in argv if a != VERBOSE_FLAG]
     try:
         gin_files, gin_bindings, rest = split_gin_flags(argv)
         parser = build_parser()
@@ -58,10 +98,43 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         with compile_cache.enabled() if args.command in COMPILING_COMMANDS else contextlib.nullcontext():
-            return int(args.func(args, gin_files, gin_bindings) or 0)
-    except ConfigError as e:
-        print(f"t5explore: configuration error: {e}", file=sys.stderr)
+            code = int(args.func(args, gin_files, gin_bindings) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is seen here and not at interpreter exit
+        return code
+    except BrokenPipeError:  # `t5explore sweep ... --dry_run | head`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        _report(None, "interrupted", verbose)
+        return 130
+    except InputError as e:
+        kind = "configuration error" if isinstance(e, ConfigError) else "input error"
+        _report(e, f"{kind}: {_first_line(e)}", verbose)
         return 2
+    except Exception as e:  # noqa: BLE001 - a failed run is one line; the traceback is in FAILED or --verbose
+        failed = getattr(e, "failed_file", None)
+        where = f"traceback in {failed}" if failed else f"run with {VERBOSE_FLAG} for the traceback"
+        _report(e, f"run failed: {one_line(e)} ({where})", verbose)
+        return 1
+
+
+def _first_line(e: BaseException) -> str:
+    return one_line(e).split(": ", 1)[-1]
+
+
+def _report(e: BaseException | None, line: str, verbose: bool) -> None:
+    if verbose and e is not None:
+        traceback.print_exception(e, file=sys.stderr)
+    print(f"t5explore: {line}", file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's own flush at exit does not fail on the closed pipe too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (e.g. captured in tests): nothing will be flushed to a pipe
+        pass
 
 
 if __name__ == "__main__":

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import tokenize
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import gin
+
+from t5explore.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +33,8 @@ CONFIGURABLE_MODULES = (
 )
 
 
-class ConfigError(ValueError):
-    """A gin file or binding is wrong; the message names which one."""
+class ConfigError(InputError):
+    """A gin file or binding is wrong; the message (one line) names which one."""
 
 
 def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
@@ -77,8 +81,12 @@ def register_configurables() -> None:
 
 
 def add_search_paths(extra: Iterable[str | os.PathLike] = ()) -> None:
+    from gin import config as gc
+
+    known = getattr(gc, "_LOCATION_PREFIXES", [])  # each once: gin lists them all in its "not found" error
     for p in [Path.cwd(), REPO_ROOT, *map(Path, extra)]:
-        gin.add_config_file_search_path(str(p))
+        if str(p) not in known:
+            gin.add_config_file_search_path(str(p))
 
 
 def resolve_gin_file(path: str) -> str:
@@ -100,9 +108,42 @@ def parse_gin(gin_files: Sequence[str], bindings: Sequence[str] = (), *, clear: 
         try:
             gin.parse_config_file(resolved)
         except Exception as e:  # gin raises several types; one message names the file
-            raise ConfigError(f"in gin file {f}: {e}") from e
+            raise ConfigError(f"in gin file {f}: {gin_error_message(e)}") from e
     for b in bindings:
         try:
             gin.parse_config(b)
         except Exception as e:
-            raise ConfigError(f"in gin binding {b!r}: {e}") from e
+            message = gin_error_message(e, b)
+            named = message.startswith("gin binding")  # already names the binding
+            raise ConfigError(message if named else f"in gin binding {b!r}: {message}") from e
+
+
+_BARE_WORD = re.compile(r"[A-Za-z_][\w.]*")
+_LOCATION = re.compile(r"^In (?:file \"(?P<file>[^\"]*)\", line|bindings string line) (?P<line>\d+)")
+
+
+def gin_error_message(e: BaseException, statement: str = "") -> str:
+    """One line for a gin error. An unparseable value names its binding (gin says only `malformed node or
+    string: <ast.Name object at 0x...>`); other errors keep gin's first line and say where."""
+    if isinstance(e, SyntaxError):
+        text = (e.text or "").strip() or statement.strip()
+        where = f"{e.filename}, line {e.lineno}" if e.filename else ""
+        key, sep, value = text.partition("=")
+        if sep and key.strip() and not key.strip().startswith(("include", "import")):
+            value = value.strip()
+            hint = f" (a string needs quotes: '{value}')" if _BARE_WORD.fullmatch(value) else ""
+            problem = f"cannot parse the value {value!r}{hint}" if value else "has no value"
+            return f"gin binding {key.strip()}: {problem}" + (f" ({where})" if where else "")
+        first = str(e.msg).splitlines()[0].rstrip(".") if e.msg else "syntax error"
+        return f"{first} ({where + ': ' if where else ''}{text!r})"
+    if isinstance(e, tokenize.TokenError):
+        return f"{e.args[0]} (an unclosed bracket or quote?)"
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__
+    for i, line in enumerate(lines[1:], start=1):
+        m = _LOCATION.match(line)
+        if m:
+            stmt = f": {lines[i + 1]}" if i + 1 < len(lines) else ""
+            return f"{lines[0].rstrip('.')} (line {m['line']}{stmt})"
+    return lines[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import json
-import warnings
 
 import jax
 import numpy as np
@@ -30,15 +29,31 @@ class ByteVocab:
         return bytes(i - self.offset for i in ids if self.offset <= i < 256 + self.offset).decode("utf-8", "replace")
 
 
-def test_tokenize_appends_eos_pads_and_counts_truncations():
+def test_tokenize_appends_eos_pads_and_counts_truncations(capsys):
     vocab = ByteVocab()
-    with pytest.warns(UserWarning, match=r"truncated 2 of 3 texts to 4 tokens"):
-        ids = tokenize(["ab", "abcd", "abcdefgh"], vocab, 4, "task x inputs")
+    ids = tokenize(["ab", "abcd", "abcdefgh"], vocab, 4, "task x inputs")
+    assert capsys.readouterr().err == "warning: task x inputs: truncated 2 of 3 texts to 4 tokens (66.7%)\n"
     assert ids.tolist() == [[103, 104, 1, 0], [103, 104, 105, 1], [103, 104, 105, 1]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing truncated -> no warning
-        tokenize(["ab"], vocab, 4, "task x inputs")
+    tokenize(["ab"], vocab, 4, "task x inputs")
+    assert capsys.readouterr().err == ""  # nothing truncated -> nothing said
     assert detokenize(np.array([[103, 104, 1, 105], [105, 0, 0, 0]]), vocab) == ["ab", "c"]
+
+
+def test_load_task_reports_truncation_in_one_clean_line_per_split(capsys):
+    from t5explore.data.tasks import TextExample
+    from t5explore.train.finetune import load_task
+
+    class Task:
+        def examples(self, split, data_dir):
+            n = 4 if split == "train" else 2
+            return [TextExample("x" * (10 * (i + 1)), "yyyyyyyy" if i else "y", {}) for i in range(n)]
+
+    cfg = Finetune(tasks=["t"], inputs_length=16, targets_length=4)
+    loaded = load_task("t", Task(), cfg, ByteVocab())
+    assert loaded.train_inputs.shape == (4, 16) and loaded.val_inputs.shape == (2, 16)
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: task t train: truncated 3 of 4 inputs to 16 tokens (75.0%), 3 of 4 targets to 4 tokens (75.0%)",
+        "warning: task t validation: truncated 1 of 2 inputs to 16 tokens (50.0%)"]
 
 
 def _fake_task(name, n):
@@ -69,7 +84,7 @@ def builtin_vocab(cache_dir):
     return get_vocabulary(builtin_corpus(cache_dir=str(cache_dir)), 1000, cache_dir)
 
 
-def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, tmp_path):
+def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, tmp_path, capsys):
     """From random init (the paper's no-pretraining row), 300 steps; not timed, takes ~30 s on 2 cores."""
     from t5explore.data.tasks import get_task
     from t5explore.model.config import T5Config, padded_vocab_size
@@ -89,9 +104,11 @@ def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, 
         return Trainer(tiny_t5, part, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(tmp_path, tensorboard=False)
-    with pytest.warns(UserWarning, match=r"task stdlib_module train inputs: truncated \d+ of 1086"):
-        out = finetune(make_trainer, lambda p, x: greedy_decode(tiny_t5, p, x, cfg.targets_length), cfg,
-                       {"stdlib_module": task}, builtin_vocab, writer, tmp_path, seed=0)
+    out = finetune(make_trainer, lambda p, x: greedy_decode(tiny_t5, p, x, cfg.targets_length), cfg,
+                   {"stdlib_module": task}, builtin_vocab, writer, tmp_path, seed=0)
+    said = [ln for ln in capsys.readouterr().err.splitlines() if "truncated" in ln]  # once per split
+    assert len(said) == 2 and said[0].startswith("warning: task stdlib_module train: truncated ")
+    assert " of 1086 inputs to 64 tokens" in said[0] and said[1].startswith("warning: task stdlib_module validation:")
     rec = out.downstream["stdlib_module"]
     val = task.examples("validation")
     majority = 100 * collections.Counter(e.targets for e in val).most_common(1)[0][1] / len(val)

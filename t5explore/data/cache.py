@@ -2,6 +2,7 @@
 
 Entries are directories named by a content hash and published with one atomic rename, so concurrent runs of a
 sweep never see half an entry: each builds in a private temp dir; the first rename wins, the others discard.
+Builders of one entry also take `build_lock`, so that concurrent workers build it once, not once each.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from t5explore.io_utils import current_umask
 
 CACHE_ENV = "T5EXPLORE_CACHE"
 
@@ -51,6 +55,25 @@ def files_fingerprint(tag: str, options: tuple[str, ...], files) -> str:
 
 
 @contextmanager
+def build_lock(final_dir: Path, what: str = "cache entry") -> Iterator[None]:
+    """Hold an exclusive lock (fcntl.flock on `.<entry>.lock` beside it) while building `final_dir`, so that
+    concurrent workers build an entry once: the others wait here, then find it built. Check again inside."""
+    import fcntl
+
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(final_dir.parent / f".{final_dir.name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process building the {what} {final_dir}", file=sys.stderr, flush=True)
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
 def building_entry(final_dir: Path) -> Iterator[Path]:
     """Yield a temp dir beside `final_dir` to fill; on success rename it to `final_dir` atomically.
 
@@ -59,6 +82,7 @@ def building_entry(final_dir: Path) -> Iterator[Path]:
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide the entry from collaborators
         yield tmp
         try:
             os.rename(tmp, final_dir)

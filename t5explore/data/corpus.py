@@ -16,6 +16,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -23,9 +24,10 @@ import gin
 
 from t5explore.data import builtin_corpus as builtin
 from t5explore.data.cache import files_fingerprint, hash_update
+from t5explore.errors import InputError
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A corpus file or setting is wrong; the message names the file, line or field."""
 
 
@@ -78,11 +80,16 @@ def expand_patterns(pattern: str | Sequence[str], directory: str | None, reader:
     patterns = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
     if not patterns:
         raise CorpusError(f"{reader}.pattern is empty")
+    if directory and not os.path.isdir(os.path.expanduser(directory)):
+        raise CorpusError(f"{directory}: no such directory ({reader}.directory)")
     files: set[str] = set()
     for p in patterns:
         full = os.path.expanduser(os.path.join(directory, str(p)) if directory else str(p))
         matches = [m for m in glob.glob(full, recursive=True) if os.path.isfile(m)]
         if not matches:
+            parent = os.path.dirname(re.split(r"[*?\[]", full, maxsplit=1)[0])
+            if parent and not os.path.isdir(parent):
+                raise CorpusError(f"{parent}: no such directory ({reader}.pattern {str(p)!r})")
             where = f" (directory {directory!r})" if directory else ""
             raise CorpusError(f"{reader}.pattern {str(p)!r}{where} matches no files: looked for {full!r}")
         files.update(os.path.abspath(m) for m in matches)
@@ -104,10 +111,32 @@ def split_paragraphs(text: str, join_lines: bool = True) -> list[str]:
 
 
 def _read_utf8(path: Path) -> str:
+    data = path.read_bytes()
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise CorpusError(f"{path}: a binary file (NUL byte at offset {nul}), not UTF-8 text")
     try:
-        return path.read_bytes().decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as e:
         raise CorpusError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+
+
+def _not_utf8(path: Path) -> CorpusError:
+    """The error for a file that does not decode, naming its first bad line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return CorpusError(f"{path}:{lineno}: not valid UTF-8 at byte {e.start} of the line (a binary file?)")
+    return CorpusError(f"{path}: not valid UTF-8")
+
+
+def _no_text(files: Sequence[Path], reader: str) -> CorpusError:
+    """The error for a corpus whose files hold no document at all."""
+    if len(files) == 1:
+        return CorpusError(f"{files[0]}: empty corpus: the file holds no text ({reader})")
+    return CorpusError(f"{files[0]} (and {len(files) - 1} more files): empty corpus: no file holds any text ({reader})")
 
 
 class TextFiles(CorpusSource):
@@ -119,8 +148,13 @@ class TextFiles(CorpusSource):
         self.name = f"text_files:{pattern}"
 
     def documents(self) -> Iterator[str]:
+        empty = True
         for path in self.files:
-            yield from split_paragraphs(_read_utf8(path), self.join_lines)
+            for doc in split_paragraphs(_read_utf8(path), self.join_lines):
+                empty = False
+                yield doc
+        if empty:
+            raise _no_text(self.files, "text_files")
 
     def _compute_fingerprint(self) -> str:
         return files_fingerprint("text_files-v1", (str(self.join_lines),), self.files)
@@ -135,11 +169,18 @@ class JsonlFiles(CorpusSource):
         self.name = f"jsonl_files:{pattern}:{field}"
 
     def documents(self) -> Iterator[str]:
+        empty = True
         for path in self.files:
             with open(path, encoding="utf-8") as f:
-                for lineno, line in enumerate(f, start=1):
-                    if line.strip():
-                        yield self._text_of(line, path, lineno)
+                try:
+                    for lineno, line in enumerate(f, start=1):
+                        if line.strip():
+                            empty = False
+                            yield self._text_of(line, path, lineno)
+                except UnicodeDecodeError:
+                    raise _not_utf8(path) from None
+        if empty:
+            raise _no_text(self.files, "jsonl_files")
 
     def _text_of(self, line: str, path: Path, lineno: int) -> str:
         try:

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from t5explore.data.cache import building_entry, content_key, resolve_cache_dir
+from t5explore.data.cache import build_lock, building_entry, content_key, resolve_cache_dir
 from t5explore.io_utils import atomic_write_json, read_json
 from t5explore.objectives.base import TokenSpace
 
@@ -148,20 +148,26 @@ def store_cache_key(corpus, vocab) -> str:
     return content_key("tokens-v1", corpus.fingerprint(), vocab.fingerprint())
 
 
+def _build_store(entry: Path, corpus, vocab, progress: bool) -> None:
+    with building_entry(entry) as tmp:
+        counts = tokenize_to_files(corpus.documents(), vocab, tmp, corpus.name, progress)
+        atomic_write_json(tmp / "meta.json", {
+            **counts, "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(),
+            "vocab": str(vocab.sp_path), "vocab_fingerprint": vocab.fingerprint(),
+            "token_space": _token_space_json(vocab.token_space())})
+        if progress:
+            print(f"tokenised {corpus.name}: {counts['num_documents']:,} documents, {counts['num_tokens']:,} "
+                  f"tokens in {counts['seconds']} s -> {entry}", file=sys.stderr, flush=True)
+
+
 def get_token_store(corpus, vocab, cache_dir: str | os.PathLike | None = None,
                     eval_fraction: float = DEFAULT_EVAL_FRACTION, progress: bool = True) -> TokenStore:
     """Open the cached store of (corpus, vocab), tokenising the corpus first if it is not cached yet."""
     entry = resolve_cache_dir(cache_dir) / "tokens" / store_cache_key(corpus, vocab)
     if not (entry / "meta.json").is_file():
-        with building_entry(entry) as tmp:
-            counts = tokenize_to_files(corpus.documents(), vocab, tmp, corpus.name, progress)
-            atomic_write_json(tmp / "meta.json", {
-                **counts, "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(),
-                "vocab": str(vocab.sp_path), "vocab_fingerprint": vocab.fingerprint(),
-                "token_space": _token_space_json(vocab.token_space())})
-            if progress:
-                print(f"tokenised {corpus.name}: {counts['num_documents']:,} documents, {counts['num_tokens']:,} "
-                      f"tokens in {counts['seconds']} s -> {entry}", file=sys.stderr, flush=True)
+        with build_lock(entry, "token store"):  # concurrent workers tokenise once; the others wait, then open it
+            if not (entry / "meta.json").is_file():
+                _build_store(entry, corpus, vocab, progress)
     store = TokenStore(entry, eval_fraction)
     if store.token_space != vocab.token_space():  # a stale entry: the key missed something the store embeds
         raise ValueError(f"token store {entry} was built for {store.token_space}, not for this vocabulary's "

@@ -27,7 +27,8 @@ import gin
 import numpy as np
 import sentencepiece as spm
 
-from t5explore.data.cache import building_entry, content_key, resolve_cache_dir
+from t5explore.data.cache import build_lock, building_entry, content_key, resolve_cache_dir
+from t5explore.errors import InputError
 from t5explore.io_utils import atomic_write_json
 from t5explore.objectives.base import TokenSpace
 from t5explore.seeds import STREAM_VOCAB, numpy_rng
@@ -49,7 +50,7 @@ TRAINER_OPTIONS = dict(
 )
 
 
-class VocabError(ValueError):
+class VocabError(InputError):
     """The vocabulary cannot be built or loaded; the message names the corpus, file or setting."""
 
 
@@ -186,15 +187,26 @@ def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | No
     entry = resolve_cache_dir(cache_dir) / "vocab" / f"sp{sp_vocab_size}-{vocab_cache_key(corpus, sp_vocab_size)}"
     model_path = entry / "spm.model"
     if not model_path.is_file():
-        start = time.perf_counter()
-        sentences = training_sentences(corpus.documents())
-        with building_entry(entry) as tmp:
-            train_sentencepiece(sentences, sp_vocab_size, str(tmp / "spm"))
-            atomic_write_json(tmp / "meta.json", {
-                "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(), "sp_vocab_size": sp_vocab_size,
-                "sentences": len(sentences), "train_seconds": round(time.perf_counter() - start, 2),
-                "options": TRAINER_OPTIONS, "sentencepiece": spm.__version__, "python": sys.version.split()[0]})
+        with build_lock(entry, "vocabulary"):  # concurrent workers train it once; the others wait, then load it
+            if not model_path.is_file():
+                _build_vocabulary(entry, corpus, sp_vocab_size)
     return Vocab(model_path, extra_ids=num_sentinels)
+
+
+def _build_vocabulary(entry: Path, corpus, sp_vocab_size: int) -> None:
+    """Train the sentencepiece model into the cache entry `entry`, saying when it starts and how long it took."""
+    start = time.perf_counter()
+    print(f"training the vocabulary ({sp_vocab_size} pieces) on {corpus.name} -> {entry}", file=sys.stderr,
+          flush=True)
+    sentences = training_sentences(corpus.documents())
+    with building_entry(entry) as tmp:
+        train_sentencepiece(sentences, sp_vocab_size, str(tmp / "spm"))
+        seconds = round(time.perf_counter() - start, 2)
+        atomic_write_json(tmp / "meta.json", {
+            "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(), "sp_vocab_size": sp_vocab_size,
+            "sentences": len(sentences), "train_seconds": seconds,
+            "options": TRAINER_OPTIONS, "sentencepiece": spm.__version__, "python": sys.version.split()[0]})
+    print(f"trained the vocabulary in {seconds:.1f} s ({len(sentences):,} sentences)", file=sys.stderr, flush=True)
 
 
 @gin.configurable("vocabulary", module=None)

@@ -75,9 +75,13 @@ def isolated_gin() -> Iterator[None]:
 
 
 def compute(gin_files: Sequence[str], bindings: Sequence[str] = ()) -> Fingerprint:
-    """Parse like the executor (ConfigError names a bad file or binding) and fingerprint the result."""
+    """Parse like the executor (ConfigError names a bad file or binding), check the bound values' types
+    (train/config.py), and fingerprint the result."""
+    from t5explore.train.config import check_gin_bindings
+
     with isolated_gin():
         config.parse_gin(list(gin_files), list(bindings))
+        check_gin_bindings()
         text = gin.config_str()
     return from_config_text(text)
 

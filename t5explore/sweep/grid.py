@@ -161,7 +161,10 @@ def expand(settings: SweepSettings, sweep_file: str, default_name: str,
             raw.append(naming.join_parts(parts + ([f"seed_{seed}"] if seed is not None else [])))
             idents.append(repr((sorted(bind.items()), seed)))
             rows.append((parts, vname, shown, bind, vincl, seed))
-    names = naming.make_unique(raw, idents)
+    try:
+        names = naming.make_unique(raw, idents)
+    except ValueError as e:
+        raise config.ConfigError(f"sweep file {sweep_file}: {e}") from None
 
     runs = []
     for i, (run_name, (parts, vname, shown, bind, vincl, seed)) in enumerate(zip(names, rows)):
@@ -173,9 +176,17 @@ def expand(settings: SweepSettings, sweep_file: str, default_name: str,
             index=i, name=run_name, point=point, variant=shown, variant_bindings=bind, seed=seed,
             gin_files=(sweep_file, *extra_gin_files, *vincl),
             bindings=(*statements, *overrides),
-            baseline=settings.baseline is not None and settings.baseline in (vname, point),
+            baseline=_is_baseline(settings.baseline, variants, vname, point),
         ))
     return SweepSpec(name, sweep_file, tuple(runs), settings.baseline, display_names)
+
+
+def _is_baseline(baseline: str | None, variants: Mapping[str, Any], vname: str | None, point: str) -> bool:
+    """★: the variant named exactly `baseline`; only when no variant has that name, the point so named
+    (axis-only sweeps). Never by slug: a variant '../a' has the point name 'a' too."""
+    if baseline is None:
+        return False
+    return vname == baseline if baseline in variants else point == baseline
 
 
 def _sweep_name(name, default: str) -> str:

@@ -76,6 +76,11 @@ def run_state(path: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> R
     return RunState(path.name, "pending", "started before" if (path / "checkpoints").exists() else "")
 
 
+def failure_reason(path: Path) -> str:
+    """Why the run in `path` failed: the last line of its FAILED file (the exception, on one line)."""
+    return _last_line(path / FAILED_FILE)
+
+
 def _last_line(path: Path) -> str:
     lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     return lines[-1][:120] if lines else ""

@@ -11,6 +11,7 @@ last `t5explore sweep` call (stale.py). `t5explore sweep` refuses such runs unti
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -43,11 +44,11 @@ def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER
 def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> int:
     root = Path(root)
     if not root.is_dir():
-        print(f"t5explore status: no such directory: {root}", file=out)
+        print(f"t5explore status: no such directory: {root}", file=sys.stderr)
         return 2
     sweeps = find_sweeps(root)
     if not sweeps:
-        print(f"t5explore status: no sweeps under {root}", file=out)
+        print(f"t5explore status: no sweeps under {root}", file=sys.stderr)
         return 2
     for sdir in sweeps:
         changed, problem = stale.stale_in_sweep_dir(sdir)

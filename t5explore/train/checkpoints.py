@@ -6,11 +6,14 @@ same params, optimiser moments and the very next batch it would have drawn.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import jax
 import orbax.checkpoint as ocp
+
+from t5explore.io_utils import DISK_FULL_ERRNOS, DiskFullError
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"
@@ -32,8 +35,10 @@ class Checkpointer:
         """Save if `step` is on the interval (or `force`); returns whether a save started."""
         if step in self._manager.all_steps():
             return False
-        return self._manager.save(int(step), args=ocp.args.Composite(
-            **{STATE_ITEM: ocp.args.StandardSave(state), DATA_ITEM: ocp.args.JsonSave(dict(data_state))}), force=force)
+        with self._disk_full_named(f"checkpoint of step {step}"):
+            return self._manager.save(int(step), args=ocp.args.Composite(
+                **{STATE_ITEM: ocp.args.StandardSave(state), DATA_ITEM: ocp.args.JsonSave(dict(data_state))}),
+                force=force)
 
     def restore(self, like_state: Any, step: Optional[int] = None) -> tuple[Any, dict, int]:
         """Restore (state, data_state, step) with the structure, dtypes and shardings of `like_state`."""
@@ -47,8 +52,24 @@ class Checkpointer:
         return restored[STATE_ITEM], dict(restored[DATA_ITEM] or {}), int(step)
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with self._disk_full_named("checkpoint (written in the background)"):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
+        with self._disk_full_named("checkpoint (written in the background)"):
+            self._manager.wait_until_finished()
         self._manager.close()
+
+    @contextlib.contextmanager
+    def _disk_full_named(self, what: str) -> Iterator[None]:
+        """A full disk while orbax writes (an OSError with ENOSPC/EDQUOT, or tensorstore's error whose text says
+        so) becomes one DiskFullError naming the checkpoint directory. Orbax's own background threads may
+        report other errors in other forms; those pass through unchanged."""
+        try:
+            yield
+        except DiskFullError:
+            raise
+        except Exception as e:
+            if (isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS) or "No space left on device" in str(e):
+                raise DiskFullError(f"No space left on device: could not write {self.directory} ({what})") from e
+            raise

@@ -18,6 +18,31 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=run_train)
 
 
+def execute_recording_failure(execute, run_dir: str, gin_files, gin_bindings) -> dict:
+    """`execute`; if it raises, the traceback goes to run_dir/FAILED (as a sweep's runs do) and the error,
+    re-raised, carries that path (`failed_file`) for the one line the CLI prints."""
+    import traceback
+    from pathlib import Path
+
+    from t5explore.errors import one_line
+    from t5explore.sweep import rundir
+
+    path = Path(run_dir)
+    rundir.clear_failed(path)
+    try:
+        return execute(run_dir, gin_files, gin_bindings)
+    except Exception as e:
+        text = traceback.format_exc().rstrip()
+        if text.splitlines()[-1] != one_line(e):
+            text += "\n" + one_line(e)  # the last line is the reason `status` and tables show
+        try:
+            rundir.write_failed(path, f"run {run_dir} failed\n{text}\n")
+        except OSError:  # e.g. the disk that filled up: the error itself still says what went wrong
+            raise e from None
+        e.failed_file = path / rundir.FAILED_FILE
+        raise
+
+
 def run_train(args, gin_files, gin_bindings) -> int:
     from t5explore.train.run import execute
 
@@ -28,7 +53,7 @@ def run_train(args, gin_files, gin_bindings) -> int:
     from t5explore.sweep.fingerprint import guard_run_dir
 
     guard_run_dir(args.run_dir, gin_files, gin_bindings)  # never resume or overwrite another config's run
-    result = execute(args.run_dir, gin_files, gin_bindings)
+    result = execute_recording_failure(execute, args.run_dir, gin_files, gin_bindings)
     print(json.dumps({"run_dir": args.run_dir, "pretrain": result["pretrain"], "benchmarks": result["benchmarks"],
                       "downstream": {t: r["best"] for t, r in result["downstream"].items()},
                       "total_s": round(result["timing"]["total_s"], 1)}, indent=2))

@@ -8,7 +8,10 @@ does not ship, is written here.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import functools
+import typing
 from typing import Any, Optional, Sequence
 
 import gin
@@ -23,6 +26,82 @@ def _require(cond: bool, binding: str, message: str) -> None:
         raise ConfigError(f"gin binding {binding}: {message}")
 
 
+# ------------------------------------------------------------------ types, from the dataclasses' annotations
+
+
+def check_types(obj: Any, scope: str) -> None:
+    """Every field of the dataclass `obj` has its annotated type; else one ConfigError naming `scope.field`."""
+    hints = _type_hints(type(obj))
+    for field in dataclasses.fields(obj):
+        check_value(f"{scope}.{field.name}", getattr(obj, field.name), hints[field.name])
+
+
+def check_value(binding: str, value: Any, annotation: Any) -> None:
+    if not _matches(value, annotation):
+        raise ConfigError(f"gin binding {binding}: must be {_describe(annotation)}, "
+                          f"got {value!r:.60} ({type(value).__name__})")
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """isinstance for the annotations used here: Any, int, float (an int is fine), str, bool, Optional[...],
+    Sequence[...]. A bool is no int or float (gin reads `True` for a typo'd `1`-valued binding as a bool)."""
+    import numpy as np
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin is typing.Union:
+        return any(_matches(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if isinstance(value, (bool, np.bool_)):
+        return tp is bool
+    if tp is int:
+        return isinstance(value, (int, np.integer))
+    if tp is float:
+        return isinstance(value, (int, float, np.integer, np.floating))
+    if origin in (collections.abc.Sequence, list, tuple):
+        return isinstance(value, (list, tuple)) and all(_matches(v, args[0] if args else Any) for v in value)
+    return isinstance(value, origin or tp)
+
+
+def _describe(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:
+        return " or ".join(_describe(a) for a in args)
+    if tp is type(None):
+        return "None"
+    if origin in (collections.abc.Sequence, list, tuple):
+        return f"a list of {_describe(args[0]) if args else 'values'}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_gin_bindings() -> None:
+    """Type-check the parsed gin bindings of Experiment, Pretrain, Finetune and Optimizer (any scope) before
+    anything is built: `t5explore sweep --dry_run` and every run's fingerprint call this. References
+    (`@x()`, `%MACRO`) are checked when the dataclass is built (`validate()`)."""
+    from gin import config as gc
+
+    classes = {cls.__name__: cls for cls in (Experiment, Pretrain, Finetune, Optimizer)}
+    try:
+        bound = list(gc._CONFIG.items())  # gin has no public listing of bindings
+    except AttributeError:
+        return
+    for (scope, selector), params in bound:
+        module, _, name = selector.rpartition(".")
+        if module != __name__ or name not in classes:
+            continue
+        hints = _type_hints(classes[name])
+        for param, value in params.items():
+            if param in hints and not isinstance(value, gc.ConfigurableReference):
+                check_value(f"{scope + '/' if scope else ''}{name}.{param}", value, hints[param])
+
+
 @gin.configurable("Experiment")
 @dataclasses.dataclass(frozen=True)
 class Experiment:
@@ -33,6 +112,9 @@ class Experiment:
     notes: str = ""
     scale: str = ""  # a label for the report, e.g. 'tiny' (gin/runs/tiny_cpu.gin: tables say it is a smoke test)
     cache_dir: Optional[str] = None  # vocab / token-store cache; None -> $T5EXPLORE_CACHE or ~/.cache/t5explore
+
+    def validate(self) -> None:
+        check_types(self, "Experiment")
 
 
 @gin.configurable("Optimizer")
@@ -54,7 +136,9 @@ class Optimizer:
     grad_clip_norm: Optional[float] = None
 
     def validate(self, scope: str = "Optimizer") -> None:
-        _require(self.name in ("adafactor", "adamw"), f"{scope}.name", f"must be 'adafactor' or 'adamw', got {self.name!r}")
+        check_types(self, scope)
+        _require(self.name in ("adafactor", "adamw"), f"{scope}.name",
+                 f"must be 'adafactor' or 'adamw', got {self.name!r}")
         _require(self.schedule in ("rsqrt", "cosine", "constant"), f"{scope}.schedule",
                  f"must be 'rsqrt', 'cosine' or 'constant', got {self.schedule!r}")
         _require(self.learning_rate > 0, f"{scope}.learning_rate", f"must be > 0, got {self.learning_rate}")
@@ -112,6 +196,7 @@ class Pretrain:
     optimizer: Any = None  # an Optimizer; None -> Optimizer() with its gin bindings
 
     def validate(self) -> None:
+        check_types(self, "Pretrain")
         _require(self.steps >= 0, "Pretrain.steps", f"must be >= 0, got {self.steps}")
         if self.steps == 0:
             return
@@ -121,7 +206,8 @@ class Pretrain:
             _require(getattr(self, name) > 0, f"Pretrain.{name}", f"must be > 0, got {getattr(self, name)}")
         _require(self.eval_every >= 0 and self.eval_batches >= 0, "Pretrain.eval_every/eval_batches", "must be >= 0")
         _require(self.z_loss >= 0, "Pretrain.z_loss", f"must be >= 0, got {self.z_loss}")
-        _require(0 <= self.label_smoothing < 1, "Pretrain.label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        _require(0 <= self.label_smoothing < 1, "Pretrain.label_smoothing",
+                 f"must be in [0, 1), got {self.label_smoothing}")
 
     def get_optimizer(self) -> Optimizer:
         opt = self.optimizer if self.optimizer is not None else Optimizer()
@@ -159,6 +245,7 @@ class Finetune:
         _require(self.mode in ("per_task", "multi_task"), "Finetune.mode",
                  f"must be 'per_task' or 'multi_task', got {self.mode!r}")
         _require(not isinstance(self.tasks, str), "Finetune.tasks", "must be a list of task names, e.g. ['glue_sst2']")
+        check_types(self, "Finetune")
         _require(self.steps >= 0, "Finetune.steps", f"must be >= 0, got {self.steps}")
         if not self.tasks or self.steps == 0:
             return

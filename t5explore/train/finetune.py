@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import jax
 import numpy as np
 
+from t5explore.config import ConfigError
 from t5explore.data.features import EOS_ID
 from t5explore.io_utils import atomic_write_text
 from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
@@ -27,7 +28,6 @@ from t5explore.train.config import Finetune
 from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
-
 
 
 @dataclasses.dataclass
@@ -40,11 +40,9 @@ class TokenizedTask:
     val_inputs: np.ndarray
 
 
-def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
-    """Encode, append EOS, truncate to `length` (EOS kept last) and right-pad with 0.
-
-    Truncation is never silent: the number of truncated texts is reported as a warning.
-    """
+def encode(texts: Sequence[str], vocab, length: int) -> tuple[np.ndarray, int]:
+    """Encode, append EOS, truncate to `length` (EOS kept last) and right-pad with 0; also how many texts
+    were truncated."""
     ids = vocab.encode_batch(list(texts)) if hasattr(vocab, "encode_batch") else [vocab.encode(t) for t in texts]
     out = np.zeros((len(ids), length), np.int32)
     truncated = 0
@@ -54,10 +52,23 @@ def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
             seq = seq[: length - 1]
         out[row, : len(seq)] = seq
         out[row, len(seq)] = EOS_ID
-    if truncated:
-        warnings.warn(f"{what}: truncated {truncated} of {len(ids)} texts to {length} tokens "
-                      f"({100 * truncated / max(len(ids), 1):.1f}%)", stacklevel=2)
+    return out, truncated
+
+
+def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
+    """`encode`; truncation is never silent: one line on stderr says how many of `what` were cut."""
+    out, truncated = encode(texts, vocab, length)
+    report_truncation(what, [("texts", truncated, len(out), length)])
     return out
+
+
+def report_truncation(what: str, parts: Sequence[tuple[str, int, int, int]]) -> None:
+    """One line on stderr for (kind, truncated, total, length) parts with any truncation, e.g.
+    `warning: task glue_rte train: truncated 12 of 2490 inputs to 512 tokens (0.5%), 3 of 2490 targets ...`."""
+    cut = [f"{n} of {total} {kind} to {length} tokens ({100 * n / max(total, 1):.1f}%)"
+           for kind, n, total, length in parts if n]
+    if cut:
+        print(f"warning: {what}: truncated {', '.join(cut)}", file=sys.stderr, flush=True)
 
 
 def detokenize(ids: np.ndarray, vocab) -> list[str]:
@@ -70,6 +81,31 @@ def detokenize(ids: np.ndarray, vocab) -> list[str]:
     return out
 
 
+def prepare_tasks(cfg: Finetune) -> dict[str, Any]:
+    """{name: DownstreamTask} of `cfg.tasks`, each task's train and validation examples read now, before any
+    pretraining, so that a missing file, column or field (or an empty split) stops the run at once with one
+    TaskDataError naming the file and field. The tasks returned hand these same examples on to `load_task`:
+    nothing is read or tokenised twice."""
+    from t5explore.data.tasks import SPLITS, TASK_NAMES, TaskDataError, get_task
+
+    out = {}
+    for name in cfg.tasks:
+        if name not in TASK_NAMES:
+            raise ConfigError(f"gin binding Finetune.tasks: unknown downstream task {name!r}; "
+                              f"known tasks: {', '.join(TASK_NAMES)}")
+        task = get_task(name)
+        examples = {}
+        for split in SPLITS:
+            try:
+                examples[split] = task.examples(split, cfg.data_dir)
+            except FileNotFoundError as e:
+                raise TaskDataError(f"task {name}: {e}") from None
+            if not examples[split]:
+                raise TaskDataError(f"task {name}: no {split} examples (Finetune.data_dir = {cfg.data_dir!r})")
+        out[name] = dataclasses.replace(task, loader=lambda split, data_dir, ex=examples: ex[split])
+    return out
+
+
 def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
     train = task.examples("train", cfg.data_dir)
     val = task.examples("validation", cfg.data_dir)
@@ -77,12 +113,15 @@ def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
         val = val[: cfg.eval_max_examples]
     train = train_subset(train, cfg.max_train_examples)
     if not train or not val:
-        raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples (data_dir={cfg.data_dir!r})")
-    return TokenizedTask(
-        name, task,
-        tokenize([e.inputs for e in train], vocab, cfg.inputs_length, f"task {name} train inputs"),
-        tokenize([e.targets for e in train], vocab, cfg.targets_length, f"task {name} train targets"),
-        val, tokenize([e.inputs for e in val], vocab, cfg.inputs_length, f"task {name} validation inputs"))
+        raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples "
+                         f"(data_dir={cfg.data_dir!r})")
+    train_inputs, cut_inputs = encode([e.inputs for e in train], vocab, cfg.inputs_length)
+    train_targets, cut_targets = encode([e.targets for e in train], vocab, cfg.targets_length)
+    val_inputs, cut_val = encode([e.inputs for e in val], vocab, cfg.inputs_length)
+    report_truncation(f"task {name} train", [("inputs", cut_inputs, len(train), cfg.inputs_length),
+                                             ("targets", cut_targets, len(train), cfg.targets_length)])
+    report_truncation(f"task {name} validation", [("inputs", cut_val, len(val), cfg.inputs_length)])
+    return TokenizedTask(name, task, train_inputs, train_targets, val, val_inputs)
 
 
 def train_subset(examples: list, max_examples: Optional[int]) -> list:
@@ -148,7 +187,8 @@ class TaskRecord:
     best_predictions: Optional[list] = None  # the best evaluation's decoded predictions (for the bootstrap)
 
     def as_dict(self) -> dict:
-        return {"best": self.best, "last": self.last, "best_step": self.best_step, "primary_metric": self.primary_metric}
+        return {"best": self.best, "last": self.last, "best_step": self.best_step,
+                "primary_metric": self.primary_metric}
 
 
 @dataclasses.dataclass
@@ -241,13 +281,15 @@ def _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir,
         scores = {k: float(v) for k, v in t.task.score(targets, predictions, [e.meta for e in t.val_examples]).items()}
         rec = records[t.name]
         if rec.primary_metric not in scores:
-            raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, not its primary metric {rec.primary_metric!r}")
+            raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, "
+                           f"not its primary metric {rec.primary_metric!r}")
         rec.last = scores
         if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
             rec.best, rec.best_step, rec.best_predictions = scores, step, predictions
             _save_predictions(Path(run_dir) / "predictions" / f"{t.name}.jsonl", t.val_examples, predictions)
         writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
-        print(f"finetune_eval/{t.name} step {step}: " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)
+        shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        print(f"finetune_eval/{t.name} step {step}: {shown}", flush=True)
     return time.perf_counter() - t0
 
 

@@ -104,6 +104,7 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
     run_dir.mkdir(parents=True, exist_ok=True)
     parse_gin(gin_files, bindings)
     experiment, pre, ft = Experiment(), Pretrain(), Finetune()
+    experiment.validate()
     pre.validate()
     ft.validate()
     optimizer = pre.get_optimizer() if pre.steps else None
@@ -111,20 +112,19 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
         raise ConfigError("gin binding Pretrain.corpus is required (the vocabulary is trained on it); "
                           "include e.g. gin/data/builtin.gin")
 
-    from t5explore.data.tasks import benchmark_scores, get_task
     from t5explore.data.vocab import vocabulary
     from t5explore.model.decoding import greedy_decode
     from t5explore.model.flops import flops_per_token
-    from t5explore.train.finetune import finetune
+    from t5explore.train.finetune import finetune, prepare_tasks
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.pretrain import pretrain
     from t5explore.train.trainer import Trainer, init_params
 
+    tasks = prepare_tasks(ft)  # every task's data read and checked before the vocabulary and pretraining
     cache_dir = cache_dir_for(experiment)
     vocab = vocabulary(corpus=pre.corpus, cache_dir=str(cache_dir))
     model, model_cfg = build_model(vocab)
     partitioner = Partitioner()
-    tasks = {name: get_task(name) for name in ft.tasks}
     ft_optimizer = ft.get_optimizer() if ft.tasks else None
     if pre.steps:
         partitioner.check_batch_size(pre.batch_size, "Pretrain.batch_size")
@@ -164,13 +164,25 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
         def decode_fn(p, inputs):
             return greedy_decode(model, p, inputs, ft.targets_length)
 
-        ft_out = finetune(make_trainer, decode_fn, ft, tasks, vocab, writer, run_dir, experiment.seed) if tasks else None
+        ft_out = (finetune(make_trainer, decode_fn, ft, tasks, vocab, writer, run_dir, experiment.seed)
+                  if tasks else None)
     finally:
         writer.close()
     write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
 
+    result = result_dict(run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params),
+                         time.perf_counter() - t_start)
+    atomic_write_json(run_dir / "result.json", result)
+    return result
+
+
+def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment, pre: Pretrain, outcome: Any,
+                ft_out: Any, model_cfg: Any, num_params: int, total_s: float) -> dict:
+    """result.json (schema RESULT_SCHEMA, docs/ARCHITECTURE.md) of a finished run."""
+    from t5explore.data.tasks import benchmark_scores
+
     downstream = ft_out.downstream if ft_out else {}
-    result = {
+    return {
         "schema": RESULT_SCHEMA,
         **run_metadata(run_dir, metadata),
         "seed": experiment.seed,
@@ -185,15 +197,13 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
                    "pretrain_s": outcome.train_s,
                    "finetune_s": ft_out.finetune_s if ft_out else 0.0,
                    "eval_s": outcome.eval_s + (ft_out.eval_s if ft_out else 0.0),
-                   "total_s": time.perf_counter() - t_start},
+                   "total_s": total_s},
         "throughput": {"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
                        "data_wait_share": outcome.data_wait_share},
-        "model": {"name": experiment.model_name or model_cfg.name, "num_params": count_params(params)},
+        "model": {"name": experiment.model_name or model_cfg.name, "num_params": num_params},
         "versions": versions(), "git_commit": git_commit(),
         "devices": device_info(), "host": socket.gethostname(),
     }
-    atomic_write_json(run_dir / "result.json", result)
-    return result
 
 
 def held_out_batches(store, pre: Pretrain, seed: int) -> list:

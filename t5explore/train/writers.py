@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from t5explore.io_utils import atomic_write_text
+from t5explore.io_utils import atomic_write_text, disk_full_named
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -62,7 +62,8 @@ class MetricsWriter:
 
     def discard_after(self, phase_prefix: str, step: int) -> int:
         """Drop rows whose phase starts with `phase_prefix` and whose step > `step`; returns how many."""
-        return self._rewrite(lambda r: not (str(r.get("phase", "")).startswith(phase_prefix) and r.get("step", 0) > step))
+        return self._rewrite(
+            lambda r: not (str(r.get("phase", "")).startswith(phase_prefix) and r.get("step", 0) > step))
 
     def discard_phase(self, phase_prefix: str) -> int:
         """Drop every row of phases starting with `phase_prefix` (a phase that restarts from scratch)."""
@@ -79,8 +80,9 @@ class MetricsWriter:
 
     def write(self, phase: str, step: int, metrics: dict[str, Any]) -> dict:
         row = {"phase": phase, "step": int(step), **{k: _clean(v) for k, v in metrics.items()}}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+        with disk_full_named(self.path, f"the {phase} metrics of step {step}"):
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row, sort_keys=True) + "\n")
         if self._tb is not None:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":

@@ -8,10 +8,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
+from t5explore.errors import InputError
+
 SPLITS = ("train", "validation")
 
 
-class TaskDataError(ValueError):
+class TaskDataError(InputError):
     """A data file (or TFDS record) is malformed; the message names the file and line (or record)."""
 
 

@@ -34,10 +34,16 @@ def split_file(data_dir: str | Path, folder: str, kind: str, split: str) -> Path
     return path
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskDataError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+
+
 def _lines(path: Path) -> list[str]:
     """Physical lines split on '\\n' only (str.splitlines would also split on form feeds etc. inside text)."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
+    lines = _read_text(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
@@ -72,6 +78,8 @@ def read_glue_tsv(
         if len(cells) != width:
             raise TaskDataError(f"{path}:{line_no}: expected {width} tab-separated columns, got {len(cells)}")
         rows.append((line_no, {feature: cells[i] for feature, i in index.items()}))
+    if not rows:
+        raise TaskDataError(f"{path}: no examples{' (only a header line)' if header else ' (empty file)'}")
     return rows
 
 
@@ -113,13 +121,15 @@ def read_jsonl(path: Path, fields: Mapping[str, type]) -> list[tuple[int, dict[s
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise TaskDataError(f"{path}:{line_no}: field {name!r} must be {kind.__name__}, got {value!r:.60}")
         rows.append((line_no, obj))
+    if not rows:
+        raise TaskDataError(f"{path}: no examples (empty file)")
     return rows
 
 
 def read_squad_json(path: Path) -> list[dict[str, Any]]:
     """SQuAD v1.1 questions as {'id', 'question', 'context', 'answers': [text, ...]}, in file order."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         raise TaskDataError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
     records = []
@@ -139,6 +149,8 @@ def read_squad_json(path: Path) -> list[dict[str, Any]]:
                     "context": context,
                     "answers": texts,
                 })
+    if not records:
+        raise TaskDataError(f"{path}: no questions")
     return records
 
 
