@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from t5explore.report.results import ReportError, load_results
-from t5explore.report.tables import FORMATS, markdown_table, write_tables
+# pandas, scipy and matplotlib are imported when a command runs, not to build the parser (`--help` stays fast).
+FORMAT_NAMES = ("md", "csv", "latex", "html")  # t5explore.report.tables.FORMATS
 
 
 def add_commands(subparsers) -> None:
@@ -20,7 +20,7 @@ def add_commands(subparsers) -> None:
                     "sweep reproduces a T5 table (4-7).")
     table.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
     table.add_argument("--format", default="md,csv,latex,html",
-                       help=f"comma-separated, from {','.join(FORMATS)} (default: all)")
+                       help=f"comma-separated, from {','.join(FORMAT_NAMES)} (default: all)")
     table.add_argument("--out", default=None, help="where to write the tables (default: DIR)")
     table.add_argument("--per_task", action="store_true", help="also write per-task breakdown tables")
     table.add_argument("--baseline_std", default=None,
@@ -29,6 +29,11 @@ def add_commands(subparsers) -> None:
                             "'GLUE=0.235,SQuAD EM=0.343' (column label, key or paper column)")
     table.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
     table.add_argument("--paper_table", default=None, help="compare with T5 table N (4-7) whatever the sweep name")
+    table.add_argument("--findings", action="store_true",
+                       help="also write DIR/FINDINGS.md (one sweep): setting, table, resolved differences and ties, "
+                            "the paper beside ours with Kendall τ, compute")
+    table.add_argument("--notes", default=None,
+                       help="with --findings: a Markdown file of interpretation, copied in verbatim")
     table.set_defaults(func=run_table)
 
     plot = subparsers.add_parser("plot", help="PNG plots of a results directory",
@@ -41,6 +46,8 @@ def add_commands(subparsers) -> None:
 
 def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
     """'paper' or 'NAME=VALUE,NAME=VALUE'."""
+    from t5explore.report.results import ReportError
+
     if text is None or text.strip() == "paper":
         return None if text is None else "paper"
     out = {}
@@ -56,6 +63,9 @@ def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
 
 
 def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+    from t5explore.report.results import ReportError, load_results
+    from t5explore.report.tables import markdown_table, write_tables
+
     try:
         which = "last" if args.last else "best"
         std = parse_baseline_std(args.baseline_std)
@@ -65,6 +75,10 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
                              baseline_std=std, paper_table=args.paper_table, results=results)
         print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table,
                              results=results))
+        if args.findings:
+            from t5explore.report.findings import write_findings
+
+            paths.append(write_findings(args.dir, notes=args.notes, results=results))
     except ReportError as e:
         print(f"t5explore table: {e}", file=sys.stderr)
         return 2
@@ -75,6 +89,7 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
 
 def run_plot(args: argparse.Namespace, gin_files, gin_bindings) -> int:
     from t5explore.report.plots import write_plots  # matplotlib only when plotting
+    from t5explore.report.results import ReportError
 
     try:
         paths = write_plots(args.dir, args.out, which="last" if args.last else "best")
