@@ -10,7 +10,7 @@ import pytest
 from t5explore.config import parse_gin
 
 TINY = "gin/runs/tiny_cpu.gin"
-SCALES = ["gin/runs/cpu_ablation.gin", "gin/runs/gpu_ablation.gin", "gin/runs/paper_scale.gin"]
+SCALES = ["gin/runs/cpu_repro.gin", "gin/runs/cpu_ablation.gin", "gin/runs/gpu_ablation.gin", "gin/runs/paper_scale.gin"]
 # What a scale sets. The objective is the sweep's (a scale file must not bind it), the seed is the sweep's axis.
 SCALE_SELECTORS = ("Pretrain", "Finetune", "T5Config", "vocabulary", "Optimizer", "Experiment")
 NOT_SCALE = {"Pretrain.objective", "Experiment.seed"}
