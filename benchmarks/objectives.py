@@ -1,31 +1,52 @@
-"""Throughput of the objectives (numpy, batched) against T5's own span corruption (tf.data), same tokens.
+"""Throughput of the objectives, and two like-for-like comparisons with T5's own span corruption.
 
-    python benchmarks/objectives.py [--batch 128] [--inputs_length 512] [--seconds 3]
+    python benchmarks/objectives.py [--batch 128] [--inputs_length 512] [--seconds 3] [--reps 5]
 
-Tokens: whitespace words of the Gutenberg books in ../shared/data (ids by first occurrence). Ours: cut
-`batch` raw chunks from the flat token array and run the objective. Reference: the `t5` package's
-`t5.data.preprocessors.span_corruption` (chunking, concatenation, splitting and denoising, as T5 runs it)
-over a tf.data dataset of the same documents. The reference is installed only for this script:
+Tokens: whitespace words of the Gutenberg books in ../shared/data (ids by first occurrence), one document per
+paragraph. Sections:
 
-    pip install --no-deps --target .t5ref t5==0.9.4 babel sacrebleu rouge-score portalocker
+1. every named objective, ours alone: examples/s on batches of pre-cut raw chunks (one numpy call per batch).
+2. the objective alone, like for like: span corruption on the same pre-cut chunks, batch 128. Ours: the numpy
+   objective, one call per batch. T5: `t5.data.preprocessors.denoise` (random_spans_noise_mask,
+   noise_span_to_unique_sentinel, nonnoise_span_to_unique_sentinel) mapped in graph mode over a tf.data
+   dataset of the chunks (seqio's map, num_parallel_calls=AUTOTUNE), batched, prefetched.
+3. the full stream, like for like: token store to batch. Ours: `PretrainStream` over a token store written
+   from the documents (chunking, the objective and the model features, with its prefetch thread). T5:
+   `t5.data.preprocessors.span_corruption` (select_random_chunk, reduce_concat_tokens, split_tokens, denoise)
+   over a graph-mode dataset of the same documents (sliced from one tensor, no Python generator), batched,
+   prefetched. T5's side does less: no shuffling and no decoder features.
+4. the seqio adapter (objectives/seqio_adapter.py) over the same graph-mode documents, batched: ours only.
+
+Sections 2 and 3 run the two sides interleaved (A, B, A, B, ...), each repetition `--seconds` long after
+draining the batches that prefetching filled while the other side ran, and report each side's median, the
+ratio of the medians and the range of the per-repetition ratios. The reference is installed only for this
+script, into the git-ignored .t5ref/ (160 kB; nothing else: the script stubs the modules t5 imports but span
+corruption never uses):
+
+    pip install --no-deps --target .t5ref t5==0.9.4
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.abc
 import importlib.machinery
 import os
+import statistics
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 T5REF = REPO / ".t5ref"
-INSTALL = f"pip install --no-deps --target {T5REF} t5==0.9.4 babel sacrebleu rouge-score portalocker"
+T5REF_INSTALL = f"pip install --no-deps --target {T5REF} t5==0.9.4"
+NextBatch = Callable[[], int]  # produces one batch, returns its number of examples
 
 
 def load_documents(data_dir: Path, max_chars: int) -> tuple[list[np.ndarray], int]:
@@ -41,25 +62,104 @@ def load_documents(data_dir: Path, max_chars: int) -> tuple[list[np.ndarray], in
     return docs, 6 + len(ids) + 100
 
 
-def bench_ours(objective, flat: np.ndarray, tokens, inputs_length: int, batch: int, seconds: float):
+# ---- timing ---------------------------------------------------------------------------------------------------
+def rate(next_batch: NextBatch, seconds: float, warm: int = 3) -> float:
+    """Examples/s over `seconds` (at least 3 batches), after `warm` untimed batches."""
+    for _ in range(warm):
+        next_batch()
+    done, batches, start = 0, 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or batches < 3:
+        done += next_batch()
+        batches += 1
+    return done / (time.perf_counter() - start)
+
+
+def interleaved(sides: dict[str, NextBatch], reps: int, seconds: float) -> dict[str, list[float]]:
+    """Each side `reps` times, alternating A, B, A, B, ... (after one warm-up of every side)."""
+    for next_batch in sides.values():
+        rate(next_batch, 0.0, warm=8)
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(reps):
+        for name, next_batch in sides.items():
+            rates[name].append(rate(next_batch, seconds))
+    return rates
+
+
+def report(title: str, rates: dict[str, list[float]]) -> None:
+    print(f"\n== {title} ==")
+    for name, values in rates.items():
+        print(f"  {name:<58} median {statistics.median(values):>9,.0f} examples/s   "
+              f"(runs: {', '.join(f'{v:,.0f}' for v in values)})")
+    (a, ra), (b, rb) = rates.items()
+    pairs = [x / y for x, y in zip(ra, rb)]
+    print(f"  ratio of medians: {statistics.median(ra) / statistics.median(rb):.1f}x   "
+          f"(per-repetition ratios {min(pairs):.1f}x - {max(pairs):.1f}x)")
+
+
+# ---- ours ---------------------------------------------------------------------------------------------------------
+def ours_objective(objective, chunks_all: np.ndarray, tokens, batch: int) -> NextBatch:
     from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 
-    plan = objective.plan(inputs_length)
-    n_chunks = len(flat) // plan.raw_length
-    chunks_all = flat[: n_chunks * plan.raw_length].reshape(n_chunks, plan.raw_length)
-    done, k, start = 0, 0, time.perf_counter()
-    while time.perf_counter() - start < seconds or k < 3:
-        first = (k * batch) % (n_chunks - batch)
+    state = {"k": 0}
+    span = len(chunks_all) - batch
+
+    def next_batch() -> int:
+        k = state["k"]
+        first = (k * batch) % span
         objective(chunks_all[first: first + batch], numpy_rng(0, STREAM_OBJECTIVE, k), tokens)
-        done, k = done + batch, k + 1
-    rate = done / (time.perf_counter() - start)
-    return rate, rate * plan.raw_length
+        state["k"] = k + 1
+        return batch
+
+    return next_batch
 
 
+def ours_stream(store, objective, inputs_length: int, batch: int) -> NextBatch:
+    from t5explore.data.pretrain_stream import PretrainStream
+
+    stream = PretrainStream(store, objective, inputs_length, batch, seed=0, prefetch=2)
+    return lambda: len(next(stream)["encoder_input_tokens"])
+
+
+def ours_all_objectives(flat: np.ndarray, tokens, wide, args) -> None:
+    from t5explore.objectives import named
+
+    print(f"{'objective':<20} {'examples/s':>12} {'raw tokens read/s':>18} {'share used':>11}")
+    for name, make in named.NAMED_OBJECTIVES.items():
+        obj = make([named.span_corruption(), named.prefix_lm()]) if name == "mixture" else make()
+        plan = obj.plan(args.inputs_length)
+        chunks_all = flat[: len(flat) // plan.raw_length * plan.raw_length].reshape(-1, plan.raw_length)
+        ex = rate(ours_objective(obj, chunks_all, wide if name == "ul2" else tokens, args.batch), args.seconds)
+        share = obj.raw_token_share(plan) if hasattr(obj, "raw_token_share") else 1.0
+        print(f"{name:<20} {ex:>12,.0f} {ex * plan.raw_length:>18,.0f} {share:>11.0%}")
+
+
+def ours_adapter(objective, docs_dataset, tokens, inputs_length: int, batch: int) -> NextBatch:
+    from t5explore.objectives.seqio_adapter import objective_preprocessor
+
+    ds = objective_preprocessor(docs_dataset, objective=objective, tokens=tokens, seed=0, batch_size=batch,
+                                inputs_length=inputs_length)
+    it = iter(ds.batch(batch).prefetch(2))
+    return lambda: len(next(it)["inputs"])
+
+
+def documents_alone(docs_dataset, batch: int) -> NextBatch:
+    """The graph-mode document source by itself (`batch` documents per call): the bound on any pipeline
+    that takes one tf.data element per document, like the seqio adapter and t5's span_corruption."""
+    it = iter(docs_dataset.prefetch(2))
+
+    def next_batch() -> int:
+        for _ in range(batch):
+            next(it)
+        return batch
+
+    return next_batch
+
+
+# ---- the t5 reference -----------------------------------------------------------------------------------------
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """t5 imports sklearn/nltk for its metrics at import time; span corruption never uses them."""
+    """t5.data.preprocessors imports `babel` for its translation task; span corruption never uses it."""
 
-    roots = {"sklearn", "nltk"}
+    roots = {"babel"}
 
     def find_spec(self, fullname, path, target=None):
         if fullname.split(".")[0] in self.roots:
@@ -81,48 +181,100 @@ class _Stub(types.ModuleType):
             raise AttributeError(name)
         return _Stub(f"{self.__name__}.{name}")
 
-    def __call__(self, *args, **kwargs):
-        return _Stub(f"{self.__name__}()")
 
-
-def import_t5_reference():
-    if not (T5REF / "t5").is_dir():
+def import_t5_preprocessors():
+    """`t5.data.preprocessors` from .t5ref/, without running t5's package __init__ files (they import its
+    metrics and their dependencies); None if it is not installed or does not import."""
+    if not (T5REF / "t5" / "data" / "preprocessors.py").is_file():
         return None
-    import tensorflow as tf  # noqa: F401  (import TF/keras before the stubs so they see no sklearn)
-    import seqio  # noqa: F401
-
-    sys.path.append(str(T5REF))
-    sys.meta_path.insert(0, _StubFinder())
     import gin
+    import seqio  # noqa: F401  (import TF/seqio before the stub so they never see it)
 
+    sys.meta_path.insert(0, _StubFinder())
+    for name, path in (("t5", T5REF / "t5"), ("t5.data", T5REF / "t5" / "data")):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(path)]
+            sys.modules[name] = package
     gin.enter_interactive_mode()  # t5 re-registers a few configurables seqio also defines
     try:
-        import t5.data.preprocessors as t5_preprocessors
+        import t5.data.preprocessors as t5p
     except Exception as e:  # noqa: BLE001
         print(f"could not import the t5 reference from {T5REF}: {e!r}")
         return None
-    return t5_preprocessors
+    return t5p
 
 
-def bench_reference(t5_preprocessors, docs, vocab_size: int, inputs_length: int, targets_length: int,
-                    seconds: float):
+def graph_documents(docs: list[np.ndarray]):
+    """tf.data dataset of {'targets': document} sliced from one tensor in graph mode, repeated."""
+    import tensorflow as tf
+
+    flat = tf.constant(np.concatenate(docs))
+    offsets = tf.constant(np.concatenate([[0], np.cumsum([len(d) for d in docs])]))
+    return tf.data.Dataset.range(len(docs)).map(lambda i: {"targets": flat[offsets[i]:offsets[i + 1]]}).repeat()
+
+
+def _t5_features(vocab_size: int):
+    import seqio
+
+    vocab = seqio.PassThroughVocabulary(vocab_size)
+    return {"inputs": seqio.Feature(vocab, add_eos=True), "targets": seqio.Feature(vocab, add_eos=True)}
+
+
+def _batched(ds, batch: int, inputs_length: int, targets_length: int) -> NextBatch:
+    """Padded batches, prefetched 2 ahead like PretrainStream (a bounded read-ahead on both sides)."""
+    ds = ds.padded_batch(batch, padded_shapes={"inputs": [inputs_length], "targets": [targets_length]},
+                         drop_remainder=True)
+    it = iter(ds.prefetch(2))
+    return lambda: len(next(it)["inputs"])
+
+
+def t5_denoise(t5p, chunks_all: np.ndarray, vocab_size: int, plan, batch: int) -> NextBatch:
     import seqio
     import tensorflow as tf
 
-    vocab = seqio.PassThroughVocabulary(vocab_size)
-    features = {"inputs": seqio.Feature(vocab, add_eos=True), "targets": seqio.Feature(vocab, add_eos=True)}
-    ds = tf.data.Dataset.from_generator(lambda: ({"targets": d} for d in docs),
-                                        output_signature={"targets": tf.TensorSpec([None], tf.int32)}).repeat()
+    ds = tf.data.Dataset.from_tensor_slices({"targets": chunks_all}).repeat()
     with seqio.utils.map_seed_manager(0):
-        ds = t5_preprocessors.span_corruption(ds, {"inputs": inputs_length, "targets": targets_length}, features)
-    it = ds.as_numpy_iterator()
-    for _ in range(64):
-        next(it)  # warm-up: graph tracing
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        next(it)
-        done += 1
-    return done / (time.perf_counter() - start)
+        ds = t5p.denoise(ds, _t5_features(vocab_size), noise_density=0.15,
+                         noise_mask_fn=functools.partial(t5p.random_spans_noise_mask, mean_noise_span_length=3.0),
+                         inputs_fn=t5p.noise_span_to_unique_sentinel, targets_fn=t5p.nonnoise_span_to_unique_sentinel)
+    return _batched(ds, batch, plan.inputs_length, plan.targets_length)
+
+
+def t5_stream(t5p, docs: list[np.ndarray], vocab_size: int, plan, batch: int) -> NextBatch:
+    import seqio
+
+    with seqio.utils.map_seed_manager(0):
+        ds = t5p.span_corruption(graph_documents(docs), {"inputs": plan.inputs_length,
+                                                         "targets": plan.targets_length}, _t5_features(vocab_size))
+    return _batched(ds, batch, plan.inputs_length, plan.targets_length)
+
+
+# ---- main -----------------------------------------------------------------------------------------------------
+def like_for_like(t5p, docs, flat, tokens, vocab_size: int, args) -> None:
+    from t5explore.data.token_store import write_token_store
+    from t5explore.objectives import named
+
+    objective = named.span_corruption()
+    plan = objective.plan(args.inputs_length)
+    chunks_all = flat[: len(flat) // plan.raw_length * plan.raw_length].reshape(-1, plan.raw_length)
+    if t5p is not None:
+        sides = {"ours: numpy objective, one call per batch": ours_objective(objective, chunks_all, tokens, args.batch),
+                 "t5: denoise() mapped in tf.data graph mode, batched, prefetched":
+                     t5_denoise(t5p, chunks_all, vocab_size, plan, args.batch)}
+        report(f"the objective alone: span corruption on pre-cut chunks, batch {args.batch}",
+               interleaved(sides, args.reps, args.seconds))
+    with tempfile.TemporaryDirectory(prefix="objectives_bench.") as tmp:
+        store = write_token_store(tmp, docs, tokens)
+        ours = ours_stream(store, named.span_corruption(), args.inputs_length, args.batch)
+        if t5p is None:
+            print(f"\nfull stream, ours only: {rate(ours, args.seconds, warm=8):,.0f} examples/s")
+            return
+        sides = {"ours: PretrainStream (store -> chunks -> objective -> features)": ours,
+                 "t5: span_corruption() in tf.data graph mode, batched, prefetched":
+                     t5_stream(t5p, docs, vocab_size, plan, args.batch)}
+        report(f"the full stream: token store / documents to batches of {args.batch}",
+               interleaved(sides, args.reps, args.seconds))
 
 
 def main() -> None:
@@ -130,38 +282,35 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--inputs_length", type=int, default=512)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--max_chars", type=int, default=6_000_000)
     parser.add_argument("--data_dir", default=os.environ.get("T5EXPLORE_SHARED_DATA", REPO.parent / "shared" / "data"))
     args = parser.parse_args()
 
     from t5explore.objectives import named
     from t5explore.objectives.base import TokenSpace
 
-    docs, vocab_size = load_documents(Path(args.data_dir), 6_000_000)
+    docs, vocab_size = load_documents(Path(args.data_dir), args.max_chars)
     flat = np.concatenate(docs)
     modes = (("[NLU]", 3), ("[S2S]", 4), ("[NLG]", 5))
     tokens = TokenSpace(vocab_size=vocab_size, mode_token_ids=modes, first_regular_id=6)
     # UL2's X denoiser (μ 3, r 0.5) needs ~128 sentinels at 512 inputs: benchmark it with 200.
     wide = TokenSpace(vocab_size=vocab_size + 100, num_sentinels=200, mode_token_ids=modes, first_regular_id=6)
-    print(f"{len(flat):,} tokens of Gutenberg text; inputs_length={args.inputs_length}, batch={args.batch}, "
-          f"{os.cpu_count()} CPUs\n")
-    print(f"{'objective':<20} {'examples/s':>12} {'raw tokens/s':>14}")
-    results = {}
-    for name, make in named.NAMED_OBJECTIVES.items():
-        obj = make([named.span_corruption(), named.prefix_lm()]) if name == "mixture" else make()
-        ex, tok = bench_ours(obj, flat, wide if name == "ul2" else tokens, args.inputs_length, args.batch,
-                             args.seconds)
-        results[name] = ex
-        print(f"{name:<20} {ex:>12,.0f} {tok:>14,.0f}")
-
-    t5_preprocessors = import_t5_reference()
-    if t5_preprocessors is None:
-        print(f"\nreference `t5` not installed; to compare, run:\n  {INSTALL}")
-        return
-    plan = named.span_corruption().plan(args.inputs_length)
-    ref = bench_reference(t5_preprocessors, docs, vocab_size, args.inputs_length, plan.targets_length,
-                          args.seconds)
-    print(f"{'t5 span_corruption':<20} {ref:>12,.0f} {ref * plan.raw_length:>14,.0f}   (reference, tf.data)")
-    print(f"\nspan_corruption ours/reference: {results['span_corruption'] / ref:.1f}x (target >= 10x)")
+    print(f"{len(flat):,} tokens in {len(docs):,} documents of Gutenberg text; inputs_length={args.inputs_length}, "
+          f"batch={args.batch}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
+    ours_all_objectives(flat, tokens, wide, args)
+    t5p = import_t5_preprocessors()
+    if t5p is None:
+        print(f"\nthe reference `t5` is not installed: sections 2-3 show ours only. To compare, run:\n"
+              f"  {T5REF_INSTALL}")
+    like_for_like(t5p, docs, flat, tokens, vocab_size, args)
+    adapter = ours_adapter(named.span_corruption(), graph_documents(docs), tokens, args.inputs_length, args.batch)
+    per_doc = len(flat) / len(docs) / named.span_corruption().plan(args.inputs_length).raw_length
+    print(f"\nseqio adapter (span corruption over the graph-mode documents, batched): "
+          f"{rate(adapter, args.seconds, warm=8):,.0f} examples/s; the document source alone: "
+          f"{rate(documents_alone(graph_documents(docs), args.batch), args.seconds, warm=8) * per_doc:,.0f} "
+          f"examples' worth of documents/s")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -199,10 +199,28 @@ def test_ul2_mode_tokens_and_mixture_proportions(corpus):
     for row in range(1000):
         inputs, targets = strip(out["inputs"][row])[1:], out["targets"][row]
         if first[row] == 4:  # S: prefix LM
-            assert np.concatenate([inputs, strip(targets)]).tolist() == chunks[row, : inputs.size + strip(targets).size].tolist()
+            whole = np.concatenate([inputs, strip(targets)])
+            assert whole.tolist() == chunks[row, : whole.size].tolist()
         else:  # R / X: span corruption of a prefix of the chunk
             rebuilt = reconstruct(np.append(inputs, 1), targets, tokens)
             assert rebuilt == chunks[row, : len(rebuilt)].tolist()
+
+
+def test_ul2_s_denoiser_predicts_the_last_quarter_on_average(corpus):
+    """UL2's S-denoiser (Table 1: r = 0.25, one span ending the text): context = a prefix of the row's 511
+    raw tokens, targets = the rest, uniform in length with mean 25% and at most about half."""
+    stream, small = corpus
+    tokens = dataclasses.replace(small, vocab_size=small.vocab_size + 100, num_sentinels=200)  # X parts: 127
+    obj = named.ul2(rates=(0, 0, 1, 0, 0, 0, 0))  # S rows only
+    plan, chunks, out, _ = run(obj, (stream, tokens), 512, batch=256)
+    assert np.all(out["inputs"][:, 0] == 4)  # [S2S]
+    shares = []
+    for row in range(chunks.shape[0]):
+        inputs, targets = strip(out["inputs"][row])[1:], strip(out["targets"][row])
+        assert np.concatenate([inputs, targets]).tolist() == chunks[row, :511].tolist()
+        shares.append(targets.size / 511)
+    assert np.mean(shares) == pytest.approx(0.25, rel=0.1)
+    assert 1 / 511 <= min(shares) and max(shares) <= 256 / 511
 
 
 def test_user_mixture_rates_and_per_row_choice(corpus):

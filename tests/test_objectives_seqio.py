@@ -19,7 +19,8 @@ seqio = pytest.importorskip("seqio")
 @pytest.mark.parametrize("make", [named.span_corruption, named.iid_replace_spans,
                                   lambda: named.mixture([named.span_corruption(), named.prefix_lm()])])
 def test_seqio_task_yields_the_same_examples_as_the_objective(shared_data, make):
-    lines = sorted((shared_data / "pretrain" / "gutenberg").glob("*.txt"))[0].read_text(encoding="utf-8").split("\n\n")[:300]
+    book = sorted((shared_data / "pretrain" / "gutenberg").glob("*.txt"))[0]
+    lines = book.read_text(encoding="utf-8").split("\n\n")[:300]
     vocab = {}
     docs = [[vocab.setdefault(w, 6 + len(vocab)) for w in p.split()] for p in lines if p.split()]
     tokens = TokenSpace(vocab_size=6 + len(vocab) + 100, first_regular_id=6)
@@ -51,3 +52,24 @@ def test_seqio_task_yields_the_same_examples_as_the_objective(shared_data, make)
         for i in range(batch):
             assert np.array_equal(got[k * batch + i]["inputs"], want["inputs"][i])
             assert np.array_equal(got[k * batch + i]["targets"], want["targets"][i])
+
+
+def test_batched_output_cuts_documents_of_any_length_like_a_flat_stream():
+    """unbatch=False yields the batches as computed; documents shorter than a chunk, empty or many chunks
+    long are cut exactly as their concatenation would be (the scan carries the leftover tokens)."""
+    rng = np.random.default_rng(3)
+    docs = [rng.integers(6, 500, n).astype(np.int32) for n in rng.choice([0, 1, 7, 40, 150, 400], 120)]
+    tokens = TokenSpace(vocab_size=600, first_regular_id=6)
+    obj = named.span_corruption()
+    plan = obj.plan(32)
+    ds = tf.data.Dataset.from_generator(lambda: ({"targets": d} for d in docs),
+                                        output_signature={"targets": tf.TensorSpec([None], tf.int32)})
+    got = list(objective_preprocessor(ds, objective=obj, tokens=tokens, seed=5, batch_size=8, inputs_length=32,
+                                      unbatch=False).as_numpy_iterator())
+    flat = np.concatenate(docs)
+    n_batches = len(flat) // plan.raw_length // 8
+    assert len(got) == n_batches > 1
+    chunks = flat[: n_batches * 8 * plan.raw_length].reshape(n_batches, 8, plan.raw_length)
+    for k, batch in enumerate(got):
+        want = obj(chunks[k], numpy_rng(5, STREAM_OBJECTIVE, k, 0), tokens)
+        assert np.array_equal(batch["inputs"], want["inputs"]) and np.array_equal(batch["targets"], want["targets"])

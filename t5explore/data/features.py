@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-PAD_ID = 0
-EOS_ID = 1
+from t5explore.special_ids import EOS_ID, PAD_ID
+
+__all__ = ["EOS_ID", "PAD_ID", "encdec_features", "shift_right"]  # EOS_ID, PAD_ID: re-exported
 
 
 def shift_right(targets: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from t5explore.errors import InputError
 from t5explore.io_utils import atomic_write_json
 from t5explore.objectives.base import TokenSpace
 from t5explore.seeds import STREAM_VOCAB, numpy_rng
+from t5explore.special_ids import EOS_ID, PAD_ID, UNK_ID
 
 NUM_SENTINELS = 100  # T5's default; `vocabulary.num_sentinels` changes it per run
 MODE_TOKENS = ("[NLU]", "[S2S]", "[NLG]")
@@ -40,7 +41,7 @@ MAX_READ_SENTENCES = 4_000_000  # lines read from the corpus at most (C4 would o
 INPUT_SENTENCE_SIZE = 1_000_000  # lines sampled from those for training
 TRAINER_OPTIONS = dict(
     model_type="unigram",
-    pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+    pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
     user_defined_symbols=",".join(MODE_TOKENS),
     byte_fallback=True,
     character_coverage=0.9995,
@@ -80,7 +81,8 @@ class Vocab:
         self._check_ids()
 
     def _check_ids(self) -> None:
-        expected = {"pad": (self._sp.pad_id(), 0), "eos": (self._sp.eos_id(), 1), "unk": (self._sp.unk_id(), 2)}
+        expected = {"pad": (self._sp.pad_id(), PAD_ID), "eos": (self._sp.eos_id(), EOS_ID),
+                    "unk": (self._sp.unk_id(), UNK_ID)}
         expected.update({t: (self._sp.piece_to_id(t), 3 + i) for i, t in enumerate(MODE_TOKENS)})
         bad = {k: v for k, v in expected.items() if v[0] != v[1]}
         if bad:
@@ -105,15 +107,15 @@ class Vocab:
         """Text of `ids` up to the first EOS, ignoring padding; out-of-range ids become UNK (as in seqio)."""
         out = []
         for i in (int(x) for x in ids):
-            if i == 1:
+            if i == EOS_ID:
                 break
-            if i != 0:
-                out.append(i if 0 <= i < self.vocab_size else 2)
+            if i != PAD_ID:
+                out.append(i if 0 <= i < self.vocab_size else UNK_ID)
         return self._sp.decode(out)
 
     def token_space(self) -> TokenSpace:
         return TokenSpace(
-            vocab_size=self.vocab_size, num_sentinels=self.extra_ids, pad_id=0, eos_id=1, unk_id=2,
+            vocab_size=self.vocab_size, num_sentinels=self.extra_ids, pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID,
             mode_token_ids=tuple((t, 3 + i) for i, t in enumerate(MODE_TOKENS)),
             first_regular_id=self._first_regular_id,
         )

@@ -10,6 +10,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from t5explore.special_ids import EOS_ID, PAD_ID, UNK_ID
+
 
 @dataclasses.dataclass(frozen=True)
 class TokenSpace:
@@ -17,9 +19,9 @@ class TokenSpace:
 
     vocab_size: int  # including the sentinels
     num_sentinels: int = 100
-    pad_id: int = 0
-    eos_id: int = 1
-    unk_id: int = 2
+    pad_id: int = PAD_ID
+    eos_id: int = EOS_ID
+    unk_id: int = UNK_ID
     mode_token_ids: tuple[tuple[str, int], ...] = ()  # e.g. (("[NLU]", 3), ("[S2S]", 4), ("[NLG]", 5))
     first_regular_id: int = 3  # random-replacement tokens are drawn from [first_regular_id, vocab_size - num_sentinels)
 

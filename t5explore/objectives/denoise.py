@@ -16,13 +16,12 @@ output decodes to an exact encoding of a prefix of the chunk.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
 from t5explore.objectives.base import LengthPlan, TokenSpace
-from t5explore.objectives.encodings import Encoding, pack
-from t5explore.objectives.masks import LengthCoeffs, RandomSpansMask, span_starts
+from t5explore.objectives.encodings import INPUTS, TARGETS, Encoding, check_role, pack
+from t5explore.objectives.masks import LengthCoeffs, NoiseMask, span_starts
 
 _MAX_GROWTH = 64  # raw length may be at most this many times inputs_length (guards the planning loop)
 
@@ -52,14 +51,21 @@ class PlannedObjective:
 
 @dataclasses.dataclass(eq=False)
 class Denoiser(PlannedObjective):
-    """A composed objective. `targets_length` (optional) overrides the planned one if it is large enough."""
+    """A composed objective. `targets_length` (optional) overrides the planned one if it is large enough.
+    The inputs must be an input encoding and the targets a target encoding (encodings.check_role)."""
 
     name: str
-    mask: Any  # a mask from masks.py
+    mask: NoiseMask
     inputs: Encoding
     targets: Encoding
     mode_token: str | None = None
     targets_length: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.mask, NoiseMask):
+            raise ValueError(f"{self.name}.mask={self.mask!r} is not a noise mask (masks.NoiseMask)")
+        check_role(self.inputs, INPUTS, self.name)
+        check_role(self.targets, TARGETS, self.name)
 
     @property
     def _extra_inputs(self) -> int:
@@ -79,7 +85,7 @@ class Denoiser(PlannedObjective):
                 raw -= 1
         else:
             raw = self._largest_fitting(cap, inputs_length)
-        if isinstance(self.mask, RandomSpansMask) and self.mask.noise_density == 0.5:
+        if self.mask.keeps_targets_within_inputs:
             encoded_inputs = self._bound(raw, self.inputs.coeffs) + self._extra_inputs
             if self._bound(raw, self.targets.coeffs) + 1 > encoded_inputs:
                 raw -= 1  # T5's random_spans_helper: keep targets no longer than inputs at density 0.5

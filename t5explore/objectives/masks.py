@@ -5,6 +5,9 @@ length (before EOS) is linear in four counts of a row: `a*L + b*noise + c*noise_
 (`LengthCoeffs`). Masks with a fixed number of noise tokens give an exact maximum over their extremal
 outcomes; the i.i.d. mask gives mean + `IID_PLAN_Z` standard deviations (exact moments of a 1-dependent
 sum), and the objective trims the rare row that would not fit (see denoise.py).
+
+A mask is any class satisfying `NoiseMask`; `@register_mask(NAME)` adds it to `NOISE_MASKS`, and
+`noise_mask(NAME, **params)` builds one by name. Adding a mask is one registered class.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import NamedTuple
+from typing import Callable, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -27,6 +30,55 @@ class LengthCoeffs(NamedTuple):
     noise: int = 0
     noise_spans: int = 0
     nonnoise_spans: int = 0
+
+
+@runtime_checkable
+class NoiseMask(Protocol):
+    """Which raw tokens an objective corrupts, and how long an encoding of them can get.
+
+    `owner` names the objective (or gin binding) in error messages. `exact` is True when every row's
+    encoded length is at most `length_bound` (fixed-count masks); False when the bound is statistical and
+    the objective must trim the rare overflowing row. `keeps_targets_within_inputs` asks the planner for
+    T5's `random_spans_helper` rule (drop one raw token if the targets would outgrow the inputs)."""
+
+    owner: str
+    exact: ClassVar[bool]
+
+    @property
+    def keeps_targets_within_inputs(self) -> bool: ...
+
+    def validate(self, length: int, inputs_length: int) -> None:
+        """Raise ValueError naming `owner` and `inputs_length` if a row of `length` raw tokens can't be drawn."""
+
+    def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+        """bool [batch, length]: True where the token is noise. Draws only from `rng`."""
+
+    def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
+        """Largest encoded length (before EOS) over the mask's outcomes (exact) or its planning bound."""
+
+
+NOISE_MASKS: dict[str, type] = {}
+_M = TypeVar("_M")
+
+
+def register_mask(name: str) -> Callable[[type[_M]], type[_M]]:
+    """Class decorator: register a NoiseMask under `name` (a second class under one name is an error)."""
+
+    def register(cls: type[_M]) -> type[_M]:
+        if name in NOISE_MASKS:
+            raise ValueError(f"noise mask {name!r} is already registered ({NOISE_MASKS[name].__name__})")
+        NOISE_MASKS[name] = cls
+        cls.mask_name = name
+        return cls
+
+    return register
+
+
+def noise_mask(name: str, **params) -> NoiseMask:
+    """The registered mask `name` built with `params` (owner=... names it in errors)."""
+    if name not in NOISE_MASKS:
+        raise ValueError(f"unknown noise mask {name!r}; registered: {sorted(NOISE_MASKS)}")
+    return NOISE_MASKS[name](**params)
 
 
 def span_starts(noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,13 +105,15 @@ def t5_noise_counts(length: int, noise_density: float, mean_noise_span_length: f
     return num_noise, num_spans
 
 
+@register_mask("iid")
 @dataclasses.dataclass(frozen=True)
 class IidMask:
     """Each token is noise independently with probability `noise_density` (T5's iid_noise_mask)."""
 
     noise_density: float
     owner: str = "iid_mask"
-    exact = False
+    exact: ClassVar[bool] = False
+    keeps_targets_within_inputs: ClassVar[bool] = False
 
     def __post_init__(self):
         _check_rate(self.owner, "noise_density", self.noise_density)
@@ -100,8 +154,23 @@ class IidMask:
         return int(math.ceil(mean + IID_PLAN_Z * math.sqrt(var) - 1e-9))
 
 
+class _FixedCounts:
+    """A mask whose rows take one of a few (noise, noise spans, non-noise spans) outcomes: the bound is exact."""
+
+    exact: ClassVar[bool] = True
+    keeps_targets_within_inputs: ClassVar[bool] = False
+
+    def outcomes(self, length: int) -> list[tuple[int, int, int]]:
+        raise NotImplementedError
+
+    def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
+        return max(coeffs.length * length + coeffs.noise * n + coeffs.noise_spans * s + coeffs.nonnoise_spans * t
+                   for n, s, t in self.outcomes(length))
+
+
+@register_mask("random_spans")
 @dataclasses.dataclass(frozen=True)
-class RandomSpansMask:
+class RandomSpansMask(_FixedCounts):
     """T5's `random_spans_noise_mask`: noise and non-noise tokens each split into `num_spans` non-empty
     segments uniformly at random, interleaved non-noise first; `random_roll` rotates the pattern by a
     uniform offset in [0, L) so the row need not end in noise (one span may then be split in two)."""
@@ -110,13 +179,17 @@ class RandomSpansMask:
     mean_noise_span_length: float
     random_roll: bool = False
     owner: str = "random_spans_mask"
-    exact = True
 
     def __post_init__(self):
         _check_rate(self.owner, "noise_density", self.noise_density)
         mu = float(self.mean_noise_span_length)
         if not mu >= 1.0:
             raise ValueError(f"{self.owner}.mean_noise_span_length={self.mean_noise_span_length!r} must be >= 1")
+
+    @property
+    def keeps_targets_within_inputs(self) -> bool:
+        """T5's random_spans_helper applies its targets-no-longer-than-inputs rule at density 0.5 only."""
+        return self.noise_density == 0.5
 
     def counts(self, length: int) -> tuple[int, int]:
         return t5_noise_counts(length, self.noise_density, self.mean_noise_span_length)
@@ -135,10 +208,6 @@ class RandomSpansMask:
         if self.random_roll:
             return [(n, s, s), (n, s + 1, s), (n, s, s + 1)]
         return [(n, s, s)]
-
-    def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
-        return max(coeffs.length * length + coeffs.noise * n + coeffs.noise_spans * s + coeffs.nonnoise_spans * t
-                   for n, s, t in self.outcomes(length))
 
     def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
         self.validate(length, length)
@@ -168,31 +237,31 @@ def _random_segmentation(rng: np.random.Generator, batch: int, num_items: int, n
     return np.diff(edges, axis=1)
 
 
+@register_mask("prefix")
 @dataclasses.dataclass(frozen=True)
-class PrefixMask:
+class PrefixMask(_FixedCounts):
     """Prefix LM split (T5's random_prefix_noise_mask): the first k tokens are context, the rest is noise
     (the target), k uniform in [max(1, round((1 - 2r)(L - 1))), L - 1]; r = 0.5 gives k uniform in [1, L-1]."""
 
     noise_density: float = 0.5
     owner: str = "prefix_mask"
-    exact = True
 
     def __post_init__(self):
         _check_rate(self.owner, "noise_density", self.noise_density)
         if self.noise_density > 0.5:
-            raise ValueError(f"{self.owner}.noise_density={self.noise_density!r} must not exceed 0.5 for a prefix split")
+            raise ValueError(f"{self.owner}.noise_density={self.noise_density!r} must not exceed 0.5 for a "
+                             f"prefix split")
 
     def min_prefix(self, length: int) -> int:
         return min(length - 1, max(1, int(np.round((1 - 2 * self.noise_density) * (length - 1)))))
 
     def validate(self, length: int, inputs_length: int) -> None:
         if length < 2:
-            raise ValueError(f"{self.owner}: inputs_length={inputs_length} is too short to split into a prefix and a suffix")
+            raise ValueError(f"{self.owner}: inputs_length={inputs_length} is too short to split into a prefix "
+                             f"and a suffix")
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
         return [(1, 1, 1), (length - self.min_prefix(length), 1, 1)]
-
-    length_bound = RandomSpansMask.length_bound
 
     def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
         self.validate(length, length)
@@ -200,12 +269,12 @@ class PrefixMask:
         return np.arange(length)[None, :] >= k[:, None]
 
 
+@register_mask("all_tokens")
 @dataclasses.dataclass(frozen=True)
-class AllTokensMask:
+class AllTokensMask(_FixedCounts):
     """Every token is noise (deshuffling, full language modelling)."""
 
     owner: str = "all_tokens_mask"
-    exact = True
 
     def validate(self, length: int, inputs_length: int) -> None:
         if length < 1:
@@ -213,8 +282,6 @@ class AllTokensMask:
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
         return [(length, 1, 0)]
-
-    length_bound = RandomSpansMask.length_bound
 
     def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
         return np.ones((batch, length), dtype=bool)

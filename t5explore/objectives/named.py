@@ -12,16 +12,18 @@ from typing import Sequence
 import gin
 
 from t5explore.objectives.denoise import Denoiser
-from t5explore.objectives.encodings import Encoding
-from t5explore.objectives.masks import AllTokensMask, IidMask, PrefixMask, RandomSpansMask
+from t5explore.objectives.encodings import Encoding, encoding
+from t5explore.objectives.masks import NoiseMask, noise_mask
 from t5explore.objectives.mixture import Mixture
 
 
-def _denoiser(name, mask, inputs, targets, *, mode_token=None, targets_length=None) -> Denoiser:
+def _denoiser(name: str, mask: NoiseMask, inputs: str | Encoding, targets: str | Encoding, *,
+              mode_token: str | None = None, targets_length: int | None = None) -> Denoiser:
+    """A Denoiser from a mask and registered encodings (a name, or an Encoding built with parameters)."""
     if targets_length is not None and int(targets_length) < 2:
         raise ValueError(f"{name}.targets_length={targets_length!r} must be an integer >= 2")
-    return Denoiser(name, mask, Encoding(inputs) if isinstance(inputs, str) else inputs,
-                    Encoding(targets), mode_token=mode_token, targets_length=targets_length)
+    inputs, targets = (encoding(e) if isinstance(e, str) else e for e in (inputs, targets))
+    return Denoiser(name, mask, inputs, targets, mode_token=mode_token, targets_length=targets_length)
 
 
 @gin.configurable
@@ -30,7 +32,8 @@ def span_corruption(noise_density: float = 0.15, mean_noise_span_length: float =
     """T5's final objective (and Table 7): random spans, each noise span -> a unique sentinel in the
     inputs, targets = sentinel, span, sentinel, span ..."""
     name = "span_corruption"
-    mask = RandomSpansMask(noise_density, mean_noise_span_length, random_roll, owner=name)
+    mask = noise_mask("random_spans", noise_density=noise_density, mean_noise_span_length=mean_noise_span_length,
+                      random_roll=random_roll, owner=name)
     return _denoiser(name, mask, "sentinel_per_noise_span", "sentinel_per_nonnoise_span", targets_length=targets_length)
 
 
@@ -39,7 +42,7 @@ def iid_replace_spans(noise_density: float = 0.15, targets_length: int | None = 
     """Table 5 "replace corrupted spans" (the Table 4-6 baseline): i.i.d. noise, each run of noise tokens
     -> a unique sentinel in the inputs, targets = the noise runs each after its sentinel."""
     name = "iid_replace_spans"
-    return _denoiser(name, IidMask(noise_density, owner=name), "sentinel_per_noise_span",
+    return _denoiser(name, noise_mask("iid", noise_density=noise_density, owner=name), "sentinel_per_noise_span",
                      "sentinel_per_nonnoise_span", targets_length=targets_length)
 
 
@@ -47,7 +50,7 @@ def iid_replace_spans(noise_density: float = 0.15, targets_length: int | None = 
 def drop_tokens(noise_density: float = 0.15, targets_length: int | None = None) -> Denoiser:
     """Table 5 "drop corrupted tokens": noise tokens removed from the inputs; targets = only them."""
     name = "drop_tokens"
-    return _denoiser(name, IidMask(noise_density, owner=name), "drop_noise", "noise_only",
+    return _denoiser(name, noise_mask("iid", noise_density=noise_density, owner=name), "drop_noise", "noise_only",
                      targets_length=targets_length)
 
 
@@ -55,7 +58,7 @@ def drop_tokens(noise_density: float = 0.15, targets_length: int | None = None) 
 def mass_style(noise_density: float = 0.15) -> Denoiser:
     """Table 5 "MASS-style": every noise token -> the mask token (<extra_id_0>); targets = original text."""
     name = "mass_style"
-    return _denoiser(name, IidMask(noise_density, owner=name), "mask_token", "original")
+    return _denoiser(name, noise_mask("iid", noise_density=noise_density, owner=name), "mask_token", "original")
 
 
 @gin.configurable
@@ -68,22 +71,22 @@ def bert_style(noise_density: float = 0.15, mask_prob: float = 0.9, random_prob:
             raise ValueError(f"{name}.{param}={value!r} must be in [0, 1]")
     if float(mask_prob) + float(random_prob) > 1.0 + 1e-9:
         raise ValueError(f"{name}.mask_prob + {name}.random_prob = {mask_prob} + {random_prob} must not exceed 1")
-    enc = Encoding("bert_replace", mask_prob=float(mask_prob), random_prob=float(random_prob))
-    return _denoiser(name, IidMask(noise_density, owner=name), enc, "original")
+    enc = encoding("bert_replace", mask_prob=float(mask_prob), random_prob=float(random_prob))
+    return _denoiser(name, noise_mask("iid", noise_density=noise_density, owner=name), enc, "original")
 
 
 @gin.configurable
 def deshuffling() -> Denoiser:
     """Table 4 "deshuffling": the inputs are the chunk's tokens in random order; targets = original."""
     name = "deshuffling"
-    return _denoiser(name, AllTokensMask(owner=name), "permute_noise", "original")
+    return _denoiser(name, noise_mask("all_tokens", owner=name), "permute_noise", "original")
 
 
 @gin.configurable
 def prefix_lm(noise_density: float = 0.5) -> Denoiser:
     """Table 4 "prefix language modelling": a random split point; inputs = prefix, targets = suffix."""
     name = "prefix_lm"
-    return _denoiser(name, PrefixMask(noise_density, owner=name), "drop_noise", "noise_only")
+    return _denoiser(name, noise_mask("prefix", noise_density=noise_density, owner=name), "drop_noise", "noise_only")
 
 
 @gin.configurable
@@ -91,7 +94,7 @@ def lm() -> Denoiser:
     """Full language modelling: empty inputs (EOS only), targets = the whole chunk. `inputs_length` is
     the targets budget: raw length = inputs_length - 1, targets length = inputs_length."""
     name = "lm"
-    return _denoiser(name, AllTokensMask(owner=name), "empty", "original")
+    return _denoiser(name, noise_mask("all_tokens", owner=name), "empty", "original")
 
 
 # UL2 (Tay et al. 2022): R = regular span corruption, X = extreme, S = sequential (prefix LM).
@@ -104,23 +107,38 @@ UL2_DENOISERS = (
     ("X", "[NLG]", 64.0, 0.15),
     ("X", "[NLG]", 64.0, 0.5),
 )
+UL2_S_TARGET_SHARE = 0.25  # UL2 Table 1: "S-Denoiser (μ = L/4, r = 0.25, 1)" (see `ul2`)
 
 
 @gin.configurable
-def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = 0.5,
+def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = UL2_S_TARGET_SHARE,
         use_mode_tokens: bool = True) -> Mixture:
     """UL2's mixture of denoisers, one per row. `rates` (default uniform) follow UL2_DENOISERS' order:
-    R μ3, R μ8, S, X μ3 r.5, X μ8 r.5, X μ64 r.15, X μ64 r.5. Mode tokens [NLU]/[S2S]/[NLG] lead the inputs."""
+    R μ3, R μ8, S, X μ3 r.5, X μ8 r.5, X μ64 r.15, X μ64 r.5. Mode tokens [NLU]/[S2S]/[NLG] lead the inputs.
+
+    `prefix_lm_noise_density` is the S-denoiser's mean target share: the prefix is context, the suffix
+    (the noise) is the target, its length uniform in [1, ~2 r L] (T5's random_prefix_noise_mask), so on
+    average the last r of the chunk is predicted. The default 0.25 follows UL2 (Tay et al. 2022,
+    arXiv:2205.05131, §3.1.2): its Table 1 of the seven denoisers lists, quoted, "S-Denoiser
+    (μ = L/4, r = 0.25, 1)", and the text says, quoted, "For S-Denoisers, we use a uniform distribution, fix
+    the number of corrupted spans to 1 and have an additional constraint that the corrupted span should end at
+    the end of the original input text". (NVIDIA NeMo's UL2 dataset also defaults to 0.25, as
+    `prefix_lm_pivot_mean`, but there it is the mean split point, i.e. the context share.) 0.5 gives T5's
+    prefix LM, split point uniform in [1, L-1].
+
+    Rows are contiguous text: every row is given one chunk of the mixture's raw length (the longest part's,
+    X μ64 r.5) and its part encodes a prefix of it (see mixture.Mixture for the share of raw tokens used)."""
     name = "ul2"
     parts = []
     for kind, mode, mu, rate in UL2_DENOISERS:
         mode = mode if use_mode_tokens else None
         if kind == "S":
-            mask, inputs, targets = PrefixMask(prefix_lm_noise_density, owner=f"{name}.prefix_lm"), "drop_noise", "noise_only"
             part_name = f"{name}/S"
+            mask = noise_mask("prefix", noise_density=prefix_lm_noise_density, owner=f"{name}.prefix_lm")
+            inputs, targets = "drop_noise", "noise_only"
         else:
             part_name = f"{name}/{kind}_mu{mu:g}_r{rate:g}"
-            mask = RandomSpansMask(rate, mu, owner=part_name)
+            mask = noise_mask("random_spans", noise_density=rate, mean_noise_span_length=mu, owner=part_name)
             inputs, targets = "sentinel_per_noise_span", "sentinel_per_nonnoise_span"
         parts.append(_denoiser(part_name, mask, inputs, targets, mode_token=mode))
     if rates is not None and len(rates) != len(parts):
