@@ -1,4 +1,6 @@
-"""The token store: round trip to text, document offsets, cache hits, held-out split."""
+"""The token store: round trip to text, document offsets, cache hits, held-out split.
+
+Building in parallel, resuming, old formats and the C4-scale paths: tests/test_token_store_*.py."""
 
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ def normalised(text: str) -> str:
 
 def test_store_round_trips_the_corpus(store, corpus, vocab):
     docs = list(corpus.documents())
-    assert isinstance(store.tokens, np.memmap) and store.tokens.dtype == np.int32
+    assert store.tokens.dtype == np.int32 and store.storage_dtype == np.uint16  # 1100 ids: stored as uint16
+    assert store.tokens[:].dtype == np.int32 and isinstance(store.doc_offsets, np.memmap)
     assert store.num_documents == len(docs) and store.doc_offsets[0] == 0
     assert store.doc_offsets[-1] == store.num_tokens and np.all(np.diff(store.doc_offsets) > 0)
     assert store.token_space == vocab.token_space()

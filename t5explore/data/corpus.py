@@ -8,6 +8,13 @@ and are rebuilt whenever the text changes. Each source is a gin configurable, e.
     text_files.pattern = 'data/books/*.txt'
 
 `get_corpus(name, **kwargs)` looks the same factories up by name for code that does not use gin.
+
+File fingerprints are remembered under the files' metadata (t5explore/data/cache.py), so a large corpus is
+hashed once; `text_files.hash_contents = True` (or `jsonl_files.`) re-hashes every byte at every start.
+
+For the token store, a source cuts itself into `shards()`: consecutive parts (file groups, byte ranges of
+JSON Lines files, TFDS example slices) whose `shard_documents`, concatenated in order, are `documents()`,
+so the store is the same whatever the number of processes that tokenise it.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import gin
 
 from t5explore.data import builtin_corpus as builtin
 from t5explore.data.cache import files_fingerprint, hash_update
+from t5explore.data.file_ranges import plan_file_shards, text_range
 from t5explore.errors import InputError
 
 
@@ -32,12 +40,27 @@ class CorpusError(InputError):
 
 
 class CorpusSource:
-    """Base class: `name`, `documents()` and a memoised content `fingerprint()`."""
+    """Base class: `name`, `documents()`, a memoised content `fingerprint()` and the sharding interface
+    (`shards`, `shard_documents`): by default one shard, the whole corpus."""
 
     name: str = "corpus"
 
     def documents(self) -> Iterator[str]:
         raise NotImplementedError
+
+    def shards(self, shard_bytes: int | None = None, shard_documents: int = 1_000_000) -> list:
+        """JSON-able descriptions of consecutive parts of `documents()`, in order."""
+        return [None]
+
+    def shard_documents(self, shard) -> Iterator[str]:
+        return self.documents()
+
+    def size_note(self) -> str | None:
+        """A line for the build log about how much of the source is read (e.g. a cap), or None."""
+        return None
+
+    def no_documents_error(self) -> Exception:
+        return CorpusError(f"empty corpus: {self.name} holds no document")
 
     def _compute_fingerprint(self) -> str:
         raise NotImplementedError
@@ -99,9 +122,11 @@ def expand_patterns(pattern: str | Sequence[str], directory: str | None, reader:
 def split_paragraphs(text: str, join_lines: bool = True) -> list[str]:
     """Paragraphs separated by blank (whitespace-only) lines; hard-wrapped lines joined by one space."""
     paragraphs, current = [], []
+    trim = str.strip if join_lines else str.rstrip  # either is empty exactly for a whitespace-only line
     for line in text.split("\n"):
-        if line.strip():
-            current.append(line.strip() if join_lines else line.rstrip())
+        kept = trim(line)
+        if kept:
+            current.append(kept)
         elif current:
             paragraphs.append((" " if join_lines else "\n").join(current))
             current = []
@@ -111,14 +136,20 @@ def split_paragraphs(text: str, join_lines: bool = True) -> list[str]:
 
 
 def _read_utf8(path: Path) -> str:
+    """The file's text with \\r\\n and \\r as \\n (replaced in the bytes: ASCII, never inside a UTF-8 sequence)."""
     data = path.read_bytes()
     nul = data.find(b"\0")
     if nul >= 0:
         raise CorpusError(f"{path}: a binary file (NUL byte at offset {nul}), not UTF-8 text")
     try:
-        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        return (data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data).decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:  # the offset in the file as it is (the replacements above shift it)
+        data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CorpusError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+    raise AssertionError(f"{path}: decodes as UTF-8 only without its line ends")  # cannot happen: \r is ASCII
 
 
 def _not_utf8(path: Path) -> CorpusError:
@@ -139,48 +170,82 @@ def _no_text(files: Sequence[Path], reader: str) -> CorpusError:
     return CorpusError(f"{files[0]} (and {len(files) - 1} more files): empty corpus: no file holds any text ({reader})")
 
 
-class TextFiles(CorpusSource):
-    """Plain UTF-8 files; every blank-line-separated paragraph is one document (a book → many documents)."""
+class _FileCorpus(CorpusSource):
+    """Files read in sorted order; shards are consecutive files (JSON Lines: byte ranges cut at line ends)."""
 
-    def __init__(self, pattern, directory: str | None = None, join_lines: bool = True):
-        self.files = expand_patterns(pattern, directory, "text_files")
-        self.join_lines = join_lines
-        self.name = f"text_files:{pattern}"
+    reader = "files"
+    split_lines = False
 
     def documents(self) -> Iterator[str]:
         empty = True
         for path in self.files:
-            for doc in split_paragraphs(_read_utf8(path), self.join_lines):
+            for doc in self._file_documents(path, 0, None):
                 empty = False
                 yield doc
         if empty:
-            raise _no_text(self.files, "text_files")
+            raise self.no_documents_error()
+
+    def shards(self, shard_bytes: int | None = None, shard_documents: int = 1_000_000) -> list:
+        return plan_file_shards(self.files, shard_bytes, self.split_lines)
+
+    def shard_documents(self, shard) -> Iterator[str]:
+        for path, start, stop in shard:
+            yield from self._file_documents(Path(path), start, stop)
+
+    def no_documents_error(self) -> Exception:
+        return _no_text(self.files, self.reader)
+
+    def _file_documents(self, path: Path, start: int, stop: int | None) -> Iterator[str]:
+        raise NotImplementedError
+
+
+class TextFiles(_FileCorpus):
+    """Plain UTF-8 files; every blank-line-separated paragraph is one document (a book → many documents)."""
+
+    reader = "text_files"
+
+    def __init__(self, pattern, directory: str | None = None, join_lines: bool = True, hash_contents: bool = False):
+        self.files = expand_patterns(pattern, directory, "text_files")
+        self.join_lines, self.hash_contents = join_lines, hash_contents
+        self.name = f"text_files:{pattern}"
+
+    def _file_documents(self, path: Path, start: int, stop: int | None) -> Iterator[str]:
+        return iter(split_paragraphs(_read_utf8(path), self.join_lines))  # always whole files
 
     def _compute_fingerprint(self) -> str:
-        return files_fingerprint("text_files-v1", (str(self.join_lines),), self.files)
+        return files_fingerprint("text_files-v1", (str(self.join_lines),), self.files, self.hash_contents)
 
 
-class JsonlFiles(CorpusSource):
+class JsonlFiles(_FileCorpus):
     """JSON Lines files; each line is an object whose `field` holds one document."""
 
-    def __init__(self, pattern, field: str = "text", directory: str | None = None):
+    reader = "jsonl_files"
+    split_lines = True
+
+    def __init__(self, pattern, field: str = "text", directory: str | None = None, hash_contents: bool = False):
         self.files = expand_patterns(pattern, directory, "jsonl_files")
-        self.field = field
+        self.field, self.hash_contents = field, hash_contents
         self.name = f"jsonl_files:{pattern}:{field}"
 
-    def documents(self) -> Iterator[str]:
-        empty = True
-        for path in self.files:
-            with open(path, encoding="utf-8") as f:
-                try:
-                    for lineno, line in enumerate(f, start=1):
-                        if line.strip():
-                            empty = False
-                            yield self._text_of(line, path, lineno)
-                except UnicodeDecodeError:
-                    raise _not_utf8(path) from None
-        if empty:
-            raise _no_text(self.files, "jsonl_files")
+    def _file_documents(self, path: Path, start: int, stop: int | None) -> Iterator[str]:
+        with open(path, "rb") as raw:
+            f = text_range(raw, start, os.fstat(raw.fileno()).st_size if stop is None else stop)
+            try:
+                for lineno, line in enumerate(f, start=1):
+                    if line.strip():
+                        yield self._located_text(line, path, lineno, start)
+            except UnicodeDecodeError:
+                raise _not_utf8(path) from None
+
+    def _located_text(self, line: str, path: Path, lineno: int, start: int) -> str:
+        try:
+            return self._text_of(line, path, lineno)
+        except CorpusError:
+            if not start:
+                raise
+        with open(path, "rb") as raw:  # the line number in the whole file
+            before = sum(1 for _ in text_range(raw, 0, start, errors="replace"))
+        return self._text_of(line, path, before + lineno)
 
     def _text_of(self, line: str, path: Path, lineno: int) -> str:
         try:
@@ -196,7 +261,7 @@ class JsonlFiles(CorpusSource):
         return text
 
     def _compute_fingerprint(self) -> str:
-        return files_fingerprint("jsonl_files-v1", (self.field,), self.files)
+        return files_fingerprint("jsonl_files-v1", (self.field,), self.files, self.hash_contents)
 
 
 class TfdsCorpus(CorpusSource):
@@ -217,16 +282,50 @@ class TfdsCorpus(CorpusSource):
             raise CorpusError(f"tfds_corpus.name {self.dataset!r}: {e}") from e
 
     def documents(self) -> Iterator[str]:
+        return self._examples(self.split, self.max_documents)
+
+    def _examples(self, split: str, take: int | None) -> Iterator[str]:
         import tensorflow_datasets as tfds
 
-        ds = self._builder().as_dataset(split=self.split, shuffle_files=False)
-        if self.max_documents is not None:
-            ds = ds.take(self.max_documents)
+        ds = self._builder().as_dataset(split=split, shuffle_files=False)
+        if take is not None:
+            ds = ds.take(take)
         for example in tfds.as_numpy(ds):
             if self.field not in example:
                 raise CorpusError(f"tfds_corpus.field {self.field!r} not in {self.dataset}; has {sorted(example)}")
             value = example[self.field]
             yield value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+    def _num_documents(self) -> tuple[int | None, int | None]:
+        """(documents read, documents in the split); None where TFDS does not say (or the split is a slice)."""
+        if "[" in self.split:
+            return None, None
+        try:
+            total = int(self._builder().info.splits[self.split].num_examples)
+        except (KeyError, ValueError, TypeError):
+            return None, None
+        return (total if self.max_documents is None else min(self.max_documents, total)), total
+
+    def shards(self, shard_bytes: int | None = None, shard_documents: int = 1_000_000) -> list:
+        """Example slices `split[a:b]` of `shard_documents` each (one shard where the size is unknown)."""
+        n, _ = self._num_documents()
+        if not n:
+            return [None]
+        return [{"split": f"{self.split}[{a}:{min(a + shard_documents, n)}]"} for a in range(0, n, shard_documents)]
+
+    def shard_documents(self, shard) -> Iterator[str]:
+        return self.documents() if shard is None else self._examples(shard["split"], None)
+
+    def size_note(self) -> str | None:
+        """The build log's line: how much of the split is read, and whether tfds_corpus.max_documents caps it."""
+        n, total = self._num_documents()
+        if total is None:
+            cap = "" if self.max_documents is None else f" (at most {self.max_documents:,}: tfds_corpus.max_documents)"
+            return f"{self.name}: reading its documents{cap}"
+        if n < total:
+            return (f"{self.name}: CAPPED at the first {n:,} of {total:,} documents by tfds_corpus.max_documents = "
+                    f"{self.max_documents}; set it to None to read all")
+        return f"{self.name}: reading all {total:,} documents"
 
     def _compute_fingerprint(self) -> str:
         version = str(self._builder().info.version)
@@ -256,13 +355,15 @@ def builtin_corpus(cache_dir: str | None = None) -> CorpusSource:
 
 
 @register_corpus("text_files")
-def text_files(pattern=gin.REQUIRED, directory: str | None = None, join_lines: bool = True) -> CorpusSource:
-    return TextFiles(pattern, directory, join_lines)
+def text_files(pattern=gin.REQUIRED, directory: str | None = None, join_lines: bool = True,
+               hash_contents: bool = False) -> CorpusSource:
+    return TextFiles(pattern, directory, join_lines, hash_contents)
 
 
 @register_corpus("jsonl_files")
-def jsonl_files(pattern=gin.REQUIRED, field: str = "text", directory: str | None = None) -> CorpusSource:
-    return JsonlFiles(pattern, field, directory)
+def jsonl_files(pattern=gin.REQUIRED, field: str = "text", directory: str | None = None,
+                hash_contents: bool = False) -> CorpusSource:
+    return JsonlFiles(pattern, field, directory, hash_contents)
 
 
 @register_corpus("tfds_corpus")

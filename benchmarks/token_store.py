@@ -1,0 +1,196 @@
+"""Token-store build throughput vs raw SentencePiece encoding, on 1 and 2 processes, and peak memory vs
+corpus size (the shared Gutenberg books replicated 1x, 4x, 16x as symlinks in a temp dir).
+
+    python benchmarks/token_store.py                      # --sizes 1,4,16 --processes 1,2 --vocab_size 8000
+    python benchmarks/token_store.py --sizes 1,2,4 --cache /tmp/cache   # shorter
+
+Raw = `Vocab.encode_batch(docs, num_threads=1)` on documents already in memory, in 1 MiB-of-text batches (as
+the builder calls it), one process per contiguous part of the documents. Build = `get_token_store` into a
+fresh cache with `num_workers` processes and one sentencepiece thread each: reading and splitting the files,
+encoding, writing uint16 shards, offsets and the manifest. Per-process rates are tokens / the seconds each
+process spent in its part (raw) or its shards (build); wall rates include process start-up. Peak RSS is
+measured in a fresh process that builds each corpus size with one worker (sampled during the build, and the
+process's high-water mark). Goals: build >= 0.9x raw per
+process, about linear in processes, peak RSS flat in corpus size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+GUTENBERG = REPO.parent / "shared" / "data" / "pretrain" / "gutenberg"
+BATCH_CHARS = 1 << 20
+
+
+def replicate(times: int, root: Path) -> Path:
+    """A directory of `times` symlinked copies of every Gutenberg book (distinct paths, same text)."""
+    out = root / f"x{times}"
+    out.mkdir(parents=True, exist_ok=True)
+    for r in range(times):
+        for book in sorted(GUTENBERG.glob("*.txt")):
+            link = out / f"copy{r:02d}_{book.name}"
+            if not link.exists():
+                link.symlink_to(book)
+    return out
+
+
+def load_vocab(cache: str, size: int):
+    from t5explore.data.corpus import text_files
+    from t5explore.data.vocab import get_vocabulary
+
+    return get_vocabulary(text_files(pattern="*.txt", directory=str(GUTENBERG)), size, cache)
+
+
+_WORKER_VOCAB = None
+
+
+def _init_worker(sp_path: str) -> None:
+    global _WORKER_VOCAB
+    from t5explore.data.vocab import Vocab
+
+    _WORKER_VOCAB = Vocab(sp_path)
+
+
+def _raw_encode(docs: list[str]) -> tuple[int, float, float]:
+    start, cpu, tokens, batch, chars = time.perf_counter(), time.process_time(), 0, [], 0
+    for doc in docs + [None]:
+        if doc is not None:
+            batch.append(doc)
+            chars += len(doc)
+        if batch and (doc is None or chars >= BATCH_CHARS):
+            tokens += sum(map(len, _WORKER_VOCAB.encode_batch(batch, 1)))
+            batch, chars = [], 0
+    return tokens, time.perf_counter() - start, time.process_time() - cpu
+
+
+def raw_throughput(sp_path: str, docs: list[str], processes: int) -> dict:
+    step = -(-len(docs) // processes)
+    parts = [docs[i:i + step] for i in range(0, len(docs), step)]
+    with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (sp_path,)) as pool:
+        pool.map(_raw_encode, [d[:200] for d in parts])  # warm: processes started, model loaded
+        start = time.perf_counter()
+        results = pool.map(_raw_encode, parts)
+        wall = time.perf_counter() - start
+    tokens = sum(n for n, _, _ in results)
+    return {"tokens": tokens, "wall_s": round(wall, 2), "tokens_per_s": round(tokens / wall),
+            "per_process_tokens_per_s": round(sum(n / s for n, s, _ in results) / len(results)),
+            "tokens_per_cpu_s": round(tokens / sum(c for _, _, c in results))}
+
+
+def build_throughput(corpus_dir: Path, vocab, processes: int, root: Path) -> dict:
+    from t5explore.data.corpus import text_files
+    from t5explore.data.token_store import BuildSettings, get_token_store
+
+    corpus = text_files(pattern="*.txt", directory=str(corpus_dir))
+    corpus.fingerprint()  # not timed (remembered after the first run of a corpus)
+    settings = BuildSettings(num_workers=processes, encode_threads=1)
+    start = time.perf_counter()
+    store = get_token_store(corpus, vocab, tempfile.mkdtemp(dir=root), progress=False, settings=settings)
+    wall = time.perf_counter() - start
+    shards = [json.loads((store.directory / "shards" / s["name"] / "shard.json").read_text())
+              for s in store.meta["shards"]]
+    return {"tokens": store.num_tokens, "shards": len(shards), "wall_s": round(wall, 2),
+            "tokens_per_s": round(store.num_tokens / wall),
+            "per_process_tokens_per_s": round(store.num_tokens / sum(s["seconds"] for s in shards)),
+            "tokens_per_cpu_s": round(store.num_tokens / sum(s["cpu_seconds"] for s in shards)),
+            "disk_bytes": sum(f.stat().st_size for f in store.directory.rglob("*") if f.is_file())}
+
+
+def _rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmRSS) or its high-water mark since exec (VmHWM; ru_maxrss would
+    count the parent's memory copied at fork)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+
+
+def rss_child(corpus_dir: str, cache: str, size: int, out_cache: str) -> None:
+    """Run in a fresh process: build one corpus size with one worker; print the RSS before the build, its
+    peak during the build (sampled every 10 ms) and the process's high-water mark, as JSON."""
+    import threading
+
+    from t5explore.data.corpus import text_files
+    from t5explore.data.token_store import BuildSettings, get_token_store
+
+    vocab = load_vocab(cache, size)
+    corpus = text_files(pattern="*.txt", directory=corpus_dir)
+    corpus.fingerprint()
+    before, peak, done = _rss_mib(), [0.0], threading.Event()
+
+    def sample():
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], _rss_mib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    store = get_token_store(corpus, vocab, out_cache, progress=False,
+                            settings=BuildSettings(num_workers=1, encode_threads=1))
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    print(json.dumps({"tokens": store.num_tokens, "documents": store.num_documents, "build_s": round(seconds, 2),
+                      "rss_before_build_mib": round(before), "peak_rss_during_build_mib": round(peak[0]),
+                      "high_water_mib": round(_rss_mib("VmHWM"))}))
+
+
+def peak_rss(times: int, root: Path, cache: str, size: int) -> dict:
+    corpus_dir = replicate(times, root)
+    text_bytes = sum(p.stat().st_size for p in corpus_dir.iterdir())
+    out = subprocess.run([sys.executable, __file__, "--_rss_child", str(corpus_dir), "--cache", cache,
+                          "--vocab_size", str(size), "--_out", tempfile.mkdtemp(dir=root)],
+                         capture_output=True, text=True, check=True)
+    return {"copies": times, "text_mib": round(text_bytes / 2**20), **json.loads(out.stdout.splitlines()[-1])}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="1,4,16", help="corpus copies for the memory figures")
+    p.add_argument("--processes", default="1,2", help="process counts for the throughput figures")
+    p.add_argument("--vocab_size", type=int, default=8000, help="pieces (gin/data/gutenberg.gin: 8000)")
+    p.add_argument("--cache", default=None, help="vocabulary cache (default $T5EXPLORE_CACHE or ~/.cache)")
+    p.add_argument("--_rss_child", help=argparse.SUPPRESS)
+    p.add_argument("--_out", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    cache = args.cache or str(Path(os.environ.get("T5EXPLORE_CACHE") or Path.home() / ".cache" / "t5explore"))
+    if args._rss_child:
+        return rss_child(args._rss_child, cache, args.vocab_size, args._out)
+    from t5explore.data.corpus import text_files
+
+    vocab = load_vocab(cache, args.vocab_size)
+    docs = list(text_files(pattern="*.txt", directory=str(GUTENBERG)).documents())
+    with tempfile.TemporaryDirectory(prefix="token_store_bench.") as tmp:
+        root = Path(tmp)
+        report = {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "throughput": [], "memory": []}
+        for n in (int(x) for x in args.processes.split(",")):
+            raw = raw_throughput(str(vocab.sp_path), docs, n)
+            build = build_throughput(replicate(1, root), vocab, n, root)
+            ratio = build["per_process_tokens_per_s"] / raw["per_process_tokens_per_s"]
+            cpu_ratio = build["tokens_per_cpu_s"] / raw["tokens_per_cpu_s"]
+            report["throughput"].append({"processes": n, "raw": raw, "build": build,
+                                         "build_vs_raw_per_process": round(ratio, 3),
+                                         "build_vs_raw_per_cpu_second": round(cpu_ratio, 3)})
+            print(f"{n} process(es): raw {raw['per_process_tokens_per_s']:,} tokens/s per process "
+                  f"({raw['tokens_per_s']:,} in all); build {build['per_process_tokens_per_s']:,} per process "
+                  f"({build['tokens_per_s']:,} in all, wall incl. start-up) = {ratio:.2f}x raw; per CPU second "
+                  f"{build['tokens_per_cpu_s']:,} vs {raw['tokens_per_cpu_s']:,} = {cpu_ratio:.2f}x", flush=True)
+        for times in (int(x) for x in args.sizes.split(",")):
+            row = peak_rss(times, root, cache, args.vocab_size)
+            report["memory"].append(row)
+            print(f"{times:>2}x ({row['text_mib']} MiB of text, {row['tokens']:,} tokens): RSS "
+                  f"{row['rss_before_build_mib']} MiB before the build, peak {row['peak_rss_during_build_mib']} MiB "
+                  f"during it (high-water mark {row['high_water_mib']} MiB), {row['build_s']} s", flush=True)
+        report["load_average_after"] = os.getloadavg()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
