@@ -13,10 +13,11 @@ from t5explore.report.results import REQUIRED_FIELDS
 from t5explore.train.run import execute, run_metadata
 from t5explore.train.writers import read_metrics
 
-SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "scale", "baseline", "objective", "pretrain",
-               "downstream", "benchmarks", "bootstrap", "timing", "throughput", "model", "versions", "git_commit",
-               "devices", "host"}
-METADATA = {"sweep": "t", "run": "r0", "variant": "μ = 3", "variant_bindings": {"Pretrain.steps": "6"}, "baseline": True}
+SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "scale", "baseline", "objective",
+               "pretrain", "downstream", "benchmarks", "bootstrap", "timing", "attempts", "throughput", "model",
+               "versions", "git_commit", "devices", "host"}
+METADATA = {"sweep": "t", "run": "r0", "variant": "μ = 3", "variant_bindings": {"Pretrain.steps": "6"},
+            "baseline": True}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ def test_result_has_exactly_the_schema(run_dir):
     assert {k: result[k] for k in METADATA} == METADATA and result["schema"] == 1 and result["seed"] == 0
     assert result["scale"] == "tiny"  # gin/runs/tiny_cpu.gin labels itself, so tables say it is a smoke test
     assert result["objective"] == "span_corruption"
-    assert set(result["pretrain"]) == {"steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss", "eval_accuracy"}
+    assert set(result["pretrain"]) == {"steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss",
+                                       "eval_accuracy"}
     assert result["pretrain"]["steps"] == 6 and result["pretrain"]["tokens_seen"] == 6 * 8 * 32
     assert result["pretrain"]["final_loss"] > 0 and result["pretrain"]["eval_loss"] > 0
     task = result["downstream"]["stdlib_module"]
@@ -51,9 +53,12 @@ def test_result_has_exactly_the_schema(run_dir):
     assert len(boot["samples"]["tasks"]["stdlib_module"]["accuracy"].split()) == 1000
     assert set(result["timing"]) == {"compile_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
     assert result["timing"]["compile_s"] > 0 and result["timing"]["total_s"] > result["timing"]["pretrain_s"]
+    assert [a["attempt"] for a in result["attempts"]] == [1] and not result["attempts"][0]["resumed"]
+    assert {k: result["attempts"][0][k] for k in result["timing"]} == result["timing"]
     assert result["throughput"]["pretrain_tokens_per_s"] > 0 and result["throughput"]["mfu"] is None
     assert result["model"]["name"] == "tiny" and result["model"]["num_params"] > 10_000
-    assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu", "jax_backend"} <= set(result["versions"])
+    assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu",
+            "jax_backend"} <= set(result["versions"])
     assert result["versions"]["jax"] and result["versions"]["numpy"]
     assert result["devices"]["platform"] == "cpu" and result["devices"]["count"] >= 1
 
@@ -74,10 +79,19 @@ def test_rerun_resumes_and_never_duplicates_metrics(run_dir):
     keys = collections.Counter((r["phase"], r["step"]) for r in rows)
     assert max(keys.values()) == 1
     assert {k for k in keys if k[0] == "pretrain"} == {("pretrain", s) for s in (2, 4, 6)}
-    assert {k for k in keys if k[0] == "finetune_eval/stdlib_module"} == {("finetune_eval/stdlib_module", s) for s in (2, 4)}
+    evals = {k for k in keys if k[0] == "finetune_eval/stdlib_module"}
+    assert evals == {("finetune_eval/stdlib_module", s) for s in (2, 4)}
     assert again["pretrain"] == first["pretrain"]  # nothing retrained: the numbers come from metrics.jsonl
     assert again["throughput"]["pretrain_tokens_per_s"] is None
-    assert again["downstream"] == first["downstream"]  # fine-tuning redone from the same params, same seed
+    # nor fine-tuned: the scores come from the finished task's checkpoint, the bootstrap from its predictions
+    assert again["downstream"] == first["downstream"] and again["bootstrap"] == first["bootstrap"]
+    assert sorted(p.name for p in (out / "checkpoints" / "finetune" / "stdlib_module").iterdir()) == ["4"]
+    # both attempts' timing is kept: the second trained nothing, so the totals keep the first's training time
+    assert [a["attempt"] for a in again["attempts"]] == [1, 2] and again["attempts"][0] == first["attempts"][0]
+    for key, total in again["timing"].items():
+        assert total == pytest.approx(sum(a[key] for a in again["attempts"]))
+    assert again["timing"]["pretrain_s"] == pytest.approx(first["timing"]["pretrain_s"])  # the 2nd's pretrain_s is 0
+    assert again["timing"]["finetune_s"] == pytest.approx(first["timing"]["finetune_s"])
 
 
 def test_cli_train_reports_a_missing_gin_file(tmp_path, capsys):

@@ -6,18 +6,25 @@ sweep even before (or while) workers on other machines start their shards.
 A run is shown `stale` when it holds a result or checkpoints made under a config other than the one its sweep
 file now gives: status re-expands the sweep file named in sweep.json with the gin files and overrides of the
 last `t5explore sweep` call (stale.py). `t5explore sweep` refuses such runs until told --rerun_changed/--force.
+
+A run that is running, pending after an interruption, or failed also says how far it got, from the steps in its
+metrics.jsonl and the totals in its config.gin: `pretrain 4/6`, `finetune task 2/3 glue_rte step 200/500` or
+`finetune mixture step 200/500`.
 """
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from t5explore.io_utils import read_json
 from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
 from t5explore.sweep import claim, rundir, stale
+from t5explore.train.writers import METRICS_FILE, read_metrics
 
 
 # The report's own search, so `status` and `table` always agree on what a results directory holds.
@@ -35,10 +42,61 @@ def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER
         planned = [r["run"] for r in read_json(path).get("runs", [])]
     found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
-    states = [rundir.run_state(sweep_dir / n, stale_after) for n in names]
+    states = [_with_progress(rundir.run_state(sweep_dir / n, stale_after), sweep_dir / n) for n in names]
     changed = changed or {}
     return [rundir.RunState(s.name, "stale", f"made under another config: {changed[s.name]}")
             if s.name in changed and s.state != "running" else s for s in states]
+
+
+def _with_progress(state: rundir.RunState, path: Path) -> rundir.RunState:
+    if state.state not in ("running", "pending", "failed"):
+        return state
+    reached = run_progress(path)
+    if not reached:
+        return state
+    detail = f"{state.detail}; at {reached}" if state.detail else f"at {reached}"
+    return rundir.RunState(state.name, state.state, detail)
+
+
+def run_progress(run_dir: Path) -> str:
+    """How far a run got: the phase of its last metrics row and the newest step logged in it, out of the totals
+    its config.gin gives ('' when nothing is logged)."""
+    rows = [r for r in read_metrics(Path(run_dir) / METRICS_FILE) if isinstance(r.get("phase"), str)]
+    if not rows:
+        return ""
+    config = _operative_config(Path(run_dir) / "config.gin")
+    last = rows[-1]["phase"]
+
+    def newest(phases: set[str]) -> Any:
+        return max(int(r.get("step") or 0) for r in rows if r["phase"] in phases)
+
+    if last.startswith("pretrain"):
+        return f"pretrain {newest({'pretrain', 'pretrain_eval'})}/{config.get('Pretrain.steps', '?')}"
+    tasks = list(config.get("Finetune.tasks") or [])
+    total, task = config.get("Finetune.steps", "?"), last.partition("/")[2]
+    if task == "mixture" or (config.get("Finetune.mode") == "multi_task" and len(tasks) > 1):
+        step = newest({"finetune/mixture"} | {f"finetune_eval/{t}" for t in tasks})
+        return f"finetune mixture step {step}/{total}"
+    k = tasks.index(task) + 1 if task in tasks else "?"
+    step = newest({f"finetune/{task}", f"finetune_eval/{task}"})
+    return f"finetune task {k}/{len(tasks) or '?'} {task} step {step}/{total}"
+
+
+def _operative_config(path: Path) -> dict[str, Any]:
+    """{'Scope.param': value} of a config.gin (gin's operative config: one binding per line, continued on
+    indented lines); values are Python literals where they parse, else their text."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    out: dict[str, Any] = {}
+    for m in re.finditer(r"^([A-Za-z_][\w./]*) = (.*(?:\n[ \t].*)*)", text, re.MULTILINE):
+        value = m.group(2).replace("\\\n", "\n").strip()
+        try:
+            out[m.group(1)] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[m.group(1)] = value
+    return out
 
 
 def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> int:

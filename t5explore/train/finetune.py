@@ -6,13 +6,16 @@ kept for the last evaluation and for the best one (the paper reports the best), 
 predictions are saved so any score can be recomputed from `predictions/<task>.jsonl`. After the last task,
 the best predictions are bootstrapped over the validation examples (data/bootstrap.py) for result.json's
 `bootstrap` field; this uses its own random stream, after training, so training is unchanged.
+
+Fine-tuning is checkpointed per task (per_task) or per mixture (multi_task) at every evaluation
+(finetune_resume.py): a killed run resumes each unfinished task from its last evaluation, skips finished ones,
+and ends with the same scores, metrics rows and predictions as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -20,151 +23,17 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 
-from t5explore.config import ConfigError
-from t5explore.data.features import EOS_ID
 from t5explore.io_utils import atomic_write_text
-from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
+from t5explore.train import finetune_resume as resume
+from t5explore.train.checkpoints import require_finite, restore_window, window_state
 from t5explore.train.config import Finetune
+from t5explore.train.faults import kill_point
+from t5explore.train.finetune_data import (  # noqa: F401 - re-exported: callers import them from here
+    MixtureSampler, TokenizedTask, detokenize, encode, load_task, prepare_tasks, report_truncation, tokenize,
+    train_subset, validation_examples)
 from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
-
-
-@dataclasses.dataclass
-class TokenizedTask:
-    name: str
-    task: Any  # DownstreamTask
-    train_inputs: np.ndarray
-    train_targets: np.ndarray
-    val_examples: list  # TextExample, capped at eval_max_examples
-    val_inputs: np.ndarray
-
-
-def encode(texts: Sequence[str], vocab, length: int) -> tuple[np.ndarray, int]:
-    """Encode, append EOS, truncate to `length` (EOS kept last) and right-pad with 0; also how many texts
-    were truncated."""
-    ids = vocab.encode_batch(list(texts)) if hasattr(vocab, "encode_batch") else [vocab.encode(t) for t in texts]
-    out = np.zeros((len(ids), length), np.int32)
-    truncated = 0
-    for row, seq in enumerate(ids):
-        if len(seq) + 1 > length:
-            truncated += 1
-            seq = seq[: length - 1]
-        out[row, : len(seq)] = seq
-        out[row, len(seq)] = EOS_ID
-    return out, truncated
-
-
-def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
-    """`encode`; truncation is never silent: one line on stderr says how many of `what` were cut."""
-    out, truncated = encode(texts, vocab, length)
-    report_truncation(what, [("texts", truncated, len(out), length)])
-    return out
-
-
-def report_truncation(what: str, parts: Sequence[tuple[str, int, int, int]]) -> None:
-    """One line on stderr for (kind, truncated, total, length) parts with any truncation, e.g.
-    `warning: task glue_rte train: truncated 12 of 2490 inputs to 512 tokens (0.5%), 3 of 2490 targets ...`."""
-    cut = [f"{n} of {total} {kind} to {length} tokens ({100 * n / max(total, 1):.1f}%)"
-           for kind, n, total, length in parts if n]
-    if cut:
-        print(f"warning: {what}: truncated {', '.join(cut)}", file=sys.stderr, flush=True)
-
-
-def detokenize(ids: np.ndarray, vocab) -> list[str]:
-    """Decoded rows up to (not including) the first EOS."""
-    out = []
-    for row in np.asarray(ids):
-        end = np.flatnonzero(row == EOS_ID)
-        row = row[: end[0]] if end.size else row
-        out.append(vocab.decode([int(t) for t in row if t > 0]))
-    return out
-
-
-def prepare_tasks(cfg: Finetune) -> dict[str, Any]:
-    """{name: DownstreamTask} of `cfg.tasks`, each task's train and validation examples read now, before any
-    pretraining, so that a missing file, column or field (or an empty split) stops the run at once with one
-    TaskDataError naming the file and field. The tasks returned hand these same examples on to `load_task`:
-    nothing is read or tokenised twice."""
-    from t5explore.data.tasks import SPLITS, TASK_NAMES, TaskDataError, get_task
-
-    out = {}
-    for name in cfg.tasks:
-        if name not in TASK_NAMES:
-            raise ConfigError(f"gin binding Finetune.tasks: unknown downstream task {name!r}; "
-                              f"known tasks: {', '.join(TASK_NAMES)}")
-        task = get_task(name)
-        examples = {}
-        for split in SPLITS:
-            try:
-                examples[split] = task.examples(split, cfg.data_dir)
-            except FileNotFoundError as e:
-                raise TaskDataError(f"task {name}: {e}") from None
-            if not examples[split]:
-                raise TaskDataError(f"task {name}: no {split} examples (Finetune.data_dir = {cfg.data_dir!r})")
-        out[name] = dataclasses.replace(task, loader=lambda split, data_dir, ex=examples: ex[split])
-    return out
-
-
-def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
-    train = task.examples("train", cfg.data_dir)
-    val = task.examples("validation", cfg.data_dir)
-    if cfg.eval_max_examples:
-        val = val[: cfg.eval_max_examples]
-    train = train_subset(train, cfg.max_train_examples)
-    if not train or not val:
-        raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples "
-                         f"(data_dir={cfg.data_dir!r})")
-    train_inputs, cut_inputs = encode([e.inputs for e in train], vocab, cfg.inputs_length)
-    train_targets, cut_targets = encode([e.targets for e in train], vocab, cfg.targets_length)
-    val_inputs, cut_val = encode([e.inputs for e in val], vocab, cfg.inputs_length)
-    report_truncation(f"task {name} train", [("inputs", cut_inputs, len(train), cfg.inputs_length),
-                                             ("targets", cut_targets, len(train), cfg.targets_length)])
-    report_truncation(f"task {name} validation", [("inputs", cut_val, len(val), cfg.inputs_length)])
-    return TokenizedTask(name, task, train_inputs, train_targets, val, val_inputs)
-
-
-def train_subset(examples: list, max_examples: Optional[int]) -> list:
-    """A fixed random subset of `max_examples` training examples (all of them if None or fewer).
-
-    The subset depends on neither the run seed nor the variant (stream STREAM_TRAIN_SUBSET, index 0), so every
-    row and seed of a sweep fine-tunes on the same examples and paired comparisons stay paired; the seed
-    still sets their order. The kept examples stay in their original order.
-    """
-    if not max_examples or len(examples) <= max_examples:
-        return examples
-    keep = np.sort(numpy_rng(0, STREAM_TRAIN_SUBSET, len(examples)).permutation(len(examples))[:max_examples])
-    return [examples[i] for i in keep]
-
-
-class MixtureSampler:
-    """Deterministic batches: shuffled epochs per task; in a mixture each row's task is drawn with
-    probability proportional to min(n_task, cap) (examples-proportional mixing with a cap)."""
-
-    def __init__(self, tasks: Sequence[TokenizedTask], batch_size: int, seed: int, cap: int, task_ids: Sequence[int]):
-        self.tasks, self.batch_size, self.seed, self.task_ids = list(tasks), batch_size, seed, list(task_ids)
-        sizes = np.array([len(t.train_inputs) for t in self.tasks], np.float64)
-        self.rates = np.minimum(sizes, cap) / np.minimum(sizes, cap).sum()
-        self._order = [np.empty(0, np.int64)] * len(self.tasks)
-        self._pos = [0] * len(self.tasks)
-        self._epoch = [0] * len(self.tasks)
-
-    def _take(self, t: int) -> int:
-        if self._pos[t] >= len(self._order[t]):
-            rng = numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], self._epoch[t])
-            self._order[t] = rng.permutation(len(self.tasks[t].train_inputs))
-            self._pos[t], self._epoch[t] = 0, self._epoch[t] + 1
-        self._pos[t] += 1
-        return int(self._order[t][self._pos[t] - 1])
-
-    def batch(self, step: int) -> dict[str, np.ndarray]:
-        if len(self.tasks) == 1:
-            which = np.zeros(self.batch_size, np.int64)
-        else:
-            which = numpy_rng(self.seed, STREAM_MIXTURE, step).choice(len(self.tasks), self.batch_size, p=self.rates)
-        rows = [(t, self._take(t)) for t in which]
-        return {"inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
-                "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows])}
 
 
 def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int) -> np.ndarray:
@@ -185,10 +54,20 @@ class TaskRecord:
     last: Optional[dict] = None
     best_step: Optional[int] = None
     best_predictions: Optional[list] = None  # the best evaluation's decoded predictions (for the bootstrap)
+    saved_hash: Optional[str] = None  # restored from a checkpoint: the hash of predictions/<task>.jsonl's
 
     def as_dict(self) -> dict:
         return {"best": self.best, "last": self.last, "best_step": self.best_step,
                 "primary_metric": self.primary_metric}
+
+    def state(self) -> dict:
+        preds = self.best_predictions
+        return {"best": self.best, "last": self.last, "best_step": self.best_step,
+                "best_hash": resume.predictions_hash(preds) if preds is not None else self.saved_hash}
+
+    def restore(self, state: dict) -> None:
+        self.best, self.last, self.best_step = state["best"], state["last"], state["best_step"]
+        self.best_predictions, self.saved_hash = None, state["best_hash"]
 
 
 @dataclasses.dataclass
@@ -200,97 +79,200 @@ class FinetuneOutcome:
     bootstrap: Optional[dict] = None  # result.json's `bootstrap` (data/bootstrap.py), None without tasks
 
 
+@dataclasses.dataclass
+class _Context:
+    """What every group of one `finetune` call shares."""
+
+    decode_fn: Callable
+    cfg: Finetune
+    vocab: Any
+    writer: MetricsWriter
+    run_dir: Path
+    seed: int
+    records: dict
+    out: FinetuneOutcome
+    progress_stream: Any = None
+    on_checkpoint: Optional[Callable[[FinetuneOutcome], None]] = None
+
+
+@dataclasses.dataclass
+class _Group:
+    """Tasks trained together (one, or a mixture), and where their training stands."""
+
+    name: str
+    members: list  # TokenizedTask
+    trainer: Trainer
+    sampler: MixtureSampler
+    ckpt: resume.GroupCheckpoint
+    start: int = 0
+    window: list = dataclasses.field(default_factory=list)  # train-step metrics not yet in a metrics row
+    t_start: float = 0.0
+    eval_time: float = 0.0
+
+    @property
+    def phase(self) -> str:
+        return f"finetune/{self.name}"
+
+
 def finetune(make_trainer: Callable[[int], Trainer], decode_fn: Callable, cfg: Finetune, tasks: dict[str, Any],
-             vocab, writer: MetricsWriter, run_dir: str | Path, seed: int, progress_stream=None) -> FinetuneOutcome:
+             vocab, writer: MetricsWriter, run_dir: str | Path, seed: int, progress_stream=None,
+             on_checkpoint: Optional[Callable[[FinetuneOutcome], None]] = None) -> FinetuneOutcome:
     """Fine-tune and evaluate every task in `tasks` ({name: DownstreamTask}).
 
     `make_trainer(total_steps)` returns a Trainer starting from the pretrained params with the fine-tuning
     optimiser; `decode_fn(params, inputs[B, I]) -> ids[B, targets_length]` is batched greedy decoding.
-    Fine-tuning is not checkpointed: a resumed run redoes it, so its old metrics rows are dropped first.
+    Checkpointed under run_dir/checkpoints/finetune/ (finetune_resume.py): a resumed run continues each task
+    from its last evaluation and skips finished ones. `on_checkpoint(outcome)` gets the timing so far after
+    every checkpoint.
     """
     cfg.validate()
-    writer.discard_phase("finetune")
-    loaded = [load_task(name, task, cfg, vocab) for name, task in tasks.items()]
-    records = {t.name: TaskRecord(t.task.primary_metric) for t in loaded}
-    out = FinetuneOutcome(downstream={})
-    groups = [[i] for i in range(len(loaded))] if cfg.mode == "per_task" else [list(range(len(loaded)))]
+    names = list(tasks)
+    records = {name: TaskRecord(task.primary_metric) for name, task in tasks.items()}
+    ctx = _Context(decode_fn, cfg, vocab, writer, Path(run_dir), seed, records, FinetuneOutcome(downstream={}),
+                   progress_stream, on_checkpoint)
+    groups = [[i] for i in range(len(names))] if cfg.mode == "per_task" else [list(range(len(names)))]
+    members = [[names[i] for i in group] for group in groups]
+    ours = set().union(*(resume.group_phases(resume.group_name(m), m) for m in members))
+    logged = {r["phase"] for r in writer.rows() if str(r.get("phase", "")).startswith("finetune")}
+    writer.discard_phases(logged - ours)  # tasks this config does not fine-tune (any more)
     for group in groups:
-        members = [loaded[i] for i in group]
-        phase = f"finetune/{members[0].name}" if len(members) == 1 else "finetune/mixture"
+        _run_group(ctx, make_trainer, tasks, group)
+    ctx.out.downstream = {name: rec.as_dict() for name, rec in records.items()}
+    ctx.out.bootstrap = _bootstrap_best(ctx, tasks)
+    return ctx.out
+
+
+def _run_group(ctx: _Context, make_trainer: Callable[[int], Trainer], tasks: dict[str, Any], group: list[int]) -> None:
+    """Train and evaluate one group, resuming from its checkpoint; a group finished before is only read back."""
+    cfg, names = ctx.cfg, list(tasks)
+    members = [names[i] for i in group]
+    name = resume.group_name(members)
+    phases = resume.group_phases(name, members)
+    ckpt = resume.GroupCheckpoint(ctx.run_dir, name, resume.signature(cfg, members, ctx.seed))
+    try:
+        saved = ckpt.saved()
+        if saved is not None and saved["finished"]:
+            for m in members:
+                ctx.records[m].restore(saved["records"][m])
+            ctx.writer.discard_phases(phases, after=saved["step"])
+            print(f"finetune/{name}: finished by an earlier attempt; not redone", flush=True)
+            return
+        loaded = [load_task(m, tasks[m], cfg, ctx.vocab) for m in members]
         trainer = make_trainer(max(cfg.steps, 1))
-        sampler = MixtureSampler(members, cfg.batch_size, seed, cfg.mixing_cap, group)
-        _train_and_evaluate(trainer, sampler, decode_fn, members, records, cfg, vocab, writer, run_dir, phase,
-                            out, progress_stream)
-        out.compile_s += trainer.compile_s
-    out.downstream = {name: rec.as_dict() for name, rec in records.items()}
-    out.bootstrap = _bootstrap_best(loaded, records, seed, out)
-    return out
+        g = _Group(name, loaded, trainer, MixtureSampler(loaded, cfg.batch_size, ctx.seed, cfg.mixing_cap, group), ckpt)
+        if saved is None:
+            ctx.writer.discard_phases(phases)
+        else:
+            g.start = saved["step"]
+            trainer.state = ckpt.restore_state(trainer.state, g.start)
+            g.sampler.restore(saved["sampler"])
+            for m in members:
+                ctx.records[m].restore(saved["records"][m])
+            g.window = restore_window(saved["log_window"])
+            ctx.writer.discard_phases(phases, after=g.start)
+            print(f"{g.phase}: resumed from checkpoint at step {g.start}", flush=True)
+        _train_and_evaluate(ctx, g)
+        ctx.out.compile_s += trainer.compile_s
+    finally:
+        ckpt.close()
 
 
-def _bootstrap_best(loaded: Sequence[TokenizedTask], records: dict, seed: int, out: FinetuneOutcome) -> Optional[dict]:
-    """Bootstrap intervals of the best evaluation of every task; its time counts as evaluation time."""
+def _bootstrap_best(ctx: _Context, tasks: dict[str, Any]) -> Optional[dict]:
+    """Bootstrap intervals of the best evaluation of every task; its time counts as evaluation time. The best
+    predictions of a task finished by an earlier attempt are read back from its predictions file."""
     from t5explore.data.bootstrap import EvalSet, bootstrap_report
 
     t0 = time.perf_counter()
-    evals = {t.name: EvalSet([e.targets for e in t.val_examples], records[t.name].best_predictions,
-                             [e.meta for e in t.val_examples], t.task.score)
-             for t in loaded if records[t.name].best_predictions is not None}
-    report = bootstrap_report(evals, seed) if evals else None
-    out.eval_s += time.perf_counter() - t0
+    evals = {}
+    for name, task in tasks.items():
+        rec = ctx.records[name]
+        if rec.best is None:
+            continue
+        val = validation_examples(task, ctx.cfg)
+        preds = rec.best_predictions
+        if preds is None:
+            preds = resume.read_predictions(_predictions_path(ctx.run_dir, name), rec.saved_hash)
+        evals[name] = EvalSet([e.targets for e in val], preds, [e.meta for e in val], task.score)
+    report = bootstrap_report(evals, ctx.seed) if evals else None
+    ctx.out.eval_s += time.perf_counter() - t0
     return report
 
 
-def _train_and_evaluate(trainer, sampler, decode_fn, members, records, cfg, vocab, writer, run_dir, phase, out,
-                        progress_stream) -> None:
-    progress = Progress(phase, cfg.steps, stream=progress_stream)
+def _train_and_evaluate(ctx: _Context, g: _Group) -> None:
+    cfg, trainer = ctx.cfg, g.trainer
+    progress = Progress(g.phase, cfg.steps, g.start, stream=ctx.progress_stream)
     tokens_per_step = cfg.batch_size * cfg.inputs_length
-    window, t_window = [], time.perf_counter()
-    t_start, compile0 = time.perf_counter(), trainer.train_compile_s
-    eval_time = 0.0
+    window, t_window = g.window, time.perf_counter()
+    g.t_start, compile0 = time.perf_counter(), trainer.train_compile_s
     if cfg.steps == 0:  # no fine-tuning: score the pretrained model as it is
-        eval_time += _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir, 0)
-    for step in range(cfg.steps):
-        window.append(trainer.train_step(sampler.batch(step)))
+        g.eval_time += _evaluate(ctx, trainer, g.members, 0)
+        _checkpoint(ctx, g, 0, window)
+    for step in range(g.start, cfg.steps):
+        window.append(trainer.train_step(g.sampler.batch(step)))
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             fetched = jax.device_get(window)
             loss = float(np.mean([m["loss"] for m in fetched]))
             acc = float(np.mean([m["accuracy"] for m in fetched]))
-            check_finite(loss, done, phase)
+            check_finite(loss, done, g.phase)
             elapsed = max(time.perf_counter() - t_window - (trainer.train_compile_s - compile0), 1e-9)
             tps = len(window) * tokens_per_step / elapsed
-            writer.write(phase, done, {"tokens_seen": done * tokens_per_step, "loss": loss, "accuracy": acc,
-                                       "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps})
+            ctx.writer.write(g.phase, done, {"tokens_seen": done * tokens_per_step, "loss": loss, "accuracy": acc,
+                                             "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps})
             progress.report(done, loss=loss, acc=acc, tokens_per_s=tps)
             window, t_window, compile0 = [], time.perf_counter(), trainer.train_compile_s
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
-            dt = _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir, done)
-            eval_time += dt
-            t_window += dt
-    out.eval_s += eval_time
-    out.finetune_s += time.perf_counter() - t_start - eval_time - trainer.train_compile_s
+            dt = _evaluate(ctx, trainer, g.members, done)
+            g.eval_time += dt
+            t_window += dt + _checkpoint(ctx, g, done, window)
+    ctx.out.eval_s += g.eval_time
+    ctx.out.finetune_s += time.perf_counter() - g.t_start - g.eval_time - trainer.train_compile_s
 
 
-def _evaluate(trainer, decode_fn, members, records, cfg, vocab, writer, run_dir, step) -> float:
+def _checkpoint(ctx: _Context, g: _Group, step: int, window: list) -> float:
+    """Checkpoint the group after its evaluation at `step` (the data item alone once it is finished); report
+    the timing so far. Returns the seconds it took."""
+    t0 = time.perf_counter()
+    finished = step == ctx.cfg.steps
+    if finished and ctx.cfg.steps:  # the finishing checkpoint holds no state, but must not record a diverged one
+        require_finite(g.trainer.state, f"the fine-tuning checkpoint of {g.phase} at step {step}")
+    data = {"finished": finished, "sampler": g.sampler.state(), "log_window": window_state(window),
+            "records": {t.name: ctx.records[t.name].state() for t in g.members}}
+    g.ckpt.save(step, None if finished else g.trainer.state, data)
+    if ctx.on_checkpoint is not None:
+        now = time.perf_counter()
+        ctx.on_checkpoint(dataclasses.replace(
+            ctx.out, eval_s=ctx.out.eval_s + g.eval_time, compile_s=ctx.out.compile_s + g.trainer.compile_s,
+            finetune_s=ctx.out.finetune_s + now - g.t_start - g.eval_time - g.trainer.train_compile_s))
+    return time.perf_counter() - t0
+
+
+def _evaluate(ctx: _Context, trainer, members, step) -> float:
     """Decode each task's validation inputs, score, update best/last, save the best predictions."""
     t0 = time.perf_counter()
+    cfg = ctx.cfg
     for t in members:
-        ids = predict(decode_fn, trainer.params, t.val_inputs, cfg.eval_batch_size or cfg.batch_size)
-        predictions = detokenize(ids, vocab)
+        ids = predict(ctx.decode_fn, trainer.params, t.val_inputs, cfg.eval_batch_size or cfg.batch_size)
+        predictions = detokenize(ids, ctx.vocab)
         targets = [e.targets for e in t.val_examples]
         scores = {k: float(v) for k, v in t.task.score(targets, predictions, [e.meta for e in t.val_examples]).items()}
-        rec = records[t.name]
+        rec = ctx.records[t.name]
         if rec.primary_metric not in scores:
             raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, "
                            f"not its primary metric {rec.primary_metric!r}")
         rec.last = scores
         if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
             rec.best, rec.best_step, rec.best_predictions = scores, step, predictions
-            _save_predictions(Path(run_dir) / "predictions" / f"{t.name}.jsonl", t.val_examples, predictions)
-        writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
+            _save_predictions(_predictions_path(ctx.run_dir, t.name), t.val_examples, predictions)
+        kill_point(f"eval/{t.name}", step)
+        ctx.writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
         shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
         print(f"finetune_eval/{t.name} step {step}: {shown}", flush=True)
     return time.perf_counter() - t0
+
+
+def _predictions_path(run_dir: Path, task: str) -> Path:
+    return Path(run_dir) / "predictions" / f"{task}.jsonl"
 
 
 def _save_predictions(path: Path, examples: Sequence[Any], predictions: Sequence[str]) -> None:

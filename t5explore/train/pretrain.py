@@ -17,11 +17,14 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 
-from t5explore.train.checkpoints import Checkpointer
+from t5explore.train.checkpoints import Checkpointer, restore_window, window_state
 from t5explore.train.config import Pretrain
 from t5explore.train.hardware import model_flops_utilization
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
+
+
+LOG_WINDOW = "log_window"  # the checkpoint data item's key for the metrics of the steps not yet logged
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -61,12 +64,13 @@ def check_finite(loss: float, step: int, phase: str) -> None:
 
 
 def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequence[dict], writer: MetricsWriter,
-             checkpoint_dir: str | Path, flops_per_token: Optional[float] = None,
-             progress_stream=None) -> PretrainOutcome:
+             checkpoint_dir: str | Path, flops_per_token: Optional[float] = None, progress_stream=None,
+             on_checkpoint: Optional[Callable[[PretrainOutcome], None]] = None) -> PretrainOutcome:
     """Train `trainer` for cfg.steps on `stream` (an iterator of batches with state()/restore()).
 
-    Resumes from the newest checkpoint in `checkpoint_dir` (train state + stream position) and drops
-    metrics rows logged after it. `flops_per_token` is the model's training FLOPs per counted token.
+    Resumes from the newest checkpoint in `checkpoint_dir` (train state + stream position + the metrics of
+    the steps not yet logged) and drops metrics rows logged after it. `flops_per_token` is the model's training
+    FLOPs per counted token. `on_checkpoint(outcome)` is called after every checkpoint with the timing so far.
     """
     cfg.validate()
     out = PretrainOutcome()
@@ -75,19 +79,8 @@ def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequenc
     tokens_per_step = cfg.batch_size * cfg.inputs_length
     ckpt = Checkpointer(checkpoint_dir, cfg.checkpoint_every, cfg.keep_checkpoints)
     try:
-        start = 0
-        if ckpt.latest_step() is not None:
-            trainer.state, data_state, start = ckpt.restore(trainer.state)
-            stream.restore(data_state)
-            writer.discard_after("pretrain", start)
-            out.resumed_from = start
-            print(f"pretrain: resumed from checkpoint at step {start}", flush=True)
-        else:
-            writer.discard_phase("pretrain")  # rows of an attempt that died before its first checkpoint
-        if start > cfg.steps:
-            raise ValueError(f"checkpoint at step {start} is past Pretrain.steps={cfg.steps}; use a new run_dir")
+        start, window = _resume(trainer, cfg, stream, writer, ckpt, out)
         progress = Progress("pretrain", cfg.steps, start, stream=progress_stream)
-        window: list[dict] = []
         window_t0 = time.perf_counter()
         loop_t0, data_wait = window_t0, 0.0
         compile_at_start = compile_before = trainer.train_compile_s
@@ -115,22 +108,60 @@ def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequenc
                 out.final_loss, out.final_accuracy = m["loss"], m["accuracy"]
                 window, window_t0 = [], time.perf_counter()
             if eval_batches and ((cfg.eval_every and done % cfg.eval_every == 0) or last):
-                t0, eval_compile0 = time.perf_counter(), trainer.eval_compile_s
-                ev = trainer.evaluate(eval_batches)
-                check_finite(ev["loss"], done, "held-out")
-                writer.write("pretrain_eval", done, {"tokens_seen": done * tokens_per_step, "loss": ev["loss"],
-                                                     "accuracy": ev["accuracy"], "num_tokens": ev["num_tokens"]})
-                out.eval_loss, out.eval_accuracy = ev["loss"], ev["accuracy"]
-                dt = time.perf_counter() - t0
-                out.eval_s += dt - (trainer.eval_compile_s - eval_compile0)
+                dt = _evaluate(trainer, eval_batches, writer, done, done * tokens_per_step, out)
                 window_t0 += dt
                 loop_t0 += dt
-            ckpt.save(done, trainer.state, stream.state(), force=last)
+            if last or ckpt.should_save(done):
+                ckpt.save(done, trainer.state, {**stream.state(), LOG_WINDOW: window_state(window)}, force=last)
+                if on_checkpoint is not None:
+                    out.compile_s = trainer.compile_s
+                    out.train_s = time.perf_counter() - loop_t0 - (trainer.train_compile_s - compile_at_start)
+                    on_checkpoint(out)
         loop_s = time.perf_counter() - loop_t0 - (trainer.train_compile_s - compile_at_start)
         ckpt.wait()
     finally:
         ckpt.close()
+    _summarise(out, trainer, cfg, start, loop_s, data_wait, flops_per_token)
+    _fill_from_metrics(out, writer)
+    return out
+
+
+def _resume(trainer: Trainer, cfg: Pretrain, stream: Any, writer: MetricsWriter, ckpt: Checkpointer,
+            out: PretrainOutcome) -> tuple[int, list[dict]]:
+    """Restore the newest checkpoint, if any: (the step to start from, the metrics of the steps since the
+    last row, which the next row averages over)."""
+    if ckpt.latest_step() is None:
+        writer.discard_phase("pretrain")  # rows of an attempt that died before its first checkpoint
+        return 0, []
+    trainer.state, data_state, start = ckpt.restore(trainer.state)
+    window = restore_window(data_state.pop(LOG_WINDOW, None))
+    stream.restore(data_state)
+    writer.discard_after("pretrain", start)
+    out.resumed_from = start
+    print(f"pretrain: resumed from checkpoint at step {start}", flush=True)
+    if start > cfg.steps:
+        raise ValueError(f"checkpoint at step {start} is past Pretrain.steps={cfg.steps}; use a new run_dir")
+    return start, window
+
+
+def _evaluate(trainer: Trainer, eval_batches: Sequence[dict], writer: MetricsWriter, done: int, tokens_seen: int,
+              out: PretrainOutcome) -> float:
+    """Held-out loss at step `done`, logged; returns the wall time it took (compilation included)."""
+    t0, eval_compile0 = time.perf_counter(), trainer.eval_compile_s
+    ev = trainer.evaluate(eval_batches)
+    check_finite(ev["loss"], done, "held-out")
+    writer.write("pretrain_eval", done, {"tokens_seen": tokens_seen, "loss": ev["loss"],
+                                         "accuracy": ev["accuracy"], "num_tokens": ev["num_tokens"]})
+    out.eval_loss, out.eval_accuracy = ev["loss"], ev["accuracy"]
+    dt = time.perf_counter() - t0
+    out.eval_s += dt - (trainer.eval_compile_s - eval_compile0)
+    return dt
+
+
+def _summarise(out: PretrainOutcome, trainer: Trainer, cfg: Pretrain, start: int, loop_s: float, data_wait: float,
+               flops_per_token: Optional[float]) -> None:
     trained = cfg.steps - start
+    tokens_per_step = cfg.batch_size * cfg.inputs_length
     out.steps, out.tokens_seen = cfg.steps, cfg.steps * tokens_per_step
     out.compile_s = trainer.compile_s
     out.train_s = max(loop_s, 0.0) if trained else 0.0
@@ -141,8 +172,6 @@ def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequenc
         print(f"pretrain: {trained} steps in {out.train_s:.1f}s (+{out.compile_s:.1f}s compile), "
               f"{out.tokens_per_s:,.0f} tok/s, data wait {100 * out.data_wait_share:.1f}% of step time"
               + (f", MFU {100 * out.mfu:.1f}%" if out.mfu is not None else ""), flush=True)
-    _fill_from_metrics(out, writer)
-    return out
 
 
 def _fill_from_metrics(out: PretrainOutcome, writer: MetricsWriter) -> None:

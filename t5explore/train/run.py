@@ -2,7 +2,10 @@
 predictions and, last of all, result.json (schema 1 in docs/ARCHITECTURE.md).
 
 `execute` is what `t5explore train` and the sweep runner call. It resumes: pretraining continues from the
-newest checkpoint in run_dir/checkpoints; fine-tuning (minutes at most) is redone.
+newest checkpoint in run_dir/checkpoints, each fine-tuning task (or mixture) from its newest checkpoint in
+run_dir/checkpoints/finetune/<group> (a finished one is not redone), so a run killed anywhere ends with the
+numbers an uninterrupted run has. Every attempt's timing is kept (attempts.py): result.json's `timing` is the
+sum over attempts, `attempts` lists each.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import gin
 from t5explore import __version__
 from t5explore.config import REPO_ROOT, ConfigError, parse_gin
 from t5explore.io_utils import atomic_write_json, atomic_write_text
+from t5explore.train.attempts import Attempts
 from t5explore.train.config import Experiment, Finetune, Pretrain
+from t5explore.train.faults import kill_point
 from t5explore.train.hardware import device_info
 from t5explore.train.state import count_params
 from t5explore.train.writers import MetricsWriter
@@ -113,12 +118,9 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
                           "include e.g. gin/data/builtin.gin")
 
     from t5explore.data.vocab import vocabulary
-    from t5explore.model.decoding import greedy_decode
-    from t5explore.model.flops import flops_per_token
-    from t5explore.train.finetune import finetune, prepare_tasks
+    from t5explore.train.finetune import prepare_tasks
     from t5explore.train.partitioning import Partitioner
-    from t5explore.train.pretrain import pretrain
-    from t5explore.train.trainer import Trainer, init_params
+    from t5explore.train.trainer import init_params
 
     tasks = prepare_tasks(ft)  # every task's data read and checked before the vocabulary and pretraining
     cache_dir = cache_dir_for(experiment)
@@ -133,51 +135,89 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
     params, param_shardings = init_params(model, partitioner, experiment.seed)
     write_operative_config(run_dir)
 
+    attempts = Attempts(run_dir, t_start)
     writer = MetricsWriter(run_dir)
+    setup = _Setup(run_dir, experiment, pre, ft, model, model_cfg, partitioner, param_shardings, vocab, writer,
+                   attempts)
     try:
-        stream = None
-        flops = None
-        if pre.steps:
-            from t5explore.data.pretrain_stream import PretrainStream
-            from t5explore.data.token_store import get_token_store
-
-            store = get_token_store(pre.corpus, vocab, cache_dir)
-            stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, experiment.seed, "train")
-            eval_batches = held_out_batches(store, pre, experiment.seed)
-            flops = flops_per_token(model_cfg, pre.inputs_length, pre.objective.plan(pre.inputs_length).targets_length)
-            trainer = Trainer(model, partitioner, params, param_shardings, optimizer, pre.steps, experiment.seed,
-                              pre.z_loss, pre.label_smoothing)
-            try:
-                outcome = pretrain(trainer, pre, stream, eval_batches, writer, run_dir / "checkpoints", flops)
-            finally:
-                _close(stream)
-            params = trainer.params
-        else:
-            from t5explore.train.pretrain import PretrainOutcome
-
-            outcome = PretrainOutcome()
-            writer.discard_phase("pretrain")
-
-        def make_trainer(total_steps: int) -> Trainer:
-            return Trainer(model, partitioner, params, param_shardings, ft_optimizer, total_steps, experiment.seed)
-
-        def decode_fn(p, inputs):
-            return greedy_decode(model, p, inputs, ft.targets_length)
-
-        ft_out = (finetune(make_trainer, decode_fn, ft, tasks, vocab, writer, run_dir, experiment.seed)
-                  if tasks else None)
+        outcome, params = _pretrain(setup, params, optimizer, cache_dir)
+        ft_out = _finetune(setup, params, ft_optimizer, tasks) if tasks else None
     finally:
         writer.close()
     write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
 
+    attempts.update(outcome, ft_out)
     result = result_dict(run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params),
-                         time.perf_counter() - t_start)
+                         attempts)
+    kill_point("result")
     atomic_write_json(run_dir / "result.json", result)
     return result
 
 
+@dataclasses.dataclass
+class _Setup:
+    """What pretraining and fine-tuning of one run share."""
+
+    run_dir: Path
+    experiment: Experiment
+    pre: Pretrain
+    ft: Finetune
+    model: Any
+    model_cfg: Any
+    partitioner: Any
+    param_shardings: Any
+    vocab: Any
+    writer: MetricsWriter
+    attempts: Attempts
+
+
+def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[Any, Any]:
+    """(PretrainOutcome, the pretrained params), resuming from run_dir/checkpoints."""
+    from t5explore.train.pretrain import PretrainOutcome, pretrain
+    from t5explore.train.trainer import Trainer
+
+    pre = s.pre
+    if not pre.steps:
+        s.writer.discard_phase("pretrain")
+        return PretrainOutcome(), params
+    from t5explore.data.pretrain_stream import PretrainStream
+    from t5explore.data.token_store import get_token_store
+    from t5explore.model.flops import flops_per_token
+
+    seed = s.experiment.seed
+    store = get_token_store(pre.corpus, s.vocab, cache_dir)
+    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train")
+    eval_batches = held_out_batches(store, pre, seed)
+    flops = flops_per_token(s.model_cfg, pre.inputs_length, pre.objective.plan(pre.inputs_length).targets_length)
+    trainer = Trainer(s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss,
+                      pre.label_smoothing)
+    try:
+        outcome = pretrain(trainer, pre, stream, eval_batches, s.writer, s.run_dir / "checkpoints", flops,
+                           on_checkpoint=lambda partial: s.attempts.update(pretrain=partial))
+    finally:
+        _close(stream)
+    s.attempts.update(pretrain=outcome)
+    return outcome, trainer.params
+
+
+def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
+    """FinetuneOutcome of every task, resuming from run_dir/checkpoints/finetune/."""
+    from t5explore.model.decoding import greedy_decode
+    from t5explore.train.finetune import finetune
+    from t5explore.train.trainer import Trainer
+
+    def make_trainer(total_steps: int) -> Trainer:
+        return Trainer(s.model, s.partitioner, params, s.param_shardings, ft_optimizer, total_steps, s.experiment.seed)
+
+    def decode_fn(p, inputs):
+        return greedy_decode(s.model, p, inputs, s.ft.targets_length)
+
+    return finetune(make_trainer, decode_fn, s.ft, tasks, s.vocab, s.writer, s.run_dir, s.experiment.seed,
+                    on_checkpoint=lambda partial: s.attempts.update(finetune=partial))
+
+
 def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment, pre: Pretrain, outcome: Any,
-                ft_out: Any, model_cfg: Any, num_params: int, total_s: float) -> dict:
+                ft_out: Any, model_cfg: Any, num_params: int, attempts: Attempts) -> dict:
     """result.json (schema RESULT_SCHEMA, docs/ARCHITECTURE.md) of a finished run."""
     from t5explore.data.tasks import benchmark_scores
 
@@ -193,11 +233,8 @@ def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment,
         "benchmarks": {which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
                        for which in ("best", "last")},
         "bootstrap": ft_out.bootstrap if ft_out else None,  # intervals over evaluation examples
-        "timing": {"compile_s": outcome.compile_s + (ft_out.compile_s if ft_out else 0.0),
-                   "pretrain_s": outcome.train_s,
-                   "finetune_s": ft_out.finetune_s if ft_out else 0.0,
-                   "eval_s": outcome.eval_s + (ft_out.eval_s if ft_out else 0.0),
-                   "total_s": total_s},
+        "timing": attempts.totals(),  # summed over attempts
+        "attempts": attempts.entries,
         "throughput": {"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
                        "data_wait_share": outcome.data_wait_share},
         "model": {"name": experiment.model_name or model_cfg.name, "num_params": num_params},

@@ -2,10 +2,16 @@
 
 metrics.jsonl is append-only during a run; on resume `discard_after` rewrites it atomically without the
 rows past the restored checkpoint, so a resumed run never holds the same (phase, step) twice.
+
+TensorBoard events are written synchronously, one events file per attempt (named with the process id, so a
+resumed attempt never truncates an earlier one's file), flushed with every row: a killed attempt keeps every
+point that reached metrics.jsonl. Points an attempt logged past its last checkpoint are logged again by the
+next attempt (TensorBoard shows both; metrics.jsonl, which the report reads, holds each step once).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -13,11 +19,13 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
 from t5explore.io_utils import atomic_write_text, disk_full_named
+from t5explore.train.faults import kill_point
 
 METRICS_FILE = "metrics.jsonl"
+_EVENTS_FILES = itertools.count()  # numbers this process's events files: two attempts never share a name
 
 
 def _clean(value: Any) -> Any:
@@ -69,6 +77,10 @@ class MetricsWriter:
         """Drop every row of phases starting with `phase_prefix` (a phase that restarts from scratch)."""
         return self._rewrite(lambda r: not str(r.get("phase", "")).startswith(phase_prefix))
 
+    def discard_phases(self, phases: Collection[str], after: Optional[int] = None) -> int:
+        """Drop the rows of exactly these `phases` (all of them, or those past step `after`); returns how many."""
+        return self._rewrite(lambda r: not (r.get("phase") in phases and (after is None or r.get("step", 0) > after)))
+
     def _rewrite(self, keep: Callable[[dict], bool]) -> int:
         raw = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
         rows = _parse_rows(raw)
@@ -87,6 +99,8 @@ class MetricsWriter:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
                     self._tb.add_scalar(f"{phase}/{key}", value, int(step))
+            self._tb.flush()
+        kill_point(phase, step)
         return row
 
     def flush(self) -> None:
@@ -99,12 +113,32 @@ class MetricsWriter:
             self._tb = None
 
 
+class _EventsFile:
+    """tensorboardX's own events-file format, written in this thread (its SummaryWriter queues events for a
+    background thread, so neither its flush nor a kill would see the newest ones)."""
+
+    def __init__(self, log_dir: Path):
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto import event_pb2
+        from tensorboardX.summary import scalar
+
+        self._event, self._scalar = event_pb2.Event, scalar
+        self._w = EventsWriter(str(log_dir / "events"), f".{os.getpid()}.{next(_EVENTS_FILES)}")
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self._w.write_event(self._event(wall_time=time.time(), step=step, summary=self._scalar(tag, value)))
+
+    def flush(self) -> None:
+        self._w.flush()
+
+    def close(self) -> None:
+        self._w.close()
+
+
 def _tensorboard_writer(log_dir: Path):
     """tensorboardX (light, pure Python) if installed; else TensorFlow's writer; else none, with a warning."""
     try:
-        from tensorboardX import SummaryWriter
-
-        return SummaryWriter(logdir=str(log_dir), flush_secs=30)
+        return _EventsFile(log_dir)
     except ImportError:
         pass
     try:

@@ -1,0 +1,170 @@
+"""Fine-tuning data: downstream tasks read and checked up front, tokenised per task, and the deterministic
+batch sampler (shuffled epochs per task; examples-proportional mixing with a cap for a mixture) whose position
+a fine-tuning checkpoint holds (finetune_resume.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from t5explore.config import ConfigError
+from t5explore.data.features import EOS_ID
+from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
+from t5explore.train.config import Finetune
+
+
+@dataclasses.dataclass
+class TokenizedTask:
+    name: str
+    task: Any  # DownstreamTask
+    train_inputs: np.ndarray
+    train_targets: np.ndarray
+    val_examples: list  # TextExample, capped at eval_max_examples
+    val_inputs: np.ndarray
+
+
+def encode(texts: Sequence[str], vocab, length: int) -> tuple[np.ndarray, int]:
+    """Encode, append EOS, truncate to `length` (EOS kept last) and right-pad with 0; also how many texts
+    were truncated."""
+    ids = vocab.encode_batch(list(texts)) if hasattr(vocab, "encode_batch") else [vocab.encode(t) for t in texts]
+    out = np.zeros((len(ids), length), np.int32)
+    truncated = 0
+    for row, seq in enumerate(ids):
+        if len(seq) + 1 > length:
+            truncated += 1
+            seq = seq[: length - 1]
+        out[row, : len(seq)] = seq
+        out[row, len(seq)] = EOS_ID
+    return out, truncated
+
+
+def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
+    """`encode`; truncation is never silent: one line on stderr says how many of `what` were cut."""
+    out, truncated = encode(texts, vocab, length)
+    report_truncation(what, [("texts", truncated, len(out), length)])
+    return out
+
+
+def report_truncation(what: str, parts: Sequence[tuple[str, int, int, int]]) -> None:
+    """One line on stderr for (kind, truncated, total, length) parts with any truncation, e.g.
+    `warning: task glue_rte train: truncated 12 of 2490 inputs to 512 tokens (0.5%), 3 of 2490 targets ...`."""
+    cut = [f"{n} of {total} {kind} to {length} tokens ({100 * n / max(total, 1):.1f}%)"
+           for kind, n, total, length in parts if n]
+    if cut:
+        print(f"warning: {what}: truncated {', '.join(cut)}", file=sys.stderr, flush=True)
+
+
+def detokenize(ids: np.ndarray, vocab) -> list[str]:
+    """Decoded rows up to (not including) the first EOS."""
+    out = []
+    for row in np.asarray(ids):
+        end = np.flatnonzero(row == EOS_ID)
+        row = row[: end[0]] if end.size else row
+        out.append(vocab.decode([int(t) for t in row if t > 0]))
+    return out
+
+
+def prepare_tasks(cfg: Finetune) -> dict[str, Any]:
+    """{name: DownstreamTask} of `cfg.tasks`, each task's train and validation examples read now, before any
+    pretraining, so that a missing file, column or field (or an empty split) stops the run at once with one
+    TaskDataError naming the file and field. The tasks returned hand these same examples on to `load_task`:
+    nothing is read or tokenised twice."""
+    from t5explore.data.tasks import SPLITS, TASK_NAMES, TaskDataError, get_task
+
+    out = {}
+    for name in cfg.tasks:
+        if name not in TASK_NAMES:
+            raise ConfigError(f"gin binding Finetune.tasks: unknown downstream task {name!r}; "
+                              f"known tasks: {', '.join(TASK_NAMES)}")
+        task = get_task(name)
+        examples = {}
+        for split in SPLITS:
+            try:
+                examples[split] = task.examples(split, cfg.data_dir)
+            except FileNotFoundError as e:
+                raise TaskDataError(f"task {name}: {e}") from None
+            if not examples[split]:
+                raise TaskDataError(f"task {name}: no {split} examples (Finetune.data_dir = {cfg.data_dir!r})")
+        out[name] = dataclasses.replace(task, loader=lambda split, data_dir, ex=examples: ex[split])
+    return out
+
+
+def validation_examples(task: Any, cfg: Finetune) -> list:
+    """The validation examples every evaluation scores: the first `eval_max_examples` (all if None)."""
+    val = task.examples("validation", cfg.data_dir)
+    return val[: cfg.eval_max_examples] if cfg.eval_max_examples else val
+
+
+def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
+    train = task.examples("train", cfg.data_dir)
+    val = validation_examples(task, cfg)
+    train = train_subset(train, cfg.max_train_examples)
+    if not train or not val:
+        raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples "
+                         f"(data_dir={cfg.data_dir!r})")
+    train_inputs, cut_inputs = encode([e.inputs for e in train], vocab, cfg.inputs_length)
+    train_targets, cut_targets = encode([e.targets for e in train], vocab, cfg.targets_length)
+    val_inputs, cut_val = encode([e.inputs for e in val], vocab, cfg.inputs_length)
+    report_truncation(f"task {name} train", [("inputs", cut_inputs, len(train), cfg.inputs_length),
+                                             ("targets", cut_targets, len(train), cfg.targets_length)])
+    report_truncation(f"task {name} validation", [("inputs", cut_val, len(val), cfg.inputs_length)])
+    return TokenizedTask(name, task, train_inputs, train_targets, val, val_inputs)
+
+
+def train_subset(examples: list, max_examples: Optional[int]) -> list:
+    """A fixed random subset of `max_examples` training examples (all of them if None or fewer).
+
+    The subset depends on neither the run seed nor the variant (stream STREAM_TRAIN_SUBSET, index 0), so every
+    row and seed of a sweep fine-tunes on the same examples and paired comparisons stay paired; the seed
+    still sets their order. The kept examples stay in their original order.
+    """
+    if not max_examples or len(examples) <= max_examples:
+        return examples
+    keep = np.sort(numpy_rng(0, STREAM_TRAIN_SUBSET, len(examples)).permutation(len(examples))[:max_examples])
+    return [examples[i] for i in keep]
+
+
+class MixtureSampler:
+    """Deterministic batches: shuffled epochs per task; in a mixture each row's task is drawn with
+    probability proportional to min(n_task, cap) (examples-proportional mixing with a cap)."""
+
+    def __init__(self, tasks: Sequence[TokenizedTask], batch_size: int, seed: int, cap: int, task_ids: Sequence[int]):
+        self.tasks, self.batch_size, self.seed, self.task_ids = list(tasks), batch_size, seed, list(task_ids)
+        sizes = np.array([len(t.train_inputs) for t in self.tasks], np.float64)
+        self.rates = np.minimum(sizes, cap) / np.minimum(sizes, cap).sum()
+        self._order = [np.empty(0, np.int64)] * len(self.tasks)
+        self._pos = [0] * len(self.tasks)
+        self._epoch = [0] * len(self.tasks)
+
+    def state(self) -> dict:
+        """JSON-able position: per task, how many epochs were started and how far into the current one."""
+        return {"pos": list(self._pos), "epoch": list(self._epoch)}
+
+    def restore(self, state: dict) -> None:
+        """Continue from `state()`; the current epoch's order is drawn again from (seed, task, epoch)."""
+        if len(state["pos"]) != len(self.tasks):
+            raise ValueError(f"sampler state of {len(state['pos'])} tasks for a mixture of {len(self.tasks)}")
+        self._pos, self._epoch = [int(p) for p in state["pos"]], [int(e) for e in state["epoch"]]
+        self._order = [numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], e - 1)
+                       .permutation(len(self.tasks[t].train_inputs)) if e else np.empty(0, np.int64)
+                       for t, e in enumerate(self._epoch)]
+
+    def _take(self, t: int) -> int:
+        if self._pos[t] >= len(self._order[t]):
+            rng = numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], self._epoch[t])
+            self._order[t] = rng.permutation(len(self.tasks[t].train_inputs))
+            self._pos[t], self._epoch[t] = 0, self._epoch[t] + 1
+        self._pos[t] += 1
+        return int(self._order[t][self._pos[t] - 1])
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        if len(self.tasks) == 1:
+            which = np.zeros(self.batch_size, np.int64)
+        else:
+            which = numpy_rng(self.seed, STREAM_MIXTURE, step).choice(len(self.tasks), self.batch_size, p=self.rates)
+        rows = [(t, self._take(t)) for t in which]
+        return {"inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
+                "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows])}
