@@ -1,12 +1,16 @@
-"""Pretraining throughput of the project's Trainer for one model gin file, against a baseline in the same run.
+"""Pretraining throughput of the project's Trainer for model configs measured side by side, interleaved.
 
     python benchmarks/train_throughput.py --model gin/models/tiny.gin --batch 32 --inputs 64 --targets 16 --steps 20
     python benchmarks/train_throughput.py --model gin/models/small.gin --batch 4 --baseline gin/models/tiny.gin
+    python benchmarks/train_throughput.py --model gin/models/base.gin --baseline none \
+        --case "scan+remat=T5Config.scan_layers = True; T5Config.remat_policy = 'dots'"
 
-Why a baseline in the same process: on a shared machine absolute figures drift by tens of percent from one
-minute to the next, while the ratio of two measurements taken back to back is stable. The default baseline
-is the same model in the other activation dtype (bf16 <-> float32); `--baseline PATH.gin` compares against
-another model instead.
+Why cases in one process, interleaved: on a shared machine absolute figures drift by tens of percent from one
+minute to the next. Every case is compiled and warmed up first; then each of --rounds rounds times --steps
+steps of every case in turn (A, B, A, B, ...), so drift hits all cases alike, and the table reports the
+median over rounds and each case's ratio to the first. The default baseline is the same model in the other
+activation dtype (bf16 <-> float32); `--baseline PATH.gin` compares against another model, `none` drops it;
+`--case LABEL=BINDING; BINDING` (repeatable) adds the model with T5Config bindings on top.
 
 Batches are synthetic (uniform random ordinary ids from a seeded numpy Generator, EOS-terminated, no padding),
 so no corpus, vocabulary or objective is needed and data loading costs nothing: this measures the jit step
@@ -19,8 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 import gin
 import jax
@@ -48,17 +53,26 @@ class Measurement:
     label: str
     num_params: int
     compile_s: float
-    step_s: float  # mean wall time of one step after compilation
+    step_s: float  # median over rounds of the mean wall time of one step after compilation
     tokens_per_s: float  # batch x inputs_length per second (the paper's count)
     flops_per_s: float
     mfu: Optional[float]
     final_loss: float
+    round_step_s: list[float] = dataclasses.field(default_factory=list)
 
 
-def load_config(model_gin: str, optim_gin: str, vocab_size: int) -> tuple[T5Config, Optimizer]:
-    """The model and optimiser exactly as the gin files bind them, vocabulary filled like a real run."""
+@dataclasses.dataclass
+class Case:
+    label: str
+    cfg: T5Config
+    optimizer: Optimizer
+
+
+def load_config(model_gin: str, optim_gin: str, vocab_size: int, bindings: Sequence[str] = ()
+                ) -> tuple[T5Config, Optimizer]:
+    """The model and optimiser exactly as the gin files (and bindings) bind them, vocabulary filled like a run."""
     try:
-        parse_gin([model_gin, optim_gin])
+        parse_gin([model_gin, optim_gin], bindings)
         cfg = dataclasses.replace(T5Config(), vocab_size=padded_vocab_size(vocab_size))
         optimizer = Optimizer()
     finally:
@@ -83,82 +97,126 @@ def synthetic_batches(n: int, batch: int, inputs: int, targets: int, vocab_size:
     return out
 
 
-def measure(label: str, cfg: T5Config, optimizer: Optimizer, batches: list[dict], seed: int) -> Measurement:
-    """Compile (timed apart), one untimed warm-up step, then len(batches) - 1 timed steps."""
-    partitioner = Partitioner()
-    partitioner.check_batch_size(len(batches[0]["encoder_input_tokens"]), "--batch")
-    model = T5(cfg)
-    params, shardings = init_params(model, partitioner, seed)
-    n_params = count_params(params)
-    trainer = Trainer(model, partitioner, params, shardings, optimizer, len(batches), seed)
-    del params
-    jax.block_until_ready(trainer.train_step(batches[0]))  # compile + first step (allocations, autotuning)
-    t0 = time.perf_counter()
-    for batch in batches[1:]:
-        metrics = trainer.train_step(batch)
-    final_loss = float(jax.device_get(metrics["loss"]))  # blocks on the last step, so the timing is real
-    jax.block_until_ready(trainer.state)
-    step_s = (time.perf_counter() - t0) / (len(batches) - 1)
-    batch_size, inputs = batches[0]["encoder_input_tokens"].shape
-    targets = batches[0]["decoder_target_tokens"].shape[1]
-    tokens_per_s = batch_size * inputs / step_s
-    flops_per_s = flops_per_token(cfg, inputs, targets) * tokens_per_s
-    return Measurement(label, n_params, trainer.train_compile_s, step_s, tokens_per_s, flops_per_s,
-                       model_flops_utilization(flops_per_s), final_loss)
+class Runner:
+    """One case's Trainer, compiled and warmed up; `time(batches)` times len(batches) steps."""
+
+    def __init__(self, case: Case, batches: list[dict], seed: int, total_steps: int):
+        self.case, self.partitioner = case, Partitioner()
+        self.partitioner.check_batch_size(len(batches[0]["encoder_input_tokens"]), "--batch")
+        model = T5(case.cfg)
+        params, shardings = init_params(model, self.partitioner, seed)
+        self.num_params = count_params(params)
+        self.trainer = Trainer(model, self.partitioner, params, shardings, case.optimizer, total_steps, seed)
+        del params
+        jax.block_until_ready(self.trainer.train_step(batches[0]))  # compile + first step (allocations, autotuning)
+        self.round_step_s: list[float] = []
+        self.final_loss = float("nan")
+
+    def time(self, batches: list[dict]) -> None:
+        t0 = time.perf_counter()
+        for batch in batches:
+            metrics = self.trainer.train_step(batch)
+        self.final_loss = float(jax.device_get(metrics["loss"]))  # blocks on the last step: the timing is real
+        jax.block_until_ready(self.trainer.state)
+        self.round_step_s.append((time.perf_counter() - t0) / len(batches))
+
+    def measurement(self, batches: list[dict]) -> Measurement:
+        step_s = statistics.median(self.round_step_s)
+        batch_size, inputs = batches[0]["encoder_input_tokens"].shape
+        targets = batches[0]["decoder_target_tokens"].shape[1]
+        tokens_per_s = batch_size * inputs / step_s
+        flops_per_s = flops_per_token(self.case.cfg, inputs, targets) * tokens_per_s
+        return Measurement(self.case.label, self.num_params, self.trainer.train_compile_s, step_s, tokens_per_s,
+                           flops_per_s, model_flops_utilization(flops_per_s), self.final_loss, self.round_step_s)
+
+
+def measure_interleaved(cases: Sequence[Case], batches: list[dict], seed: int, rounds: int) -> list[Measurement]:
+    """Compile and warm up every case, then `rounds` rounds of len(batches) - 1 timed steps per case, in turn."""
+    runners = [Runner(case, batches, seed, 1 + rounds * (len(batches) - 1)) for case in cases]
+    for _ in range(rounds):
+        for runner in runners:
+            runner.time(batches[1:])
+    return [runner.measurement(batches) for runner in runners]
 
 
 def describe(cfg: T5Config) -> str:
-    return f"{cfg.name} {cfg.dtype} (d{cfg.d_model} {cfg.num_encoder_layers}+{cfg.num_decoder_layers}L V{cfg.vocab_size})"
+    layers = f"{cfg.num_encoder_layers}+{cfg.num_decoder_layers}L"
+    return f"{cfg.name} {cfg.dtype} (d{cfg.d_model} {layers} V{cfg.vocab_size})"
 
 
-def print_row(m: Measurement) -> None:
+def print_row(m: Measurement, reference: Measurement) -> None:
     mfu = f"{100 * m.mfu:.1f}%" if m.mfu is not None else "n/a"
-    print(f"{m.label:<56} {m.num_params / 1e6:>8.2f}M {m.compile_s:>9.1f}s {1e3 * m.step_s:>10.1f} "
-          f"{m.tokens_per_s:>12,.0f} {m.flops_per_s / 1e12:>9.3f} {mfu:>6} {m.final_loss:>8.4f}", flush=True)
+    spread = f"{1e3 * min(m.round_step_s):.1f}-{1e3 * max(m.round_step_s):.1f}"
+    print(f"{m.label:<56} {m.num_params / 1e6:>8.2f}M {m.compile_s:>9.1f}s {1e3 * m.step_s:>10.1f} {spread:>13} "
+          f"{m.tokens_per_s:>12,.0f} {m.flops_per_s / 1e12:>9.3f} {mfu:>6} "
+          f"x{reference.step_s / m.step_s:>6.3f} {m.final_loss:>8.4f}", flush=True)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="gin/models/tiny.gin", help="model gin file (binds T5Config)")
     ap.add_argument("--baseline", default="other-dtype",
-                    help="'other-dtype' (same model, bf16 <-> float32) or another model gin file")
+                    help="'other-dtype' (same model, bf16 <-> float32), another model gin file, or 'none'")
+    ap.add_argument("--case", action="append", default=[], metavar="LABEL=BINDING[; BINDING]",
+                    help="the model with these gin bindings, e.g. \"scan=T5Config.scan_layers = True\" (repeatable)")
+    ap.add_argument("--binding", action="append", default=[], help="gin binding for every case (repeatable)")
     ap.add_argument("--optim", default="gin/optim/adafactor_rsqrt.gin", help="optimiser gin file (binds Optimizer)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--inputs", type=int, default=64)
     ap.add_argument("--targets", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=20, help="timed steps (plus one compile/warm-up step)")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per case per round")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is reported)")
     ap.add_argument("--vocab", type=int, default=32100, help="vocabulary size incl. sentinels (padded to 128)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    for name in ("batch", "inputs", "targets", "steps"):
+    for name in ("batch", "inputs", "targets", "steps", "rounds"):
         if getattr(args, name) < (2 if name == "targets" else 1):
             ap.error(f"--{name} must be >= {2 if name == 'targets' else 1}, got {getattr(args, name)}")
-
     try:
-        cfg, optimizer = load_config(args.model, args.optim, args.vocab)
-        if args.baseline == "other-dtype":
-            base_cfg, base_opt = dataclasses.replace(cfg, dtype=OTHER_DTYPE[cfg.dtype]), optimizer
-        else:
-            base_cfg, base_opt = load_config(args.baseline, args.optim, args.vocab)
-        batches = synthetic_batches(args.steps + 1, args.batch, args.inputs, args.targets, cfg.vocab_size, args.seed)
+        args.cases = build_cases(args)
     except ConfigError as e:
         ap.error(str(e))
+    return args
 
+
+def build_cases(args) -> list[Case]:
+    cfg, optimizer = load_config(args.model, args.optim, args.vocab, args.binding)
+    cases = [Case(describe(cfg), cfg, optimizer)]
+    if args.baseline == "other-dtype":
+        base = dataclasses.replace(cfg, dtype=OTHER_DTYPE[cfg.dtype])
+        cases.append(Case("baseline: " + describe(base), base, optimizer))
+    elif args.baseline != "none":
+        base, base_opt = load_config(args.baseline, args.optim, args.vocab, args.binding)
+        cases.append(Case("baseline: " + describe(base), base, base_opt))
+    for spec in args.case:
+        label, sep, bindings = spec.partition("=")
+        if not sep or not label.strip():
+            raise ConfigError(f"--case {spec!r}: expected LABEL=BINDING[; BINDING...]")
+        case_cfg, case_opt = load_config(args.model, args.optim, args.vocab,
+                                         args.binding + [b.strip() for b in bindings.split(";") if b.strip()])
+        cases.append(Case(label.strip(), case_cfg, case_opt))
+    return cases
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    cfg = args.cases[0].cfg
+    batches = synthetic_batches(args.steps + 1, args.batch, args.inputs, args.targets, cfg.vocab_size, args.seed)
     dev = device_info()
     peak = peak_flops_per_device()
     print(f"device: {dev['count']} x {dev['kind']} ({dev['platform']}), peak bf16 "
           + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (MFU n/a)")
           + f"; jax {jax.__version__}; batch {args.batch} x inputs {args.inputs} / targets {args.targets}, "
-          f"{args.steps} timed steps, optimiser {optimizer.name}/{optimizer.schedule}", flush=True)
-    print(f"{'model':<56} {'params':>9} {'compile':>10} {'ms/step':>10} {'tokens/s':>12} {'TFLOP/s':>9} "
-          f"{'MFU':>6} {'loss':>8}")
-    model = measure(describe(cfg), cfg, optimizer, batches, args.seed)
-    print_row(model)
-    baseline = measure("baseline: " + describe(base_cfg), base_cfg, base_opt, batches, args.seed)
-    print_row(baseline)
-    print(f"ratio {cfg.name}/{cfg.dtype} vs baseline {base_cfg.name}/{base_cfg.dtype}: "
-          f"tokens/s x{model.tokens_per_s / baseline.tokens_per_s:.3f}, "
-          f"ms/step x{model.step_s / baseline.step_s:.3f}")
+          f"{args.rounds} interleaved rounds x {args.steps} steps per case, optimiser "
+          f"{args.cases[0].optimizer.name}/{args.cases[0].optimizer.schedule}", flush=True)
+    results = measure_interleaved(args.cases, batches, args.seed, args.rounds)
+    print(f"{'case':<56} {'params':>9} {'compile':>10} {'ms/step':>10} {'(min-max)':>13} {'tokens/s':>12} "
+          f"{'TFLOP/s':>9} {'MFU':>6} {'speed':>7} {'loss':>8}")
+    for m in results:
+        print_row(m, results[0])
+    for m in results[1:]:
+        print(f"ratio {m.label} vs {results[0].label}: tokens/s x{m.tokens_per_s / results[0].tokens_per_s:.3f}, "
+              f"ms/step x{m.step_s / results[0].step_s:.3f} (medians of {args.rounds} interleaved rounds)")
     return 0
 
 

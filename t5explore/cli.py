@@ -5,6 +5,7 @@
     t5explore status results/quickstart
     t5explore table  results/quickstart
     t5explore plot   results/quickstart
+    t5explore build-store --gin_file=gin/data/c4.gin [--shard=I/N | --finalize]
 
 Gin flags (`--gin_file=PATH`, `--gin.SCOPE.PARAM=VALUE`, `--gin_bindings='A.b = 1'`) may appear anywhere.
 """
@@ -24,11 +25,12 @@ from t5explore.errors import InputError, one_line
 
 # Each module defines add_commands(subparsers); a subcommand sets `func(args, gin_files, gin_bindings) -> int`.
 # Keep their top-level imports light: building the parser imports all of them (`t5explore --help`).
-COMMAND_MODULES = ("t5explore.train.commands", "t5explore.sweep.commands", "t5explore.report.commands")
+COMMAND_MODULES = ("t5explore.train.commands", "t5explore.sweep.commands", "t5explore.report.commands",
+                   "t5explore.data.commands")
 # Subcommands that compile, and so run with the persistent JAX compilation cache (t5explore/compile_cache.py).
 COMPILING_COMMANDS = ("train", "sweep")
 # Subcommands that parse gin; the others read a results directory and ignore gin flags.
-GIN_COMMANDS = ("train", "sweep")
+GIN_COMMANDS = ("train", "sweep", "build-store")
 VERBOSE_FLAG = "--verbose"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
 
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if args.command in COMPILING_COMMANDS:  # before any JAX computation (t5explore/distributed.py)
+            from t5explore import distributed
+
+            distributed.setup_command(args.command, gin_files, gin_bindings)
         with compile_cache.enabled() if args.command in COMPILING_COMMANDS else contextlib.nullcontext():
             code = int(args.func(args, gin_files, gin_bindings) or 0)
         sys.stdout.flush()  # here, so that a closed pipe is seen here and not at interpreter exit

@@ -26,9 +26,12 @@ CONFIGURABLE_MODULES = (
     "t5explore.objectives.named",
     "t5explore.data.corpus",
     "t5explore.data.vocab",
+    "t5explore.data.token_store",
     "t5explore.data.tasks",
     "t5explore.train.config",
     "t5explore.train.partitioning",
+    "t5explore.train.steps",
+    "t5explore.distributed",
     "t5explore.sweep.grid",
 )
 

@@ -5,8 +5,10 @@ non-overlapping chunks of `objective.plan(inputs_length).raw_length`; epoch e vi
 `numpy_rng(seed, STREAM_CHUNK_ORDER, e).permutation`; global batch k takes positions [k·B, (k+1)·B) of the
 concatenated epochs and host h its slice [h·B/H, (h+1)·B/H); the objective corrupts that slice with
 `numpy_rng(seed, STREAM_OBJECTIVE, k, h)`. So exact resume is "start at batch k" (`state()`/`restore()`),
-no chunk repeats within an epoch, and hosts never overlap. A background thread computes the next batches
-while the trainer steps; `wait_seconds` is the time the trainer spent blocked on it.
+no chunk repeats within an epoch, and hosts never overlap (`for_process`: host = this JAX process). A
+multi-process run uses one host (the global batch) in every process unless it asks for `for_process`,
+and each process transfers only its devices' rows (t5explore/distributed.py). A background thread
+computes the next batches while the trainer steps; `wait_seconds` is the time the trainer spent blocked.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import weakref
 import numpy as np
 
 from t5explore.data.features import encdec_features
+from t5explore.distributed import ProcessLocalBatch
 from t5explore.seeds import STREAM_CHUNK_ORDER, STREAM_OBJECTIVE, numpy_rng
 
 _STOP_POLL_S = 0.1
@@ -28,7 +31,8 @@ class PretrainStream:
     """Iterator of feature dicts for one host; also random access via `batch(k)`."""
 
     def __init__(self, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None):
+                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None, process_local: bool = False):
+        """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process)."""
         if host_count < 1 or not 0 <= host_index < host_count:
             raise ValueError(f"host_index={host_index} must be in [0, host_count={host_count})")
         if batch_size < 1 or batch_size % host_count:
@@ -46,7 +50,7 @@ class PretrainStream:
                 f"the {split} split of {store} has {stop - self.first_token} tokens = {self.num_chunks} chunks of "
                 f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
                 f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch")
-        self.prefetch = prefetch
+        self.prefetch, self.process_local = prefetch, process_local
         self.wait_seconds = 0.0
         self._next = 0
         self._perms: dict[int, np.ndarray] = {}
@@ -90,7 +94,25 @@ class PretrainStream:
         if inputs.shape != want or targets.ndim != 2 or targets.shape[0] != want[0]:
             raise ValueError(f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
                              f"{inputs.shape} and targets {targets.shape}; expected inputs {want}")
-        return encdec_features(inputs, targets)
+        features = encdec_features(inputs, targets)
+        return ProcessLocalBatch(features) if self.process_local else features
+
+    @classmethod
+    def for_process(cls, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
+                    partitioner=None, **kwargs) -> "PretrainStream":
+        """The stream of this process's rows of every global batch, as host jax.process_index() of
+        jax.process_count() (or, given a Partitioner, the block of rows its mesh puts on this process's
+        devices). Each process corrupts only its rows, so the numbers differ from a one-process run's; the
+        default (every process computes the global batch, t5explore/distributed.py) does not."""
+        import jax
+
+        if partitioner is not None:
+            first, stop = partitioner.process_rows(batch_size)
+            host_count, host_index = batch_size // (stop - first), first // (stop - first)
+        else:
+            host_index, host_count = jax.process_index(), jax.process_count()
+        return cls(store, objective, inputs_length, batch_size, seed, split, host_index=host_index,
+                   host_count=host_count, process_local=True, **kwargs)
 
     def epoch_of(self, k: int) -> float:
         return k * self.batch_size / self.num_chunks

@@ -13,6 +13,11 @@ import gin
 
 MLP_KINDS = ("relu", "gated-gelu")
 DTYPES = ("bfloat16", "float32")
+# Rematerialisation of each encoder/decoder layer in the backward pass (t5explore.model.scan.REMAT_POLICIES).
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+# 'xla': the einsum attention below (the default); 'dot_product': jax.nn.dot_product_attention, cuDNN's fused
+# kernel on a GPU where it applies (bf16/fp16), XLA's elsewhere; 'cudnn': the fused kernel or an error.
+ATTENTION_IMPLS = ("xla", "dot_product", "cudnn")
 
 
 @gin.configurable("T5Config")
@@ -34,6 +39,11 @@ class T5Config:
     relative_attention_max_distance: int = 128
     dtype: str = "float32"  # activations/matmuls; parameters are always float32
     name: str = "small"
+    # Efficiency options, numerically the default model (within float rounding) and off by default:
+    scan_layers: bool = False  # nn.scan over each stack's layers: params gain a leading 'layers' axis
+    remat_policy: str = "none"  # recompute each layer's activations in the backward pass (see REMAT_POLICIES)
+    attention_impl: str = "xla"  # see ATTENTION_IMPLS
+    float32_logits: bool = False  # output projection in float32 whatever `dtype` is (as t5x does)
 
     def __post_init__(self):
         for field in ("d_model", "num_heads", "head_dim", "d_ff", "num_encoder_layers", "num_decoder_layers",
@@ -47,6 +57,13 @@ class T5Config:
             raise ValueError(f"T5Config.mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"T5Config.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f"T5Config.remat_policy must be one of {REMAT_POLICIES}, got {self.remat_policy!r}")
+        if self.attention_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"T5Config.attention_impl must be one of {ATTENTION_IMPLS}, got {self.attention_impl!r}")
+        for field in ("scan_layers", "float32_logits"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"T5Config.{field} must be True or False, got {getattr(self, field)!r}")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"T5Config.dropout_rate must be in [0, 1), got {self.dropout_rate!r}")
         if self.relative_attention_num_buckets % 2:

@@ -15,6 +15,7 @@ import numpy as np
 from flax import linen as nn
 
 from t5explore.model.config import T5Config
+from t5explore.model.partitioning import (BATCH_LENGTH_EMBED, BATCH_LENGTH_HEADS, BATCH_LENGTH_MLP, constrain)
 
 NEG_INF = -1e10  # finite, so a row with every key masked gives a uniform softmax instead of NaN
 Array = jax.Array
@@ -116,9 +117,9 @@ class MultiHeadAttention(nn.Module):
         w_o = param_with_axes(self, "out", kernel_init((0, 1), 2), (cfg.num_heads, cfg.head_dim, cfg.d_model),
                               ("heads", "kv", "embed"))
 
-        q = jnp.einsum("bqe,ehd->bqhd", inputs_q.astype(dtype), w_q.astype(dtype))
-        k = jnp.einsum("bke,ehd->bkhd", inputs_kv.astype(dtype), w_k.astype(dtype))
-        v = jnp.einsum("bke,ehd->bkhd", inputs_kv.astype(dtype), w_v.astype(dtype))
+        q = constrain(jnp.einsum("bqe,ehd->bqhd", inputs_q.astype(dtype), w_q.astype(dtype)), BATCH_LENGTH_HEADS)
+        k = constrain(jnp.einsum("bke,ehd->bkhd", inputs_kv.astype(dtype), w_k.astype(dtype)), BATCH_LENGTH_HEADS)
+        v = constrain(jnp.einsum("bke,ehd->bkhd", inputs_kv.astype(dtype), w_v.astype(dtype)), BATCH_LENGTH_HEADS)
 
         if decode:
             initialised = self.has_variable("cache", "cached_key")
@@ -130,14 +131,46 @@ class MultiHeadAttention(nn.Module):
                 cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, start)
                 k, v = cached_key.value, cached_value.value
 
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
-        if bias is not None:
-            logits = logits + bias
-        logits = jnp.where(mask, logits, NEG_INF)
-        weights = jax.nn.softmax(logits, axis=-1).astype(dtype)
-        weights = nn.Dropout(cfg.dropout_rate)(weights, deterministic=deterministic)
-        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
-        return jnp.einsum("bqhd,hde->bqe", out, w_o.astype(dtype))
+        implementation = fused_attention_implementation(cfg, q.dtype, deterministic, decode)
+        if implementation is not None:
+            out = fused_attention(q, k, v, mask, bias, implementation)
+        else:
+            logits = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+            if bias is not None:
+                logits = logits + bias
+            logits = jnp.where(mask, logits, NEG_INF)
+            weights = jax.nn.softmax(logits, axis=-1).astype(dtype)
+            weights = nn.Dropout(cfg.dropout_rate)(weights, deterministic=deterministic)
+            out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+        out = constrain(out, BATCH_LENGTH_HEADS)
+        return constrain(jnp.einsum("bqhd,hde->bqe", out, w_o.astype(dtype)), BATCH_LENGTH_EMBED)
+
+
+def fused_attention_implementation(cfg: T5Config, dtype, deterministic: bool, decode: bool) -> Optional[str]:
+    """The `implementation` for jax.nn.dot_product_attention, or None for the einsum path.
+
+    The einsum path stays where the fused call cannot do the same thing: attention dropout while training
+    (jax.nn.dot_product_attention has none) and the single-query steps of cached decoding.
+    'dot_product' picks cuDNN's fused kernel on a GPU for bf16/fp16 with head_dim a multiple of 8, else
+    XLA's own implementation (jax's `implementation=None` means XLA); 'cudnn' insists on the kernel.
+    """
+    if cfg.attention_impl == "xla" or decode or (cfg.dropout_rate > 0 and not deterministic):
+        return None
+    if cfg.attention_impl == "cudnn":
+        return "cudnn"
+    on_gpu = jax.default_backend() == "gpu"
+    half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+    return "cudnn" if on_gpu and half and cfg.head_dim % 8 == 0 else "xla"
+
+
+def fused_attention(q: Array, k: Array, v: Array, mask: Array, bias: Optional[Array], implementation: str) -> Array:
+    """jax.nn.dot_product_attention with T5's conventions: no 1/sqrt(head_dim) scaling (scale=1.0; T5 folds
+    it into the query initialisation), the relative position bias as `bias`, the padding/causal/segment mask
+    as `mask`. q [B, Q, H, D], k/v [B, K, H, D] -> [B, Q, H, D]."""
+    if bias is not None and implementation == "cudnn":
+        bias = bias.astype(q.dtype)  # cuDNN wants one dtype for q, k, v and bias
+    mask = jnp.broadcast_to(mask, (q.shape[0], 1, q.shape[1], k.shape[1])) if jnp.ndim(mask) else None
+    return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=1.0, implementation=implementation)
 
 
 class MLP(nn.Module):
@@ -158,6 +191,6 @@ class MLP(nn.Module):
             w_i0 = param_with_axes(self, "wi_0", kernel_init(0, 1), shape_in, axes_in)
             w_i1 = param_with_axes(self, "wi_1", kernel_init(0, 1), shape_in, axes_in)
             h = nn.gelu(x @ w_i0.astype(dtype), approximate=True) * (x @ w_i1.astype(dtype))
-        h = nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
+        h = constrain(nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic), BATCH_LENGTH_MLP)
         w_o = param_with_axes(self, "wo", kernel_init(0, 1), (cfg.d_ff, cfg.d_model), ("mlp", "embed"))
-        return h @ w_o.astype(dtype)
+        return constrain(h @ w_o.astype(dtype), BATCH_LENGTH_EMBED)

@@ -8,7 +8,7 @@ Optional `*_segment_ids` / `*_positions` make the signature ready for packed exa
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import ClassVar, Optional
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,8 @@ from flax import linen as nn
 from t5explore.model.config import T5Config
 from t5explore.model.layers import (MLP, MultiHeadAttention, RelativePositionBias, RMSNorm, activation_dtype,
                                     param_with_axes)
+from t5explore.model.partitioning import BATCH_LENGTH_EMBED, BATCH_LENGTH_VOCAB, constrain
+from t5explore.model.scan import LAYERS, layer_class, scanned
 
 Array = jax.Array
 PAD_ID = 0
@@ -38,24 +40,29 @@ def _segment_mask(q_segments: Optional[Array], k_segments: Optional[Array]) -> A
 
 
 class EncoderLayer(nn.Module):
+    STATIC_ARGNUMS: ClassVar[tuple[int, ...]] = (4,)  # `deterministic`, counting self (for nn.remat)
     cfg: T5Config
+    scanned: bool = False  # inside nn.scan: return (carry, None)
 
     @nn.compact
-    def __call__(self, x, mask, bias, *, deterministic: bool):
+    def __call__(self, x, mask, bias, deterministic: bool):
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_attention_norm")(x)
         h = MultiHeadAttention(self.cfg, name="attention")(h, h, mask, bias, deterministic=deterministic)
         x = x + drop(h, deterministic=deterministic)
         h = RMSNorm(dtype, name="pre_mlp_norm")(x)
         h = MLP(self.cfg, name="mlp")(h, deterministic=deterministic)
-        return x + drop(h, deterministic=deterministic)
+        x = x + drop(h, deterministic=deterministic)
+        return (x, None) if self.scanned else x
 
 
 class DecoderLayer(nn.Module):
+    STATIC_ARGNUMS: ClassVar[tuple[int, ...]] = (6, 7)  # `deterministic`, `decode`, counting self (for nn.remat)
     cfg: T5Config
+    scanned: bool = False  # inside nn.scan: return (carry, None)
 
     @nn.compact
-    def __call__(self, y, encoded, self_mask, self_bias, cross_mask, *, deterministic: bool, decode: bool,
+    def __call__(self, y, encoded, self_mask, self_bias, cross_mask, deterministic: bool, decode: bool,
                  decode_index=None):
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_self_attention_norm")(y)
@@ -68,7 +75,20 @@ class DecoderLayer(nn.Module):
         y = y + drop(h, deterministic=deterministic)
         h = RMSNorm(dtype, name="pre_mlp_norm")(y)
         h = MLP(self.cfg, name="mlp")(h, deterministic=deterministic)
-        return y + drop(h, deterministic=deterministic)
+        y = y + drop(h, deterministic=deterministic)
+        return (y, None) if self.scanned else y
+
+
+def run_stack(cfg: T5Config, layer: type[nn.Module], num_layers: int, x, *args):
+    """Apply num_layers layers to x: a loop of `layer_{i}` modules, or (cfg.scan_layers) one scan named
+    'layers'; each layer rematerialised per cfg.remat_policy. args: the layer's other positional arguments."""
+    cls = layer_class(cfg, layer, layer.STATIC_ARGNUMS)
+    if cfg.scan_layers:
+        x, _ = scanned(cls, num_layers, 1 + len(args))(cfg, scanned=True, name=LAYERS)(x, *args)
+        return x
+    for i in range(num_layers):
+        x = cls(cfg, name=f"layer_{i}")(x, *args)
+    return x
 
 
 class Encoder(nn.Module):
@@ -83,9 +103,8 @@ class Encoder(nn.Module):
         mask = _pair_mask(valid, valid) & _segment_mask(segment_ids, segment_ids)
         pos = _default_positions(tokens, positions)
         bias = RelativePositionBias(cfg, bidirectional=True, name="relpos_bias")(pos, pos)
-        x = drop(self.embedder(tokens), deterministic=deterministic)
-        for i in range(cfg.num_encoder_layers):
-            x = EncoderLayer(cfg, name=f"layer_{i}")(x, mask, bias, deterministic=deterministic)
+        x = constrain(drop(self.embedder(tokens), deterministic=deterministic), BATCH_LENGTH_EMBED)
+        x = run_stack(cfg, EncoderLayer, cfg.num_encoder_layers, x, mask, bias, deterministic)
         x = RMSNorm(activation_dtype(cfg), name="final_norm")(x)
         return drop(x, deterministic=deterministic)
 
@@ -126,20 +145,23 @@ class Decoder(nn.Module):
         q_valid = jnp.ones(tokens.shape, bool)
         cross_mask = _pair_mask(q_valid, encoder_tokens != PAD_ID) & _segment_mask(segment_ids, encoder_segment_ids)
 
-        y = drop(self.embedder(tokens), deterministic=deterministic)
-        for i in range(cfg.num_decoder_layers):
-            y = DecoderLayer(cfg, name=f"layer_{i}")(y, encoded, self_mask, self_bias, cross_mask,
-                                                     deterministic=deterministic, decode=decode,
-                                                     decode_index=decode_index)
+        y = constrain(drop(self.embedder(tokens), deterministic=deterministic), BATCH_LENGTH_EMBED)
+        y = run_stack(cfg, DecoderLayer, cfg.num_decoder_layers, y, encoded, self_mask, self_bias, cross_mask,
+                      deterministic, decode, decode_index)
         y = RMSNorm(activation_dtype(cfg), name="final_norm")(y)
         y = drop(y, deterministic=deterministic)
         if cfg.tie_embeddings:  # T5 1.0: reuse the input embedding, scaled by 1/sqrt(d_model)
-            logits = self.embedder.attend(y) / jnp.sqrt(jnp.asarray(cfg.d_model, y.dtype))
+            if cfg.float32_logits:
+                logits = y.astype(jnp.float32) @ self.embedder.embedding.T / jnp.sqrt(jnp.float32(cfg.d_model))
+            else:
+                logits = self.embedder.attend(y) / jnp.sqrt(jnp.asarray(cfg.d_model, y.dtype))
         else:  # T5 1.1: separate output head
             init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
             head = param_with_axes(self, "logits_dense", init, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+            if cfg.float32_logits:
+                y = y.astype(jnp.float32)
             logits = y @ head.astype(y.dtype)
-        return logits.astype(jnp.float32)
+        return constrain(logits.astype(jnp.float32), BATCH_LENGTH_VOCAB)
 
 
 class T5(nn.Module):

@@ -31,7 +31,7 @@ from t5explore.config import ConfigError
 
 FINGERPRINT_FILE = "fingerprint.json"
 SCHEMA = 1
-IGNORED_CONFIGURABLES = ("Sweep",)
+IGNORED_CONFIGURABLES = ("Sweep", "Distributed")  # the grid, and where a run executes (not what it computes)
 UNSET = "(unset)"
 
 

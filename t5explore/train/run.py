@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import gin
 
 from t5explore import __version__
+from t5explore.distributed import is_primary, process_index
 from t5explore.config import REPO_ROOT, ConfigError, parse_gin
 from t5explore.io_utils import atomic_write_json, atomic_write_text
 from t5explore.train.attempts import Attempts
@@ -133,10 +134,13 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
     if ft.tasks and ft.steps:
         partitioner.check_batch_size(ft.batch_size, "Finetune.batch_size")
     params, param_shardings = init_params(model, partitioner, experiment.seed)
-    write_operative_config(run_dir)
+    if is_primary():
+        write_operative_config(run_dir)
 
     attempts = Attempts(run_dir, t_start)
-    writer = MetricsWriter(run_dir)
+    # One process writes the run's files; the others log beside it, out of the report's way.
+    writer = (MetricsWriter(run_dir) if is_primary()
+              else MetricsWriter(run_dir / f".process_{process_index()}", tensorboard=False))
     setup = _Setup(run_dir, experiment, pre, ft, model, model_cfg, partitioner, param_shardings, vocab, writer,
                    attempts)
     try:
@@ -144,13 +148,15 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
         ft_out = _finetune(setup, params, ft_optimizer, tasks) if tasks else None
     finally:
         writer.close()
-    write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
+    if is_primary():
+        write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
 
     attempts.update(outcome, ft_out)
     result = result_dict(run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params),
                          attempts)
     kill_point("result")
-    atomic_write_json(run_dir / "result.json", result)
+    if is_primary():
+        atomic_write_json(run_dir / "result.json", result)
     return result
 
 

@@ -2,53 +2,73 @@
 
 Shared by pre-training and fine-tuning so that both run the exact same sharded step; the first call of
 each step is compiled ahead of time and timed separately (`compile_s`), so throughput excludes it.
+Batches are numpy on the host; `Partitioner.shard_batch` turns them into global arrays on the mesh (with
+several processes, each transfers only its own rows: t5explore/distributed.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Optional, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from t5explore.data.features import encdec_features
+from t5explore.distributed import ProcessLocalBatch
+from t5explore.model.scan import stack_layers
 from t5explore.seeds import STREAM_DROPOUT, STREAM_PARAMS, jax_key
 from t5explore.train.config import Optimizer
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.state import TrainState
-from t5explore.train.steps import make_eval_step, make_train_step, model_apply_fn
+from t5explore.train.steps import cross_entropy_impl, make_eval_step, make_train_step, model_apply_fn
 
 
 def to_features(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Accept either an objective's {'inputs', 'targets'} or ready model features."""
     if "encoder_input_tokens" in batch:
         return batch
-    return encdec_features(batch["inputs"], batch["targets"])
+    features = encdec_features(batch["inputs"], batch["targets"])
+    return ProcessLocalBatch(features) if isinstance(batch, ProcessLocalBatch) else features
 
 
 def init_params(model, partitioner: Partitioner, seed: int) -> tuple[Any, Any]:
-    """Initialise the model's params, sharded by their logical axes; a pure function of the run seed."""
+    """Initialise the model's params, sharded by their logical axes; a pure function of the run seed.
+
+    A scanned model (T5Config.scan_layers) starts from the very numbers of the unscanned one, its layers
+    stacked: scanning changes how the step runs, not the experiment."""
     tokens = jnp.ones((partitioner.data_size, 4), jnp.int32)
 
-    def init_fn(key):
-        return model.init({"params": key, "dropout": key}, tokens, tokens, enable_dropout=False)
+    def init_fn(key, module=model):
+        return module.init({"params": key, "dropout": key}, tokens, tokens, enable_dropout=False)
 
-    return partitioner.init_params(init_fn, jax_key(seed, STREAM_PARAMS))
+    values_fn = None
+    if getattr(getattr(model, "cfg", None), "scan_layers", False):
+        unscanned = type(model)(dataclasses.replace(model.cfg, scan_layers=False))
+
+        def values_fn(key):
+            return stack_layers(nn.meta.unbox(init_fn(key, unscanned)["params"]), model.cfg)
+
+    return partitioner.init_params(init_fn, jax_key(seed, STREAM_PARAMS), values_fn)
 
 
 class Trainer:
     def __init__(self, model, partitioner: Partitioner, params: Any, param_shardings: Any, optimizer: Optimizer,
-                 total_steps: int, seed: int, z_loss: float = 0.0, label_smoothing: float = 0.0):
+                 total_steps: int, seed: int, z_loss: float = 0.0, label_smoothing: float = 0.0,
+                 cross_entropy: Optional[str] = None):
+        """cross_entropy: how the loss is computed (steps.CROSS_ENTROPY_IMPLS); None = gin's Loss.cross_entropy."""
         self.model, self.partitioner, self.param_shardings = model, partitioner, param_shardings
         self.tx, self.schedule = optimizer.make(total_steps)
         self.state, self.state_shardings = partitioner.create_state(params, self.tx, TrainState.create)
         apply_fn = model_apply_fn(model)
+        ce = cross_entropy if cross_entropy is not None else cross_entropy_impl()
         self._train = partitioner.jit_train_step(
-            make_train_step(apply_fn, self.tx, jax_key(seed, STREAM_DROPOUT), z_loss, label_smoothing),
+            make_train_step(apply_fn, self.tx, jax_key(seed, STREAM_DROPOUT), z_loss, label_smoothing, ce),
             self.state_shardings)
-        self._eval = partitioner.jit_eval_step(make_eval_step(apply_fn, z_loss), param_shardings)
+        self._eval = partitioner.jit_eval_step(make_eval_step(apply_fn, z_loss, ce), param_shardings)
         self._train_compiled = None
         self._eval_compiled = None
         self.train_compile_s = 0.0
@@ -72,12 +92,18 @@ class Trainer:
     def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
         """One update; returns the step's metrics as (unfetched) device arrays."""
         sharded = self.partitioner.shard_batch(to_features(batch))
+        self.compiled_train_step(sharded)
+        self.state, metrics = self._train_compiled(self.state, sharded)
+        return metrics
+
+    def compiled_train_step(self, sharded: dict[str, jax.Array]) -> Any:
+        """The compiled train step (compiled on first use, timed into train_compile_s); its `.as_text()` is
+        the optimised HLO that runs (benchmarks/fsdp_hlo.py reads its collectives)."""
         if self._train_compiled is None:
             t0 = time.perf_counter()
             self._train_compiled = self._train.lower(self.state, sharded).compile()
             self.train_compile_s += time.perf_counter() - t0
-        self.state, metrics = self._train_compiled(self.state, sharded)
-        return metrics
+        return self._train_compiled
 
     def evaluate(self, batches: Sequence[dict[str, np.ndarray]]) -> Optional[dict[str, float]]:
         """Token-weighted mean loss/accuracy over fixed held-out batches (None if there are none)."""
