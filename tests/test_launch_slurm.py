@@ -123,6 +123,11 @@ def test_submitted_without_wait_is_queued_and_status_can_say_where(tmp_path):
     sdir = res / "fake_sweep"
     line = json.loads((sdir / task.SUBMISSIONS_FILE).read_text().splitlines()[-1])
     assert task.describe(sdir / "alpha__seed_0").startswith(f"submitted as slurm job {line['runs']['alpha__seed_0']}")
+    from t5explore.sweep.status import print_status
+
+    shown = io.StringIO()
+    print_status(sdir, shown)  # `t5explore status` says where the run is
+    assert f"slurm job {line['runs']['alpha__seed_0']}" in shown.getvalue()
     deadline = time.time() + 120  # the task is a detached local process: wait for its result
     while not (sdir / "alpha__seed_0" / "result.json").exists():
         assert time.time() < deadline, "the submitted task never finished"

@@ -31,7 +31,8 @@ from t5explore.config import ConfigError
 
 FINGERPRINT_FILE = "fingerprint.json"
 SCHEMA = 1
-IGNORED_CONFIGURABLES = ("Sweep", "Distributed")  # the grid, and where a run executes (not what it computes)
+# Not what a run computes: the grid, where the run executes, and how its token store is built.
+IGNORED_CONFIGURABLES = ("Sweep", "Distributed", "token_store")
 UNSET = "(unset)"
 
 

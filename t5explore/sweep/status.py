@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from t5explore.io_utils import read_json
 from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
 from t5explore.sweep import claim, rundir, stale
+from t5explore.sweep.launch import task as launch_task
 from t5explore.train.writers import METRICS_FILE, read_metrics
 
 
@@ -42,10 +43,22 @@ def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER
         planned = [r["run"] for r in read_json(path).get("runs", [])]
     found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
-    states = [_with_progress(rundir.run_state(sweep_dir / n, stale_after), sweep_dir / n) for n in names]
+    subs = launch_task.submissions(sweep_dir)  # read once per sweep
+    states = [_with_launch(_with_progress(rundir.run_state(sweep_dir / n, stale_after), sweep_dir / n),
+                           sweep_dir / n, subs) for n in names]
     changed = changed or {}
     return [rundir.RunState(s.name, "stale", f"made under another config: {changed[s.name]}")
             if s.name in changed and s.state != "running" else s for s in states]
+
+
+def _with_launch(state: rundir.RunState, path: Path, subs: list) -> rundir.RunState:
+    """Where a run is when a launcher placed it: 'slurm job 123_4 on node7', 'submitted as ray task ... ago'."""
+    if state.state == "done":
+        return state
+    where = launch_task.describe(path, subs)
+    if not where:
+        return state
+    return rundir.RunState(state.name, state.state, f"{state.detail}; {where}" if state.detail else where)
 
 
 def _with_progress(state: rundir.RunState, path: Path) -> rundir.RunState:
