@@ -137,9 +137,13 @@ def test_the_t5_tables_share_their_common_runs():
     for scale in ((), ("gin/runs/paper_scale.gin",)):
         fp = prints(scale)
         assert fp["t5_table4/bert_style"] == fp["t5_table5/bert_style"]
-        assert fp["t5_table5/replace_spans"] == fp["t5_table6/rate_15"] == fp["t5_table7/iid"]
-        assert len({fp[f"{t}/no_pretraining"] for t in ("t5_table4", "t5_table5", "t5_table6", "t5_table7")}) == 1
-        assert len(set(fp.values())) == len(fp) - 1 - 2 - 3  # 20 rows, 14 distinct runs per seed
+        assert fp["t5_table5/replace_spans"] == fp["t5_table6/rate_15"]
+        # Table 7 pre-trains on 128-token inputs at the CPU scale (μ = 10 needs them), so it shares only at paper scale
+        t7_shares = bool(scale)
+        assert (fp["t5_table7/iid"] == fp["t5_table5/replace_spans"]) == t7_shares
+        nones = {fp[f"{t}/no_pretraining"] for t in ("t5_table4", "t5_table5", "t5_table6", "t5_table7")}
+        assert len(nones) == (1 if t7_shares else 2)
+        assert len(set(fp.values())) == len(fp) - 1 - (2 if t7_shares else 1) - (3 if t7_shares else 2)
 
 
 def test_copied_metadata_fields_are_the_executors():
