@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${1:-experiments/results}
 BIN=${T5EXPLORE_BIN:-.venv/bin/t5explore}
-SWEEPS="t5_table5_corruption t5_table4_objectives t5_table6_rate t5_table7_span_length ul2_vs_t5"
+SWEEPS="t5_table4_objectives t5_table5_corruption t5_table6_rate t5_table7_span_length ul2_vs_t5"
 for sweep in $SWEEPS; do
   "$BIN" sweep "experiments/$sweep.gin" --results_dir="$RESULTS"
 done
