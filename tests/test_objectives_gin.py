@@ -1,6 +1,6 @@
 """Each gin/objectives/NAME.gin binds `Pretrain.objective = @NAME()` and its parameters build that objective.
 
-`Pretrain` lives in the train room, so the files are parsed with skip_unknown=True and the
+`Pretrain` lives in t5explore/train, so the files are parsed with skip_unknown=True and the
 `Pretrain.objective` statement is checked with gin's own parser.
 """
 

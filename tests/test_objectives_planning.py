@@ -17,9 +17,9 @@ def t5_random_spans_helper(inputs_length, noise_density, mean_noise_span_length,
     """T5's published algorithm (t5.data.preprocessors.random_spans_helper), re-implemented verbatim."""
 
     def lengths(tokens_length):
-        num_noise_tokens = int(round(tokens_length * noise_density))
+        num_noise_tokens = round(tokens_length * noise_density)
         num_nonnoise_tokens = tokens_length - num_noise_tokens
-        num_noise_spans = int(round(num_noise_tokens / mean_noise_span_length))
+        num_noise_spans = round(num_noise_tokens / mean_noise_span_length)
         return (num_nonnoise_tokens + num_noise_spans * extra_tokens_per_span_inputs + 1,
                 num_noise_tokens + num_noise_spans * extra_tokens_per_span_targets + 1)
 
@@ -95,7 +95,7 @@ def test_too_few_sentinels_is_an_error_naming_num_sentinels():
 
 
 def test_calling_without_a_plan_for_that_width_is_an_error():
-    with pytest.raises(ValueError, match="call objective.plan"):
+    with pytest.raises(ValueError, match=r"call objective\.plan"):
         named.span_corruption()(np.zeros((2, 17), np.int32), np.random.default_rng(0), TOKENS)
 
 
@@ -124,7 +124,7 @@ def _reconstruct(inputs, targets, tokens):
             cur = []
         else:
             cur.append(int(t))
-    runs = [r for r in runs + [cur] if r]
+    runs = [r for r in [*runs, cur] if r]
     out, k = [], 0
     for t in inp:
         if sentinel(t):

@@ -48,7 +48,7 @@ class LengthPlan:
     inputs_length: int
     targets_length: int
 
-    def with_targets_length(self, targets_length: int) -> "LengthPlan":
+    def with_targets_length(self, targets_length: int) -> LengthPlan:
         """A configured targets length replaces the planned one only if nothing would be cut."""
         if int(targets_length) < self.targets_length:
             raise ValueError(

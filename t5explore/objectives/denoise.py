@@ -15,6 +15,7 @@ output decodes to an exact encoding of a prefix of the chunk.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import numpy as np
@@ -26,10 +27,24 @@ from t5explore.objectives.masks import LengthCoeffs, NoiseMask, span_starts
 _MAX_GROWTH = 64  # raw length may be at most this many times inputs_length (guards the planning loop)
 
 
-class PlannedObjective:
-    """Shared plumbing: remembers plans by raw length so `obj(chunks, rng, tokens)` knows its widths."""
+class PlannedObjective(abc.ABC):
+    """Shared plumbing: remembers plans by raw length so `obj(chunks, rng, tokens)` knows its widths.
+    The abstract methods are what a Mixture asks of its parts."""
 
     name: str
+
+    @abc.abstractmethod
+    def plan(self, inputs_length: int) -> LengthPlan:
+        """The widths for `inputs_length`, remembered (by `_remember`) for later calls."""
+
+    @abc.abstractmethod
+    def check_sentinels(self, plan: LengthPlan, tokens: TokenSpace) -> None:
+        """Raise ValueError if a row at `plan` could need more sentinels than `tokens` has."""
+
+    @abc.abstractmethod
+    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
+                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+        """{'inputs', 'targets'} for `chunks` (see objectives.base.Objective)."""
 
     def _remember(self, plan: LengthPlan) -> LengthPlan:
         self.__dict__.setdefault("_plans", {})[plan.raw_length] = plan
@@ -160,7 +175,7 @@ class Denoiser(PlannedObjective):
         keep &= np.cumsum(emit_tg, axis=1) <= plan.targets_length - 1
         noise_start, nonnoise_start = span_starts(noise)
         for enc in (self.inputs, self.targets):
-            starts = {"noise": noise_start, "nonnoise": nonnoise_start}.get(enc.sentinel_spans)
-            if starts is not None:
+            if enc.sentinel_spans is not None:  # "noise" or "nonnoise" (register_encoding checks it)
+                starts = noise_start if enc.sentinel_spans == "noise" else nonnoise_start
                 keep &= np.cumsum(starts, axis=1) <= tokens.num_sentinels
         return keep  # cumsums are monotone, so this is a prefix of each row

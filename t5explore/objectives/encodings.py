@@ -13,7 +13,8 @@ targets (or the reverse). Adding an encoding is one registered class.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, ClassVar, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -45,17 +46,17 @@ class Encoding(Protocol):
         limited to the kept prefix of each row, so permutations never move tokens across the trim point."""
 
 
-ENCODINGS: dict[str, type] = {}
-_E = TypeVar("_E")
+ENCODINGS: dict[str, type[Any]] = {}
+_E = TypeVar("_E", bound=type[Any])  # any class: the decorator adds the attributes
 
 
 def register_encoding(name: str, *, roles: tuple[str, ...], coeffs: LengthCoeffs,
-                      sentinel_spans: str | None = None) -> Callable[[type[_E]], type[_E]]:
+                      sentinel_spans: str | None = None) -> Callable[[_E], _E]:
     """Class decorator: register an encoding under `name` for `roles` with its length `coeffs`."""
     if not roles or set(roles) - {INPUTS, TARGETS} or sentinel_spans not in (None, "noise", "nonnoise"):
         raise ValueError(f"encoding {name!r}: roles {roles!r} / sentinel_spans {sentinel_spans!r} are not valid")
 
-    def register(cls: type[_E]) -> type[_E]:
+    def register(cls: _E) -> _E:
         if name in ENCODINGS:
             raise ValueError(f"encoding {name!r} is already registered ({ENCODINGS[name].__name__})")
         cls.name, cls.roles, cls.coeffs, cls.sentinel_spans = name, frozenset(roles), coeffs, sentinel_spans

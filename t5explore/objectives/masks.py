@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Callable, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -57,14 +58,14 @@ class NoiseMask(Protocol):
         """Largest encoded length (before EOS) over the mask's outcomes (exact) or its planning bound."""
 
 
-NOISE_MASKS: dict[str, type] = {}
-_M = TypeVar("_M")
+NOISE_MASKS: dict[str, type[Any]] = {}
+_M = TypeVar("_M", bound=type[Any])  # any class: the decorator adds `mask_name` to it
 
 
-def register_mask(name: str) -> Callable[[type[_M]], type[_M]]:
+def register_mask(name: str) -> Callable[[_M], _M]:
     """Class decorator: register a NoiseMask under `name` (a second class under one name is an error)."""
 
-    def register(cls: type[_M]) -> type[_M]:
+    def register(cls: _M) -> _M:
         if name in NOISE_MASKS:
             raise ValueError(f"noise mask {name!r} is already registered ({NOISE_MASKS[name].__name__})")
         NOISE_MASKS[name] = cls
@@ -151,14 +152,17 @@ class IidMask:
 
     def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
         mean, var = self.moments(length, coeffs)
-        return int(math.ceil(mean + IID_PLAN_Z * math.sqrt(var) - 1e-9))
+        return math.ceil(mean + IID_PLAN_Z * math.sqrt(var) - 1e-9)
 
 
 class _FixedCounts:
     """A mask whose rows take one of a few (noise, noise spans, non-noise spans) outcomes: the bound is exact."""
 
     exact: ClassVar[bool] = True
-    keeps_targets_within_inputs: ClassVar[bool] = False
+
+    @property
+    def keeps_targets_within_inputs(self) -> bool:  # a property, so that RandomSpansMask can compute it
+        return False
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
         raise NotImplementedError

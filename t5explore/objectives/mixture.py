@@ -16,7 +16,7 @@ tails would need the stream to read a length per row (e.g. a chunk pool per part
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -7,7 +7,7 @@ Tables 6 and 7 are plain parameters: `iid_replace_spans.noise_density`, and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import gin
 
@@ -131,7 +131,6 @@ def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = U
     name = "ul2"
     parts = []
     for kind, mode, mu, rate in UL2_DENOISERS:
-        mode = mode if use_mode_tokens else None
         if kind == "S":
             part_name = f"{name}/S"
             mask = noise_mask("prefix", noise_density=prefix_lm_noise_density, owner=f"{name}.prefix_lm")
@@ -140,7 +139,7 @@ def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = U
             part_name = f"{name}/{kind}_mu{mu:g}_r{rate:g}"
             mask = noise_mask("random_spans", noise_density=rate, mean_noise_span_length=mu, owner=part_name)
             inputs, targets = "sentinel_per_noise_span", "sentinel_per_nonnoise_span"
-        parts.append(_denoiser(part_name, mask, inputs, targets, mode_token=mode))
+        parts.append(_denoiser(part_name, mask, inputs, targets, mode_token=mode if use_mode_tokens else None))
     if rates is not None and len(rates) != len(parts):
         raise ValueError(f"{name}.rates needs {len(parts)} entries (R μ3, R μ8, S, X μ3, X μ8, X μ64 r.15, "
                          f"X μ64 r.5), got {len(rates)}")

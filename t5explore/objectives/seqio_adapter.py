@@ -16,7 +16,7 @@ are unbatched at the end unless `unbatch=False`.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
