@@ -74,7 +74,7 @@ def test_non_additive_metrics_call_score_on_every_replicate(names):
 
 def test_bleu_shortcut_equals_corpus_bleu_of_each_replicate():
     rng = np.random.default_rng(0)
-    words = "the cat sat on a mat with blue red dog house".split()
+    words = ["the", "cat", "sat", "on", "a", "mat", "with", "blue", "red", "dog", "house"]
     targets = [" ".join(rng.choice(words, 8)) for _ in range(30)]
     preds = [" ".join(rng.choice(words, 8)) for _ in range(30)]
     data = B.EvalSet(targets, preds, [{}] * 30, lambda t, p, m: {"bleu": metrics.bleu(t, p)})

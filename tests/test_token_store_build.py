@@ -47,7 +47,7 @@ class FirstFormatStore:
         self.doc_offsets = np.concatenate([[0], np.cumsum([len(ids) for ids in encoded])]).astype(np.int64)
         self.token_space = vocab.token_space()
         self.num_tokens = len(self.tokens)
-        self.split_point = self.num_tokens - int(round(self.num_tokens * eval_fraction))
+        self.split_point = self.num_tokens - round(self.num_tokens * eval_fraction)
 
     def split_bounds(self, split):
         return (0, self.split_point) if split == "train" else (self.split_point, self.num_tokens)
@@ -114,7 +114,7 @@ def test_unfinished_store_is_not_opened(books, vocab, tmp_path):
     entry = ts.store_entry(books, vocab, tmp_path)
     _, jobs = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS, part=(0, 2))
     token_shards.build_shards(jobs, 1, vocab, books.name, progress=False)
-    with pytest.raises(token_shards.IncompleteStoreError, match="no manifest.json.*build-store"):
+    with pytest.raises(token_shards.IncompleteStoreError, match=r"no manifest\.json.*build-store"):
         ts.TokenStore(entry)
     plan, _ = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS)
     with pytest.raises(token_shards.IncompleteStoreError, match=r"shards are not built \(first: 00001-"):

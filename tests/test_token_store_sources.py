@@ -147,7 +147,7 @@ def first_format_paragraphs(text, join_lines):
         elif current:
             paragraphs.append((" " if join_lines else "\n").join(current))
             current = []
-    return paragraphs + [(" " if join_lines else "\n").join(current)] if current else paragraphs
+    return [*paragraphs, (" " if join_lines else "\n").join(current)] if current else paragraphs
 
 
 def outcome(fn, *args):

@@ -47,7 +47,7 @@ def test_encode_decode_round_trip_stops_at_eos_and_ignores_pad(vocab):
     for text in TEXTS[:2]:
         assert vocab.decode(vocab.encode(text)) == text
     ids = vocab.encode(TEXTS[0])
-    assert vocab.decode([0, 0] + ids + [1] + vocab.encode("garbage after eos") + [0]) == TEXTS[0]
+    assert vocab.decode([0, 0, *ids, 1, *vocab.encode("garbage after eos"), 0]) == TEXTS[0]
     assert vocab.encode_batch(TEXTS) == [vocab.encode(t) for t in TEXTS]
     assert "<unk>" in vocab._sp.id_to_piece(2) and vocab.decode([5000]) == vocab.decode([2])
 

@@ -34,7 +34,8 @@ import json
 import math
 import time
 import zlib
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def bootstrap_task(task: str, data: EvalSet, seed: int, replicates: int = REPLIC
             break
         try:
             candidates = shortcut(task, data, seed, replicates, missing, full)
-        except Exception:  # a scorer that cannot take one example, a sacrebleu without the private API, ...
+        except Exception:  # noqa: BLE001 - a scorer that cannot take one example, sacrebleu without its private API
             candidates = {}
         for metric, values in candidates.items():
             if _verified(values, metric, full, checks):
@@ -118,7 +119,9 @@ def bootstrap_report(evals: Mapping[str, EvalSet], seed: int, replicates: int = 
                      budget_s: float = BUDGET_S, benchmark_fn: Callable | None = None) -> dict[str, Any]:
     """result.json's `bootstrap` field for the best checkpoint's predictions of every task in `evals`."""
     if benchmark_fn is None:
-        from t5explore.data.metrics import benchmark_scores as benchmark_fn
+        from t5explore.data.metrics import benchmark_scores
+
+        benchmark_fn = benchmark_scores
     samples = {task: bootstrap_task(task, data, seed, replicates, budget_s) for task, data in evals.items()}
     samples = {t: s for t, s in samples.items() if s}
     counts = {t: len(next(iter(s.values()))) for t, s in samples.items()}
@@ -165,7 +168,8 @@ def _score(data: EvalSet, idx: np.ndarray) -> dict[str, float]:
                                               [data.metas[i] for i in idx]).items()}
 
 
-def _verified(values: np.ndarray, metric: str, full: Mapping[str, float], checks: list[Mapping[str, float]]) -> bool:
+def _verified(values: np.ndarray, metric: str, full: Mapping[str, float],
+              checks: Sequence[Mapping[str, float]]) -> bool:
     """values[0] (full set) and values[1 + r] (check replicates) equal what score() gave."""
     expected = [full[metric], *(c[metric] for c in checks)]
     if len(values) < len(expected):
@@ -217,7 +221,7 @@ def _bleu_samples(task: str, data: EvalSet, seed: int, replicates: int, metrics:
 
 
 def _scored_samples(task: str, data: EvalSet, seed: int, replicates: int, metrics: list[str],
-                    checks: list[Mapping[str, float]], budget_s: float) -> dict[str, np.ndarray]:
+                    checks: Sequence[Mapping[str, float]], budget_s: float) -> dict[str, np.ndarray]:
     """score() on every replicate, stopping early (≥ MIN_REPLICATES) once `budget_s` is spent."""
     rows = [dict(c) for c in checks]
     t0 = time.perf_counter()

@@ -148,7 +148,7 @@ def extract_builtin_documents(root: Path) -> list[BuiltinDocument]:
 def source_key(root: Path) -> str:
     """Content hash of every source file we read (cheap: ~30 MB of bytes), naming the disk cache entry."""
     h = hashlib.sha256(f"builtin-sources-v{EXTRACTOR_VERSION}".encode())
-    files = stdlib_source_files(root) + [(TOPICS_MODULE, root / "pydoc_data" / "topics.py")]
+    files = [*stdlib_source_files(root), (TOPICS_MODULE, root / "pydoc_data" / "topics.py")]
     for module, path in files:
         data = path.read_bytes() if path.is_file() else b""
         h.update(module.encode() + b"\0" + len(data).to_bytes(8, "little") + data)

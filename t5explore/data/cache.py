@@ -20,9 +20,9 @@ import shutil
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
 
 from t5explore.io_utils import atomic_write_json, current_umask, read_json
 
@@ -76,10 +76,8 @@ def files_fingerprint(tag: str, options: tuple[str, ...], files, hash_contents: 
             return known
         digest = _hash_files(tag, options, files)
         if [_file_metadata(p) for p in files] == before:
-            try:
+            with suppress(OSError):  # a read-only cache only costs the next start a re-hash
                 atomic_write_json(path, {"fingerprint": digest, "tag": tag, "files": len(before)})
-            except OSError:  # a read-only cache only costs the next start a re-hash
-                pass
     return digest
 
 

@@ -24,8 +24,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import gin
 
@@ -175,6 +175,7 @@ class _FileCorpus(CorpusSource):
 
     reader = "files"
     split_lines = False
+    files: list[Path]  # set by the subclass from its patterns
 
     def documents(self) -> Iterator[str]:
         empty = True
@@ -319,7 +320,7 @@ class TfdsCorpus(CorpusSource):
     def size_note(self) -> str | None:
         """The build log's line: how much of the split is read, and whether tfds_corpus.max_documents caps it."""
         n, total = self._num_documents()
-        if total is None:
+        if n is None or total is None:  # both or neither (see _num_documents)
             cap = "" if self.max_documents is None else f" (at most {self.max_documents:,}: tfds_corpus.max_documents)"
             return f"{self.name}: reading its documents{cap}"
         if n < total:

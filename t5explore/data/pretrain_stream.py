@@ -99,7 +99,7 @@ class PretrainStream:
 
     @classmethod
     def for_process(cls, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                    partitioner=None, **kwargs) -> "PretrainStream":
+                    partitioner=None, **kwargs) -> PretrainStream:
         """The stream of this process's rows of every global batch, as host jax.process_index() of
         jax.process_count() (or, given a Partitioner, the block of rows its mesh puts on this process's
         devices). Each process corrupts only its rows, so the numbers differ from a one-process run's; the
@@ -147,9 +147,8 @@ class PretrainStream:
         if self.prefetch <= 0:
             features = self.batch(self._next)
         else:
-            if self._worker is None:
-                self._start_worker(self._next)
-            k, features = self._worker[1].get()
+            worker = self._worker if self._worker is not None else self._start_worker(self._next)
+            k, features = worker[1].get()
             if isinstance(features, BaseException):
                 self._stop_worker()
                 raise features
@@ -158,7 +157,7 @@ class PretrainStream:
         self._next += 1
         return features
 
-    def _start_worker(self, start: int) -> None:
+    def _start_worker(self, start: int) -> tuple[threading.Thread, queue.Queue, threading.Event]:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
         # The thread holds only a weak reference, so an abandoned stream is collected and its thread ends.
@@ -166,6 +165,7 @@ class PretrainStream:
                                   name=f"PretrainStream-{self.split}-host{self.host_index}")
         self._worker = (thread, q, stop)
         thread.start()
+        return self._worker
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -184,8 +184,9 @@ class PretrainStream:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_worker", None) is not None:
-            self._worker[2].set()
+        worker = getattr(self, "_worker", None)  # absent if __init__ failed
+        if worker is not None:
+            worker[2].set()
 
 
 def _produce(stream_ref, k: int, q: queue.Queue, stop: threading.Event) -> None:
@@ -196,7 +197,7 @@ def _produce(stream_ref, k: int, q: queue.Queue, stop: threading.Event) -> None:
             return
         try:
             item = (k, stream.batch(k))
-        except BaseException as e:  # hand the error to the consumer, which re-raises it
+        except BaseException as e:  # noqa: BLE001 - hand the error to the consumer, which re-raises it
             item = (k, e)
         del stream
         while not stop.is_set() and stream_ref() is not None:

@@ -29,9 +29,10 @@ import shutil
 import struct
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 def _npy_header(dtype: np.dtype, length: int) -> bytes:
     """A .npy (v1.0) header of a 1-D array, always 128 bytes, so it can be rewritten once the length is known."""
-    text = "{'descr': %r, 'fortran_order': False, 'shape': (%d,), }" % (dtype.str, length)
+    text = f"{{'descr': {dtype.str!r}, 'fortran_order': False, 'shape': ({length:d},), }}"
     body = text.encode("latin1").ljust(_NPY_HEADER_BYTES - 11) + b"\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body
 
@@ -74,7 +75,7 @@ class NpyAppender:
 
     def __init__(self, path: str | os.PathLike, dtype):
         self.path, self.dtype, self.length = Path(path), np.dtype(dtype), 0
-        self._f = open(self.path, "wb")
+        self._f = open(self.path, "wb")  # noqa: SIM115 - the appender owns the file until close()
         self._f.write(_npy_header(self.dtype, 0))
 
     def write(self, values) -> None:
@@ -272,12 +273,13 @@ class _Progress:
 
 def finalize_store(entry: Path, corpus, shards: list[Shard], dtype: np.dtype, meta: dict) -> dict:
     """Write doc_offsets.npy and, last, manifest.json from the built shards; returns the manifest."""
-    infos = [shard_info(entry, s) for s in shards]
-    missing = [s.name for s, info in zip(shards, infos) if info is None]
+    found = [shard_info(entry, s) for s in shards]
+    missing = [s.name for s, info in zip(shards, found) if info is None]
     if missing:
         raise IncompleteStoreError(
             f"{entry}: {len(missing)} of {len(shards)} shards are not built (first: {missing[0]}); build them "
             f"(t5explore build-store --shard=I/N, or without --shard), then finalize")
+    infos = [info for info in found if info is not None]  # every shard's: none is missing
     bad = [info["name"] for info in infos if info["dtype"] != dtype.name]
     if bad:
         raise IncompleteStoreError(f"{entry}: shard {bad[0]} holds {dtype.name}-incompatible tokens; delete it")

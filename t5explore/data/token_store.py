@@ -25,8 +25,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any
 
 import gin
 import numpy as np
@@ -51,9 +52,9 @@ class BuildSettings:
     per process; None = cpu count // processes. shard_bytes: input bytes per shard of a file corpus; None =
     total / 64 within [4 MiB, 256 MiB]. shard_documents: documents per shard of a TFDS corpus."""
 
-    num_workers: Optional[int] = None
-    encode_threads: Optional[int] = None
-    shard_bytes: Optional[int] = None
+    num_workers: int | None = None
+    encode_threads: int | None = None
+    shard_bytes: int | None = None
     shard_documents: int = 1_000_000
 
     def workers_for(self, shards: int) -> int:
@@ -81,12 +82,13 @@ class ShardedTokens:
         return self.size
 
     def _map(self, k: int) -> np.ndarray:
-        if self._maps[k] is None:
+        mapped = self._maps[k]
+        if mapped is None:
             mm = np.load(self._paths[k], mmap_mode="r")
             if mm.shape != (self._starts[k + 1] - self._starts[k],):
                 raise IncompleteStoreError(f"{self._paths[k]} holds {mm.shape} tokens, not what the manifest says")
-            self._maps[k] = mm.view(np.ndarray)  # the same mapping, without np.memmap's per-index overhead
-        return self._maps[k]
+            mapped = self._maps[k] = mm.view(np.ndarray)  # the same mapping, without np.memmap's per-index overhead
+        return mapped
 
     def __getitem__(self, key):
         if isinstance(key, slice):
@@ -162,8 +164,9 @@ class TokenStore:
             raise IncompleteStoreError(f"token store {self.directory} does not match its manifest; delete it to "
                                        f"rebuild it")
         self.eval_fraction = float(eval_fraction)
-        self.token_space = TokenSpace(**{k: (tuple(map(tuple, v)) if k == "mode_token_ids" else v)
-                                         for k, v in self.meta["token_space"].items()})
+        space: dict[str, Any] = {k: (tuple(map(tuple, v)) if k == "mode_token_ids" else v)
+                                 for k, v in self.meta["token_space"].items()}
+        self.token_space = TokenSpace(**space)
 
     @property
     def num_tokens(self) -> int:
@@ -180,7 +183,7 @@ class TokenStore:
     @property
     def split_point(self) -> int:
         """First validation token: the last `eval_fraction` of the store is held out."""
-        return self.num_tokens - int(round(self.num_tokens * self.eval_fraction))
+        return self.num_tokens - round(self.num_tokens * self.eval_fraction)
 
     def split_bounds(self, split: str) -> tuple[int, int]:
         """Token range [start, stop) of a split."""

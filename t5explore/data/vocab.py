@@ -20,8 +20,9 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
 import gin
 import numpy as np
@@ -39,7 +40,7 @@ MODE_TOKENS = ("[NLU]", "[S2S]", "[NLG]")
 VOCAB_SEED = 0  # the vocabulary is not a per-run choice: one seed for every run sharing a corpus
 MAX_READ_SENTENCES = 4_000_000  # lines read from the corpus at most (C4 would otherwise be read whole)
 INPUT_SENTENCE_SIZE = 1_000_000  # lines sampled from those for training
-TRAINER_OPTIONS = dict(
+TRAINER_OPTIONS: dict[str, Any] = dict(  # Any: sentencepiece's train() types each option
     model_type="unigram",
     pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
     user_defined_symbols=",".join(MODE_TOKENS),
