@@ -16,10 +16,11 @@ import sys
 import gin
 import pytest
 
-from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 from t5explore.sweep.runner import run_sweep
+
+from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 
 ray = require("ray", "ray")
 

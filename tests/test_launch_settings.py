@@ -10,11 +10,12 @@ import time
 import gin
 import pytest
 
-from launch_fakes import write_sweep
 from t5explore import cli
 from t5explore.config import ConfigError
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
+
+from launch_fakes import write_sweep
 
 
 @pytest.fixture(autouse=True)

@@ -9,15 +9,17 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import gin
 import pytest
 
-from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 from t5explore import cli, io_utils
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 from t5explore.sweep.runner import run_sweep
+
+from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 
 submitit = require("submitit", "slurm")
 from t5explore.sweep.launch import slurm  # noqa: E402 - needs submitit
@@ -108,7 +110,7 @@ def test_preempted_task_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
     assert (run / "result.json").exists() and not (run / "FAILED").exists() and not (run / "CLAIM").exists()
     rec = task.read_launch(run)
     assert rec["attempt"] == 2 and "attempt 2" in task.describe(run)
-    log = open(rec["log"]).read()
+    log = Path(rec["log"]).read_text()
     assert "this job is preempted" in log and "Requeued job" in log, log
 
 

@@ -34,7 +34,8 @@ Sweep.seeds = [0]
     r = spec.runs[4]
     assert r.bindings == ("iid_replace_spans.noise_density = 0.5", "span_corruption.mean_noise_span_length = 3",
                           "Experiment.seed = 0")
-    assert r.variant_bindings == {"iid_replace_spans.noise_density": "0.5", "span_corruption.mean_noise_span_length": "3"}
+    assert r.variant_bindings == {"iid_replace_spans.noise_density": "0.5",
+                                  "span_corruption.mean_noise_span_length": "3"}
     assert r.gin_files == (f,) and r.seed == 0 and r.index == 4
 
 
@@ -141,5 +142,5 @@ def test_malformed_grids_name_the_binding(tmp_path, body, message):
 
 def test_unknown_configurable_in_sweep_file_names_the_file(tmp_path):
     f = write(tmp_path, "no_such_configurable_xyz.value = 1\nSweep.axes = {'Pretrain.steps': [1]}\n")
-    with pytest.raises(ConfigError, match="grid.gin"):
+    with pytest.raises(ConfigError, match=r"grid\.gin"):
         load_sweep(f)

@@ -55,7 +55,7 @@ def _clean_gin():
 
 @pytest.fixture
 def sweep_cli(monkeypatch):
-    """cli.main with only this room's subcommands, so these tests do not depend on other rooms' CLIs."""
+    """cli.main with only the sweep subcommands, so these tests do not depend on other subpackages' CLIs."""
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
     return cli.main
 

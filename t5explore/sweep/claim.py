@@ -14,6 +14,7 @@ it judged stale; then it competes for a fresh `O_EXCL` claim like everyone else,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -96,10 +97,8 @@ class Claim:
     def heartbeat(self) -> None:
         fd = self._fd
         if fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.utime(fd)
-            except OSError:
-                pass
 
     def owned(self) -> bool:
         """Is the file at CLAIM still the one this worker created?"""
@@ -123,7 +122,7 @@ class Claim:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "Claim":
+    def __enter__(self) -> Claim:
         return self
 
     def __exit__(self, *exc) -> None:

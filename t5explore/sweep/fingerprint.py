@@ -21,8 +21,9 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import gin
 

@@ -13,9 +13,14 @@
 
 Runs = variants × product(axes) × seeds, in that (declared) order. Binding values are gin text: strings are
 pasted verbatim (`'@prefix_lm()'`, `'0.25'`, `"'c4/en'"` for a string literal); numbers, booleans and
-lists are written with `repr`. A variant's `include` key (a path or list of paths) adds gin files after the
-sweep file. Command-line gin files and `--gin.X=` overrides apply to every run and win over the grid;
-overrides of `Sweep.*` change the grid itself (e.g. `--gin.Sweep.seeds=[0,1,2]`).
+lists are written with `repr`. A variant's `include` key (a path or list of paths) adds gin files.
+
+Each run parses, in this order (a later binding of a parameter wins): the sweep file, the command-line gin
+files, its variant's `include` files, its grid bindings (variant and axis values, then `Experiment.seed`),
+and last the `--gin.X=` overrides. So command-line gin files apply to every run and win over the sweep file
+and its includes (e.g. a scale file replacing the sweep's default scale), but not over a variant's includes
+or the grid's values; `--gin.X=` overrides win over everything. Overrides of `Sweep.*` change the grid
+itself (e.g. `--gin.Sweep.seeds=[0,1,2]`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import dataclasses
 import itertools
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import gin
 
@@ -138,12 +144,12 @@ def expand(settings: SweepSettings, sweep_file: str, default_name: str,
             abind = dict(zip(axes, values))
             parts = ([naming.slug(vname)] if vname is not None else []) + [
                 naming.axis_part(labels[k], v) for k, v in abind.items()]
-            shown = ([display_names.get(vname, vname)] if vname is not None else []) + [
+            shown_parts = ([display_names.get(vname, vname)] if vname is not None else []) + [
                 display_names.get(naming.axis_part(labels[k], v), f"{labels[k]} = {v}") for k, v in abind.items()]
             bind = {**vbind, **abind}
             if vincl:
                 bind = {INCLUDE_KEY: ", ".join(vincl), **bind}
-            points.append((parts, vname, ", ".join(shown), bind, vincl))
+            points.append((parts, vname, ", ".join(shown_parts), bind, vincl))
 
     known = {vn for _, vn, *_ in points if vn is not None} | {naming.join_parts(p) for p, *_ in points}
     known |= {naming.axis_part(labels[k], v) for k, vals in axes.items() for v in vals}
@@ -157,7 +163,7 @@ def expand(settings: SweepSettings, sweep_file: str, default_name: str,
 
     raw, idents, rows = [], [], []
     for parts, vname, shown, bind, vincl in points:
-        for seed in seeds or [None]:
+        for seed in seeds if seeds else (None,):
             raw.append(naming.join_parts(parts + ([f"seed_{seed}"] if seed is not None else [])))
             idents.append(repr((sorted(bind.items()), seed)))
             rows.append((parts, vname, shown, bind, vincl, seed))

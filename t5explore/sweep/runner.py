@@ -30,8 +30,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 from t5explore import compile_cache, config, io_utils
 from t5explore.config import ConfigError
@@ -117,7 +118,7 @@ class RunContext:
     results_dir: Path
     executor: Executor
     stale_after: float
-    progress: "Progress"
+    progress: Progress
     on_changed: str | None = None  # one of ON_CHANGED
     on_start: Callable[[Path], None] | None = None  # called under the claim before a run starts (launch.json)
 
@@ -309,7 +310,7 @@ def print_dry_run(spec: SweepSpec, selected: Sequence[RunSpec], out: TextIO) -> 
 
 
 def write_table(sdir: Path, out: TextIO) -> str | None:
-    """Print and save the comparison table via the report room, if it is installed."""
+    """Print and save the comparison table via t5explore.report, if it is installed."""
     try:
         from t5explore.report.tables import markdown_table
     except ImportError as e:
@@ -373,6 +374,6 @@ class Progress:
 
 
 def _hms(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else (
         f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")

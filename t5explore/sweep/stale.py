@@ -9,8 +9,9 @@ overrides of the last `t5explore sweep` call, its `invocation`) and marks such r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from t5explore import io_utils
 from t5explore.config import ConfigError

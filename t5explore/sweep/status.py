@@ -27,7 +27,6 @@ from t5explore.sweep import claim, rundir, stale
 from t5explore.sweep.launch import task as launch_task
 from t5explore.train.writers import METRICS_FILE, read_metrics
 
-
 # The report's own search, so `status` and `table` always agree on what a results directory holds.
 find_sweeps = find_sweep_dirs
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from t5explore.config import ConfigError
 from t5explore.sweep.launch import settings as settings_

@@ -14,8 +14,9 @@ This module imports ray: it is imported only when the launcher is used (`pip ins
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import ray
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gin
 
@@ -105,7 +106,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _default(f: dataclasses.Field) -> Any:
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
 def is_launcher_binding(binding: str) -> bool:
@@ -123,8 +124,8 @@ def load(kind: str, args: argparse.Namespace | None = None, gin_files: Sequence[
     with fingerprint.isolated_gin():
         config.add_search_paths()
         try:
-            for f in gin_files:
-                gin.parse_config_file(config.resolve_gin_file(f))
+            for gin_file in gin_files:
+                gin.parse_config_file(config.resolve_gin_file(gin_file))
             for b in bindings:
                 gin.parse_config(b)
         except ConfigError:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import shlex
 import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import submitit
 from submitit import helpers
@@ -100,10 +101,10 @@ def sbatch_script(s: SlurmSettings, folder: str | Path, n_runs: int, job_name: s
 def make_executor(s: SlurmSettings, folder: str | Path, job_name: str) -> submitit.Executor:
     """A SlurmExecutor, or a LocalExecutor (cluster='local': the same jobs as local processes, all at once)."""
     if s.cluster == "local":
-        ex = submitit.LocalExecutor(folder, max_num_timeout=s.max_requeues, python=s.python)
-        ex.update_parameters(timeout_min=s.time_min, signal_delay_s=s.signal_delay_s, stderr_to_stdout=True,
-                             gpus_per_node=s.gpus_per_task * s.tasks_per_node, setup=list(s.setup))
-        return ex
+        local = submitit.LocalExecutor(folder, max_num_timeout=s.max_requeues, python=s.python)
+        local.update_parameters(timeout_min=s.time_min, signal_delay_s=s.signal_delay_s, stderr_to_stdout=True,
+                                gpus_per_node=s.gpus_per_task * s.tasks_per_node, setup=list(s.setup))
+        return local
     if s.cluster != "slurm":
         raise ConfigError(f"SlurmLauncher.cluster must be 'slurm' or 'local', got {s.cluster!r}")
     try:

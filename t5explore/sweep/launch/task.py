@@ -21,8 +21,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from t5explore import io_utils
 from t5explore.sweep import claim, rundir
@@ -123,8 +124,8 @@ def write_launch(run_dir: Path, launcher: str, where: Callable[[], dict[str, Any
     """launch.json: who runs this run now; `attempt` counts starts of the same job (requeues, retries)."""
     info = {"launcher": launcher, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
             **(where() if where else {})}
-    old = read_launch(run_dir)
-    same = old is not None and old.get("launcher") == launcher and old.get("job_id") == info.get("job_id")
+    old = read_launch(run_dir) or {}
+    same = old.get("launcher") == launcher and old.get("job_id") == info.get("job_id")
     info["attempt"] = int(old.get("attempt", 1)) + 1 if same else 1
     io_utils.atomic_write_json(run_dir / LAUNCH_FILE, info)
 
