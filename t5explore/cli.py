@@ -1,4 +1,4 @@
-"""The `t5explore` command. Each room adds its own subcommands; this file only dispatches.
+"""The `t5explore` command. Each subpackage adds its own subcommands (COMMAND_MODULES); this file only dispatches.
 
     t5explore train  --gin_file=gin/runs/quickstart.gin --gin.Pretrain.steps=100 --run_dir=results/one
     t5explore sweep  experiments/quickstart.gin --results_dir=results

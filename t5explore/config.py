@@ -11,8 +11,8 @@ import importlib
 import os
 import re
 import tokenize
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import gin
 
@@ -78,7 +78,7 @@ def register_configurables() -> None:
     for name in CONFIGURABLE_MODULES:
         try:
             importlib.import_module(name)
-        except ModuleNotFoundError as e:  # a room not built yet must not break the others
+        except ModuleNotFoundError as e:  # a listed module that is absent is skipped, not a missing dependency
             if e.name != name:
                 raise
 

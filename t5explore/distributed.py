@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import gin
 
@@ -37,10 +37,10 @@ from t5explore.config import ConfigError
 class Distributed:
     """jax.distributed.initialize arguments; all None = from the launcher's environment (Slurm, Open MPI)."""
 
-    coordinator_address: Optional[str] = None  # 'host:port' of process 0, reachable from every process
-    num_processes: Optional[int] = None
-    process_id: Optional[int] = None
-    local_device_ids: Optional[Sequence[int]] = None  # devices this process drives (None: jax's default)
+    coordinator_address: str | None = None  # 'host:port' of process 0, reachable from every process
+    num_processes: int | None = None
+    process_id: int | None = None
+    local_device_ids: Sequence[int] | None = None  # devices this process drives (None: jax's default)
     initialization_timeout: int = 300  # seconds to wait for every process to join
 
     def __post_init__(self):
@@ -56,7 +56,7 @@ class Distributed:
             raise ConfigError("gin bindings Distributed.num_processes/process_id need Distributed.coordinator_address")
         if self.num_processes is not None and not (isinstance(self.num_processes, int) and self.num_processes >= 1):
             raise ConfigError(f"gin binding Distributed.num_processes must be an int >= 1, got {self.num_processes!r}")
-        if self.process_id is not None and not (isinstance(self.process_id, int)
+        if self.process_id is not None and not (isinstance(self.process_id, int) and self.num_processes is not None
                                                 and 0 <= self.process_id < self.num_processes):
             raise ConfigError(f"gin binding Distributed.process_id must be in [0, {self.num_processes}), "
                               f"got {self.process_id!r}")
@@ -70,7 +70,7 @@ def _env_int(env: Mapping[str, str], name: str) -> int:
         raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def launcher(env: Mapping[str, str] = os.environ) -> Optional[str]:
+def launcher(env: Mapping[str, str] = os.environ) -> str | None:
     """'slurm' or 'openmpi' when that launcher started several processes of this command, else None."""
     if _env_int(env, "SLURM_NTASKS") > 1 and "SLURM_PROCID" in env:
         return "slurm"
@@ -79,7 +79,7 @@ def launcher(env: Mapping[str, str] = os.environ) -> Optional[str]:
     return None
 
 
-def initialize(settings: Optional[Distributed] = None, env: Mapping[str, str] = os.environ) -> bool:
+def initialize(settings: Distributed | None = None, env: Mapping[str, str] = os.environ) -> bool:
     """jax.distributed.initialize when `settings` name a coordinator or a launcher started several processes;
     returns whether the run is multi-process. Must run before any JAX computation; idempotent."""
     import jax
