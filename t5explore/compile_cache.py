@@ -42,8 +42,10 @@ def settings(default: str | os.PathLike | None = None) -> dict[str, Any]:
     path = cache_dir(default)
     if path is None:
         return {}
-    wanted: dict[str, Any] = {"jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_TIME_S,
-                              "jax_persistent_cache_min_entry_size_bytes": MIN_ENTRY_SIZE_BYTES}
+    wanted: dict[str, Any] = {
+        "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_TIME_S,
+        "jax_persistent_cache_min_entry_size_bytes": MIN_ENTRY_SIZE_BYTES,
+    }
     if not jax.config.values["jax_compilation_cache_dir"]:  # .values: typed, unlike the dynamic attributes
         wanted["jax_compilation_cache_dir"] = str(path)
     return wanted

@@ -56,7 +56,7 @@ def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str], list[str
         elif arg == "--gin_bindings":
             bindings.append(_next_value(it, arg))
         elif arg.startswith("--gin."):
-            body = arg[len("--gin."):]
+            body = arg[len("--gin.") :]
             if "=" not in body:
                 raise ConfigError(f"gin flag {arg!r} needs a value: --gin.SCOPE.PARAM=VALUE")
             name, value = body.split("=", 1)

@@ -47,19 +47,26 @@ class Distributed:
         explicit = (self.num_processes, self.process_id)
         if self.coordinator_address is not None:
             if not isinstance(self.coordinator_address, str) or ":" not in self.coordinator_address:
-                raise ConfigError("gin binding Distributed.coordinator_address must be 'host:port', got "
-                                  f"{self.coordinator_address!r}")
+                raise ConfigError(
+                    f"gin binding Distributed.coordinator_address must be 'host:port', got {self.coordinator_address!r}"
+                )
             if any(v is None for v in explicit):
-                raise ConfigError("gin binding Distributed.coordinator_address needs Distributed.num_processes "
-                                  "and Distributed.process_id too")
+                raise ConfigError(
+                    "gin binding Distributed.coordinator_address needs Distributed.num_processes "
+                    "and Distributed.process_id too"
+                )
         elif any(v is not None for v in explicit):
             raise ConfigError("gin bindings Distributed.num_processes/process_id need Distributed.coordinator_address")
         if self.num_processes is not None and not (isinstance(self.num_processes, int) and self.num_processes >= 1):
             raise ConfigError(f"gin binding Distributed.num_processes must be an int >= 1, got {self.num_processes!r}")
-        if self.process_id is not None and not (isinstance(self.process_id, int) and self.num_processes is not None
-                                                and 0 <= self.process_id < self.num_processes):
-            raise ConfigError(f"gin binding Distributed.process_id must be in [0, {self.num_processes}), "
-                              f"got {self.process_id!r}")
+        if self.process_id is not None and not (
+            isinstance(self.process_id, int)
+            and self.num_processes is not None
+            and 0 <= self.process_id < self.num_processes
+        ):
+            raise ConfigError(
+                f"gin binding Distributed.process_id must be in [0, {self.num_processes}), got {self.process_id!r}"
+            )
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
@@ -101,8 +108,10 @@ def setup_command(command: str, gin_files: Sequence[str], gin_bindings: Sequence
     is not multi-process yet); for `sweep`, refuse Distributed bindings. Returns whether multi-process."""
     if command == "sweep":
         if any(b.strip().startswith("Distributed.") for b in gin_bindings):
-            raise ConfigError("t5explore sweep does not run multi-process (its workers claim runs independently); "
-                              "run one multi-process `t5explore train` per run instead")
+            raise ConfigError(
+                "t5explore sweep does not run multi-process (its workers claim runs independently); "
+                "run one multi-process `t5explore train` per run instead"
+            )
         return False
     if command != "train" or (not gin_files and not gin_bindings):
         return False
@@ -124,8 +133,10 @@ def check_supported() -> None:
     from t5explore.train.config import Finetune
 
     if Finetune().tasks:
-        raise ConfigError(f"this run has {jax.process_count()} processes, and multi-process runs pretrain only: "
-                          "bind Finetune.tasks = [] and fine-tune from the checkpoint in one process")
+        raise ConfigError(
+            f"this run has {jax.process_count()} processes, and multi-process runs pretrain only: "
+            "bind Finetune.tasks = [] and fine-tune from the checkpoint in one process"
+        )
 
 
 def process_index() -> int:

@@ -143,6 +143,7 @@ def test_registry_and_gin_bindings(shared_data):
 
 # ---- built-in corpus ------------------------------------------------------------------------------------
 
+
 def test_builtin_corpus_is_big_varied_and_labelled_accurately(cache_dir):
     docs = bc.builtin_documents(cache_dir)
     assert sum(len(d.text.encode("utf-8")) for d in docs) >= 1_500_000
@@ -181,8 +182,11 @@ def test_builtin_extraction_rules_on_a_fake_stdlib(tmp_path):
         (tmp_path / rel).write_text(body, encoding="utf-8")
 
     write("pkg/__init__.py", f'"""Package: {long}"""\n')
-    write("pkg/mod.py", f'"""Module: {long}"""\nclass A:\n    """Class A: {long}"""\n    def f(self):\n'
-                        f'        """Too short."""\ndef g():\n    """Shared: {long}"""\n')
+    write(
+        "pkg/mod.py",
+        f'"""Module: {long}"""\nclass A:\n    """Class A: {long}"""\n    def f(self):\n'
+        f'        """Too short."""\ndef g():\n    """Shared: {long}"""\n',
+    )
     write("other.py", f'def h():\n    """Shared: {long}"""\n')  # same text, other module: ambiguous, dropped
     write("test/test_x.py", f'"""Test: {long}"""\n')
     write("idlelib/x.py", f'"""Idle: {long}"""\n')
@@ -190,5 +194,9 @@ def test_builtin_extraction_rules_on_a_fake_stdlib(tmp_path):
     write("pydoc_data/topics.py", f"topics = {{'zeta': {long!r}, 'alpha': {('Alpha ' + long)!r}, 'tiny': 'x'}}\n")
     docs = bc.extract_builtin_documents(tmp_path)
     assert [(d.module, d.text.split(":")[0]) for d in docs] == [
-        ("pkg", "Package"), ("pkg.mod", "Module"), ("pkg.mod", "Class A"),
-        ("pydoc_data.topics:alpha", "Alpha " + long.split(":")[0]), ("pydoc_data.topics:zeta", long)]
+        ("pkg", "Package"),
+        ("pkg.mod", "Module"),
+        ("pkg.mod", "Class A"),
+        ("pydoc_data.topics:alpha", "Alpha " + long.split(":")[0]),
+        ("pydoc_data.topics:zeta", long),
+    ]

@@ -27,8 +27,10 @@ def clean_gin():
 def pretrain_objective_reference(path):
     parser = config_parser.ConfigParser(path.read_text(), gin.config.ParserDelegate(skip_unknown=True))
     for statement in parser:
-        if isinstance(statement, config_parser.BindingStatement) and \
-                (statement.selector, statement.arg_name) == ("Pretrain", "objective"):
+        if isinstance(statement, config_parser.BindingStatement) and (statement.selector, statement.arg_name) == (
+            "Pretrain",
+            "objective",
+        ):
             return statement.value
     return None
 

@@ -26,7 +26,7 @@ def corpus(shared_data):
 
 
 def chunks_of(stream, batch, length, start=0):
-    return stream[start: start + batch * length].reshape(batch, length)
+    return stream[start : start + batch * length].reshape(batch, length)
 
 
 def strip(row, eos=1):
@@ -70,8 +70,15 @@ def run(obj, corpus, inputs_length=128, batch=64, seed=0, start=0):
     return plan, chunks, out, tokens
 
 
-@pytest.mark.parametrize("make", [named.span_corruption, lambda: named.span_corruption(random_roll=True),
-                                  named.iid_replace_spans, lambda: named.iid_replace_spans(noise_density=0.5)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        named.span_corruption,
+        lambda: named.span_corruption(random_roll=True),
+        named.iid_replace_spans,
+        lambda: named.iid_replace_spans(noise_density=0.5),
+    ],
+)
 def test_replace_spans_interleave_back_to_the_original_with_ordered_sentinels(corpus, make):
     plan, chunks, out, tokens = run(make(), corpus)
     for row in range(chunks.shape[0]):
@@ -158,8 +165,10 @@ def test_bert_style_replacement_proportions(corpus, mask_prob, random_prob):
     assert noise.mean() == pytest.approx(0.15, abs=0.01)
     assert masked.mean() == pytest.approx(mask_prob, abs=0.02)
     assert changed.mean() == pytest.approx(random_prob, abs=0.02)  # a random token rarely equals the original
-    assert ((inputs[noise][changed] >= tokens.first_regular_id) &
-            (inputs[noise][changed] < tokens.vocab_size - tokens.num_sentinels)).all()
+    assert (
+        (inputs[noise][changed] >= tokens.first_regular_id)
+        & (inputs[noise][changed] < tokens.vocab_size - tokens.num_sentinels)
+    ).all()
 
 
 def test_mass_style_masks_every_noise_token_and_targets_the_original(corpus):

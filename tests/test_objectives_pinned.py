@@ -39,8 +39,11 @@ CASES = {
     "deshuffling@128": ("deshuffling", lambda: named.deshuffling(), 128),
     "prefix_lm@128": ("prefix_lm", lambda: named.prefix_lm(), 128),
     "lm@128": ("lm", lambda: named.lm(), 128),
-    "mixture@128": ("mixture", lambda: named.mixture([named.span_corruption(), named.prefix_lm()],
-                                                     rates=[0.75, 0.25]), 128),
+    "mixture@128": (
+        "mixture",
+        lambda: named.mixture([named.span_corruption(), named.prefix_lm()], rates=[0.75, 0.25]),
+        128,
+    ),
     "ul2@128": ("ul2", lambda: named.ul2(), 128),
     "ul2@512": ("ul2", lambda: named.ul2(), 512),
     "ul2+s0.5@128": ("ul2", lambda: named.ul2(prefix_lm_noise_density=0.5), 128),

@@ -9,8 +9,12 @@ from t5explore.data import vocab as vocab_lib
 from t5explore.data.corpus import builtin_corpus, text_files
 from t5explore.data.vocab import Vocab, VocabError, get_vocabulary, vocabulary
 
-TEXTS = ["Return the number of items in a sequence.", "Open a file, read it — and close it again!",
-         "  multiple   spaces\tand a tab", "Unicode: café, naïve, ☃ and 数"]
+TEXTS = [
+    "Return the number of items in a sequence.",
+    "Open a file, read it — and close it again!",
+    "  multiple   spaces\tand a tab",
+    "Unicode: café, naïve, ☃ and 数",
+]
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,19 @@ from t5explore.io_utils import atomic_write_text
 
 # Directories under the stdlib that hold tests, demos, IDE code, installed third-party packages or binaries.
 SKIP_DIRS = frozenset(
-    {"test", "tests", "idle_test", "idlelib", "turtledemo", "site-packages", "dist-packages", "__pycache__",
-     "lib-dynload", "ensurepip", "__phello__"}
+    {
+        "test",
+        "tests",
+        "idle_test",
+        "idlelib",
+        "turtledemo",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        "lib-dynload",
+        "ensurepip",
+        "__phello__",
+    }
 )
 MIN_DOC_CHARS = 80  # shorter docstrings ("Return self.") carry almost no prose
 MIN_DOC_WORDS = 8

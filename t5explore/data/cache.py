@@ -55,8 +55,9 @@ def hash_update(h, *parts: str | bytes) -> None:
         h.update(b)
 
 
-def files_fingerprint(tag: str, options: tuple[str, ...], files, hash_contents: bool = False,
-                      cache_dir: str | os.PathLike | None = None) -> str:
+def files_fingerprint(
+    tag: str, options: tuple[str, ...], files, hash_contents: bool = False, cache_dir: str | os.PathLike | None = None
+) -> str:
     """Content hash of a file-backed corpus: its kind and options, then every file's bytes in order.
 
     Remembered under the files' metadata in `<cache>/fingerprints/` (see the module docstring) unless

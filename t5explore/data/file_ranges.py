@@ -21,7 +21,7 @@ def plan_file_shards(files: Sequence[Path], shard_bytes: int | None, split_lines
     target = shard_bytes or min(MAX_SHARD_BYTES, max(MIN_SHARD_BYTES, sum(sizes) // 64))
     shards, current, filled = [], [], 0
     for path, size in zip(files, sizes):
-        for start, stop in (_line_ranges(path, size, target) if split_lines else [(0, size)]):
+        for start, stop in _line_ranges(path, size, target) if split_lines else [(0, size)]:
             current.append([str(path), start, stop])
             filled += stop - start
             if filled >= target:

@@ -30,8 +30,20 @@ _STOP_POLL_S = 0.1
 class PretrainStream:
     """Iterator of feature dicts for one host; also random access via `batch(k)`."""
 
-    def __init__(self, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None, process_local: bool = False):
+    def __init__(
+        self,
+        store,
+        objective,
+        inputs_length: int,
+        batch_size: int,
+        seed: int,
+        split: str = "train",
+        host_index: int = 0,
+        host_count: int = 1,
+        prefetch: int = 2,
+        tokens=None,
+        process_local: bool = False,
+    ):
         """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process)."""
         if host_count < 1 or not 0 <= host_index < host_count:
             raise ValueError(f"host_index={host_index} must be in [0, host_count={host_count})")
@@ -49,7 +61,8 @@ class PretrainStream:
             raise ValueError(
                 f"the {split} split of {store} has {stop - self.first_token} tokens = {self.num_chunks} chunks of "
                 f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
-                f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch")
+                f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch"
+            )
         self.prefetch, self.process_local = prefetch, process_local
         self.wait_seconds = 0.0
         self._next = 0
@@ -92,14 +105,25 @@ class PretrainStream:
         inputs, targets = out["inputs"], out["targets"]
         want = (self.local_batch_size, self.plan.inputs_length)
         if inputs.shape != want or targets.ndim != 2 or targets.shape[0] != want[0]:
-            raise ValueError(f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
-                             f"{inputs.shape} and targets {targets.shape}; expected inputs {want}")
+            raise ValueError(
+                f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
+                f"{inputs.shape} and targets {targets.shape}; expected inputs {want}"
+            )
         features = encdec_features(inputs, targets)
         return ProcessLocalBatch(features) if self.process_local else features
 
     @classmethod
-    def for_process(cls, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                    partitioner=None, **kwargs) -> PretrainStream:
+    def for_process(
+        cls,
+        store,
+        objective,
+        inputs_length: int,
+        batch_size: int,
+        seed: int,
+        split: str = "train",
+        partitioner=None,
+        **kwargs,
+    ) -> PretrainStream:
         """The stream of this process's rows of every global batch, as host jax.process_index() of
         jax.process_count() (or, given a Partitioner, the block of rows its mesh puts on this process's
         devices). Each process corrupts only its rows, so the numbers differ from a one-process run's; the
@@ -111,8 +135,18 @@ class PretrainStream:
             host_count, host_index = batch_size // (stop - first), first // (stop - first)
         else:
             host_index, host_count = jax.process_index(), jax.process_count()
-        return cls(store, objective, inputs_length, batch_size, seed, split, host_index=host_index,
-                   host_count=host_count, process_local=True, **kwargs)
+        return cls(
+            store,
+            objective,
+            inputs_length,
+            batch_size,
+            seed,
+            split,
+            host_index=host_index,
+            host_count=host_count,
+            process_local=True,
+            **kwargs,
+        )
 
     def epoch_of(self, k: int) -> float:
         return k * self.batch_size / self.num_chunks
@@ -130,8 +164,10 @@ class PretrainStream:
     def restore(self, state: dict) -> None:
         for field in ("seed", "split", "batch_size"):
             if field in state and state[field] != getattr(self, field):
-                raise ValueError(f"stream state has {field}={state[field]!r} but this stream has "
-                                 f"{getattr(self, field)!r}; refusing to resume a different stream")
+                raise ValueError(
+                    f"stream state has {field}={state[field]!r} but this stream has "
+                    f"{getattr(self, field)!r}; refusing to resume a different stream"
+                )
         k = state.get("next_batch")
         if not isinstance(k, int) or k < 0:
             raise ValueError(f"stream state needs a non-negative int 'next_batch', got {state!r}")
@@ -161,8 +197,12 @@ class PretrainStream:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
         # The thread holds only a weak reference, so an abandoned stream is collected and its thread ends.
-        thread = threading.Thread(target=_produce, args=(weakref.ref(self), start, q, stop), daemon=True,
-                                  name=f"PretrainStream-{self.split}-host{self.host_index}")
+        thread = threading.Thread(
+            target=_produce,
+            args=(weakref.ref(self), start, q, stop),
+            daemon=True,
+            name=f"PretrainStream-{self.split}-host{self.host_index}",
+        )
         self._worker = (thread, q, stop)
         thread.start()
         return self._worker

@@ -200,10 +200,16 @@ def _tokenize_shard(job: ShardJob, vocab, out: Path) -> dict:
             offsets.write(num_tokens + np.cumsum(lengths))
             num_tokens += flat.size
             num_documents += len(encoded)
-    info = {"index": job.shard.index, "name": job.shard.name, "spec": job.shard.spec, "dtype": dtype.name,
-            "num_tokens": num_tokens, "num_documents": num_documents,
-            "seconds": round(time.perf_counter() - start, 3),
-            "cpu_seconds": round(time.process_time() - cpu_start, 3)}  # every thread of this process
+    info = {
+        "index": job.shard.index,
+        "name": job.shard.name,
+        "spec": job.shard.spec,
+        "dtype": dtype.name,
+        "num_tokens": num_tokens,
+        "num_documents": num_documents,
+        "seconds": round(time.perf_counter() - start, 3),
+        "cpu_seconds": round(time.process_time() - cpu_start, 3),
+    }  # every thread of this process
     atomic_write_json(out / SHARD_INFO, info)
     return info
 
@@ -265,10 +271,13 @@ class _Progress:
         now = time.perf_counter()
         if self.enabled and (now - self.last >= PROGRESS_EVERY_S or self.done == self.total):
             self.last = now
-            print(f"tokenising {self.label}: {self.done}/{self.total} shards, {self.tokens:,} tokens "
-                  f"({self.tokens / max(now - self.start, 1e-9):,.0f} tokens/s, {self.workers} process"
-                  f"{'es' if self.workers > 1 else ''})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"tokenising {self.label}: {self.done}/{self.total} shards, {self.tokens:,} tokens "
+                f"({self.tokens / max(now - self.start, 1e-9):,.0f} tokens/s, {self.workers} process"
+                f"{'es' if self.workers > 1 else ''})",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def finalize_store(entry: Path, corpus, shards: list[Shard], dtype: np.dtype, meta: dict) -> dict:
@@ -278,7 +287,8 @@ def finalize_store(entry: Path, corpus, shards: list[Shard], dtype: np.dtype, me
     if missing:
         raise IncompleteStoreError(
             f"{entry}: {len(missing)} of {len(shards)} shards are not built (first: {missing[0]}); build them "
-            f"(t5explore build-store --shard=I/N, or without --shard), then finalize")
+            f"(t5explore build-store --shard=I/N, or without --shard), then finalize"
+        )
     infos = [info for info in found if info is not None]  # every shard's: none is missing
     bad = [info["name"] for info in infos if info["dtype"] != dtype.name]
     if bad:
@@ -286,14 +296,22 @@ def finalize_store(entry: Path, corpus, shards: list[Shard], dtype: np.dtype, me
     num_documents = sum(info["num_documents"] for info in infos)
     num_tokens = sum(info["num_tokens"] for info in infos)
     if num_documents == 0:
-        raise corpus.no_documents_error() if hasattr(corpus, "no_documents_error") else EmptyCorpusError(
-            f"corpus {corpus.name} has no documents")
+        raise (
+            corpus.no_documents_error()
+            if hasattr(corpus, "no_documents_error")
+            else EmptyCorpusError(f"corpus {corpus.name} has no documents")
+        )
     if num_tokens == 0:
         raise EmptyCorpusError(f"corpus {corpus.name} produced no tokens")
     _write_doc_offsets(entry, infos)
-    manifest = {**meta, "format": STORE_FORMAT, "dtype": dtype.name, "num_tokens": num_tokens,
-                "num_documents": num_documents,
-                "shards": [{k: info[k] for k in ("name", "num_tokens", "num_documents")} for info in infos]}
+    manifest = {
+        **meta,
+        "format": STORE_FORMAT,
+        "dtype": dtype.name,
+        "num_tokens": num_tokens,
+        "num_documents": num_documents,
+        "shards": [{k: info[k] for k in ("name", "num_tokens", "num_documents")} for info in infos],
+    }
     atomic_write_json(entry / MANIFEST, manifest)
     _remove_leftovers(entry / SHARDS_DIR, {s.name for s in shards})
     return manifest
@@ -323,8 +341,9 @@ def _remove_leftovers(shards_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def write_shard(entry: Path, shard: Shard, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: np.dtype,
-                **extra) -> dict:
+def write_shard(
+    entry: Path, shard: Shard, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: np.dtype, **extra
+) -> dict:
     """Write a shard from chunks of (tokens, document lengths), which need not line up, for stores not
     tokenised from text (migrated, synthetic); the same layout and atomic rename as a built shard."""
     shards_dir = entry / SHARDS_DIR
@@ -343,8 +362,15 @@ def write_shard(entry: Path, shard: Shard, chunks: Iterable[tuple[np.ndarray, np
                     num_documents += len(lengths)
         if ends != num_tokens:
             raise ValueError(f"documents of {ends} tokens in all, but {num_tokens} tokens (shard {shard.name})")
-        info = {"index": shard.index, "name": shard.name, "spec": shard.spec, "dtype": dtype.name,
-                "num_tokens": num_tokens, "num_documents": num_documents, **extra}
+        info = {
+            "index": shard.index,
+            "name": shard.name,
+            "spec": shard.spec,
+            "dtype": dtype.name,
+            "num_tokens": num_tokens,
+            "num_documents": num_documents,
+            **extra,
+        }
         atomic_write_json(tmp / SHARD_INFO, info)
         os.rename(tmp, shards_dir / shard.name)
         return info

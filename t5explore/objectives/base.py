@@ -53,7 +53,8 @@ class LengthPlan:
         if int(targets_length) < self.targets_length:
             raise ValueError(
                 f"configured targets_length={targets_length} must be at least as large as the "
-                f"{self.targets_length} this objective needs at inputs_length={self.inputs_length}")
+                f"{self.targets_length} this objective needs at inputs_length={self.inputs_length}"
+            )
         return dataclasses.replace(self, targets_length=int(targets_length))
 
 

@@ -42,8 +42,9 @@ class PlannedObjective(abc.ABC):
         """Raise ValueError if a row at `plan` could need more sentinels than `tokens` has."""
 
     @abc.abstractmethod
-    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
-                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *, plan: LengthPlan | None = None
+    ) -> dict[str, np.ndarray]:
         """{'inputs', 'targets'} for `chunks` (see objectives.base.Objective)."""
 
     def _remember(self, plan: LengthPlan) -> LengthPlan:
@@ -57,8 +58,10 @@ class PlannedObjective(abc.ABC):
         if plan is None:
             plan = self.__dict__.get("_plans", {}).get(chunks.shape[1])
             if plan is None:
-                raise ValueError(f"{self.name}: no plan for raw length {chunks.shape[1]}; call "
-                                 f"objective.plan(inputs_length) first and pass chunks of plan.raw_length")
+                raise ValueError(
+                    f"{self.name}: no plan for raw length {chunks.shape[1]}; call "
+                    f"objective.plan(inputs_length) first and pass chunks of plan.raw_length"
+                )
         if chunks.shape[1] != plan.raw_length:
             raise ValueError(f"{self.name}: chunks have raw length {chunks.shape[1]}, plan wants {plan.raw_length}")
         return plan
@@ -110,7 +113,8 @@ class Denoiser(PlannedObjective):
             if int(self.targets_length) < targets_length:
                 raise ValueError(
                     f"{self.name}.targets_length={self.targets_length} is too small: at inputs_length="
-                    f"{inputs_length} this objective needs {targets_length} (raw length {raw})")
+                    f"{inputs_length} this objective needs {targets_length} (raw length {raw})"
+                )
             targets_length = int(self.targets_length)
         return self._remember(LengthPlan(raw, inputs_length, targets_length))
 
@@ -149,10 +153,12 @@ class Denoiser(PlannedObjective):
                     f"{self.name}: up to {need} {which} spans per row at inputs_length={plan.inputs_length} but "
                     f"tokens.num_sentinels={tokens.num_sentinels}; bind the gin setting "
                     f"vocabulary.num_sentinels = {need} (or more), or lower noise_density, raise "
-                    f"mean_noise_span_length or inputs_length")
+                    f"mean_noise_span_length or inputs_length"
+                )
 
-    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
-                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *, plan: LengthPlan | None = None
+    ) -> dict[str, np.ndarray]:
         plan = self._resolve(chunks, plan)
         self.check_sentinels(plan, tokens)
         chunks = np.asarray(chunks)

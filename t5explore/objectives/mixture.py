@@ -51,13 +51,15 @@ class Mixture(PlannedObjective):
 
     def plan(self, inputs_length: int) -> LengthPlan:
         part_plans = [part.plan(inputs_length) for part in self.parts]
-        plan = LengthPlan(max(p.raw_length for p in part_plans), int(inputs_length),
-                          max(p.targets_length for p in part_plans))
+        plan = LengthPlan(
+            max(p.raw_length for p in part_plans), int(inputs_length), max(p.targets_length for p in part_plans)
+        )
         self._part_plans[plan.raw_length] = part_plans
         return self._remember(plan)
 
-    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
-                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *, plan: LengthPlan | None = None
+    ) -> dict[str, np.ndarray]:
         plan = self._resolve(chunks, plan)
         part_plans = self.part_plans(plan)
         self._check_parts(part_plans, tokens)
@@ -100,4 +102,3 @@ class Mixture(PlannedObjective):
     def choose(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """The part index of each row, as __call__ draws it (for tests and statistics)."""
         return rng.choice(len(self.parts), size=batch, p=self.probabilities)
-

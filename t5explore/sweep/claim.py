@@ -86,8 +86,9 @@ class Claim:
         self.run_dir, self.path, self.token = run_dir, run_dir / CLAIM_FILE, token
         self._fd: int | None = fd
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(heartbeat_s,), daemon=True,
-                                        name=f"claim-heartbeat-{run_dir.name}")
+        self._thread = threading.Thread(
+            target=self._beat, args=(heartbeat_s,), daemon=True, name=f"claim-heartbeat-{run_dir.name}"
+        )
         self._thread.start()
 
     def _beat(self, every: float) -> None:
@@ -129,8 +130,9 @@ class Claim:
         self.release()
 
 
-def try_claim(run_dir: str | os.PathLike, stale_after: float = DEFAULT_STALE_AFTER_S,
-              heartbeat_s: float = DEFAULT_HEARTBEAT_S) -> Claim | None:
+def try_claim(
+    run_dir: str | os.PathLike, stale_after: float = DEFAULT_STALE_AFTER_S, heartbeat_s: float = DEFAULT_HEARTBEAT_S
+) -> Claim | None:
     """Claim `run_dir`, taking over a stale claim; None if another live worker holds it."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

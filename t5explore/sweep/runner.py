@@ -77,8 +77,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def select_runs(runs: Sequence[RunSpec], only: str | None = None, shard: str | tuple[int, int] | None = None
-                ) -> list[RunSpec]:
+def select_runs(
+    runs: Sequence[RunSpec], only: str | None = None, shard: str | tuple[int, int] | None = None
+) -> list[RunSpec]:
     """Runs matching the --only glob, then every N-th of them by name (shard i/N), in sweep order."""
     chosen = [r for r in runs if only is None or fnmatch.fnmatchcase(r.name, only)]
     if shard is not None:
@@ -139,11 +140,20 @@ def shared_caches(results_dir: Path):
             os.environ.pop(CACHE_ENV, None)
 
 
-def run_sweep(sweep_file: str, results_dir: str | os.PathLike, overrides: Sequence[str] = (), only: str | None = None,
-              shard: str | tuple[int, int] | None = None, dry_run: bool = False, executor: Executor | str | None = None,
-              gin_files: Sequence[str] = (), stale_after: float = claim.DEFAULT_STALE_AFTER_S,
-              out: TextIO | None = None, on_changed: str | None = None, launcher: Launcher | None = None
-              ) -> SweepOutcome:
+def run_sweep(
+    sweep_file: str,
+    results_dir: str | os.PathLike,
+    overrides: Sequence[str] = (),
+    only: str | None = None,
+    shard: str | tuple[int, int] | None = None,
+    dry_run: bool = False,
+    executor: Executor | str | None = None,
+    gin_files: Sequence[str] = (),
+    stale_after: float = claim.DEFAULT_STALE_AFTER_S,
+    out: TextIO | None = None,
+    on_changed: str | None = None,
+    launcher: Launcher | None = None,
+) -> SweepOutcome:
     """Expand `sweep_file` and run the selected runs under `results_dir/<sweep name>/`.
 
     `on_changed` decides about runs made under another config (see the module docstring). `launcher` (from
@@ -340,8 +350,11 @@ class Progress:
         eta = f"{_hms(left * sum(self.durations) / len(self.durations))}" if self.durations and left else "?"
         if not left:
             eta = "0s"
-        print(f"[sweep {self.finished}/{self.total} | elapsed {_hms(elapsed)} | ETA {eta}] {text}",
-              file=self.out, flush=True)
+        print(
+            f"[sweep {self.finished}/{self.total} | elapsed {_hms(elapsed)} | ETA {eta}] {text}",
+            file=self.out,
+            flush=True,
+        )
 
     def skipped(self, name: str, why: str) -> None:
         self.finished += 1
@@ -365,9 +378,13 @@ class Progress:
     def finish(self, outcome: SweepOutcome) -> None:
         counts = {s: list(outcome.states.values()).count(s) for s in ("ran", "shared", "done", "failed", "busy")}
         shared = f", {counts['shared']} shared from identical runs" if counts["shared"] else ""
-        print(f"sweep {outcome.sweep.name}: {counts['ran']} ran, {counts['done']} already done, "
-              f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
-              f"wall {_hms(time.time() - self.t0)}", file=self.out, flush=True)
+        print(
+            f"sweep {outcome.sweep.name}: {counts['ran']} ran, {counts['done']} already done, "
+            f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
+            f"wall {_hms(time.time() - self.t0)}",
+            file=self.out,
+            flush=True,
+        )
         for name in outcome.failed:
             path = outcome.sweep_dir / name
             print(f"  FAILED {name}: {rundir.failure_reason(path)} (see {path / rundir.FAILED_FILE})", file=self.out)
@@ -375,5 +392,8 @@ class Progress:
 
 def _hms(seconds: float) -> str:
     s = round(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else (
-        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+    return (
+        f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+        if s >= 3600
+        else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+    )
