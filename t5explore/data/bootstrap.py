@@ -118,7 +118,7 @@ def bootstrap_report(evals: Mapping[str, EvalSet], seed: int, replicates: int = 
                      budget_s: float = BUDGET_S, benchmark_fn: Callable | None = None) -> dict[str, Any]:
     """result.json's `bootstrap` field for the best checkpoint's predictions of every task in `evals`."""
     if benchmark_fn is None:
-        from t5explore.data.metrics import benchmark_scores as benchmark_fn
+        from t5explore.data.tasks import benchmark_scores as benchmark_fn
     samples = {task: bootstrap_task(task, data, seed, replicates, budget_s) for task, data in evals.items()}
     samples = {t: s for t, s in samples.items() if s}
     counts = {t: len(next(iter(s.values()))) for t, s in samples.items()}
