@@ -60,8 +60,9 @@ class Labels:
         info = self.benchmarks.get(name)
         if info is None:
             return name, None
-        members = [self.task_label(t) for t in self.members(name, tasks)]
         total = len(info.paper_tasks)
+        order = {task: i for i, task in enumerate(info.paper_tasks)}  # the paper's order, then the rest
+        members = sorted((self.task_label(t) for t in self.members(name, tasks)), key=lambda t: order.get(t, total))
         if not total or not members or len(members) >= total:
             return info.label, None
         label = f"{info.label} ({members[0]})" if len(members) == 1 else f"{info.label} ({len(members)}/{total} tasks)"

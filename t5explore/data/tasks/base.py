@@ -52,10 +52,10 @@ class DownstreamTask:
     label: str  # display label in tables, e.g. 'CoLA'
     primary_metric: str  # the score that picks the best checkpoint
     metric_names: tuple[str, ...]  # what `score` returns besides `invalid_predictions`
-    benchmarks: Mapping[str, tuple[str, ...]]  # benchmark score -> this task's metrics averaged into it
     label_words: tuple[str, ...] | None  # None for open-ended targets (SQuAD, STS-B scores)
     loader: Loader = dataclasses.field(repr=False)
     scorer: Scorer = dataclasses.field(repr=False)
+    benchmarks: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # score -> metrics
 
     def examples(self, split: str, data_dir: str | None = None) -> list[TextExample]:
         """Examples of `split` ('train' | 'validation') from `data_dir` (original file formats) or TFDS."""

@@ -42,8 +42,8 @@ class TaskSpec:
     def build(self, data: TaskData | None = None) -> DownstreamTask:
         """The usable task: this entry's facts with its source built (or with `data` given)."""
         data = self.source(self.metrics) if data is None else data
-        return DownstreamTask(self.name, self.label, self.primary, self.metrics, dict(self.benchmarks),
-                              data.label_words, data.loader, data.scorer)
+        return DownstreamTask(self.name, self.label, self.primary, self.metrics, data.label_words, data.loader,
+                              data.scorer, dict(self.benchmarks))
 
 
 _TASKS: dict[str, TaskSpec] = {}
