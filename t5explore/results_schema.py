@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from t5explore.errors import InputError
 
@@ -85,7 +86,7 @@ class RegistryInfo:
                 for part in ("tasks", "benchmarks", "metrics")}
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> "RegistryInfo":
+    def from_json(cls, data: Any, where: str) -> RegistryInfo:
         if not isinstance(data, dict):
             raise ResultSchemaError(f"{where}: field 'registry' must be an object")
         kinds = {"tasks": TaskInfo, "benchmarks": BenchmarkInfo, "metrics": MetricInfo}
@@ -189,7 +190,7 @@ class RunResult:
         return {**out, **self.extra}
 
     @classmethod
-    def from_json(cls, data: Any, path: str | Path = "result.json") -> "RunResult":
+    def from_json(cls, data: Any, path: str | Path = "result.json") -> RunResult:
         """Check a parsed result.json against its version's fields; errors name `path` and the field."""
         if not isinstance(data, dict):
             raise ResultSchemaError(f"{path}: expected a JSON object")

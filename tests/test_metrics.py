@@ -81,7 +81,9 @@ def test_stsb_non_numeric_prediction_counts_as_zero():
 
 
 def test_benchmark_scores_average_two_metric_tasks_first():
-    from t5explore.data.tasks import benchmark_scores  # the registry knows which metrics make a benchmark
+    from t5explore.data.tasks import (
+        benchmark_scores,  # the registry knows which metrics make a benchmark
+    )
 
     per_task = {
         "glue_cola": {"matthews_corr": 20.0, "invalid_predictions": 3.0},

@@ -17,6 +17,9 @@ def test_findings_call_resolved_differences_and_ties_by_the_paired_intervals(tmp
     # stdlib +10/+8 -> 9 ± 12.7 (t with 1 dof): a tie, not a win.
     assert f"{GLUE_LABEL}: **μ = 2** better than ★: Δ = +5.00 [+5.00, +5.00] over 2 paired seed(s)." in text
     assert "SQuAD EM: **μ = 2** worse than ★: Δ = -10.00" in text
+    # the GLUE column is the subset it is, here and beside the paper's full average
+    assert f"{GLUE_LABEL} = the mean of CoLA, SST-2; the paper's GLUE averages 9 tasks" in text
+    assert f"| {GLUE_LABEL} (ours) | {GLUE_LABEL} (paper) |" in text
     assert "stdlib acc: **μ = 2** tied with ★" in text and "Δ = +9.00 [-3.71, +21.71]" in text
     assert "- Completed runs: 6 of 8 (1 failed, 1 not complete)." in text
     assert "Kendall τ" in text and "## Beside the paper" in text

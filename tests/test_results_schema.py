@@ -10,8 +10,15 @@ import pytest
 
 from t5explore.config import REPO_ROOT
 from t5explore.report.results import ReportError, load_results, read_result
-from t5explore.results_schema import (SCHEMA_VERSION, ResultSchemaError, RunResult, documented_block, json_key,
-                                      schema_fields, schema_markdown)
+from t5explore.results_schema import (
+    SCHEMA_VERSION,
+    ResultSchemaError,
+    RunResult,
+    documented_block,
+    json_key,
+    schema_fields,
+    schema_markdown,
+)
 
 ARCHITECTURE = REPO_ROOT / "docs" / "ARCHITECTURE.md"
 COMMITTED = sorted((REPO_ROOT / "experiments").rglob("result.json"))
@@ -26,13 +33,13 @@ def test_the_architecture_doc_holds_the_generated_field_table():
         "`python -m t5explore.results_schema --update docs/ARCHITECTURE.md`")
     for f in schema_fields():  # every field, by its JSON key, and nothing else
         assert f"| `{json_key(f)}` |" in block
-    assert len(re.findall(r"^\| `", block, flags=re.M)) == len(schema_fields())
+    assert len(re.findall(r"^\| `", block, flags=re.MULTILINE)) == len(schema_fields())
 
 
 def test_the_architecture_example_is_a_valid_current_result():
     text = ARCHITECTURE.read_text(encoding="utf-8")
     section = text[text.index("### result.json"):]
-    example = json.loads(re.search(r"```json\n(.*?)```", section, flags=re.S).group(1))
+    example = json.loads(re.search(r"```json\n(.*?)```", section, flags=re.DOTALL).group(1))
     result = RunResult.from_json(example, "ARCHITECTURE.md")
     assert result.schema_version == SCHEMA_VERSION and result.registry is not None and not result.extra
     optional_absent = {"shared_from"}  # written only by a shared run

@@ -3,12 +3,22 @@ report's labels without an edit anywhere else; bad entries are refused with a cl
 
 from __future__ import annotations
 
-import gin
 import pytest
 
+import gin
 from t5explore.data import metrics
-from t5explore.data.tasks import (TASK_NAMES, TaskData, TaskSpec, TextExample, benchmark_scores, get_task,
-                                  register_task, registry_info, task_spec, unregister_task)
+from t5explore.data.tasks import (
+    TASK_NAMES,
+    TaskData,
+    TaskSpec,
+    TextExample,
+    benchmark_scores,
+    get_task,
+    register_task,
+    registry_info,
+    task_spec,
+    unregister_task,
+)
 from t5explore.report.columns import default_columns, per_task_columns
 from t5explore.report.results import load_results
 from t5explore.report.tables import markdown_table

@@ -16,7 +16,7 @@ import collections
 import math
 import re
 import string
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -198,7 +198,9 @@ def rouge_scores(targets: Sequence[str], predictions: Sequence[str]) -> dict[str
     """Mean ROUGE-1/2/Lsum F-measure x100 over examples (rouge_score's tokeniser: lowercase, alphanumerics,
     no stemming), as T5 scores CNN/DM. T5 reports the mid of a bootstrap over examples, which estimates this
     mean with sampling noise and a global RNG; the exact mean is used here so scores are reproducible."""
-    from rouge_score import rouge_scorer  # imported on use: only generation tasks need it
+    from rouge_score import (
+        rouge_scorer,  # imported on use: only generation tasks need it
+    )
 
     _check_lengths(targets, predictions)
     if not targets:

@@ -10,8 +10,8 @@ A benchmark average over fewer tasks than the paper's is labelled as the subset 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pandas as pd
 
@@ -27,7 +27,7 @@ class Labels:
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
 
     @classmethod
-    def merge(cls, infos: Iterable[RegistryInfo | None]) -> "Labels":
+    def merge(cls, infos: Iterable[RegistryInfo | None]) -> Labels:
         out = cls()
         for info in infos:
             if isinstance(info, RegistryInfo):
@@ -38,7 +38,7 @@ class Labels:
         return out
 
     @classmethod
-    def from_runs(cls, runs: pd.DataFrame) -> "Labels":
+    def from_runs(cls, runs: pd.DataFrame) -> Labels:
         return cls.merge(runs[REGISTRY_COLUMN]) if REGISTRY_COLUMN in runs.columns else cls()
 
     def task_label(self, task: str) -> str:

@@ -8,7 +8,7 @@ checks that it agrees with the registry for these tasks, so an old file renders 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from t5explore.results_schema import BenchmarkInfo, MetricInfo, RegistryInfo, TaskInfo
 

@@ -14,10 +14,25 @@ EnDe/EnFr/EnRo BLEU).
 from __future__ import annotations
 
 from t5explore.data.tasks import catalog  # noqa: F401  (registers the entries)
-from t5explore.data.tasks.base import SPLITS, DownstreamTask, TaskData, TaskDataError, TextExample
-from t5explore.data.tasks.registry import (BENCHMARK_NAMES, TASK_NAMES, TaskSpec, benchmark_scores, get_task,
-                                          register_benchmark, register_task, registry_info, task_spec,
-                                          unregister_task)
+from t5explore.data.tasks.base import (
+    SPLITS,
+    DownstreamTask,
+    TaskData,
+    TaskDataError,
+    TextExample,
+)
+from t5explore.data.tasks.registry import (
+    BENCHMARK_NAMES,
+    TASK_NAMES,
+    TaskSpec,
+    benchmark_scores,
+    get_task,
+    register_benchmark,
+    register_task,
+    registry_info,
+    task_spec,
+    unregister_task,
+)
 from t5explore.data.tasks.stdlib_module import stdlib_module_task
 
 __all__ = [

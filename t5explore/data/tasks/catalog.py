@@ -15,7 +15,8 @@ from t5explore.data.metrics import ROUGE_KEYS
 from t5explore.data.tasks.benchmarks import GlueSource, squad_source
 from t5explore.data.tasks.generation import WmtSource, cnndm_source
 from t5explore.data.tasks.registry import TaskSpec, register_benchmark, register_task
-from t5explore.data.tasks.stdlib_module import TASK_NAME as STDLIB, stdlib_module_source
+from t5explore.data.tasks.stdlib_module import TASK_NAME as STDLIB
+from t5explore.data.tasks.stdlib_module import stdlib_module_source
 from t5explore.results_schema import BenchmarkInfo
 
 # ------------------------------------------------------------------------------------------ benchmarks

@@ -15,7 +15,7 @@ F1/accuracy, STS-B Pearson/Spearman).
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
