@@ -125,7 +125,7 @@ def bootstrap_report(
 ) -> dict[str, Any]:
     """result.json's `bootstrap` field for the best checkpoint's predictions of every task in `evals`."""
     if benchmark_fn is None:
-        from t5explore.data.metrics import benchmark_scores
+        from t5explore.data.tasks import benchmark_scores
 
         benchmark_fn = benchmark_scores
     samples = {task: bootstrap_task(task, data, seed, replicates, budget_s) for task, data in evals.items()}

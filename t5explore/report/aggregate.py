@@ -26,8 +26,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from t5explore.report.columns import (BENCHMARKS, LOWER_IS_BETTER_METRICS, METRIC_LABELS, TASK_BENCHMARK,  # noqa: F401
-                                      TASK_LABELS, TOL, Column, default_columns, per_task_columns)
+from t5explore.report.columns import TOL, Column, default_columns, per_task_columns  # noqa: F401
 from t5explore.report.results import ReportError, Results
 from t5explore.report.stats import (Interval, SeedValues, boot_for, cell_interval, intervals_overlap,
                                     paired_difference, pooled_paired_sd, seeds_to_resolve)

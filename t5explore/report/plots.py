@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from t5explore.io_utils import atomic_write_bytes
 from t5explore.report.aggregate import Summary, summarize
-from t5explore.report.columns import METRIC_LABELS, Column
+from t5explore.report.columns import Column
 from t5explore.report.stats import t_quantile
 from t5explore.report.paper import PaperComparison, compare_with_paper
 from t5explore.report.results import Results, load_metrics, load_results
@@ -116,17 +116,9 @@ def score_bars_figure(summary: Summary) -> Figure | None:
 
 
 def axis_label(col: Column) -> str:
-    """The metric a score column holds, for a y axis: 'GLUE average score', 'stdlib accuracy (%)', ..."""
-    names = {"glue_average": "GLUE average score", "superglue_average": "SuperGLUE average score",
-             "squad_em": "SQuAD exact match (%)", "cnndm": "CNNDM ROUGE-2 F", "en_de": "EnDe BLEU",
-             "en_fr": "EnFr BLEU", "en_ro": "EnRo BLEU"}
-    parts = col.key.split(".")
-    if parts[0] == "benchmarks":
-        return names.get(parts[-1], parts[-1])
-    metric = parts[-1]
-    full = {"accuracy": "accuracy (%)", "exact_match": "exact match (%)", "matthews_corr": "Matthews corr. ×100",
-            "pearson": "Pearson ×100", "spearman": "Spearman ×100", "f1": "F1 ×100"}
-    return f"{col.label.rsplit(' ', 1)[0]} {full.get(metric, METRIC_LABELS.get(metric, metric))}"
+    """The metric a score column holds, for a y axis: 'GLUE average score', 'stdlib accuracy (%)', ...
+    (the column's `axis`, from the runs' registry records; else its label)."""
+    return col.axis or col.label
 
 
 def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:

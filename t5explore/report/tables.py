@@ -8,7 +8,8 @@ A cell reads `mean ± h` (h = half-width of the 95% Student-t interval over seed
 `mean [lo, hi]` (the 95% bootstrap interval over evaluation examples, which is not symmetric). Each headline
 score column is followed by `Δ <column>`: variant − ★ paired by seed, with its interval and ▲ / ▼ / ≈.
 The notes under a table say which intervals and which bold rule it uses, how many seeds would resolve a
-1-point Δ, and that tiny-scale numbers are a smoke test.
+1-point Δ, which tasks a benchmark average covers when it covers fewer than the paper's, and that
+tiny-scale numbers are a smoke test.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def summary_notes(summary: Summary) -> list[str]:
            for v in summary.variants for c in ranked):
         parts.append("One seed without a stored bootstrap (losses, the last checkpoint, older runs) has no interval.")
     notes = [" ".join(parts)]
+    notes += list(dict.fromkeys(c.note for c in summary.columns if c.note))  # e.g. a benchmark's subset of tasks
     if any(shows_delta(c) for c in summary.columns) and summary.baseline in summary.variants:
         notes.append(f"Δ = variant − {STAR} paired by seed (the seeds both have), ± 95% CI (paired Student t; "
                      "one shared seed: [lo, hi] = paired bootstrap over evaluation examples, else n/a). "

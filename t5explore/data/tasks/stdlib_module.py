@@ -21,7 +21,8 @@ import gin
 
 from t5explore import seeds
 from t5explore.data import metrics
-from t5explore.data.tasks.base import DownstreamTask, TextExample
+from t5explore.data.tasks.base import DownstreamTask, TaskData, TextExample
+from t5explore.data.tasks.registry import task_spec
 
 TASK_NAME = "stdlib_module"
 PREFIX = "stdlib_module docstring:"
@@ -91,16 +92,18 @@ def build_splits(
     return label_words, splits
 
 
-@gin.configurable("stdlib_module_task", denylist=["documents"])
-def stdlib_module_task(
+@gin.configurable("stdlib_module_task", denylist=["metric_names", "documents"])
+def stdlib_module_source(
+    metric_names: tuple[str, ...] = ("accuracy",),
     documents: Sequence[Any] | None = None,
     num_labels: int = 10,
     min_examples: int = 40,
     max_per_label: int = 150,
     max_words: int = 48,
     validation_fraction: float = 0.2,
-) -> DownstreamTask:
-    """The task over `documents` (default: the built-in corpus of this Python, read lazily)."""
+) -> TaskData:
+    """The task's data over `documents` (default: the built-in corpus of this Python, read lazily); the
+    registry entry (catalog.py) calls it with its metric names, gin supplies the rest."""
     if documents is None:
         from t5explore.data.builtin_corpus import builtin_documents
 
@@ -114,6 +117,12 @@ def stdlib_module_task(
         return list(splits[split])  # data_dir is ignored: this data ships with Python
 
     def score(targets, predictions, metas):
-        return metrics.classification_scores(targets, predictions, label_words, ("accuracy",))
+        return metrics.classification_scores(targets, predictions, label_words, metric_names)
 
-    return DownstreamTask(TASK_NAME, "builtin", "accuracy", ("accuracy",), label_words, load, score)
+    return TaskData(load, score, label_words)
+
+
+def stdlib_module_task(documents: Sequence[Any] | None = None, **settings: Any) -> DownstreamTask:
+    """The registered `stdlib_module` task over `documents` (tests pass their own), `settings` overriding gin."""
+    spec = task_spec(TASK_NAME)
+    return spec.build(stdlib_module_source(spec.metrics, documents=documents, **settings))
