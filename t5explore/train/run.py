@@ -242,7 +242,8 @@ def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment,
         "timing": attempts.totals(),  # summed over attempts
         "attempts": attempts.entries,
         "throughput": {"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
-                       "data_wait_share": outcome.data_wait_share},
+                       "data_wait_share": outcome.data_wait_share,
+                       **(ft_out.throughput() if ft_out else {})},  # finetune_*: the last attempt's too
         "model": {"name": experiment.model_name or model_cfg.name, "num_params": num_params},
         "versions": versions(), "git_commit": git_commit(),
         "devices": device_info(), "host": socket.gethostname(),
