@@ -194,7 +194,8 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
     store = get_token_store(pre.corpus, s.vocab, cache_dir)
     stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train")
     eval_batches = held_out_batches(store, pre, seed)
-    flops = flops_per_token(s.model_cfg, pre.inputs_length, pre.objective.plan(pre.inputs_length).targets_length)
+    plan = pre.objective.plan(pre.inputs_length)  # the widths batches have (lm's encoder is 1 token wide)
+    flops = flops_per_token(s.model_cfg, plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
     trainer = Trainer(s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss,
                       pre.label_smoothing)
     try:
