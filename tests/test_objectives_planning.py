@@ -185,7 +185,7 @@ def test_mixture_plan_is_the_max_of_its_parts():
 
 
 def test_lm_plan_uses_inputs_length_as_the_targets_budget():
-    assert named.lm().plan(64) == LengthPlan(63, 64, 64)
+    assert named.lm().plan(64) == LengthPlan(63, 1, 64)  # inputs: EOS alone, not padded to 64
     assert named.deshuffling().plan(64) == LengthPlan(63, 64, 64)
     assert named.prefix_lm().plan(64) == LengthPlan(64, 64, 64)
 

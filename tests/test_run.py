@@ -51,11 +51,13 @@ def test_result_has_exactly_the_schema(run_dir):
     assert 0 <= lo <= hi <= 100 and boot["replicates"] == {"stdlib_module": 1000}
     assert boot["examples"]["stdlib_module"]["n"] == 16
     assert len(boot["samples"]["tasks"]["stdlib_module"]["accuracy"].split()) == 1000
-    assert set(result["timing"]) == {"compile_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
+    assert set(result["timing"]) == {"compile_s", "compile_saved_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
     assert result["timing"]["compile_s"] > 0 and result["timing"]["total_s"] > result["timing"]["pretrain_s"]
     assert [a["attempt"] for a in result["attempts"]] == [1] and not result["attempts"][0]["resumed"]
     assert {k: result["attempts"][0][k] for k in result["timing"]} == result["timing"]
     assert result["throughput"]["pretrain_tokens_per_s"] > 0 and result["throughput"]["mfu"] is None
+    assert result["throughput"]["finetune_real_tokens_per_s"] > 0  # fine-tuning's, packed by default
+    assert 0 < result["throughput"]["finetune_packing_ratio"] <= 1
     assert result["model"]["name"] == "tiny" and result["model"]["num_params"] > 10_000
     assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu",
             "jax_backend"} <= set(result["versions"])

@@ -1,7 +1,9 @@
 """Batched greedy decoding with a decoder key/value cache, compiled once per (config, max_length).
 
 Each row stops at its first EOS; everything after it is padding (0). The loop is a `lax.while_loop`
-that also ends early once every row is done.
+that also ends early once every row is done. A row whose encoder input is all padding (a fill row of a last,
+partial batch) is done from the start and decodes to zeros, so it never keeps the loop running; real inputs
+always hold at least their EOS.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from t5explore.model.config import T5Config
 from t5explore.model.t5 import T5
 
 EOS_ID = 1
+PAD_ID = 0
 
 
 def greedy_decode(model: T5, params, encoder_input_tokens, max_length: int, *, eos_id: int = EOS_ID):
@@ -54,5 +57,5 @@ def _greedy_decode(model: T5, params, encoder_tokens, *, max_length: int, eos_id
         return (i < max_length) & ~jnp.all(done)
 
     start = (jnp.zeros((), jnp.int32), variables["cache"], jnp.zeros((batch,), jnp.int32),
-             jnp.zeros((batch, max_length), jnp.int32), jnp.zeros((batch,), bool))
+             jnp.zeros((batch, max_length), jnp.int32), jnp.all(encoder_tokens == PAD_ID, axis=1))
     return jax.lax.while_loop(keep_going, step, start)[3]

@@ -4,7 +4,9 @@ Planning: the raw chunk length is the largest L whose encoded inputs (+ mode tok
 `inputs_length`, found like T5's `random_spans_helper` (start at inputs_length - 1, grow while the next
 length still fits; for span masks at noise_density 0.5 drop one raw token when the targets would be longer
 than the inputs). The targets length is the encoded maximum at that L, + EOS. For span-corruption this
-reproduces `random_spans_helper` exactly (tests/test_objectives_planning.py).
+reproduces `random_spans_helper` exactly (tests/test_objectives_planning.py). An objective whose inputs never
+grow (`lm`: empty inputs) gets `inputs_length` tokens of targets and a plan whose inputs are only as wide as
+they ever are (EOS, + mode token): its encoder is not padded to `inputs_length` (it was 99.8% padding at 512).
 
 Exactness: fixed-count masks (random spans, prefix, all tokens) always fit by construction. The i.i.d.
 mask's encoded length is random, so it is planned for mean + 3 sd, and a row that would overflow (or need
@@ -109,6 +111,8 @@ class Denoiser(PlannedObjective):
                 raw -= 1  # T5's random_spans_helper: keep targets no longer than inputs at density 0.5
         self.mask.validate(raw, inputs_length)
         targets_length = self._bound(raw, self.targets.coeffs) + 1
+        if self.inputs.coeffs == LengthCoeffs():  # lm: the inputs are EOS (+ mode token) alone, at every length,
+            inputs_length = self._extra_inputs  # so the encoder gets just them, not inputs_length - 1 pads
         if self.targets_length is not None:
             if int(self.targets_length) < targets_length:
                 raise ValueError(

@@ -1,7 +1,7 @@
 """A mixture of objectives with rates, chosen per row (UL2's mixture of denoisers, or any user list).
 
 Plan: the largest raw length and the largest targets length of the parts, so one chunk width and one
-targets width serve every row; a row given to a part uses the first `part.raw_length` tokens of its
+targets width serve every row (the inputs are `inputs_length` wide, also where a part's are narrower: lm's); a row given to a part uses the first `part.raw_length` tokens of its
 chunk, and that part's shorter targets are padded. The part of each row is drawn from the batch's
 Generator before the parts draw their noise, so the whole batch is a pure function of the seed.
 
@@ -73,7 +73,7 @@ class Mixture(PlannedObjective):
             if rows.size == 0:
                 continue
             out = part(chunks[rows, : part_plan.raw_length], rng, tokens, plan=part_plan)
-            inputs[rows] = out["inputs"]
+            inputs[rows, : part_plan.inputs_length] = out["inputs"]  # lm's inputs are narrower
             targets[rows, : part_plan.targets_length] = out["targets"]
         return {"inputs": inputs, "targets": targets}
 

@@ -118,7 +118,8 @@ def prefix_lm(noise_density: float = 0.5) -> Denoiser:
 @gin.configurable
 def lm() -> Denoiser:
     """Full language modelling: empty inputs (EOS only), targets = the whole chunk. `inputs_length` is
-    the targets budget: raw length = inputs_length - 1, targets length = inputs_length."""
+    the targets budget: raw length = inputs_length - 1, targets length = inputs_length; the planned inputs
+    are 1 token wide (the EOS), so the encoder is not padded to `inputs_length`."""
     name = "lm"
     return _denoiser(name, noise_mask("all_tokens", owner=name), "empty", "original")
 

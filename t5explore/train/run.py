@@ -194,7 +194,8 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
     store = get_token_store(pre.corpus, s.vocab, cache_dir)
     stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train")
     eval_batches = held_out_batches(store, pre, seed)
-    flops = flops_per_token(s.model_cfg, pre.inputs_length, pre.objective.plan(pre.inputs_length).targets_length)
+    plan = pre.objective.plan(pre.inputs_length)  # the widths batches have (lm's encoder is 1 token wide)
+    flops = flops_per_token(s.model_cfg, plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
     trainer = Trainer(s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss,
                       pre.label_smoothing)
     try:
@@ -242,7 +243,8 @@ def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment,
         timing=attempts.totals(),  # summed over attempts
         attempts=attempts.entries,
         throughput={"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
-                    "data_wait_share": outcome.data_wait_share},
+                    "data_wait_share": outcome.data_wait_share,
+                    **(ft_out.throughput() if ft_out else {})},  # finetune_*: the last attempt's too
         model={"name": experiment.model_name or model_cfg.name, "num_params": num_params},
         versions=versions(), git_commit=git_commit(),
         devices=device_info(), host=socket.gethostname(),

@@ -2,7 +2,8 @@
 
 The steps are plain functions of (state, batch); `partitioning.Partitioner` jit-compiles them with the
 mesh shardings. Loss is the mean over target tokens with `decoder_loss_weights > 0`, so padding never
-contributes; z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
+contributes; in a packed batch (data/packing.py) it is the same per-token mean over every segment's target
+tokens of the batch (a segment's loss is the sum of its tokens' losses, and no token sees another segment); z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
 `Loss.cross_entropy` (gin) picks how the cross entropy is computed; the default is the one-hot sum.
 """
 
@@ -110,12 +111,21 @@ def make_eval_step(apply_fn: Callable, z_loss: float = 0.0, cross_entropy: str =
     return eval_step
 
 
+# The packing features (data/packing.py) a batch may carry; the model takes them as keyword arguments.
+PACKING_FEATURES = ("encoder_segment_ids", "encoder_positions", "decoder_segment_ids", "decoder_positions")
+
+
+def packing_kwargs(batch: Batch) -> dict[str, jax.Array]:
+    """The segment ids / positions of a packed batch (none for an unpacked one: the call is unchanged)."""
+    return {name: batch[name] for name in PACKING_FEATURES if name in batch}
+
+
 def model_apply_fn(model) -> Callable:
     """Adapt a T5 flax Module to apply_fn(params, batch, dropout_rng) -> logits."""
 
     def apply_fn(params, batch, rng):
         rngs = {"dropout": rng} if rng is not None else None
         return model.apply({"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
-                           enable_dropout=rng is not None, rngs=rngs)
+                           enable_dropout=rng is not None, rngs=rngs, **packing_kwargs(batch))
 
     return apply_fn
