@@ -160,11 +160,13 @@ class RunResult:
     bootstrap: dict | None = field(default=None, metadata=_meta(
         "intervals over evaluation examples of the best checkpoint (below); null without tasks", (dict, NULL)))
     timing: dict = field(default_factory=dict, metadata=_meta(
-        "compile_s, pretrain_s, finetune_s, eval_s, total_s, summed over `attempts`", (dict, NULL)))
+        "compile_s, pretrain_s, finetune_s, eval_s, total_s, summed over `attempts`; compile_saved_s: "
+        "compiles skipped by reusing one fine-tuning step across tasks (not in total_s)", (dict, NULL)))
     attempts: list = field(default_factory=list, metadata=_meta(
         "one object per attempt: attempt, started, host, pid, resumed and its timing keys", (list,)))
     throughput: dict = field(default_factory=dict, metadata=_meta(
-        "pretrain_tokens_per_s, mfu, data_wait_share of the last attempt (null when it trained no step)", (dict, NULL)))
+        "pretrain_tokens_per_s, mfu, data_wait_share, finetune_tokens_per_s (padded slots), "
+        "finetune_real_tokens_per_s, finetune_packing_ratio of the last attempt (null when it trained no step)", (dict, NULL)))
     model: dict = field(default_factory=dict, metadata=_meta("name, num_params", (dict, NULL)))
     versions: dict = field(default_factory=dict, metadata=_meta(
         "versions of every package that can change the numbers, python, machine, cpu, jax_backend", (dict, NULL)))
