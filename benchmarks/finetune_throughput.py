@@ -33,8 +33,13 @@ from pathlib import Path
 import jax
 
 REPO = Path(__file__).resolve().parent.parent
-SMOKE_BINDINGS = ("Finetune.max_train_examples = 300", "Finetune.batch_size = 8", "Finetune.inputs_length = 128",
-                  "Finetune.targets_length = 16", "vocabulary.sp_vocab_size = 1000")
+SMOKE_BINDINGS = (
+    "Finetune.max_train_examples = 300",
+    "Finetune.batch_size = 8",
+    "Finetune.inputs_length = 128",
+    "Finetune.targets_length = 16",
+    "vocabulary.sp_vocab_size = 1000",
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,8 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gin", action="append", default=[], help="extra gin binding (repeatable)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=4, help="steps per side per round")
-    p.add_argument("--smoke", action="store_true", help="tiny model, built-in corpus vocabulary, 300 examples per "
-                   "task, 2 rounds of 2 steps: checks that the benchmark runs (its numbers mean nothing)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny model, built-in corpus vocabulary, 300 examples per "
+        "task, 2 rounds of 2 steps: checks that the benchmark runs (its numbers mean nothing)",
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.model, args.rounds, args.steps = "gin/models/tiny.gin", 2, 2
@@ -102,30 +111,38 @@ def build_sides(args):
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     ids = list(range(len(loaded)))
-    samplers = {"packed": PackedSampler(loaded, ft.batch_size, 0, ft.mixing_cap, ids, ft.inputs_length,
-                                        ft.targets_length),
-                "unpacked": MixtureSampler(loaded, ft.batch_size, 0, ft.mixing_cap, ids)}
-    sides = [Side(label, sampler, Trainer(model, partitioner, params, shardings, ft.get_optimizer(), 10**6, seed=0))
-             for label, sampler in samplers.items()]
+    samplers = {
+        "packed": PackedSampler(loaded, ft.batch_size, 0, ft.mixing_cap, ids, ft.inputs_length, ft.targets_length),
+        "unpacked": MixtureSampler(loaded, ft.batch_size, 0, ft.mixing_cap, ids),
+    }
+    sides = [
+        Side(label, sampler, Trainer(model, partitioner, params, shardings, ft.get_optimizer(), 10**6, seed=0))
+        for label, sampler in samplers.items()
+    ]
     return sides, ft, model_cfg
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     sides, ft, model_cfg = build_sides(args)
-    print(f"model {model_cfg.name} ({model_cfg.dtype}), {jax.device_count()} {jax.default_backend()} device(s); "
-          f"tasks {', '.join(ft.tasks)}; batch {ft.batch_size} x {ft.inputs_length} inputs / {ft.targets_length} "
-          f"targets; {args.rounds} rounds x {args.steps} steps per side", flush=True)
+    print(
+        f"model {model_cfg.name} ({model_cfg.dtype}), {jax.device_count()} {jax.default_backend()} device(s); "
+        f"tasks {', '.join(ft.tasks)}; batch {ft.batch_size} x {ft.inputs_length} inputs / {ft.targets_length} "
+        f"targets; {args.rounds} rounds x {args.steps} steps per side",
+        flush=True,
+    )
     for side in sides:  # compile (timed apart), then one untimed warm-up block
         t0 = time.perf_counter()
         side.run(1)
         side.compile_s = time.perf_counter() - t0
         side.run(args.steps)
-    for r in range(args.rounds):
+    for _ in range(args.rounds):
         for side in sides:
             side.rounds.append(side.run(args.steps))
-    print(f"\n{'side':<10s} {'real tok/s':>12s} {'slots/s':>12s} {'examples/s':>11s} {'packing':>8s} "
-          f"{'first step s':>13s}")
+    print(
+        f"\n{'side':<10s} {'real tok/s':>12s} {'slots/s':>12s} {'examples/s':>11s} {'packing':>8s} "
+        f"{'first step s':>13s}"
+    )
     medians = {}
     for side in sides:
         real = statistics.median(n / s for s, n, _, _ in side.rounds)
@@ -135,8 +152,10 @@ def main(argv=None) -> int:
         medians[side.label] = (real, slots, examples)
         print(f"{side.label:<10s} {real:12.1f} {slots:12.1f} {examples:11.2f} {ratio:8.3f} {side.compile_s:13.2f}")
     (pr, ps, pe), (ur, us, ue) = medians["packed"], medians["unpacked"]
-    print(f"\npacked / unpacked: real tokens/s x{pr / ur:.2f}, slots/s x{ps / us:.2f}, examples/s x{pe / ue:.2f} "
-          f"(goal: real tokens/s >= 2x)")
+    print(
+        f"\npacked / unpacked: real tokens/s x{pr / ur:.2f}, slots/s x{ps / us:.2f}, examples/s x{pe / ue:.2f} "
+        f"(goal: real tokens/s >= 2x)"
+    )
     if args.smoke:
         print("smoke run: the numbers above mean nothing", file=sys.stderr)
     return 0

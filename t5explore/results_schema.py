@@ -82,8 +82,10 @@ class RegistryInfo:
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {part: {name: _record_json(rec) for name, rec in getattr(self, part).items()}
-                for part in ("tasks", "benchmarks", "metrics")}
+        return {
+            part: {name: _record_json(rec) for name, rec in getattr(self, part).items()}
+            for part in ("tasks", "benchmarks", "metrics")
+        }
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> RegistryInfo:
@@ -98,8 +100,10 @@ class RegistryInfo:
             entries = data.get(part, {})
             if not isinstance(entries, dict):
                 raise ResultSchemaError(f"{where}: field 'registry.{part}' must be an object")
-            parts[part] = {name: _record_from_json(kind, rec, f"{where}: field 'registry.{part}.{name}'")
-                           for name, rec in entries.items()}
+            parts[part] = {
+                name: _record_from_json(kind, rec, f"{where}: field 'registry.{part}.{name}'")
+                for name, rec in entries.items()
+            }
         return cls(**parts)
 
 
@@ -138,47 +142,91 @@ def _record_from_json(kind: type, rec: Any, where: str) -> Any:
 class RunResult:
     """One finished run. Scores are on the paper's 0-100 scale."""
 
-    schema_version: int = field(default=SCHEMA_VERSION, metadata=_meta(
-        "version of this schema (JSON key `schema`); a file without it is version 1", (int,)))
+    schema_version: int = field(
+        default=SCHEMA_VERSION,
+        metadata=_meta("version of this schema (JSON key `schema`); a file without it is version 1", (int,)),
+    )
     sweep: str = field(metadata=_meta("sweep name (a standalone run: its parent directory's name)", (str,)))
     run: str = field(metadata=_meta("run name (its directory)", (str,)))
     variant: str = field(metadata=_meta("the table row this run belongs to", (str,)))
-    variant_bindings: dict = field(default_factory=dict, metadata=_meta(
-        "the gin bindings that make the variant: binding -> value text", (dict,)))
+    variant_bindings: dict = field(
+        default_factory=dict, metadata=_meta("the gin bindings that make the variant: binding -> value text", (dict,))
+    )
     seed: int | None = field(metadata=_meta("Experiment.seed; null when a sweep declares no seeds", (int, NULL)))
-    scale: str | None = field(default=None, metadata=_meta(
-        "Experiment.scale, the label a scale file gives itself (`tiny`, `cpu_repro`, ...)", (str, NULL)))
+    scale: str | None = field(
+        default=None,
+        metadata=_meta("Experiment.scale, the label a scale file gives itself (`tiny`, `cpu_repro`, ...)", (str, NULL)),
+    )
     baseline: bool = field(default=False, metadata=_meta("the variant is the sweep's ★ row", (bool,)))
-    objective: str | None = field(default=None, metadata=_meta(
-        "the pretraining objective's name; null without pretraining", (str, NULL)))
-    pretrain: dict = field(metadata=_meta(
-        "steps, tokens_seen, final_loss, final_accuracy, eval_loss, eval_accuracy (numbers or null)", (dict,)))
-    downstream: dict = field(default_factory=dict, metadata=_meta(
-        "task -> {best, last: {metric: score}, best_step, primary_metric}", (dict, NULL)))
-    benchmarks: dict = field(default_factory=lambda: {"best": {}, "last": {}}, metadata=_meta(
-        "{best, last}: benchmark score name -> score (e.g. glue_average, squad_em)", (dict, NULL)))
-    bootstrap: dict | None = field(default=None, metadata=_meta(
-        "intervals over evaluation examples of the best checkpoint (below); null without tasks", (dict, NULL)))
-    timing: dict = field(default_factory=dict, metadata=_meta(
-        "compile_s, pretrain_s, finetune_s, eval_s, total_s, summed over `attempts`; compile_saved_s: "
-        "compiles skipped by reusing one fine-tuning step across tasks (not in total_s)", (dict, NULL)))
-    attempts: list = field(default_factory=list, metadata=_meta(
-        "one object per attempt: attempt, started, host, pid, resumed and its timing keys", (list,)))
-    throughput: dict = field(default_factory=dict, metadata=_meta(
-        "pretrain_tokens_per_s, mfu, data_wait_share, finetune_tokens_per_s (padded slots), "
-        "finetune_real_tokens_per_s, finetune_packing_ratio of the last attempt (null when it trained no step)", (dict, NULL)))
+    objective: str | None = field(
+        default=None, metadata=_meta("the pretraining objective's name; null without pretraining", (str, NULL))
+    )
+    pretrain: dict = field(
+        metadata=_meta(
+            "steps, tokens_seen, final_loss, final_accuracy, eval_loss, eval_accuracy (numbers or null)", (dict,)
+        )
+    )
+    downstream: dict = field(
+        default_factory=dict,
+        metadata=_meta("task -> {best, last: {metric: score}, best_step, primary_metric}", (dict, NULL)),
+    )
+    benchmarks: dict = field(
+        default_factory=lambda: {"best": {}, "last": {}},
+        metadata=_meta("{best, last}: benchmark score name -> score (e.g. glue_average, squad_em)", (dict, NULL)),
+    )
+    bootstrap: dict | None = field(
+        default=None,
+        metadata=_meta(
+            "intervals over evaluation examples of the best checkpoint (below); null without tasks", (dict, NULL)
+        ),
+    )
+    timing: dict = field(
+        default_factory=dict,
+        metadata=_meta(
+            "compile_s, pretrain_s, finetune_s, eval_s, total_s, summed over `attempts`; compile_saved_s: "
+            "compiles skipped by reusing one fine-tuning step across tasks (not in total_s)",
+            (dict, NULL),
+        ),
+    )
+    attempts: list = field(
+        default_factory=list,
+        metadata=_meta("one object per attempt: attempt, started, host, pid, resumed and its timing keys", (list,)),
+    )
+    throughput: dict = field(
+        default_factory=dict,
+        metadata=_meta(
+            "pretrain_tokens_per_s, mfu, data_wait_share, finetune_tokens_per_s (padded slots), "
+            "finetune_real_tokens_per_s, finetune_packing_ratio of the last attempt (null when it trained no step)",
+            (dict, NULL),
+        ),
+    )
     model: dict = field(default_factory=dict, metadata=_meta("name, num_params", (dict, NULL)))
-    versions: dict = field(default_factory=dict, metadata=_meta(
-        "versions of every package that can change the numbers, python, machine, cpu, jax_backend", (dict, NULL)))
+    versions: dict = field(
+        default_factory=dict,
+        metadata=_meta(
+            "versions of every package that can change the numbers, python, machine, cpu, jax_backend", (dict, NULL)
+        ),
+    )
     git_commit: str | None = field(default=None, metadata=_meta("the repository's HEAD, if known", (str, NULL)))
     devices: dict = field(default_factory=dict, metadata=_meta("platform, count, kind", (dict, NULL)))
     host: str | None = field(default=None, metadata=_meta("the machine's host name", (str, NULL)))
-    registry: RegistryInfo | None = field(default=None, metadata=_meta(
-        "{tasks, benchmarks, metrics}: display labels and benchmark membership from the task registry (below)",
-        (dict,), since=2, omit_if_none=True))
-    shared_from: str | None = field(default=None, metadata=_meta(
-        "`<sweep>/<run>` this run was copied from (an identical run, sweep/sharing.py); absent when trained",
-        (str,), omit_if_none=True))
+    registry: RegistryInfo | None = field(
+        default=None,
+        metadata=_meta(
+            "{tasks, benchmarks, metrics}: display labels and benchmark membership from the task registry (below)",
+            (dict,),
+            since=2,
+            omit_if_none=True,
+        ),
+    )
+    shared_from: str | None = field(
+        default=None,
+        metadata=_meta(
+            "`<sweep>/<run>` this run was copied from (an identical run, sweep/sharing.py); absent when trained",
+            (str,),
+            omit_if_none=True,
+        ),
+    )
     extra: dict = field(default_factory=dict, repr=False)  # top-level fields this version does not define
 
     def to_json(self) -> dict:
@@ -228,8 +276,10 @@ def read_version(data: Mapping[str, Any], path: str | Path) -> int:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ResultSchemaError(f"{path}: schema version {version!r} is not a positive integer")
     if version > SCHEMA_VERSION:
-        raise ResultSchemaError(f"{path}: schema version {version} is newer than this t5explore reads "
-                                f"(versions 1-{SCHEMA_VERSION}); update t5explore to read it")
+        raise ResultSchemaError(
+            f"{path}: schema version {version} is newer than this t5explore reads "
+            f"(versions 1-{SCHEMA_VERSION}); update t5explore to read it"
+        )
     return version
 
 
@@ -239,11 +289,12 @@ def _required(f: dataclasses.Field) -> bool:
 
 def _checked(f: dataclasses.Field, value: Any, path: str | Path) -> Any:
     types = f.metadata["types"]
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         if bool in types:
             raise ResultSchemaError(f"{path}: field {json_key(f)!r} must be true or false, got {value!r}")
-        names = " or ".join("null" if t is NULL else {"dict": "object", "list": "array"}.get(t.__name__, t.__name__)
-                            for t in types)
+        names = " or ".join(
+            "null" if t is NULL else {"dict": "object", "list": "array"}.get(t.__name__, t.__name__) for t in types
+        )
         raise ResultSchemaError(f"{path}: field {json_key(f)!r} must be {names}, got {value!r:.80}")
     return value
 
@@ -256,11 +307,17 @@ DOC_END = "<!-- result-schema:end -->"
 
 def schema_markdown() -> str:
     """The field table of docs/ARCHITECTURE.md's result.json section."""
-    lines = [f"Schema version {SCHEMA_VERSION} (`t5explore/results_schema.py`, `RunResult`):", "",
-             "| key | type | since | meaning |", "|:---|:---|---:|:---|"]
+    lines = [
+        f"Schema version {SCHEMA_VERSION} (`t5explore/results_schema.py`, `RunResult`):",
+        "",
+        "| key | type | since | meaning |",
+        "|:---|:---|---:|:---|",
+    ]
     for f in schema_fields():
-        types = " \\| ".join("null" if t is NULL else {"dict": "object", "list": "array"}.get(t.__name__, t.__name__)
-                             for t in f.metadata["types"])
+        types = " \\| ".join(
+            "null" if t is NULL else {"dict": "object", "list": "array"}.get(t.__name__, t.__name__)
+            for t in f.metadata["types"]
+        )
         required = "" if not _required(f) else " (required)"
         lines.append(f"| `{json_key(f)}` | {types} | {f.metadata['since']} | {f.metadata['doc']}{required} |")
     lines += ["", "`registry` holds three maps of records (`RegistryInfo`):", ""]
@@ -275,7 +332,7 @@ def documented_block(text: str) -> str | None:
     start, end = text.find(DOC_BEGIN), text.find(DOC_END)
     if start < 0 or end < start:
         return None
-    return text[start + len(DOC_BEGIN):end].strip("\n") + "\n"
+    return text[start + len(DOC_BEGIN) : end].strip("\n") + "\n"
 
 
 def update_docs(path: str | Path) -> bool:

@@ -223,8 +223,14 @@ def bleu(targets: Sequence[str], predictions: Sequence[str]) -> float:
     if not targets:
         return 0.0
     result = sacrebleu.corpus_bleu(
-        list(predictions), [list(targets)], smooth_method="exp", smooth_value=0.0, force=False,
-        lowercase=False, tokenize="intl", use_effective_order=False,
+        list(predictions),
+        [list(targets)],
+        smooth_method="exp",
+        smooth_value=0.0,
+        force=False,
+        lowercase=False,
+        tokenize="intl",
+        use_effective_order=False,
     )
     return float(result.score)
 

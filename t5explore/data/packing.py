@@ -48,23 +48,26 @@ class RowPacker:
         """Place one example (unpadded ids, EOS included) in the first row it fits; False if none has room."""
         n_in, n_tg = len(inputs), len(targets)
         if not 0 < n_in <= self.inputs_length or not 0 < n_tg <= self.targets_length:
-            raise ValueError(f"an example of {n_in} inputs / {n_tg} targets cannot fill a row of "
-                             f"{self.inputs_length} / {self.targets_length} tokens")
-        fits = np.flatnonzero((self._enc_fill + n_in <= self.inputs_length)
-                              & (self._dec_fill + n_tg <= self.targets_length))
+            raise ValueError(
+                f"an example of {n_in} inputs / {n_tg} targets cannot fill a row of "
+                f"{self.inputs_length} / {self.targets_length} tokens"
+            )
+        fits = np.flatnonzero(
+            (self._enc_fill + n_in <= self.inputs_length) & (self._dec_fill + n_tg <= self.targets_length)
+        )
         if fits.size == 0:
             return False
         r = int(fits[0])
         self._segments[r] += 1
         seg = self._segments[r]
         e0, d0 = int(self._enc_fill[r]), int(self._dec_fill[r])
-        self._enc[r, e0:e0 + n_in] = inputs
-        self._enc_seg[r, e0:e0 + n_in] = seg
-        self._enc_pos[r, e0:e0 + n_in] = np.arange(n_in)
-        self._dec[r, d0:d0 + n_tg] = targets
-        self._dec_in[r, d0 + 1:d0 + n_tg] = targets[:-1]  # _dec_in[r, d0] stays PAD_ID: the segment's BOS
-        self._dec_seg[r, d0:d0 + n_tg] = seg
-        self._dec_pos[r, d0:d0 + n_tg] = np.arange(n_tg)
+        self._enc[r, e0 : e0 + n_in] = inputs
+        self._enc_seg[r, e0 : e0 + n_in] = seg
+        self._enc_pos[r, e0 : e0 + n_in] = np.arange(n_in)
+        self._dec[r, d0 : d0 + n_tg] = targets
+        self._dec_in[r, d0 + 1 : d0 + n_tg] = targets[:-1]  # _dec_in[r, d0] stays PAD_ID: the segment's BOS
+        self._dec_seg[r, d0 : d0 + n_tg] = seg
+        self._dec_pos[r, d0 : d0 + n_tg] = np.arange(n_tg)
         self._enc_fill[r] += n_in
         self._dec_fill[r] += n_tg
         self.examples += 1
@@ -72,15 +75,21 @@ class RowPacker:
 
     def features(self) -> dict[str, np.ndarray]:
         """The packed batch's model features (copies: the packer may be reused)."""
-        return {"encoder_input_tokens": self._enc.copy(), "decoder_input_tokens": self._dec_in.copy(),
-                "decoder_target_tokens": self._dec.copy(),
-                "decoder_loss_weights": (self._dec != PAD_ID).astype(np.float32),
-                "encoder_segment_ids": self._enc_seg.copy(), "encoder_positions": self._enc_pos.copy(),
-                "decoder_segment_ids": self._dec_seg.copy(), "decoder_positions": self._dec_pos.copy()}
+        return {
+            "encoder_input_tokens": self._enc.copy(),
+            "decoder_input_tokens": self._dec_in.copy(),
+            "decoder_target_tokens": self._dec.copy(),
+            "decoder_loss_weights": (self._dec != PAD_ID).astype(np.float32),
+            "encoder_segment_ids": self._enc_seg.copy(),
+            "encoder_positions": self._enc_pos.copy(),
+            "decoder_segment_ids": self._dec_seg.copy(),
+            "decoder_positions": self._dec_pos.copy(),
+        }
 
 
-def pack_examples(inputs: list[np.ndarray], targets: list[np.ndarray], rows: int, inputs_length: int,
-                  targets_length: int) -> tuple[dict[str, np.ndarray], int]:
+def pack_examples(
+    inputs: list[np.ndarray], targets: list[np.ndarray], rows: int, inputs_length: int, targets_length: int
+) -> tuple[dict[str, np.ndarray], int]:
     """Pack examples in order until one fits no row: (features, how many examples were packed)."""
     packer = RowPacker(rows, inputs_length, targets_length)
     for x, y in zip(inputs, targets):

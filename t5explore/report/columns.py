@@ -58,7 +58,7 @@ def per_task_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
         prefix = f"downstream.{task}.{which}."
         for key in runs.columns:
             if key.startswith(prefix) and runs[key].notna().any():
-                cols.append(_task_column(task, key[len(prefix):], which, labels))
+                cols.append(_task_column(task, key[len(prefix) :], which, labels))
     for name in _benchmarks_present(runs, which, labels):  # squad_em/f1 repeat a task's metric; averages don't
         known = name in labels.benchmarks
         if (known and labels.benchmark(name).paper_tasks) or (not known and name.endswith("_average")):
@@ -69,7 +69,7 @@ def per_task_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
 def _benchmarks_present(runs: pd.DataFrame, which: str, labels: Labels) -> list[str]:
     """Benchmark scores with a value in some run: registered ones in the registry's order, then others."""
     prefix = f"benchmarks.{which}."
-    present = [c[len(prefix):] for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()]
+    present = [c[len(prefix) :] for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()]
     return [b for b in labels.benchmarks if b in present] + [b for b in present if b not in labels.benchmarks]
 
 
@@ -100,8 +100,13 @@ def _primary_metric(runs: pd.DataFrame, task: str, which: str) -> str | None:
 def _task_column(task: str, metric: str, which: str, labels: Labels) -> Column:
     info = labels.metric(metric)
     label = labels.task_label(task)
-    return Column(f"downstream.{task}.{which}.{metric}", f"{label} {info.label}", info.better, "score",
-                  axis=f"{label} {info.axis or info.label}")
+    return Column(
+        f"downstream.{task}.{which}.{metric}",
+        f"{label} {info.label}",
+        info.better,
+        "score",
+        axis=f"{label} {info.axis or info.label}",
+    )
 
 
 def _loss_and_cost_columns(runs: pd.DataFrame) -> list[Column]:

@@ -67,6 +67,8 @@ class Labels:
             return info.label, None
         label = f"{info.label} ({members[0]})" if len(members) == 1 else f"{info.label} ({len(members)}/{total} tasks)"
         paper = info.paper_column or info.label
-        note = (f"{label} = the mean of {', '.join(members)}; the paper's {paper} averages {total} tasks "
-                f"({', '.join(info.paper_tasks)}), so the two are not the same score.")
+        note = (
+            f"{label} = the mean of {', '.join(members)}; the paper's {paper} averages {total} tasks "
+            f"({', '.join(info.paper_tasks)}), so the two are not the same score."
+        )
         return label, note

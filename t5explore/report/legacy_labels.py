@@ -13,26 +13,38 @@ from collections.abc import Iterable
 from t5explore.results_schema import BenchmarkInfo, MetricInfo, RegistryInfo, TaskInfo
 
 BENCHMARKS = {  # the paper's column order
-    "glue_average": BenchmarkInfo("GLUE", "GLUE", ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI-m", "MNLI-mm",
-                                                   "QNLI", "RTE"), axis="GLUE average score"),
+    "glue_average": BenchmarkInfo(
+        "GLUE",
+        "GLUE",
+        ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI-m", "MNLI-mm", "QNLI", "RTE"),
+        axis="GLUE average score",
+    ),
     "cnndm": BenchmarkInfo("CNNDM", "CNNDM", axis="CNNDM ROUGE-2 F"),
     "squad_em": BenchmarkInfo("SQuAD EM", "SQuAD", axis="SQuAD exact match (%)"),
     "squad_f1": BenchmarkInfo("SQuAD F1", headline=False, axis="SQuAD F1"),
-    "superglue_average": BenchmarkInfo("SGLUE", "SGLUE", ("BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC",
-                                                          "WSC"), axis="SuperGLUE average score"),
+    "superglue_average": BenchmarkInfo(
+        "SGLUE",
+        "SGLUE",
+        ("BoolQ", "CB", "COPA", "MultiRC", "ReCoRD", "RTE", "WiC", "WSC"),
+        axis="SuperGLUE average score",
+    ),
     "en_de": BenchmarkInfo("EnDe", "EnDe", axis="EnDe BLEU"),
     "en_fr": BenchmarkInfo("EnFr", "EnFr", axis="EnFr BLEU"),
     "en_ro": BenchmarkInfo("EnRo", "EnRo", axis="EnRo BLEU"),
 }
 TASKS = {
     "stdlib_module": TaskInfo("stdlib"),
-    "glue_cola": TaskInfo("CoLA", ("glue_average",)), "glue_sst2": TaskInfo("SST-2", ("glue_average",)),
-    "glue_mrpc": TaskInfo("MRPC", ("glue_average",)), "glue_qnli": TaskInfo("QNLI", ("glue_average",)),
-    "glue_rte": TaskInfo("RTE", ("glue_average",)), "glue_stsb": TaskInfo("STS-B", ("glue_average",)),
+    "glue_cola": TaskInfo("CoLA", ("glue_average",)),
+    "glue_sst2": TaskInfo("SST-2", ("glue_average",)),
+    "glue_mrpc": TaskInfo("MRPC", ("glue_average",)),
+    "glue_qnli": TaskInfo("QNLI", ("glue_average",)),
+    "glue_rte": TaskInfo("RTE", ("glue_average",)),
+    "glue_stsb": TaskInfo("STS-B", ("glue_average",)),
     "superglue_boolq": TaskInfo("BoolQ", ("superglue_average",)),
     "squad_v1": TaskInfo("SQuAD", ("squad_em", "squad_f1")),
     "cnn_dailymail": TaskInfo("CNNDM", ("cnndm",)),
-    "wmt_en_de": TaskInfo("EnDe", ("en_de",)), "wmt_en_fr": TaskInfo("EnFr", ("en_fr",)),
+    "wmt_en_de": TaskInfo("EnDe", ("en_de",)),
+    "wmt_en_fr": TaskInfo("EnFr", ("en_fr",)),
     "wmt_en_ro": TaskInfo("EnRo", ("en_ro",)),
 }
 METRICS = {
@@ -55,5 +67,8 @@ def legacy_registry(tasks: Iterable[str], metrics: Iterable[str]) -> RegistryInf
     today; tasks and metrics this table does not know are shown under their own names."""
     infos = {t: TASKS.get(t, TaskInfo(t)) for t in tasks}
     used = {b for info in infos.values() for b in info.benchmarks}
-    return RegistryInfo(tasks=infos, benchmarks={b: i for b, i in BENCHMARKS.items() if b in used},
-                        metrics={m: METRICS.get(m, MetricInfo(m, m)) for m in dict.fromkeys(metrics)})
+    return RegistryInfo(
+        tasks=infos,
+        benchmarks={b: i for b, i in BENCHMARKS.items() if b in used},
+        metrics={m: METRICS.get(m, MetricInfo(m, m)) for m in dict.fromkeys(metrics)},
+    )

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -74,7 +75,7 @@ class Results:
     def sweep_names(self) -> list[str]:
         return list(self.sweeps)
 
-    def for_sweep(self, name: str) -> "Results":
+    def for_sweep(self, name: str) -> Results:
         def pick(df: pd.DataFrame) -> pd.DataFrame:
             return df[df["sweep"] == name].reset_index(drop=True)
 
@@ -110,15 +111,24 @@ def load_results(*paths: str | os.PathLike) -> Results:
             status = _run_status(run_dir, info)
             key = (status.get("sweep", info.name), status["run"])
             if key in seen:
-                warnings.warn(f"duplicate run {key[1]!r} of sweep {key[0]!r} at {run_dir}; keeping the first")
+                warnings.warn(
+                    f"duplicate run {key[1]!r} of sweep {key[0]!r} at {run_dir}; keeping the first", stacklevel=2
+                )
                 continue
             seen.add(key)
             target = {"complete": rows, "failed": failed, "incomplete": incomplete}[status.pop("status")]
             target.append(status)
         for run, variant in info.planned_runs.items():
             if run not in present and (info.name, run) not in seen:
-                incomplete.append({"sweep": info.name, "run": run, "variant": variant,
-                                   "run_dir": str(sweep_dir / run), "reason": "not started"})
+                incomplete.append(
+                    {
+                        "sweep": info.name,
+                        "run": run,
+                        "variant": variant,
+                        "run_dir": str(sweep_dir / run),
+                        "reason": "not started",
+                    }
+                )
     # A run reported elsewhere (another machine) as complete is not incomplete here.
     done = {(r["sweep"], r["run"]) for r in rows}
     incomplete = [r for r in incomplete if (r["sweep"], r["run"]) not in done]
@@ -129,7 +139,9 @@ def load_results(*paths: str | os.PathLike) -> Results:
         if row.get("baseline") and info.baseline is None:
             info.baseline = row["variant"]
     status_cols = ["sweep", "run", "variant", "run_dir", "reason"]
-    runs = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["sweep", "run", "variant", "seed", "baseline", "run_dir"])
+    runs = (
+        pd.DataFrame(rows) if rows else pd.DataFrame(columns=["sweep", "run", "variant", "seed", "baseline", "run_dir"])
+    )
     return Results(
         runs=runs,
         failed=pd.DataFrame(failed, columns=status_cols),
@@ -237,8 +249,14 @@ def flatten_result(result: RunResult, path: Path | str = "result.json") -> dict[
 
 
 def _metrics_of(result: RunResult) -> list[str]:
-    return [m for r in (result.downstream or {}).values() if isinstance(r, dict)
-            for which in ("best", "last") if isinstance(r.get(which), dict) for m in r[which]]
+    return [
+        m
+        for r in (result.downstream or {}).values()
+        if isinstance(r, dict)
+        for which in ("best", "last")
+        if isinstance(r.get(which), dict)
+        for m in r[which]
+    ]
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:

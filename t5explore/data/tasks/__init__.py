@@ -36,7 +36,20 @@ from t5explore.data.tasks.registry import (
 from t5explore.data.tasks.stdlib_module import stdlib_module_task
 
 __all__ = [
-    "BENCHMARK_NAMES", "SPLITS", "TASK_NAMES", "DownstreamTask", "TaskData", "TaskDataError", "TaskSpec",
-    "TextExample", "benchmark_scores", "get_task", "register_benchmark", "register_task", "registry_info",
-    "stdlib_module_task", "task_spec", "unregister_task",
+    "BENCHMARK_NAMES",
+    "SPLITS",
+    "TASK_NAMES",
+    "DownstreamTask",
+    "TaskData",
+    "TaskDataError",
+    "TaskSpec",
+    "TextExample",
+    "benchmark_scores",
+    "get_task",
+    "register_benchmark",
+    "register_task",
+    "registry_info",
+    "stdlib_module_task",
+    "task_spec",
+    "unregister_task",
 ]

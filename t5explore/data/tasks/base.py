@@ -6,7 +6,8 @@ A task does not tokenise or truncate: the fine-tuning loop owns the vocabulary a
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from t5explore.errors import InputError
 

@@ -9,12 +9,13 @@ then each text feature as `name: text`, features sorted by name (so BoolQ is `bo
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from t5explore.data import metrics
 from t5explore.data.tasks import local_files
 from t5explore.data.tasks.base import TaskData, TaskDataError, TextExample
-from t5explore.data.tasks.formats import glue_inputs, squad_inputs, stsb_target, pad_punctuation
+from t5explore.data.tasks.formats import glue_inputs, pad_punctuation, squad_inputs, stsb_target
 from t5explore.data.tasks.tfds_source import tfds_records
 
 
@@ -39,9 +40,11 @@ class GlueSource:
             return [glue_example(self, r) for r in glue_records(self, split, data_dir)]
 
         if self.label_words is None:
+
             def score(targets, predictions, metas):
                 return metrics.regression_scores([m["label"] for m in metas], predictions)
         else:
+
             def score(targets, predictions, metas):
                 return metrics.classification_scores(targets, predictions, self.label_words, metric_names)
 
@@ -62,8 +65,10 @@ def glue_records(spec: GlueSource, split: str, data_dir: str | None) -> list[dic
     if spec.file_format == "jsonl":
         path = local_files.split_file(data_dir, spec.folder, "jsonl", split)
         fields = {f: str for f in spec.features} | {"label": bool, "idx": int}
-        return [{**{f: o[f] for f in spec.features}, "label": int(o["label"]), "idx": o["idx"]}
-                for _, o in local_files.read_jsonl(path, fields)]
+        return [
+            {**{f: o[f] for f in spec.features}, "label": int(o["label"]), "idx": o["idx"]}
+            for _, o in local_files.read_jsonl(path, fields)
+        ]
     path = local_files.split_file(data_dir, spec.folder, "tsv", split)
     rows = local_files.read_glue_tsv(path, spec.columns, header=spec.tsv_header, num_columns=spec.tsv_width)
     records = []
@@ -90,8 +95,10 @@ def glue_example(spec: GlueSource, record: Mapping[str, Any]) -> TextExample:
 def squad_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{'id', 'question', 'context', 'answers': [text, ...]} per question, local JSON or TFDS."""
     if data_dir is None:
-        return [{"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]["text"]}
-                for r in tfds_records(SQUAD_TFDS_NAME, split)]
+        return [
+            {"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]["text"]}
+            for r in tfds_records(SQUAD_TFDS_NAME, split)
+        ]
     return local_files.read_squad_json(local_files.split_file(data_dir, SQUAD_FOLDER, "json", split))
 
 
@@ -102,8 +109,9 @@ def squad_examples(records: list[dict[str, Any]]) -> list[TextExample]:
         answers = [pad_punctuation(a) for a in r["answers"]]
         if not answers:
             raise TaskDataError(f"SQuAD question id={r['id']!r} has no gold answers")
-        examples.append(TextExample(squad_inputs(r["question"], r["context"]), answers[0],
-                                    {"id": r["id"], "answers": answers}))
+        examples.append(
+            TextExample(squad_inputs(r["question"], r["context"]), answers[0], {"id": r["id"], "answers": answers})
+        )
     return examples
 
 

@@ -43,8 +43,10 @@ class WmtSource:
 
     def __call__(self, metric_names: tuple[str, ...]) -> TaskData:
         def load(split: str, data_dir: str | None) -> list[TextExample]:
-            return [TextExample(translate_inputs(r["en"], "en", self.target), r[self.target], {"idx": i})
-                    for i, r in enumerate(wmt_records(self, split, data_dir))]
+            return [
+                TextExample(translate_inputs(r["en"], "en", self.target), r[self.target], {"idx": i})
+                for i, r in enumerate(wmt_records(self, split, data_dir))
+            ]
 
         def score(targets, predictions, metas):
             return {"bleu": metrics.bleu(targets, predictions)}
@@ -71,12 +73,15 @@ def translate_inputs(text: str, source: str, target: str) -> str:
 def cnndm_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{'article', 'highlights', 'id'} per story, from TFDS or the local JSONL (id = line number)."""
     if data_dir is None:
-        return [{"article": r["article"], "highlights": r["highlights"], "id": r.get("id", str(i))}
-                for i, r in enumerate(tfds_records(CNNDM_TFDS_NAME, split))]
+        return [
+            {"article": r["article"], "highlights": r["highlights"], "id": r.get("id", str(i))}
+            for i, r in enumerate(tfds_records(CNNDM_TFDS_NAME, split))
+        ]
     path = local_files.split_file(data_dir, CNNDM_FOLDER, "generation_jsonl", split)
     rows = local_files.read_jsonl(path, {"article": str, "highlights": str})
-    return [{"article": o["article"], "highlights": o["highlights"], "id": str(o.get("id", line_no))}
-            for line_no, o in rows]
+    return [
+        {"article": o["article"], "highlights": o["highlights"], "id": str(o.get("id", line_no))} for line_no, o in rows
+    ]
 
 
 def wmt_records(spec: WmtSource, split: str, data_dir: str | None) -> list[dict[str, str]]:
@@ -95,8 +100,10 @@ def cnndm_source(metric_names: tuple[str, ...]) -> TaskData:
     """CNN/DM: ROUGE-1/2/Lsum F x100 (the paper's CNNDM column is ROUGE-2-F: the entry makes it primary)."""
 
     def load(split: str, data_dir: str | None) -> list[TextExample]:
-        return [TextExample(summarize_inputs(r["article"]), r["highlights"], {"id": r["id"]})
-                for r in cnndm_records(split, data_dir)]
+        return [
+            TextExample(summarize_inputs(r["article"]), r["highlights"], {"id": r["id"]})
+            for r in cnndm_records(split, data_dir)
+        ]
 
     def score(targets, predictions, metas):
         return metrics.rouge_scores(targets, predictions)

@@ -42,8 +42,16 @@ class TaskSpec:
     def build(self, data: TaskData | None = None) -> DownstreamTask:
         """The usable task: this entry's facts with its source built (or with `data` given)."""
         data = self.source(self.metrics) if data is None else data
-        return DownstreamTask(self.name, self.label, self.primary, self.metrics, data.label_words, data.loader,
-                              data.scorer, dict(self.benchmarks))
+        return DownstreamTask(
+            self.name,
+            self.label,
+            self.primary,
+            self.metrics,
+            data.label_words,
+            data.loader,
+            data.scorer,
+            dict(self.benchmarks),
+        )
 
 
 _TASKS: dict[str, TaskSpec] = {}
@@ -97,11 +105,15 @@ def benchmark_scores(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, f
     the mean over its member tasks present of each task's listed metrics (averaged first)."""
     out: dict[str, float] = {}
     for bench in _BENCHMARKS:
-        members = [(task, _TASKS[task].benchmarks[bench]) for task in per_task
-                   if task in _TASKS and bench in _TASKS[task].benchmarks]
+        members = [
+            (task, _TASKS[task].benchmarks[bench])
+            for task in per_task
+            if task in _TASKS and bench in _TASKS[task].benchmarks
+        ]
         if members:
-            out[bench] = float(np.mean([np.mean([_require(t, per_task[t], m) for m in metrics])
-                                        for t, metrics in members]))
+            out[bench] = float(
+                np.mean([np.mean([_require(t, per_task[t], m) for m in metrics]) for t, metrics in members])
+            )
     return out
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gin
 
@@ -43,7 +44,7 @@ def input_text(docstring: str, max_words: int) -> str:
 
 
 def _hash_key(text: str) -> str:
-    return hashlib.sha256(f"{seeds.STREAM_SPLIT}:{text}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{seeds.STREAM_SPLIT}:{text}".encode()).hexdigest()
 
 
 def build_splits(
@@ -109,8 +110,12 @@ def stdlib_module_source(
 
         documents = builtin_documents()
     label_words, splits = build_splits(
-        documents, num_labels=num_labels, min_examples=min_examples, max_per_label=max_per_label,
-        max_words=max_words, validation_fraction=validation_fraction,
+        documents,
+        num_labels=num_labels,
+        min_examples=min_examples,
+        max_per_label=max_per_label,
+        max_words=max_words,
+        validation_fraction=validation_fraction,
     )
 
     def load(split: str, data_dir: str | None) -> list[TextExample]:
