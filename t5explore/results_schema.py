@@ -323,7 +323,7 @@ def schema_markdown() -> str:
     lines += ["", "`registry` holds three maps of records (`RegistryInfo`):", ""]
     for part, kind in (("tasks", TaskInfo), ("benchmarks", BenchmarkInfo), ("metrics", MetricInfo)):
         keys = ", ".join(f"`{f.name}`" for f in dataclasses.fields(kind))
-        lines.append(f"- `registry.{part}`: name -> {{{keys}}} ({kind.__doc__.strip()})")
+        lines.append(f"- `registry.{part}`: name -> {{{keys}}} ({(kind.__doc__ or kind.__name__).strip()})")
     return "\n".join(lines) + "\n"
 
 

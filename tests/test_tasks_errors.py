@@ -70,3 +70,20 @@ def test_a_valid_copy_of_real_data_still_loads(tmp_path, shared_data):
     """The error checks above must not reject the real files' layout (guards against over-strict checks)."""
     shutil.copytree(shared_data / "glue/CoLA", tmp_path / "glue/CoLA")
     assert len(get_task("glue_cola").examples("validation", data_dir=tmp_path)) == 1043
+
+
+def test_misdeclared_source_fails_naming_the_missing_field(tmp_path):
+    """A headerless TSV without a width, or a class label without label words, is a bug in the source's
+    declaration: one error naming the GlueSource field, not a misleading 'expected None columns' or a TypeError."""
+    from t5explore.data.tasks import local_files
+
+    path = _write(tmp_path, "glue/CoLA/train.tsv", "src\t1\t\tGood sentence.\n")
+    with pytest.raises(ValueError, match=r"headerless TSV needs num_columns \(GlueSource.tsv_width\)"):
+        local_files.read_glue_tsv(path, {"sentence": 3, "label": 1}, header=False)
+    assert local_files.read_glue_tsv(path, {"sentence": 3, "label": 1}, header=False, num_columns=4) == [
+        (1, {"sentence": "Good sentence.", "label": "1"})
+    ]
+    for kind in ("index", "name"):
+        with pytest.raises(ValueError, match=rf"label kind '{kind}' needs label_words \(GlueSource.label_words\)"):
+            local_files.parse_label(path, 1, "1", kind, None)
+    assert local_files.parse_label(path, 1, "2.5", "float", None) == 2.5

@@ -158,7 +158,9 @@ def compare_with_paper(
         return None
     table = paper_table(table_id)
     matched = match_rows(summary.variants, table, {**info.paper_rows, **(mapping or {})}, summary.baseline)
-    columns = [c for c in summary.columns if c.paper in paper_columns()]
+    known = set(paper_columns())
+    paper_key = {c.key: c.paper for c in summary.columns if c.paper is not None and c.paper in known}
+    columns = [c for c in summary.columns if c.key in paper_key]
     records = []
     for v in summary.variants:
         if v not in matched:
@@ -172,7 +174,7 @@ def compare_with_paper(
                     f"{c.label} (ours ci_lo)": cell.lo,
                     f"{c.label} (ours ci_hi)": cell.hi,
                     f"{c.label} (ours ci)": cell.ci.kind or "",
-                    f"{c.label} (paper)": matched[v].scores[c.paper],
+                    f"{c.label} (paper)": matched[v].scores[paper_key[c.key]],
                 }
             )
         records.append(rec)

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 
 from t5explore.io_utils import atomic_write_bytes
@@ -103,7 +103,8 @@ def score_bars_figure(summary: Summary) -> Figure | None:
         ax.set_title(col.label)
         ax.set_ylabel(axis_label(col))
         ax.grid(axis="y", alpha=0.3)
-    kinds = {summary.cell(v, c.key).ci.kind for v in summary.variants for c in cols} - {None}
+    all_kinds = (summary.cell(v, c.key).ci.kind for v in summary.variants for c in cols)
+    kinds = {kind for kind in all_kinds if kind is not None}
     bars_are = {
         frozenset({"t"}): "95% CI over seeds (Student t)",
         frozenset({"bootstrap"}): "95% bootstrap CI over eval examples (1 seed)",
@@ -189,7 +190,7 @@ def fit_suptitle(fig: Figure, text: str, margin_in: float = 0.2):
     Why: a one-panel figure is 4 in wide, and a sweep name plus caption is wider, so a centred title was
     clipped on both sides."""
     title = fig.suptitle(text)
-    text_in = title.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+    text_in = title.get_window_extent(_text_renderer(fig)).width / fig.dpi
     if text_in + 2 * margin_in > fig.get_figwidth():
         fig.set_figwidth(min(text_in + 2 * margin_in, MAX_WIDTH_IN))
     room_in = fig.get_figwidth() - 2 * margin_in
@@ -197,8 +198,15 @@ def fit_suptitle(fig: Figure, text: str, margin_in: float = 0.2):
     while text_in > room_in and chars > 10:  # wrap narrower until the widest line fits
         chars = max(10, min(chars - 1, int(chars * room_in / text_in)))
         title.set_text("\n".join(textwrap.wrap(text, chars)))
-        text_in = title.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+        text_in = title.get_window_extent(_text_renderer(fig)).width / fig.dpi
     return title
+
+
+def _text_renderer(fig: Figure) -> RendererAgg:
+    """The renderer that measures text; our figures sit on an Agg canvas (see _figure), the only kind with one."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        raise TypeError(f"expected a figure on an Agg canvas (as _figure makes), got {type(fig.canvas).__name__}")
+    return fig.canvas.get_renderer()
 
 
 def _figure(w: float, h: float) -> Figure:

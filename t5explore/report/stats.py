@@ -184,6 +184,7 @@ def boot_for(bootstrap: Mapping[str, Any] | None, key: str) -> Boot | None:
         return None
     best = bootstrap["best"]
     parts = key.split(".")
+    path: tuple[str, ...]
     if len(parts) == 3 and parts[:2] == ["benchmarks", "best"]:
         path = ("benchmarks", parts[2])
     elif len(parts) == 4 and parts[0] == "downstream" and parts[2] == "best":

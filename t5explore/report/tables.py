@@ -339,8 +339,9 @@ def markdown_table(
         summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
         out.append(to_markdown(summary_table(summary)))
         cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
-        if cmp is not None and cmp.no_shared_columns_line():
-            out.append(cmp.no_shared_columns_line() + "\n")
+        no_shared = cmp.no_shared_columns_line() if cmp is not None else None
+        if no_shared:
+            out.append(no_shared + "\n")
         elif cmp is not None and len(cmp.frame):
             out.append(to_markdown(comparison_table(cmp)))
     return "\n".join(out)
@@ -405,7 +406,12 @@ def _write(stem: Path, table: TextTable | None, frame: pd.DataFrame, formats: li
     paths = []
     for fmt in formats:
         path = stem.with_name(stem.name + FORMATS[fmt])
-        text = frame.to_csv(index=False) if fmt == "csv" else RENDERERS[fmt](table)
+        if fmt == "csv":
+            text = frame.to_csv(index=False)
+        elif table is None:
+            raise ValueError(f"{path}: no table to render as {fmt!r} (only csv can come from the frame alone)")
+        else:
+            text = RENDERERS[fmt](table)
         atomic_write_text(path, text)
         paths.append(path)
     return paths

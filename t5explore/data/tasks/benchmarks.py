@@ -39,14 +39,15 @@ class GlueSource:
         def load(split: str, data_dir: str | None) -> list[TextExample]:
             return [glue_example(self, r) for r in glue_records(self, split, data_dir)]
 
-        if self.label_words is None:
+        label_words = self.label_words
+        if label_words is None:
 
             def score(targets, predictions, metas):
                 return metrics.regression_scores([m["label"] for m in metas], predictions)
         else:
 
             def score(targets, predictions, metas):
-                return metrics.classification_scores(targets, predictions, self.label_words, metric_names)
+                return metrics.classification_scores(targets, predictions, label_words, metric_names)
 
         return TaskData(load, score, self.label_words)
 

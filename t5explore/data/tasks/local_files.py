@@ -67,10 +67,12 @@ def read_glue_tsv(
         missing = [c for c in columns.values() if c not in names]
         if missing:
             raise TaskDataError(f"{path}:1: header lacks column(s) {missing}; it has {names}")
-        index = {feature: names.index(name) for feature, name in columns.items()}
+        index = {feature: names.index(str(name)) for feature, name in columns.items()}  # all in names: str
         width, first_line = len(names), 2
         body = lines[1:]
     else:
+        if num_columns is None:
+            raise ValueError(f"{path}: a headerless TSV needs num_columns (GlueSource.tsv_width)")
         index = {feature: int(col) for feature, col in columns.items()}
         width, first_line, body = num_columns, 1, lines
     rows = []
@@ -88,16 +90,18 @@ def parse_label(path: Path, line_no: int, text: str, kind: str, label_words: Seq
     """A GLUE label cell -> class index ('index': '0'/'1'; 'name': a label word) or float ('float')."""
     if kind not in ("float", "index", "name"):
         raise ValueError(f"unknown label kind {kind!r}")
+    if kind != "float" and label_words is None:
+        raise ValueError(f"{path}: label kind {kind!r} needs label_words (GlueSource.label_words)")
     try:
         if kind == "float":
             value = float(text)
             if math.isfinite(value):
                 return value
-        elif kind == "index":
+        elif kind == "index" and label_words is not None:
             value = int(text)
             if 0 <= value < len(label_words):
                 return value
-        elif text in label_words:
+        elif label_words is not None and text in label_words:
             return list(label_words).index(text)
     except ValueError:
         pass

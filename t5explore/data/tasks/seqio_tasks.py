@@ -37,6 +37,8 @@ def register_seqio_task(task_name: str, vocabulary: seqio.Vocabulary, data_dir: 
 
     def postprocess(output: str, example: dict[str, Any] | None = None, is_target: bool = False) -> Any:
         if is_target:
+            if example is None:
+                raise ValueError(f"{seqio_task_name(task_name)}: target postprocessing needs the example's meta_json")
             meta = example["meta_json"]
             return {"target": output, "meta": json.loads(meta.decode() if isinstance(meta, bytes) else meta)}
         return output
