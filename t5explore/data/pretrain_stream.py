@@ -1,4 +1,4 @@
-"""The pretraining example stream: token store → chunks → objective → encoder-decoder features.
+"""The pretraining example stream: token store → chunks → objective → the model's features.
 
 Batch k is a pure function of (store, objective, seed, k, host): the split's tokens are cut into
 non-overlapping chunks of `objective.plan(inputs_length).raw_length`; epoch e visits them in the order
@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 import weakref
+from typing import Callable
 
 import numpy as np
 
@@ -31,8 +32,10 @@ class PretrainStream:
     """Iterator of feature dicts for one host; also random access via `batch(k)`."""
 
     def __init__(self, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None, process_local: bool = False):
-        """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process)."""
+                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None, process_local: bool = False,
+                 features: Callable[[np.ndarray, np.ndarray], dict] = encdec_features):
+        """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process).
+        features: (inputs, targets) -> the model's batch (its `Model.features`; the encoder-decoder's by default)."""
         if host_count < 1 or not 0 <= host_index < host_count:
             raise ValueError(f"host_index={host_index} must be in [0, host_count={host_count})")
         if batch_size < 1 or batch_size % host_count:
@@ -50,7 +53,7 @@ class PretrainStream:
                 f"the {split} split of {store} has {stop - self.first_token} tokens = {self.num_chunks} chunks of "
                 f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
                 f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch")
-        self.prefetch, self.process_local = prefetch, process_local
+        self.prefetch, self.process_local, self.features = prefetch, process_local, features
         self.wait_seconds = 0.0
         self._next = 0
         self._perms: dict[int, np.ndarray] = {}
@@ -94,7 +97,7 @@ class PretrainStream:
         if inputs.shape != want or targets.ndim != 2 or targets.shape[0] != want[0]:
             raise ValueError(f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
                              f"{inputs.shape} and targets {targets.shape}; expected inputs {want}")
-        features = encdec_features(inputs, targets)
+        features = self.features(inputs, targets)
         return ProcessLocalBatch(features) if self.process_local else features
 
     @classmethod

@@ -1,30 +1,70 @@
-"""Batched greedy decoding with a decoder key/value cache, compiled once per (config, max_length).
+"""Batched greedy decoding with a key/value cache, compiled once per (config, max_length).
 
-Each row stops at its first EOS; everything after it is padding (0). The loop is a `lax.while_loop`
-that also ends early once every row is done.
+Each row stops at its first EOS; everything after it is padding (0). The loop (`greedy_loop`) is a
+`lax.while_loop` that also ends early once every row is done; it is shared by every architecture, which only
+says how one step turns the last token into the next token's logits (the encoder-decoder's is below; the
+decoder-only LM's is in decoder_only.py).
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 
 from t5explore.model.config import T5Config
 from t5explore.model.t5 import T5
+from t5explore.special_ids import EOS_ID, PAD_ID
 
-EOS_ID = 1
+# step(i, cache, last_token [B]) -> (logits [B, vocab] of output i, updated cache)
+DecodeStep = Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
+
+
+def check_max_length(max_length: int) -> int:
+    if max_length <= 0:
+        raise ValueError(f"greedy_decode: max_length must be positive, got {max_length}")
+    return int(max_length)
+
+
+def greedy_loop(step: DecodeStep, cache: Any, batch: int, max_length: int, eos_id: int,
+                first_logits: Optional[jax.Array] = None) -> jax.Array:
+    """int32 [batch, max_length]: output i is the argmax of `step(i, cache, output i-1)`, 0 after a row's EOS.
+
+    The first step is fed the start token (PAD_ID), unless `first_logits` [B, vocab] (a prompt's last
+    position, already computed) gives output 0; the loop then starts at output 1."""
+    outputs = jnp.zeros((batch, max_length), jnp.int32)
+    done = jnp.zeros((batch,), bool)
+    last_token = jnp.full((batch,), PAD_ID, jnp.int32)
+    i = jnp.zeros((), jnp.int32)
+    if first_logits is not None:
+        last_token = jnp.argmax(first_logits, axis=-1).astype(jnp.int32)
+        outputs, done, i = outputs.at[:, 0].set(last_token), last_token == eos_id, i + 1
+
+    def body(state):
+        i, cache, last_token, outputs, done = state
+        logits, cache = step(i, cache, last_token)
+        token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        token = jnp.where(done, 0, token)
+        outputs = outputs.at[:, i].set(token)
+        return i + 1, cache, token, outputs, done | (token == eos_id)
+
+    def keep_going(state):
+        i, _, _, _, done = state
+        return (i < max_length) & ~jnp.all(done)
+
+    return jax.lax.while_loop(keep_going, body, (i, cache, last_token, outputs, done))[3]
 
 
 def greedy_decode(model: T5, params, encoder_input_tokens, max_length: int, *, eos_id: int = EOS_ID):
-    """params: the model's 'params' collection (boxed or not); encoder_input_tokens int32 [B, I].
+    """The encoder-decoder's greedy decoding. params: the model's 'params' collection (boxed or not);
+    encoder_input_tokens int32 [B, I].
 
     Returns int32 [B, max_length]: greedy continuations, EOS included, 0 after it.
     """
-    if max_length <= 0:
-        raise ValueError(f"greedy_decode: max_length must be positive, got {max_length}")
-    return _compiled(model.cfg, int(max_length), int(eos_id))(params, jnp.asarray(encoder_input_tokens, jnp.int32))
+    max_length = check_max_length(max_length)
+    return _compiled(model.cfg, max_length, int(eos_id))(params, jnp.asarray(encoder_input_tokens, jnp.int32))
 
 
 @functools.lru_cache(maxsize=16)
@@ -40,19 +80,9 @@ def _greedy_decode(model: T5, params, encoder_tokens, *, max_length: int, eos_id
                                jnp.zeros((batch, max_length), jnp.int32), decode=True, method=T5.decode,
                                mutable=["cache"])
 
-    def step(state):
-        i, cache, last_token, outputs, done = state
+    def step(i, cache, last_token):
         logits, updated = model.apply({"params": params, "cache": cache}, encoded, encoder_tokens,
                                       last_token[:, None], decode=True, method=T5.decode, mutable=["cache"])
-        token = jnp.argmax(logits[:, 0, :], axis=-1).astype(jnp.int32)
-        token = jnp.where(done, 0, token)
-        outputs = outputs.at[:, i].set(token)
-        return i + 1, updated["cache"], token, outputs, done | (token == eos_id)
+        return logits[:, 0, :], updated["cache"]
 
-    def keep_going(state):
-        i, _, _, _, done = state
-        return (i < max_length) & ~jnp.all(done)
-
-    start = (jnp.zeros((), jnp.int32), variables["cache"], jnp.zeros((batch,), jnp.int32),
-             jnp.zeros((batch, max_length), jnp.int32), jnp.zeros((batch,), bool))
-    return jax.lax.while_loop(keep_going, step, start)[3]
+    return greedy_loop(step, variables["cache"], batch, max_length, eos_id)

@@ -45,6 +45,10 @@ def scanned(layer: type[nn.Module], num_layers: int, num_args: int) -> type[nn.M
                    metadata_params={nn.PARTITION_NAME: LAYERS})
 
 
+# (parameter subtree, T5Config field with its number of layers) of each stack of the encoder-decoder.
+ENCODER_DECODER_STACKS = (("encoder", "num_encoder_layers"), ("decoder", "num_decoder_layers"))
+
+
 def _layer_names(stack: dict, num_layers: int) -> list[str]:
     names = [f"layer_{i}" for i in range(num_layers)]
     missing = [n for n in names if n not in stack]
@@ -53,25 +57,26 @@ def _layer_names(stack: dict, num_layers: int) -> list[str]:
     return names
 
 
-def stack_layers(params: Any, cfg: T5Config) -> Any:
-    """Unscanned params (encoder/decoder `layer_{i}`) -> the scanned layout (`layers`, leading layer axis)."""
+def stack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> Any:
+    """Unscanned params (each stack's `layer_{i}`) -> the scanned layout (`layers`, leading layer axis).
+    stacks: (subtree, T5Config field holding its layer count) of each stack (a model's `layer_stacks`)."""
     out = dict(params)
-    for part, n in (("encoder", cfg.num_encoder_layers), ("decoder", cfg.num_decoder_layers)):
+    for part, field in stacks:
         stack = dict(params[part])
-        names = _layer_names(stack, n)
+        names = _layer_names(stack, getattr(cfg, field))
         layers = [stack.pop(name) for name in names]
         stack[LAYERS] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
         out[part] = stack
     return out
 
 
-def unstack_layers(params: Any, cfg: T5Config) -> Any:
+def unstack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> Any:
     """The inverse of stack_layers."""
     out = dict(params)
-    for part, n in (("encoder", cfg.num_encoder_layers), ("decoder", cfg.num_decoder_layers)):
+    for part, field in stacks:
         stack = dict(params[part])
         layers = stack.pop(LAYERS)
-        for i in range(n):
+        for i in range(getattr(cfg, field)):
             stack[f"layer_{i}"] = jax.tree.map(lambda x, i=i: x[i], layers)
         out[part] = stack
     return out
