@@ -13,11 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax.core import meta
+from jax.sharding import PartitionSpec
 
 from t5explore.config import ConfigError, parse_gin
 from t5explore.model.config import T5Config
 from t5explore.model.decoder_only import DecoderOnly, decoder_only_features
 from t5explore.model.encoder_decoder import EncoderDecoder
+from t5explore.model.partitioning import LOGICAL_AXIS_NAMES
 from t5explore.model.registry import build_model
 from t5explore.model.scan import stack_layers
 from t5explore.seeds import numpy_rng
@@ -144,6 +146,13 @@ def test_num_params_matches_init(tie):
     model, params = model_and_params("causal", tie)
     assert sum(x.size for x in jax.tree.leaves(params)) == model.num_params()
     assert ("logits_dense" in params["decoder"]) is not tie
+
+
+def test_every_parameter_has_logical_axes():
+    model, params = model_and_params("prefix")
+    specs = jax.tree.leaves(model.logical_axes(), is_leaf=lambda x: isinstance(x, PartitionSpec) or x is None)
+    assert len(specs) == len(jax.tree.leaves(params))
+    assert all(isinstance(s, PartitionSpec) and set(s) <= set(LOGICAL_AXIS_NAMES) for s in specs), specs
 
 
 def test_flops_match_xla_count_of_one_stack_over_inputs_and_targets():
