@@ -1,6 +1,8 @@
 # Two commands do all set-up on a bare machine with Python 3.11:
 #   make quickstart   creates .venv, installs t5explore, runs the quickstart sweep, prints the comparison table
-#   make test         creates .venv if needed (with the slurm and ray launchers' extras), runs the whole test suite
+#   make test         creates .venv if needed (with the slurm and ray launchers' extras), runs make lint, then the
+#                     whole test suite
+#   make lint         ruff check, ruff format --check and mypy (configured in pyproject.toml)
 # Every version installed (pip and the build backend included) is pinned by constraints.txt;
 #   make lock         re-pins constraints.txt to what .venv holds now (after an upgrade that passed make test)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +11,7 @@ BIN    := $(VENV)/bin
 RESULTS ?= results
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock quickstart test bench clean
+.PHONY: install lock quickstart lint test bench clean
 
 install: $(VENV)/.installed
 
@@ -36,11 +38,17 @@ lock:
 quickstart: install
 	$(BIN)/t5explore sweep experiments/quickstart.gin --results_dir=$(RESULTS)
 
-test: install
+# The whole repository for ruff; t5explore/ for mypy ([tool.mypy] files).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q
 
 bench: install
 	JAX_PLATFORMS=cpu $(BIN)/python benchmarks/objectives.py
 
 clean:
-	rm -rf $(VENV) $(RESULTS) .pytest_cache
+	rm -rf $(VENV) $(RESULTS) .pytest_cache .ruff_cache .mypy_cache

@@ -42,8 +42,14 @@ def collectives(hlo: str) -> list[dict]:
             continue
         op = m["op"].removesuffix("-start")
         if op in COLLECTIVES:
-            found.append({"op": op, "shape": re.sub(r"\{[^}]*\}", "", m["shape"]), "computation": computation,
-                          "in_loop": computation in bodies})
+            found.append(
+                {
+                    "op": op,
+                    "shape": re.sub(r"\{[^}]*\}", "", m["shape"]),
+                    "computation": computation,
+                    "in_loop": computation in bodies,
+                }
+            )
     return found
 
 
@@ -80,8 +86,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if "jax" not in sys.modules:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                   + f" --xla_force_host_platform_device_count={args.devices}").strip()
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={args.devices}"
+        ).strip()
     from t5explore.config import parse_gin
     from t5explore.train.partitioning import Partitioner
 
@@ -94,9 +101,11 @@ def main(argv=None) -> int:
     if args.dump:
         Path(args.dump).write_text(hlo)
     cfg = trainer.model.cfg
-    print(f"{cfg.name}: {cfg.num_encoder_layers}+{cfg.num_decoder_layers} layers, scan_layers={cfg.scan_layers}, "
-          f"mesh {dict(trainer.partitioner.mesh.shape)} ({args.mesh}), constrain_activations="
-          f"{trainer.partitioner.constrain_activations}")
+    print(
+        f"{cfg.name}: {cfg.num_encoder_layers}+{cfg.num_decoder_layers} layers, scan_layers={cfg.scan_layers}, "
+        f"mesh {dict(trainer.partitioner.mesh.shape)} ({args.mesh}), constrain_activations="
+        f"{trainer.partitioner.constrain_activations}"
+    )
     print(summarize(collectives(hlo)))
     return 0
 
@@ -105,6 +114,7 @@ def build(args, partitioner):
     import dataclasses
 
     from train_throughput import synthetic_batches  # benchmarks/ is the script's directory
+
     from t5explore.model.config import T5Config
     from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.config import Optimizer

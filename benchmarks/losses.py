@@ -68,13 +68,19 @@ def main(argv=None) -> int:
     per_token = {impl: fns[impl][1](logits, batch) for impl in IMPLS}
     (la, ga), (lb, gb) = results["one_hot"], results["integer_labels"]
     diff = jnp.abs(per_token["one_hot"] - per_token["integer_labels"])
-    print(f"logits {shape}, z_loss {args.z_loss}, label_smoothing {args.label_smoothing}, "
-          f"{jax.devices()[0].platform}, jax {jax.__version__}")
+    print(
+        f"logits {shape}, z_loss {args.z_loss}, label_smoothing {args.label_smoothing}, "
+        f"{jax.devices()[0].platform}, jax {jax.__version__}"
+    )
     print(f"mean loss: one_hot {float(la):.9f}  integer_labels {float(lb):.9f}  bit-identical {bool(la == lb)}")
-    print(f"per-token cross entropy: max |diff| {float(diff.max()):.3g}, tokens that differ "
-          f"{int((diff > 0).sum())}/{diff.size}")
-    print(f"gradient: max |diff| {float(jnp.abs(ga - gb).max()):.3g} (max |grad| {float(jnp.abs(ga).max()):.3g}), "
-          f"bit-identical {bool((ga == gb).all())}")
+    print(
+        f"per-token cross entropy: max |diff| {float(diff.max()):.3g}, tokens that differ "
+        f"{int((diff > 0).sum())}/{diff.size}"
+    )
+    print(
+        f"gradient: max |diff| {float(jnp.abs(ga - gb).max()):.3g} (max |grad| {float(jnp.abs(ga).max()):.3g}), "
+        f"bit-identical {bool((ga == gb).all())}"
+    )
     times = {impl: [] for impl in IMPLS}
     for _ in range(args.repeats):
         for impl in IMPLS:  # interleaved, so drift on a shared machine hits both alike
@@ -82,8 +88,11 @@ def main(argv=None) -> int:
             jax.block_until_ready(fns[impl][0](logits, batch))
             times[impl].append(time.perf_counter() - t0)
     med = {impl: statistics.median(ts) for impl, ts in times.items()}
-    print("forward+backward median: " + ", ".join(f"{impl} {1e3 * med[impl]:.2f} ms" for impl in IMPLS)
-          + f"; integer_labels / one_hot x{med['integer_labels'] / med['one_hot']:.3f}")
+    print(
+        "forward+backward median: "
+        + ", ".join(f"{impl} {1e3 * med[impl]:.2f} ms" for impl in IMPLS)
+        + f"; integer_labels / one_hot x{med['integer_labels'] / med['one_hot']:.3f}"
+    )
     return 0
 
 

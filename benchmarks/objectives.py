@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -57,8 +57,11 @@ def load_documents(data_dir: Path, max_chars: int) -> tuple[list[np.ndarray], in
         if size >= max_chars:
             break
     ids: dict[str, int] = {}
-    docs = [np.array([ids.setdefault(w, 6 + len(ids)) for w in para.split()], np.int32)
-            for para in "\n\n".join(text_parts).split("\n\n") if para.split()]
+    docs = [
+        np.array([ids.setdefault(w, 6 + len(ids)) for w in para.split()], np.int32)
+        for para in "\n\n".join(text_parts).split("\n\n")
+        if para.split()
+    ]
     return docs, 6 + len(ids) + 100
 
 
@@ -88,12 +91,16 @@ def interleaved(sides: dict[str, NextBatch], reps: int, seconds: float) -> dict[
 def report(title: str, rates: dict[str, list[float]]) -> None:
     print(f"\n== {title} ==")
     for name, values in rates.items():
-        print(f"  {name:<58} median {statistics.median(values):>9,.0f} examples/s   "
-              f"(runs: {', '.join(f'{v:,.0f}' for v in values)})")
-    (a, ra), (b, rb) = rates.items()
+        print(
+            f"  {name:<58} median {statistics.median(values):>9,.0f} examples/s   "
+            f"(runs: {', '.join(f'{v:,.0f}' for v in values)})"
+        )
+    (_, ra), (_, rb) = rates.items()
     pairs = [x / y for x, y in zip(ra, rb)]
-    print(f"  ratio of medians: {statistics.median(ra) / statistics.median(rb):.1f}x   "
-          f"(per-repetition ratios {min(pairs):.1f}x - {max(pairs):.1f}x)")
+    print(
+        f"  ratio of medians: {statistics.median(ra) / statistics.median(rb):.1f}x   "
+        f"(per-repetition ratios {min(pairs):.1f}x - {max(pairs):.1f}x)"
+    )
 
 
 # ---- ours ---------------------------------------------------------------------------------------------------------
@@ -106,7 +113,7 @@ def ours_objective(objective, chunks_all: np.ndarray, tokens, batch: int) -> Nex
     def next_batch() -> int:
         k = state["k"]
         first = (k * batch) % span
-        objective(chunks_all[first: first + batch], numpy_rng(0, STREAM_OBJECTIVE, k), tokens)
+        objective(chunks_all[first : first + batch], numpy_rng(0, STREAM_OBJECTIVE, k), tokens)
         state["k"] = k + 1
         return batch
 
@@ -136,8 +143,9 @@ def ours_all_objectives(flat: np.ndarray, tokens, wide, args) -> None:
 def ours_adapter(objective, docs_dataset, tokens, inputs_length: int, batch: int) -> NextBatch:
     from t5explore.objectives.seqio_adapter import objective_preprocessor
 
-    ds = objective_preprocessor(docs_dataset, objective=objective, tokens=tokens, seed=0, batch_size=batch,
-                                inputs_length=inputs_length)
+    ds = objective_preprocessor(
+        docs_dataset, objective=objective, tokens=tokens, seed=0, batch_size=batch, inputs_length=inputs_length
+    )
     it = iter(ds.batch(batch).prefetch(2))
     return lambda: len(next(it)["inputs"])
 
@@ -159,7 +167,7 @@ def documents_alone(docs_dataset, batch: int) -> NextBatch:
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """t5.data.preprocessors imports `babel` for its translation task; span corruption never uses it."""
 
-    roots = {"babel"}
+    roots = frozenset({"babel"})
 
     def find_spec(self, fullname, path, target=None):
         if fullname.split(".")[0] in self.roots:
@@ -211,7 +219,7 @@ def graph_documents(docs: list[np.ndarray]):
 
     flat = tf.constant(np.concatenate(docs))
     offsets = tf.constant(np.concatenate([[0], np.cumsum([len(d) for d in docs])]))
-    return tf.data.Dataset.range(len(docs)).map(lambda i: {"targets": flat[offsets[i]:offsets[i + 1]]}).repeat()
+    return tf.data.Dataset.range(len(docs)).map(lambda i: {"targets": flat[offsets[i] : offsets[i + 1]]}).repeat()
 
 
 def _t5_features(vocab_size: int):
@@ -223,8 +231,9 @@ def _t5_features(vocab_size: int):
 
 def _batched(ds, batch: int, inputs_length: int, targets_length: int) -> NextBatch:
     """Padded batches, prefetched 2 ahead like PretrainStream (a bounded read-ahead on both sides)."""
-    ds = ds.padded_batch(batch, padded_shapes={"inputs": [inputs_length], "targets": [targets_length]},
-                         drop_remainder=True)
+    ds = ds.padded_batch(
+        batch, padded_shapes={"inputs": [inputs_length], "targets": [targets_length]}, drop_remainder=True
+    )
     it = iter(ds.prefetch(2))
     return lambda: len(next(it)["inputs"])
 
@@ -235,9 +244,14 @@ def t5_denoise(t5p, chunks_all: np.ndarray, vocab_size: int, plan, batch: int) -
 
     ds = tf.data.Dataset.from_tensor_slices({"targets": chunks_all}).repeat()
     with seqio.utils.map_seed_manager(0):
-        ds = t5p.denoise(ds, _t5_features(vocab_size), noise_density=0.15,
-                         noise_mask_fn=functools.partial(t5p.random_spans_noise_mask, mean_noise_span_length=3.0),
-                         inputs_fn=t5p.noise_span_to_unique_sentinel, targets_fn=t5p.nonnoise_span_to_unique_sentinel)
+        ds = t5p.denoise(
+            ds,
+            _t5_features(vocab_size),
+            noise_density=0.15,
+            noise_mask_fn=functools.partial(t5p.random_spans_noise_mask, mean_noise_span_length=3.0),
+            inputs_fn=t5p.noise_span_to_unique_sentinel,
+            targets_fn=t5p.nonnoise_span_to_unique_sentinel,
+        )
     return _batched(ds, batch, plan.inputs_length, plan.targets_length)
 
 
@@ -245,8 +259,11 @@ def t5_stream(t5p, docs: list[np.ndarray], vocab_size: int, plan, batch: int) ->
     import seqio
 
     with seqio.utils.map_seed_manager(0):
-        ds = t5p.span_corruption(graph_documents(docs), {"inputs": plan.inputs_length,
-                                                         "targets": plan.targets_length}, _t5_features(vocab_size))
+        ds = t5p.span_corruption(
+            graph_documents(docs),
+            {"inputs": plan.inputs_length, "targets": plan.targets_length},
+            _t5_features(vocab_size),
+        )
     return _batched(ds, batch, plan.inputs_length, plan.targets_length)
 
 
@@ -259,22 +276,32 @@ def like_for_like(t5p, docs, flat, tokens, vocab_size: int, args) -> None:
     plan = objective.plan(args.inputs_length)
     chunks_all = flat[: len(flat) // plan.raw_length * plan.raw_length].reshape(-1, plan.raw_length)
     if t5p is not None:
-        sides = {"ours: numpy objective, one call per batch": ours_objective(objective, chunks_all, tokens, args.batch),
-                 "t5: denoise() mapped in tf.data graph mode, batched, prefetched":
-                     t5_denoise(t5p, chunks_all, vocab_size, plan, args.batch)}
-        report(f"the objective alone: span corruption on pre-cut chunks, batch {args.batch}",
-               interleaved(sides, args.reps, args.seconds))
+        sides = {
+            "ours: numpy objective, one call per batch": ours_objective(objective, chunks_all, tokens, args.batch),
+            "t5: denoise() mapped in tf.data graph mode, batched, prefetched": t5_denoise(
+                t5p, chunks_all, vocab_size, plan, args.batch
+            ),
+        }
+        report(
+            f"the objective alone: span corruption on pre-cut chunks, batch {args.batch}",
+            interleaved(sides, args.reps, args.seconds),
+        )
     with tempfile.TemporaryDirectory(prefix="objectives_bench.") as tmp:
         store = write_token_store(tmp, docs, tokens)
         ours = ours_stream(store, named.span_corruption(), args.inputs_length, args.batch)
         if t5p is None:
             print(f"\nfull stream, ours only: {rate(ours, args.seconds, warm=8):,.0f} examples/s")
             return
-        sides = {"ours: PretrainStream (store -> chunks -> objective -> features)": ours,
-                 "t5: span_corruption() in tf.data graph mode, batched, prefetched":
-                     t5_stream(t5p, docs, vocab_size, plan, args.batch)}
-        report(f"the full stream: token store / documents to batches of {args.batch}",
-               interleaved(sides, args.reps, args.seconds))
+        sides = {
+            "ours: PretrainStream (store -> chunks -> objective -> features)": ours,
+            "t5: span_corruption() in tf.data graph mode, batched, prefetched": t5_stream(
+                t5p, docs, vocab_size, plan, args.batch
+            ),
+        }
+        report(
+            f"the full stream: token store / documents to batches of {args.batch}",
+            interleaved(sides, args.reps, args.seconds),
+        )
 
 
 def main() -> None:
@@ -296,20 +323,25 @@ def main() -> None:
     tokens = TokenSpace(vocab_size=vocab_size, mode_token_ids=modes, first_regular_id=6)
     # UL2's X denoiser (μ 3, r 0.5) needs ~128 sentinels at 512 inputs: benchmark it with 200.
     wide = TokenSpace(vocab_size=vocab_size + 100, num_sentinels=200, mode_token_ids=modes, first_regular_id=6)
-    print(f"{len(flat):,} tokens in {len(docs):,} documents of Gutenberg text; inputs_length={args.inputs_length}, "
-          f"batch={args.batch}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"{len(flat):,} tokens in {len(docs):,} documents of Gutenberg text; inputs_length={args.inputs_length}, "
+        f"batch={args.batch}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+    )
     ours_all_objectives(flat, tokens, wide, args)
     t5p = import_t5_preprocessors()
     if t5p is None:
-        print(f"\nthe reference `t5` is not installed: sections 2-3 show ours only. To compare, run:\n"
-              f"  {T5REF_INSTALL}")
+        print(
+            f"\nthe reference `t5` is not installed: sections 2-3 show ours only. To compare, run:\n  {T5REF_INSTALL}"
+        )
     like_for_like(t5p, docs, flat, tokens, vocab_size, args)
     adapter = ours_adapter(named.span_corruption(), graph_documents(docs), tokens, args.inputs_length, args.batch)
     per_doc = len(flat) / len(docs) / named.span_corruption().plan(args.inputs_length).raw_length
-    print(f"\nseqio adapter (span corruption over the graph-mode documents, batched): "
-          f"{rate(adapter, args.seconds, warm=8):,.0f} examples/s; the document source alone: "
-          f"{rate(documents_alone(graph_documents(docs), args.batch), args.seconds, warm=8) * per_doc:,.0f} "
-          f"examples' worth of documents/s")
+    print(
+        f"\nseqio adapter (span corruption over the graph-mode documents, batched): "
+        f"{rate(adapter, args.seconds, warm=8):,.0f} examples/s; the document source alone: "
+        f"{rate(documents_alone(graph_documents(docs), args.batch), args.seconds, warm=8) * per_doc:,.0f} "
+        f"examples' worth of documents/s"
+    )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

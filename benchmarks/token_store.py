@@ -62,7 +62,7 @@ def _init_worker(sp_path: str) -> None:
 
 def _raw_encode(docs: list[str]) -> tuple[int, float, float]:
     start, cpu, tokens, batch, chars = time.perf_counter(), time.process_time(), 0, [], 0
-    for doc in docs + [None]:
+    for doc in [*docs, None]:
         if doc is not None:
             batch.append(doc)
             chars += len(doc)
@@ -74,16 +74,20 @@ def _raw_encode(docs: list[str]) -> tuple[int, float, float]:
 
 def raw_throughput(sp_path: str, docs: list[str], processes: int) -> dict:
     step = -(-len(docs) // processes)
-    parts = [docs[i:i + step] for i in range(0, len(docs), step)]
+    parts = [docs[i : i + step] for i in range(0, len(docs), step)]
     with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (sp_path,)) as pool:
         pool.map(_raw_encode, [d[:200] for d in parts])  # warm: processes started, model loaded
         start = time.perf_counter()
         results = pool.map(_raw_encode, parts)
         wall = time.perf_counter() - start
     tokens = sum(n for n, _, _ in results)
-    return {"tokens": tokens, "wall_s": round(wall, 2), "tokens_per_s": round(tokens / wall),
-            "per_process_tokens_per_s": round(sum(n / s for n, s, _ in results) / len(results)),
-            "tokens_per_cpu_s": round(tokens / sum(c for _, _, c in results))}
+    return {
+        "tokens": tokens,
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(tokens / wall),
+        "per_process_tokens_per_s": round(sum(n / s for n, s, _ in results) / len(results)),
+        "tokens_per_cpu_s": round(tokens / sum(c for _, _, c in results)),
+    }
 
 
 def build_throughput(corpus_dir: Path, vocab, processes: int, root: Path) -> dict:
@@ -96,13 +100,18 @@ def build_throughput(corpus_dir: Path, vocab, processes: int, root: Path) -> dic
     start = time.perf_counter()
     store = get_token_store(corpus, vocab, tempfile.mkdtemp(dir=root), progress=False, settings=settings)
     wall = time.perf_counter() - start
-    shards = [json.loads((store.directory / "shards" / s["name"] / "shard.json").read_text())
-              for s in store.meta["shards"]]
-    return {"tokens": store.num_tokens, "shards": len(shards), "wall_s": round(wall, 2),
-            "tokens_per_s": round(store.num_tokens / wall),
-            "per_process_tokens_per_s": round(store.num_tokens / sum(s["seconds"] for s in shards)),
-            "tokens_per_cpu_s": round(store.num_tokens / sum(s["cpu_seconds"] for s in shards)),
-            "disk_bytes": sum(f.stat().st_size for f in store.directory.rglob("*") if f.is_file())}
+    shards = [
+        json.loads((store.directory / "shards" / s["name"] / "shard.json").read_text()) for s in store.meta["shards"]
+    ]
+    return {
+        "tokens": store.num_tokens,
+        "shards": len(shards),
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(store.num_tokens / wall),
+        "per_process_tokens_per_s": round(store.num_tokens / sum(s["seconds"] for s in shards)),
+        "tokens_per_cpu_s": round(store.num_tokens / sum(s["cpu_seconds"] for s in shards)),
+        "disk_bytes": sum(f.stat().st_size for f in store.directory.rglob("*") if f.is_file()),
+    }
 
 
 def _rss_mib(field: str = "VmRSS") -> float:
@@ -132,22 +141,46 @@ def rss_child(corpus_dir: str, cache: str, size: int, out_cache: str) -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
-    store = get_token_store(corpus, vocab, out_cache, progress=False,
-                            settings=BuildSettings(num_workers=1, encode_threads=1))
+    store = get_token_store(
+        corpus, vocab, out_cache, progress=False, settings=BuildSettings(num_workers=1, encode_threads=1)
+    )
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    print(json.dumps({"tokens": store.num_tokens, "documents": store.num_documents, "build_s": round(seconds, 2),
-                      "rss_before_build_mib": round(before), "peak_rss_during_build_mib": round(peak[0]),
-                      "high_water_mib": round(_rss_mib("VmHWM"))}))
+    print(
+        json.dumps(
+            {
+                "tokens": store.num_tokens,
+                "documents": store.num_documents,
+                "build_s": round(seconds, 2),
+                "rss_before_build_mib": round(before),
+                "peak_rss_during_build_mib": round(peak[0]),
+                "high_water_mib": round(_rss_mib("VmHWM")),
+            }
+        )
+    )
 
 
 def peak_rss(times: int, root: Path, cache: str, size: int) -> dict:
     corpus_dir = replicate(times, root)
     text_bytes = sum(p.stat().st_size for p in corpus_dir.iterdir())
-    out = subprocess.run([sys.executable, __file__, "--_rss_child", str(corpus_dir), "--cache", cache,
-                          "--vocab_size", str(size), "--_out", tempfile.mkdtemp(dir=root)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--_rss_child",
+            str(corpus_dir),
+            "--cache",
+            cache,
+            "--vocab_size",
+            str(size),
+            "--_out",
+            tempfile.mkdtemp(dir=root),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {"copies": times, "text_mib": round(text_bytes / 2**20), **json.loads(out.stdout.splitlines()[-1])}
 
 
@@ -175,19 +208,31 @@ def main() -> None:
             build = build_throughput(replicate(1, root), vocab, n, root)
             ratio = build["per_process_tokens_per_s"] / raw["per_process_tokens_per_s"]
             cpu_ratio = build["tokens_per_cpu_s"] / raw["tokens_per_cpu_s"]
-            report["throughput"].append({"processes": n, "raw": raw, "build": build,
-                                         "build_vs_raw_per_process": round(ratio, 3),
-                                         "build_vs_raw_per_cpu_second": round(cpu_ratio, 3)})
-            print(f"{n} process(es): raw {raw['per_process_tokens_per_s']:,} tokens/s per process "
-                  f"({raw['tokens_per_s']:,} in all); build {build['per_process_tokens_per_s']:,} per process "
-                  f"({build['tokens_per_s']:,} in all, wall incl. start-up) = {ratio:.2f}x raw; per CPU second "
-                  f"{build['tokens_per_cpu_s']:,} vs {raw['tokens_per_cpu_s']:,} = {cpu_ratio:.2f}x", flush=True)
+            report["throughput"].append(
+                {
+                    "processes": n,
+                    "raw": raw,
+                    "build": build,
+                    "build_vs_raw_per_process": round(ratio, 3),
+                    "build_vs_raw_per_cpu_second": round(cpu_ratio, 3),
+                }
+            )
+            print(
+                f"{n} process(es): raw {raw['per_process_tokens_per_s']:,} tokens/s per process "
+                f"({raw['tokens_per_s']:,} in all); build {build['per_process_tokens_per_s']:,} per process "
+                f"({build['tokens_per_s']:,} in all, wall incl. start-up) = {ratio:.2f}x raw; per CPU second "
+                f"{build['tokens_per_cpu_s']:,} vs {raw['tokens_per_cpu_s']:,} = {cpu_ratio:.2f}x",
+                flush=True,
+            )
         for times in (int(x) for x in args.sizes.split(",")):
             row = peak_rss(times, root, cache, args.vocab_size)
             report["memory"].append(row)
-            print(f"{times:>2}x ({row['text_mib']} MiB of text, {row['tokens']:,} tokens): RSS "
-                  f"{row['rss_before_build_mib']} MiB before the build, peak {row['peak_rss_during_build_mib']} MiB "
-                  f"during it (high-water mark {row['high_water_mib']} MiB), {row['build_s']} s", flush=True)
+            print(
+                f"{times:>2}x ({row['text_mib']} MiB of text, {row['tokens']:,} tokens): RSS "
+                f"{row['rss_before_build_mib']} MiB before the build, peak {row['peak_rss_during_build_mib']} MiB "
+                f"during it (high-water mark {row['high_water_mib']} MiB), {row['build_s']} s",
+                flush=True,
+            )
         report["load_average_after"] = os.getloadavg()
     print(json.dumps(report))
 

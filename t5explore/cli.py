@@ -1,4 +1,4 @@
-"""The `t5explore` command. Each room adds its own subcommands; this file only dispatches.
+"""The `t5explore` command. Each subpackage adds its own subcommands (COMMAND_MODULES); this file only dispatches.
 
     t5explore train  --gin_file=gin/runs/quickstart.gin --gin.Pretrain.steps=100 --run_dir=results/one
     t5explore sweep  experiments/quickstart.gin --results_dir=results
@@ -25,8 +25,12 @@ from t5explore.errors import InputError, one_line
 
 # Each module defines add_commands(subparsers); a subcommand sets `func(args, gin_files, gin_bindings) -> int`.
 # Keep their top-level imports light: building the parser imports all of them (`t5explore --help`).
-COMMAND_MODULES = ("t5explore.train.commands", "t5explore.sweep.commands", "t5explore.report.commands",
-                   "t5explore.data.commands")
+COMMAND_MODULES = (
+    "t5explore.train.commands",
+    "t5explore.sweep.commands",
+    "t5explore.report.commands",
+    "t5explore.data.commands",
+)
 # Subcommands that compile, and so run with the persistent JAX compilation cache (t5explore/compile_cache.py).
 COMPILING_COMMANDS = ("train", "sweep")
 # Subcommands that parse gin; the others read a results directory and ignore gin flags.
@@ -39,13 +43,16 @@ GIN_FLAGS = """gin flags:
   --gin.SCOPE.PARAM=VALUE    bind one gin parameter, t5x style (repeatable), e.g. --gin.Pretrain.steps=50
   --gin_bindings='A.b = 1'   same, as one gin statement
 """
-GIN_HELP = GIN_FLAGS.replace("gin flags:", "gin flags (train and sweep; they may appear anywhere):") + """
+GIN_HELP = (
+    GIN_FLAGS.replace("gin flags:", "gin flags (train and sweep; they may appear anywhere):")
+    + """
 train and sweep keep compiled executables in $T5EXPLORE_COMPILE_CACHE (default ~/.cache/t5explore/jax;
 'off' disables it).
 
 exit codes: 0 done; 1 a run failed (its traceback is in the run's FAILED file; --verbose prints it);
 2 a configuration or input error (a gin binding, gin file, data file or corpus; the message names it).
 """
+)
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -65,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"t5explore {__version__}")
-    parser.add_argument(VERBOSE_FLAG, action="store_true",
-                        help="on an error, also print the traceback (may appear anywhere)")
+    parser.add_argument(
+        VERBOSE_FLAG, action="store_true", help="on an error, also print the traceback (may appear anywhere)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub)

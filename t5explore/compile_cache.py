@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 ENV = "T5EXPLORE_COMPILE_CACHE"
 OFF = "off"
@@ -25,7 +26,7 @@ MIN_COMPILE_TIME_S = 0.1
 MIN_ENTRY_SIZE_BYTES = -1  # no size floor (JAX's 0 lets it raise the floor on remote filesystems)
 
 
-def cache_dir(default: Optional[str | os.PathLike] = None) -> Optional[Path]:
+def cache_dir(default: str | os.PathLike | None = None) -> Path | None:
     """$T5EXPLORE_COMPILE_CACHE, else `default`, else ~/.cache/t5explore/jax; None when the variable is 'off'."""
     env = os.environ.get(ENV, "").strip()
     if env.lower() == OFF:
@@ -33,7 +34,7 @@ def cache_dir(default: Optional[str | os.PathLike] = None) -> Optional[Path]:
     return Path(env or default or Path.home() / ".cache" / "t5explore" / "jax").expanduser()
 
 
-def settings(default: Optional[str | os.PathLike] = None) -> dict[str, Any]:
+def settings(default: str | os.PathLike | None = None) -> dict[str, Any]:
     """The jax.config values that turn the cache on: the thresholds, and cache_dir(default) as the directory
     unless one is configured already. Empty when the cache is off."""
     import jax
@@ -41,15 +42,17 @@ def settings(default: Optional[str | os.PathLike] = None) -> dict[str, Any]:
     path = cache_dir(default)
     if path is None:
         return {}
-    wanted: dict[str, Any] = {"jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_TIME_S,
-                              "jax_persistent_cache_min_entry_size_bytes": MIN_ENTRY_SIZE_BYTES}
-    if not jax.config.jax_compilation_cache_dir:
+    wanted: dict[str, Any] = {
+        "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_TIME_S,
+        "jax_persistent_cache_min_entry_size_bytes": MIN_ENTRY_SIZE_BYTES,
+    }
+    if not jax.config.values["jax_compilation_cache_dir"]:  # .values: typed, unlike the dynamic attributes
         wanted["jax_compilation_cache_dir"] = str(path)
     return wanted
 
 
 @contextlib.contextmanager
-def enabled(default: Optional[str | os.PathLike] = None) -> Iterator[Optional[str]]:
+def enabled(default: str | os.PathLike | None = None) -> Iterator[str | None]:
     """Turn the cache on for the duration (yielding its directory, or None when off) and restore JAX's
     previous settings afterwards, so that calling `t5explore.cli.main` in-process leaves JAX as it was."""
     wanted = settings(default)
@@ -64,7 +67,7 @@ def enabled(default: Optional[str | os.PathLike] = None) -> Iterator[Optional[st
         jax.config.update(k, v)
     compilation_cache.reset_cache()  # re-read the settings at the next compile
     try:
-        yield jax.config.jax_compilation_cache_dir
+        yield jax.config.values["jax_compilation_cache_dir"]
     finally:
         for k, v in old.items():
             jax.config.update(k, v)

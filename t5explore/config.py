@@ -11,8 +11,8 @@ import importlib
 import os
 import re
 import tokenize
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import gin
 
@@ -57,7 +57,7 @@ def split_gin_flags(argv: Sequence[str]) -> tuple[list[str], list[str], list[str
         elif arg == "--gin_bindings":
             bindings.append(_next_value(it, arg))
         elif arg.startswith("--gin."):
-            body = arg[len("--gin."):]
+            body = arg[len("--gin.") :]
             if "=" not in body:
                 raise ConfigError(f"gin flag {arg!r} needs a value: --gin.SCOPE.PARAM=VALUE")
             name, value = body.split("=", 1)
@@ -79,7 +79,7 @@ def register_configurables() -> None:
     for name in CONFIGURABLE_MODULES:
         try:
             importlib.import_module(name)
-        except ModuleNotFoundError as e:  # a room not built yet must not break the others
+        except ModuleNotFoundError as e:  # a listed module that is absent is skipped, not a missing dependency
             if e.name != name:
                 raise
 

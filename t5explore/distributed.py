@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import gin
 
@@ -37,29 +37,36 @@ from t5explore.config import ConfigError
 class Distributed:
     """jax.distributed.initialize arguments; all None = from the launcher's environment (Slurm, Open MPI)."""
 
-    coordinator_address: Optional[str] = None  # 'host:port' of process 0, reachable from every process
-    num_processes: Optional[int] = None
-    process_id: Optional[int] = None
-    local_device_ids: Optional[Sequence[int]] = None  # devices this process drives (None: jax's default)
+    coordinator_address: str | None = None  # 'host:port' of process 0, reachable from every process
+    num_processes: int | None = None
+    process_id: int | None = None
+    local_device_ids: Sequence[int] | None = None  # devices this process drives (None: jax's default)
     initialization_timeout: int = 300  # seconds to wait for every process to join
 
     def __post_init__(self):
         explicit = (self.num_processes, self.process_id)
         if self.coordinator_address is not None:
             if not isinstance(self.coordinator_address, str) or ":" not in self.coordinator_address:
-                raise ConfigError("gin binding Distributed.coordinator_address must be 'host:port', got "
-                                  f"{self.coordinator_address!r}")
+                raise ConfigError(
+                    f"gin binding Distributed.coordinator_address must be 'host:port', got {self.coordinator_address!r}"
+                )
             if any(v is None for v in explicit):
-                raise ConfigError("gin binding Distributed.coordinator_address needs Distributed.num_processes "
-                                  "and Distributed.process_id too")
+                raise ConfigError(
+                    "gin binding Distributed.coordinator_address needs Distributed.num_processes "
+                    "and Distributed.process_id too"
+                )
         elif any(v is not None for v in explicit):
             raise ConfigError("gin bindings Distributed.num_processes/process_id need Distributed.coordinator_address")
         if self.num_processes is not None and not (isinstance(self.num_processes, int) and self.num_processes >= 1):
             raise ConfigError(f"gin binding Distributed.num_processes must be an int >= 1, got {self.num_processes!r}")
-        if self.process_id is not None and not (isinstance(self.process_id, int)
-                                                and 0 <= self.process_id < self.num_processes):
-            raise ConfigError(f"gin binding Distributed.process_id must be in [0, {self.num_processes}), "
-                              f"got {self.process_id!r}")
+        if self.process_id is not None and not (
+            isinstance(self.process_id, int)
+            and self.num_processes is not None
+            and 0 <= self.process_id < self.num_processes
+        ):
+            raise ConfigError(
+                f"gin binding Distributed.process_id must be in [0, {self.num_processes}), got {self.process_id!r}"
+            )
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
@@ -70,7 +77,7 @@ def _env_int(env: Mapping[str, str], name: str) -> int:
         raise ConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def launcher(env: Mapping[str, str] = os.environ) -> Optional[str]:
+def launcher(env: Mapping[str, str] = os.environ) -> str | None:
     """'slurm' or 'openmpi' when that launcher started several processes of this command, else None."""
     if _env_int(env, "SLURM_NTASKS") > 1 and "SLURM_PROCID" in env:
         return "slurm"
@@ -79,7 +86,7 @@ def launcher(env: Mapping[str, str] = os.environ) -> Optional[str]:
     return None
 
 
-def initialize(settings: Optional[Distributed] = None, env: Mapping[str, str] = os.environ) -> bool:
+def initialize(settings: Distributed | None = None, env: Mapping[str, str] = os.environ) -> bool:
     """jax.distributed.initialize when `settings` name a coordinator or a launcher started several processes;
     returns whether the run is multi-process. Must run before any JAX computation; idempotent."""
     import jax
@@ -101,8 +108,10 @@ def setup_command(command: str, gin_files: Sequence[str], gin_bindings: Sequence
     is not multi-process yet); for `sweep`, refuse Distributed bindings. Returns whether multi-process."""
     if command == "sweep":
         if any(b.strip().startswith("Distributed.") for b in gin_bindings):
-            raise ConfigError("t5explore sweep does not run multi-process (its workers claim runs independently); "
-                              "run one multi-process `t5explore train` per run instead")
+            raise ConfigError(
+                "t5explore sweep does not run multi-process (its workers claim runs independently); "
+                "run one multi-process `t5explore train` per run instead"
+            )
         return False
     if command != "train" or (not gin_files and not gin_bindings):
         return False
@@ -124,8 +133,10 @@ def check_supported() -> None:
     from t5explore.train.config import Finetune
 
     if Finetune().tasks:
-        raise ConfigError(f"this run has {jax.process_count()} processes, and multi-process runs pretrain only: "
-                          "bind Finetune.tasks = [] and fine-tune from the checkpoint in one process")
+        raise ConfigError(
+            f"this run has {jax.process_count()} processes, and multi-process runs pretrain only: "
+            "bind Finetune.tasks = [] and fine-tune from the checkpoint in one process"
+        )
 
 
 def process_index() -> int:

@@ -1,4 +1,4 @@
-"""The special token ids every room agrees on (T5's convention): the one place they are defined.
+"""The special token ids every subpackage agrees on (T5's convention): the one place they are defined.
 
 The vocabulary trains sentencepiece with these ids and checks them on load (data/vocab.py); objectives pack
 with them (objectives/base.py TokenSpace defaults); features weight the loss by `!= PAD_ID`; the model masks

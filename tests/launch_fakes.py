@@ -36,9 +36,14 @@ def fake_execute(run_dir, gin_files, bindings, metadata):
         (ckpts / f"step_{step}").mkdir()
         if step == 2 and start == 0:
             _maybe_interrupt(bindings)
-    result = {**metadata, "schema": 1, "bindings": list(bindings), "gin_files": list(gin_files),
-              "pretrain": {"steps": STEPS, "final_loss": 1.0 / (1 + len(metadata["run"]))},
-              "cache_env": os.environ.get("T5EXPLORE_CACHE")}
+    result = {
+        **metadata,
+        "schema": 1,
+        "bindings": list(bindings),
+        "gin_files": list(gin_files),
+        "pretrain": {"steps": STEPS, "final_loss": 1.0 / (1 + len(metadata["run"]))},
+        "cache_env": os.environ.get("T5EXPLORE_CACHE"),
+    }
     io_utils.atomic_write_json(run_dir / "result.json", result)
     return result
 
@@ -55,8 +60,10 @@ def _maybe_interrupt(bindings) -> None:
 def write_sweep(tmp_path: Path, extra_variants: str = "") -> str:
     """Two variants x two seeds (distinct configs, so no run is shared from another)."""
     path = tmp_path / "fake_sweep.gin"
-    path.write_text("Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}"
-                    f"{extra_variants}}}\nSweep.seeds = [0, 1]\nSweep.baseline = 'alpha'\n")
+    path.write_text(
+        "Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}"
+        f"{extra_variants}}}\nSweep.seeds = [0, 1]\nSweep.baseline = 'alpha'\n"
+    )
     return str(path)
 
 

@@ -10,8 +10,11 @@ import pytest
 
 from t5explore import cli, compile_cache
 
-KEYS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes")
+KEYS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +45,7 @@ def test_train_and_sweep_run_inside_the_cache_and_restore_jax(monkeypatch, tmp_p
         def func(args, gin_files, gin_bindings):
             seen[name] = jax.config.jax_compilation_cache_dir
             return 0
+
         return func
 
     def build_parser():  # every subcommand records the cache directory it runs with instead of running

@@ -14,8 +14,16 @@ import pytest
 from t5explore.config import REPO_ROOT
 from t5explore.data import builtin_corpus as bc
 from t5explore.data import vocab as _registers_vocabulary_configurable  # noqa: F401
-from t5explore.data.corpus import (CorpusError, builtin_corpus, corpus_names, get_corpus, jsonl_files,
-                                   split_paragraphs, text_files, tfds_corpus)
+from t5explore.data.corpus import (
+    CorpusError,
+    builtin_corpus,
+    corpus_names,
+    get_corpus,
+    jsonl_files,
+    split_paragraphs,
+    text_files,
+    tfds_corpus,
+)
 
 
 def direct_paragraph_count(text: str) -> int:
@@ -50,7 +58,7 @@ def test_split_paragraphs_handles_whitespace_lines_and_crlf():
 def test_glob_matching_nothing_names_the_pattern(tmp_path):
     with pytest.raises(CorpusError, match=r"no_such_\*\.txt"):
         text_files(pattern=str(tmp_path / "no_such_*.txt"))
-    with pytest.raises(CorpusError, match="jsonl_files.pattern"):
+    with pytest.raises(CorpusError, match=r"jsonl_files\.pattern"):
         jsonl_files(pattern="*.jsonl", directory=str(tmp_path))
 
 
@@ -66,7 +74,7 @@ def test_fingerprint_hashes_content_not_file_stats(tmp_path):
 
 def test_invalid_utf8_names_the_file(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"fine\n\n\xff\xfe broken\n")
-    with pytest.raises(CorpusError, match="bad.txt.*UTF-8"):
+    with pytest.raises(CorpusError, match=r"bad\.txt.*UTF-8"):
         list(text_files(pattern=str(tmp_path / "*.txt")).documents())
 
 
@@ -106,7 +114,7 @@ def test_tfds_corpus_with_mock_data():
         assert len(list(tfds_corpus(name="c4/en", max_documents=3).documents())) == 3
         assert corpus.fingerprint() == tfds_corpus(name="c4/en", split="train").fingerprint()
         assert corpus.fingerprint() != tfds_corpus(name="c4/en", split="validation").fingerprint()
-        with pytest.raises(CorpusError, match="tfds_corpus.field 'body'"):
+        with pytest.raises(CorpusError, match=r"tfds_corpus\.field 'body'"):
             list(tfds_corpus(name="c4/en", field="body").documents())
 
 
@@ -134,6 +142,7 @@ def test_registry_and_gin_bindings(shared_data):
 
 
 # ---- built-in corpus ------------------------------------------------------------------------------------
+
 
 def test_builtin_corpus_is_big_varied_and_labelled_accurately(cache_dir):
     docs = bc.builtin_documents(cache_dir)
@@ -173,8 +182,11 @@ def test_builtin_extraction_rules_on_a_fake_stdlib(tmp_path):
         (tmp_path / rel).write_text(body, encoding="utf-8")
 
     write("pkg/__init__.py", f'"""Package: {long}"""\n')
-    write("pkg/mod.py", f'"""Module: {long}"""\nclass A:\n    """Class A: {long}"""\n    def f(self):\n'
-                        f'        """Too short."""\ndef g():\n    """Shared: {long}"""\n')
+    write(
+        "pkg/mod.py",
+        f'"""Module: {long}"""\nclass A:\n    """Class A: {long}"""\n    def f(self):\n'
+        f'        """Too short."""\ndef g():\n    """Shared: {long}"""\n',
+    )
     write("other.py", f'def h():\n    """Shared: {long}"""\n')  # same text, other module: ambiguous, dropped
     write("test/test_x.py", f'"""Test: {long}"""\n')
     write("idlelib/x.py", f'"""Idle: {long}"""\n')
@@ -182,5 +194,9 @@ def test_builtin_extraction_rules_on_a_fake_stdlib(tmp_path):
     write("pydoc_data/topics.py", f"topics = {{'zeta': {long!r}, 'alpha': {('Alpha ' + long)!r}, 'tiny': 'x'}}\n")
     docs = bc.extract_builtin_documents(tmp_path)
     assert [(d.module, d.text.split(":")[0]) for d in docs] == [
-        ("pkg", "Package"), ("pkg.mod", "Module"), ("pkg.mod", "Class A"),
-        ("pydoc_data.topics:alpha", "Alpha " + long.split(":")[0]), ("pydoc_data.topics:zeta", long)]
+        ("pkg", "Package"),
+        ("pkg.mod", "Module"),
+        ("pkg.mod", "Class A"),
+        ("pydoc_data.topics:alpha", "Alpha " + long.split(":")[0]),
+        ("pydoc_data.topics:zeta", long),
+    ]

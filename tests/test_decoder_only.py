@@ -16,6 +16,7 @@ from flax.core import meta
 from jax.sharding import PartitionSpec
 
 from t5explore.config import ConfigError, parse_gin
+from t5explore.data.packing import RowPacker
 from t5explore.model.config import T5Config
 from t5explore.model.decoder_only import DecoderOnly, decoder_only_features
 from t5explore.model.encoder_decoder import EncoderDecoder
@@ -57,6 +58,31 @@ def test_features_concatenate_inputs_and_targets_and_weight_only_targets():
     # the prefix a prefix LM sees fully: the start token and the inputs, as decoder inputs
     np.testing.assert_array_equal(f["decoder_causal_attention"], [[1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 0, 0, 0, 0]])
     assert set(f) == set(DecoderOnly.feature_keys)
+
+
+def test_packed_rows_become_one_sequence_per_example():
+    """A packed encoder-decoder row (data/packing.py) of two examples -> inputs + targets of each, in turn."""
+    packer = RowPacker(rows=1, inputs_length=5, targets_length=4)
+    assert packer.add(np.array([5, 6, 1]), np.array([8, 1])) and packer.add(np.array([7, 1]), np.array([9, 1]))
+    f = DecoderOnly(TINY, "prefix").packed_features(packer.features())
+    np.testing.assert_array_equal(f["decoder_target_tokens"], [[5, 6, 1, 8, 1, 7, 1, 9, 1]])
+    np.testing.assert_array_equal(f["decoder_input_tokens"], [[0, 5, 6, 1, 8, 0, 7, 1, 9]])
+    np.testing.assert_array_equal(f["decoder_segment_ids"], [[1, 1, 1, 1, 1, 2, 2, 2, 2]])
+    np.testing.assert_array_equal(f["decoder_positions"], [[0, 1, 2, 3, 4, 0, 1, 2, 3]])
+    np.testing.assert_array_equal(f["decoder_loss_weights"], [[0, 0, 0, 1, 1, 0, 0, 1, 1]])
+    np.testing.assert_array_equal(f["decoder_causal_attention"], [[1, 1, 1, 1, 0, 1, 1, 1, 0]])
+
+
+@pytest.mark.parametrize("attention", ["causal", "prefix"])
+def test_a_packed_example_sees_only_itself(attention):
+    """The second example of a packed row gets the logits it gets alone in its own row."""
+    first, second = (np.array([5, 6, 7, 1]), np.array([8, 9, 1])), (np.array([10, 11, 1]), np.array([12, 1]))
+    packer = RowPacker(rows=1, inputs_length=8, targets_length=6)
+    assert packer.add(*first) and packer.add(*second)
+    model, params = model_and_params(attention)
+    packed = model.apply(params, model.packed_features(packer.features()))
+    alone = model.apply(params, decoder_only_features(second[0][None], second[1][None]))
+    np.testing.assert_allclose(packed[0, 7:12], alone[0, :5], atol=1e-5)  # the 5 tokens of the second example
 
 
 def test_causal_mask_is_causal():

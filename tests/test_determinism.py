@@ -16,7 +16,7 @@ from t5explore.train.run import execute
 from t5explore.train.writers import read_metrics
 
 # Wall-clock measurements in metrics.jsonl rows; every other value must repeat exactly.
-TIMING_KEYS = {"tokens_per_s", "data_wait_share"}
+TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}
 
 
 def _numbers(run_dir) -> list[dict]:

@@ -53,7 +53,7 @@ KILLS = {  # phase -> candidate kill points (point, step), in the order the phas
     "evaluation": [("eval/stdlib_module", 2), ("eval/stdlib_module", 4)],
     "result.json": [("result", 0)],
 }
-TIMING_KEYS = {"tokens_per_s", "data_wait_share"}  # wall-clock fields of metrics rows
+TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}  # wall-clock fields of metrics rows
 
 
 def _sweep(sweep_file: Path, results: Path, env: dict, kill: str | None = None, only: str | None = None

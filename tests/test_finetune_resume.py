@@ -20,7 +20,7 @@ from t5explore.train.finetune import MixtureSampler, TokenizedTask, finetune
 from t5explore.train.pretrain import pretrain
 from t5explore.train.writers import MetricsWriter, read_metrics
 
-TIMING_KEYS = {"tokens_per_s", "data_wait_share"}
+TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}
 
 
 class Killed(BaseException):
@@ -85,16 +85,23 @@ def kills(monkeypatch):
     return set_kill
 
 
-def _run_finetune(run_dir, mode, model_and_params, made):
+def _run_finetune(run_dir, mode, model_and_params, made, packing=True):
     from t5explore.train.trainer import Trainer
 
     model, partitioner, params, shardings = model_and_params
-    cfg = Finetune(tasks=list(TASKS), mode=mode, steps=6, batch_size=4, inputs_length=12, targets_length=4,
-                   learning_rate=3e-2, eval_every=2, log_every=3, eval_batch_size=8)
+    # packed: rows of 24 input tokens hold two examples (an example is ~10 tokens)
+    cfg = Finetune(tasks=list(TASKS), mode=mode, steps=6, batch_size=4, inputs_length=24 if packing else 12,
+                   targets_length=4, learning_rate=1e-2 if packing else 3e-2, eval_every=2, log_every=3,
+                   eval_batch_size=8, packing=packing)
+
+    class CountingTrainer(Trainer):
+        def reset(self):  # per-task groups share one Trainer: a group started on it counts like a new one
+            made.append("reset")
+            super().reset()
 
     def make_trainer(total):
         made.append(total)
-        return Trainer(model, partitioner, params, shardings, cfg.get_optimizer(), total, seed=0)
+        return CountingTrainer(model, partitioner, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(run_dir, tensorboard=False)
     return finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, cfg.targets_length), cfg, TASKS,
@@ -108,27 +115,28 @@ def _numbers(run_dir, out) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode, cuts, trainers", [
+@pytest.mark.parametrize("mode, cuts, trainers, packing", [
     # killed mid-window (rows at 3 and 6, checkpoints at 2/4/6); in task_b's evaluation after task_a finished
     # (task_a is resumed, task_b started); while task_b's finishing checkpoint is written (task_a not retrained)
-    ("per_task", ["finetune/task_a:3", "eval/task_b:4", "checkpoint/finetune/task_b:6"], [1, 2, 1]),
+    ("per_task", ["finetune/task_a:3", "eval/task_b:4", "checkpoint/finetune/task_b:6"], [1, 2, 1], True),
     # one mixture: mid-window; task_b's evaluation at 4, after task_a's row at 4; the finishing checkpoint
-    ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1]),
+    ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1], True),
+    ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1], False),
 ])
 def test_finetune_cut_anywhere_resumes_to_the_uninterrupted_numbers(tmp_path, model_and_params, kills, mode, cuts,
-                                                                    trainers):
+                                                                    trainers, packing):
     with compile_cache.enabled(tmp_path / "jax_cache"):
         kills(None)
-        full = _numbers(tmp_path / "full", _run_finetune(tmp_path / "full", mode, model_and_params, []))
+        full = _numbers(tmp_path / "full", _run_finetune(tmp_path / "full", mode, model_and_params, [], packing))
         for spec, expected_trainers in zip(cuts, trainers):
             kills(spec)
             made: list = []
             with pytest.raises(Killed):
-                _run_finetune(tmp_path / "cut", mode, model_and_params, made)
+                _run_finetune(tmp_path / "cut", mode, model_and_params, made, packing)
             assert len(made) == expected_trainers, (spec, made)  # finished tasks are not trained again
         kills(None)
         made = []
-        resumed = _numbers(tmp_path / "cut", _run_finetune(tmp_path / "cut", mode, model_and_params, made))
+        resumed = _numbers(tmp_path / "cut", _run_finetune(tmp_path / "cut", mode, model_and_params, made, packing))
     assert made == [] and full == resumed
     assert {r["best_step"] for r in full["downstream"].values()} != {2}  # the best moved: predictions rewritten
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints" / "finetune").iterdir()) == (

@@ -16,10 +16,11 @@ import sys
 import gin
 import pytest
 
-from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 from t5explore.sweep.runner import run_sweep
+
+from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 
 ray = require("ray", "ray")
 
@@ -30,7 +31,7 @@ VICTIM = "victim__seed_0"
 @pytest.fixture(scope="module")
 def ray_cluster():
     """One small local cluster for the in-process tests: the launcher uses a Ray this process already joined."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 ** 2, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -51,9 +52,23 @@ def test_cli_sweep_on_a_ray_cluster_it_starts_ends_like_the_local_launcher(tmp_p
     local_res, ray_res = tmp_path / "local", tmp_path / "ray"
     assert run_sweep(sweep, local_res, executor=EXECUTOR, out=io.StringIO()).exit_code == 0
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_SWEEP_EXECUTOR": EXECUTOR}
-    proc = subprocess.run([sys.executable, "-m", "t5explore.cli", "sweep", sweep, f"--results_dir={ray_res}",
-                           "--launcher=ray", "--ray_local_cpus=2", "--ray_num_cpus=1"],
-                          env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "t5explore.cli",
+            "sweep",
+            sweep,
+            f"--results_dir={ray_res}",
+            "--launcher=ray",
+            "--ray_local_cpus=2",
+            "--ray_num_cpus=1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 run(s) started as Ray tasks" in proc.stdout and "4 ran, 0 already done, 0 failed" in proc.stdout
     sdir = ray_res / "fake_sweep"
@@ -88,8 +103,9 @@ def test_killed_worker_without_retries_is_recorded_and_the_rerun_resumes(tmp_pat
     assert "ended without a result" in (run / "FAILED").read_text() and not (run / "result.json").exists()
     assert starts(run) == [0]
 
-    again = run_sweep(sweep, res, executor=EXECUTOR, out=io.StringIO(), only=VICTIM,
-                      launcher=ray_launcher(max_retries=0))
+    again = run_sweep(
+        sweep, res, executor=EXECUTOR, out=io.StringIO(), only=VICTIM, launcher=ray_launcher(max_retries=0)
+    )
     assert again.states == {VICTIM: "ran"} and again.exit_code == 0
     assert starts(run) == [0, 2] and (run / "result.json").exists() and not (run / "FAILED").exists()
     assert "ended without a result" in (run / "FAILED.previous").read_text()

@@ -10,11 +10,12 @@ import time
 import gin
 import pytest
 
-from launch_fakes import write_sweep
 from t5explore import cli
 from t5explore.config import ConfigError
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
+
+from launch_fakes import write_sweep
 
 
 @pytest.fixture(autouse=True)
@@ -34,8 +35,14 @@ def test_flags_win_over_gin_and_gin_over_defaults(tmp_path):
     cluster.write_text("SlurmLauncher.partition = 'gpu'\nSlurmLauncher.time_min = 60\n")
     args = parse(["--launcher=slurm", "--slurm_time_min=30", "--slurm_setup=a", "--slurm_setup=b", "--slurm_wait"])
     s = settings.load("slurm", args, [str(cluster)], ["SlurmLauncher.qos = 'high'"])
-    assert (s.partition, s.time_min, s.qos, s.setup, s.wait, s.gpus_per_task) == ("gpu", 30, "high", ["a", "b"],
-                                                                                 True, 0)
+    assert (s.partition, s.time_min, s.qos, s.setup, s.wait, s.gpus_per_task) == (
+        "gpu",
+        30,
+        "high",
+        ["a", "b"],
+        True,
+        0,
+    )
     args = parse(["--ray_num_gpus=0.5", "--ray_address=auto"])
     r = settings.load("ray", args, bindings=["RayLauncher.max_retries = 7"])
     assert (r.address, r.num_gpus, r.num_cpus, r.max_retries) == ("auto", 0.5, 1.0, 7)
@@ -44,8 +51,14 @@ def test_flags_win_over_gin_and_gin_over_defaults(tmp_path):
 
 
 def test_launcher_bindings_never_reach_the_runs():
-    runs, launcher = launch.split_bindings(["Pretrain.steps = 2", "SlurmLauncher.partition = 'gpu'",
-                                            " RayLauncher.num_gpus = 1", "Experiment.notes = 'SlurmLauncher.x'"])
+    runs, launcher = launch.split_bindings(
+        [
+            "Pretrain.steps = 2",
+            "SlurmLauncher.partition = 'gpu'",
+            " RayLauncher.num_gpus = 1",
+            "Experiment.notes = 'SlurmLauncher.x'",
+        ]
+    )
     assert runs == ["Pretrain.steps = 2", "Experiment.notes = 'SlurmLauncher.x'"]
     assert launcher == ["SlurmLauncher.partition = 'gpu'", " RayLauncher.num_gpus = 1"]
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import gin
 import pytest
 
-from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 from t5explore import cli, io_utils
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 from t5explore.sweep.runner import run_sweep
+
+from launch_fakes import EXECUTOR, require, results, starts, write_sweep
 
 submitit = require("submitit", "slurm")
 from t5explore.sweep.launch import slurm  # noqa: E402 - needs submitit
@@ -43,14 +45,34 @@ def local_array(**kw) -> launch.RemoteLauncher:
 
 
 def test_sbatch_script_asks_for_the_resources_an_array_and_requeue(tmp_path):
-    s = settings.SlurmSettings(partition="gpu", gpus_per_task=2, gpu_type="a100", cpus_per_task=8, mem_gb=32,
-                               time_min=240, array_parallelism=3, account="lab", setup=["module load cuda"])
+    s = settings.SlurmSettings(
+        partition="gpu",
+        gpus_per_task=2,
+        gpu_type="a100",
+        cpus_per_task=8,
+        mem_gb=32,
+        time_min=240,
+        array_parallelism=3,
+        account="lab",
+        setup=["module load cuda"],
+    )
     text = slurm.sbatch_script(s, tmp_path / ".submitit", 6, "t5x_sweep")
     lines = text.splitlines()
-    for line in ["#SBATCH --partition=gpu", "#SBATCH --gres=gpu:a100:2", "#SBATCH --cpus-per-task=8",
-                 "#SBATCH --mem=32GB", "#SBATCH --time=240", "#SBATCH --array=0-5%3", "#SBATCH --requeue",
-                 "#SBATCH --signal=USR2@120", "#SBATCH --account=lab", "#SBATCH --job-name=t5x_sweep",
-                 "#SBATCH --nodes=1", "#SBATCH --ntasks-per-node=1", "module load cuda"]:
+    for line in [
+        "#SBATCH --partition=gpu",
+        "#SBATCH --gres=gpu:a100:2",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --mem=32GB",
+        "#SBATCH --time=240",
+        "#SBATCH --array=0-5%3",
+        "#SBATCH --requeue",
+        "#SBATCH --signal=USR2@120",
+        "#SBATCH --account=lab",
+        "#SBATCH --job-name=t5x_sweep",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=1",
+        "module load cuda",
+    ]:
         assert line in lines, (line, text)
     assert f"#SBATCH --output={tmp_path / '.submitit'}/%A_%a_0_log.out" in lines
     assert lines[-1].startswith("srun --unbuffered") and "-m submitit.core._submit" in lines[-1]
@@ -62,9 +84,21 @@ def test_cli_dry_run_prints_the_sbatch_script_and_keeps_launcher_gin_out_of_the_
     res = tmp_path / "results"
     cluster = tmp_path / "cluster.gin"
     cluster.write_text("SlurmLauncher.partition = 'from_gin'\nSlurmLauncher.cpus_per_task = 4\n")
-    code = sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}", "--dry_run", "--launcher=slurm",
-                      f"--launcher_gin={cluster}", "--gin.SlurmLauncher.qos='high'", "--slurm_cpus_per_task=16",
-                      "--slurm_gpus_per_task=1", "--slurm_time_min=30", "--slurm_setup=source venv/bin/activate"])
+    code = sweep_cli(
+        [
+            "sweep",
+            write_sweep(tmp_path),
+            f"--results_dir={res}",
+            "--dry_run",
+            "--launcher=slurm",
+            f"--launcher_gin={cluster}",
+            "--gin.SlurmLauncher.qos='high'",
+            "--slurm_cpus_per_task=16",
+            "--slurm_gpus_per_task=1",
+            "--slurm_time_min=30",
+            "--slurm_setup=source venv/bin/activate",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "#SBATCH --partition=from_gin" in out and "#SBATCH --qos=high" in out  # gin
@@ -108,7 +142,7 @@ def test_preempted_task_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
     assert (run / "result.json").exists() and not (run / "FAILED").exists() and not (run / "CLAIM").exists()
     rec = task.read_launch(run)
     assert rec["attempt"] == 2 and "attempt 2" in task.describe(run)
-    log = open(rec["log"]).read()
+    log = Path(rec["log"]).read_text()
     assert "this job is preempted" in log and "Requeued job" in log, log
 
 

@@ -12,16 +12,23 @@ from t5explore.objectives.masks import IidMask, LengthCoeffs, span_starts
 TOKENS = TokenSpace(vocab_size=1000, mode_token_ids=(("[NLU]", 3), ("[S2S]", 4), ("[NLG]", 5)), first_regular_id=6)
 
 
-def t5_random_spans_helper(inputs_length, noise_density, mean_noise_span_length,
-                           extra_tokens_per_span_inputs=1, extra_tokens_per_span_targets=1):
+def t5_random_spans_helper(
+    inputs_length,
+    noise_density,
+    mean_noise_span_length,
+    extra_tokens_per_span_inputs=1,
+    extra_tokens_per_span_targets=1,
+):
     """T5's published algorithm (t5.data.preprocessors.random_spans_helper), re-implemented verbatim."""
 
     def lengths(tokens_length):
-        num_noise_tokens = int(round(tokens_length * noise_density))
+        num_noise_tokens = round(tokens_length * noise_density)
         num_nonnoise_tokens = tokens_length - num_noise_tokens
-        num_noise_spans = int(round(num_noise_tokens / mean_noise_span_length))
-        return (num_nonnoise_tokens + num_noise_spans * extra_tokens_per_span_inputs + 1,
-                num_noise_tokens + num_noise_spans * extra_tokens_per_span_targets + 1)
+        num_noise_spans = round(num_noise_tokens / mean_noise_span_length)
+        return (
+            num_nonnoise_tokens + num_noise_spans * extra_tokens_per_span_inputs + 1,
+            num_noise_tokens + num_noise_spans * extra_tokens_per_span_targets + 1,
+        )
 
     tokens_length = inputs_length - 1
     while lengths(tokens_length + 1)[0] <= inputs_length:
@@ -65,21 +72,24 @@ def test_configured_targets_length_too_small_is_an_error_and_larger_pads():
     assert planned.with_targets_length(200).targets_length == 200
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: named.span_corruption(noise_density=0.0), r"span_corruption\.noise_density=0\.0 must be in \(0, 1\)"),
-    (lambda: named.span_corruption(noise_density=1.0), r"span_corruption\.noise_density"),
-    (lambda: named.iid_replace_spans(noise_density=1.5), r"iid_replace_spans\.noise_density"),
-    (lambda: named.drop_tokens(noise_density=-0.1), r"drop_tokens\.noise_density"),
-    (lambda: named.span_corruption(mean_noise_span_length=0.5), r"span_corruption\.mean_noise_span_length=0\.5"),
-    (lambda: named.span_corruption().plan(2), r"inputs_length=2 .*too short for one noise span"),
-    (lambda: named.span_corruption(noise_density=0.5, mean_noise_span_length=1).plan(2), r"too short"),
-    (lambda: named.span_corruption(noise_density=0.9, mean_noise_span_length=1).plan(100), r"too short"),
-    (lambda: named.bert_style(mask_prob=0.8, random_prob=0.3), r"bert_style\.mask_prob \+ bert_style\.random_prob"),
-    (lambda: named.prefix_lm(noise_density=0.7), r"prefix_lm\.noise_density"),
-    (lambda: named.ul2(rates=(1, 2)), r"ul2\.rates needs 7 entries"),
-    (lambda: named.mixture([named.lm()], rates=[-1]), r"mixture\.rates"),
-    (lambda: named.mixture([]), r"mixture\.objectives"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: named.span_corruption(noise_density=0.0), r"span_corruption\.noise_density=0\.0 must be in \(0, 1\)"),
+        (lambda: named.span_corruption(noise_density=1.0), r"span_corruption\.noise_density"),
+        (lambda: named.iid_replace_spans(noise_density=1.5), r"iid_replace_spans\.noise_density"),
+        (lambda: named.drop_tokens(noise_density=-0.1), r"drop_tokens\.noise_density"),
+        (lambda: named.span_corruption(mean_noise_span_length=0.5), r"span_corruption\.mean_noise_span_length=0\.5"),
+        (lambda: named.span_corruption().plan(2), r"inputs_length=2 .*too short for one noise span"),
+        (lambda: named.span_corruption(noise_density=0.5, mean_noise_span_length=1).plan(2), r"too short"),
+        (lambda: named.span_corruption(noise_density=0.9, mean_noise_span_length=1).plan(100), r"too short"),
+        (lambda: named.bert_style(mask_prob=0.8, random_prob=0.3), r"bert_style\.mask_prob \+ bert_style\.random_prob"),
+        (lambda: named.prefix_lm(noise_density=0.7), r"prefix_lm\.noise_density"),
+        (lambda: named.ul2(rates=(1, 2)), r"ul2\.rates needs 7 entries"),
+        (lambda: named.mixture([named.lm()], rates=[-1]), r"mixture\.rates"),
+        (lambda: named.mixture([]), r"mixture\.objectives"),
+    ],
+)
 def test_bad_settings_raise_one_clear_error(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -95,7 +105,7 @@ def test_too_few_sentinels_is_an_error_naming_num_sentinels():
 
 
 def test_calling_without_a_plan_for_that_width_is_an_error():
-    with pytest.raises(ValueError, match="call objective.plan"):
+    with pytest.raises(ValueError, match=r"call objective\.plan"):
         named.span_corruption()(np.zeros((2, 17), np.int32), np.random.default_rng(0), TOKENS)
 
 
@@ -105,8 +115,12 @@ def test_iid_length_moments_match_simulation(coeffs, rate):
     mask, length = IidMask(rate), 200
     noise = mask.sample(np.random.default_rng(3), 20000, length)
     noise_start, nonnoise_start = span_starts(noise)
-    lengths = (coeffs.length * length + coeffs.noise * noise.sum(1) + coeffs.noise_spans * noise_start.sum(1)
-               + coeffs.nonnoise_spans * nonnoise_start.sum(1))
+    lengths = (
+        coeffs.length * length
+        + coeffs.noise * noise.sum(1)
+        + coeffs.noise_spans * noise_start.sum(1)
+        + coeffs.nonnoise_spans * nonnoise_start.sum(1)
+    )
     mean, var = mask.moments(length, coeffs)
     assert abs(lengths.mean() - mean) < 4 * np.sqrt(var / lengths.size)
     assert lengths.var() == pytest.approx(var, rel=0.05)
@@ -124,7 +138,7 @@ def _reconstruct(inputs, targets, tokens):
             cur = []
         else:
             cur.append(int(t))
-    runs = [r for r in runs + [cur] if r]
+    runs = [r for r in [*runs, cur] if r]
     out, k = [], 0
     for t in inp:
         if sentinel(t):
@@ -171,7 +185,7 @@ def test_mixture_plan_is_the_max_of_its_parts():
 
 
 def test_lm_plan_uses_inputs_length_as_the_targets_budget():
-    assert named.lm().plan(64) == LengthPlan(63, 64, 64)
+    assert named.lm().plan(64) == LengthPlan(63, 1, 64)  # inputs: EOS alone, not padded to 64
     assert named.deshuffling().plan(64) == LengthPlan(63, 64, 64)
     assert named.prefix_lm().plan(64) == LengthPlan(64, 64, 64)
 

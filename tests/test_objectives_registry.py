@@ -14,8 +14,12 @@ from t5explore.objectives.denoise import Denoiser
 from t5explore.objectives.encodings import ENCODINGS, INPUTS, TARGETS, Encoding, encoding, register_encoding
 from t5explore.objectives.masks import NOISE_MASKS, LengthCoeffs, NoiseMask, noise_mask
 
-MASK_PARAMS = {"iid": {"noise_density": 0.15}, "random_spans": {"noise_density": 0.15, "mean_noise_span_length": 3.0},
-               "prefix": {}, "all_tokens": {}}
+MASK_PARAMS = {
+    "iid": {"noise_density": 0.15},
+    "random_spans": {"noise_density": 0.15, "mean_noise_span_length": 3.0},
+    "prefix": {},
+    "all_tokens": {},
+}
 
 
 def test_every_registered_encoding_satisfies_the_protocol_and_emits_what_its_coeffs_say():
@@ -46,11 +50,14 @@ def test_every_registered_mask_satisfies_the_protocol_and_its_bound(name):
     assert noise.sum(1).max() <= bound or not mask.exact
 
 
-@pytest.mark.parametrize("inputs,targets,match", [
-    ("noise_only", "original", r"bad\.inputs: encoding 'noise_only' is registered for targets only, not inputs"),
-    ("drop_noise", "drop_noise", r"bad\.targets: encoding 'drop_noise' is registered for inputs only, not targets"),
-    ("sentinel_per_noise_span", "sentinel_per_noise_span", r"bad\.targets: .*targets encodings: \['noise_only'"),
-])
+@pytest.mark.parametrize(
+    "inputs,targets,match",
+    [
+        ("noise_only", "original", r"bad\.inputs: encoding 'noise_only' is registered for targets only, not inputs"),
+        ("drop_noise", "drop_noise", r"bad\.targets: encoding 'drop_noise' is registered for inputs only, not targets"),
+        ("sentinel_per_noise_span", "sentinel_per_noise_span", r"bad\.targets: .*targets encodings: \['noise_only'"),
+    ],
+)
 def test_an_encoding_in_the_wrong_role_is_one_error_naming_the_objective(inputs, targets, match):
     with pytest.raises(ValueError, match=match):
         named._denoiser("bad", noise_mask("iid", noise_density=0.15), inputs, targets)

@@ -16,8 +16,14 @@ tf = pytest.importorskip("tensorflow")
 seqio = pytest.importorskip("seqio")
 
 
-@pytest.mark.parametrize("make", [named.span_corruption, named.iid_replace_spans,
-                                  lambda: named.mixture([named.span_corruption(), named.prefix_lm()])])
+@pytest.mark.parametrize(
+    "make",
+    [
+        named.span_corruption,
+        named.iid_replace_spans,
+        lambda: named.mixture([named.span_corruption(), named.prefix_lm()]),
+    ],
+)
 def test_seqio_task_yields_the_same_examples_as_the_objective(shared_data, make):
     book = sorted((shared_data / "pretrain" / "gutenberg").glob("*.txt"))[0]
     lines = book.read_text(encoding="utf-8").split("\n\n")[:300]
@@ -29,19 +35,25 @@ def test_seqio_task_yields_the_same_examples_as_the_objective(shared_data, make)
     def dataset_fn(split, shuffle_files, seed=None):
         return tf.data.Dataset.from_generator(
             lambda: ({"targets": np.array(d, np.int32)} for d in docs),
-            output_signature={"targets": tf.TensorSpec([None], tf.int32)})
+            output_signature={"targets": tf.TensorSpec([None], tf.int32)},
+        )
 
     feature = seqio.Feature(seqio.PassThroughVocabulary(tokens.vocab_size), add_eos=False)
     task = seqio.Task(
         "t5explore_objective_adapter_test",
         source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
-        preprocessors=[functools.partial(objective_preprocessor, objective=make(), tokens=tokens, seed=seed,
-                                         batch_size=batch)],
-        output_features={"inputs": feature, "targets": feature})
+        preprocessors=[
+            functools.partial(objective_preprocessor, objective=make(), tokens=tokens, seed=seed, batch_size=batch)
+        ],
+        output_features={"inputs": feature, "targets": feature},
+    )
     direct_obj = make()
     plan = direct_obj.plan(inputs_length)
-    got = list(task.get_dataset({"inputs": inputs_length, "targets": plan.targets_length}, split="train",
-                                shuffle=False).as_numpy_iterator())
+    got = list(
+        task.get_dataset(
+            {"inputs": inputs_length, "targets": plan.targets_length}, split="train", shuffle=False
+        ).as_numpy_iterator()
+    )
 
     flat = np.concatenate([np.array(d, np.int32) for d in docs])
     n_batches = len(flat) // plan.raw_length // batch
@@ -62,10 +74,14 @@ def test_batched_output_cuts_documents_of_any_length_like_a_flat_stream():
     tokens = TokenSpace(vocab_size=600, first_regular_id=6)
     obj = named.span_corruption()
     plan = obj.plan(32)
-    ds = tf.data.Dataset.from_generator(lambda: ({"targets": d} for d in docs),
-                                        output_signature={"targets": tf.TensorSpec([None], tf.int32)})
-    got = list(objective_preprocessor(ds, objective=obj, tokens=tokens, seed=5, batch_size=8, inputs_length=32,
-                                      unbatch=False).as_numpy_iterator())
+    ds = tf.data.Dataset.from_generator(
+        lambda: ({"targets": d} for d in docs), output_signature={"targets": tf.TensorSpec([None], tf.int32)}
+    )
+    got = list(
+        objective_preprocessor(
+            ds, objective=obj, tokens=tokens, seed=5, batch_size=8, inputs_length=32, unbatch=False
+        ).as_numpy_iterator()
+    )
     flat = np.concatenate(docs)
     n_batches = len(flat) // plan.raw_length // 8
     assert len(got) == n_batches > 1

@@ -47,8 +47,12 @@ class HalfSplit:
 def store(tmp_path_factory):
     # Token value = position, so each chunk is identified by its first token.
     tokens = np.arange(10_000, dtype=np.int32)
-    return write_token_store(tmp_path_factory.mktemp("store"), [tokens[:4000], tokens[4000:]],
-                             TokenSpace(vocab_size=20_100), eval_fraction=0.1)
+    return write_token_store(
+        tmp_path_factory.mktemp("store"),
+        [tokens[:4000], tokens[4000:]],
+        TokenSpace(vocab_size=20_100),
+        eval_fraction=0.1,
+    )
 
 
 def make(store, **kw):
@@ -112,8 +116,8 @@ def test_no_chunk_repeats_within_an_epoch(store):
     s = make(store, batch_size=10)  # 562 chunks: epochs end mid-batch
     n = s.num_chunks
     ids = np.concatenate([s.chunk_ids(k) for k in range(2 * n // 10 + 1)])
-    assert sorted(ids[:n]) == list(range(n)) and sorted(ids[n:2 * n]) == list(range(n))
-    assert not np.array_equal(ids[:n], ids[n:2 * n])  # a fresh permutation each epoch
+    assert sorted(ids[:n]) == list(range(n)) and sorted(ids[n : 2 * n]) == list(range(n))
+    assert not np.array_equal(ids[:n], ids[n : 2 * n])  # a fresh permutation each epoch
     assert s.epoch_of(n // 10) < 1 <= s.epoch_of(n // 10 + 1) and s.batches_per_epoch == n // 10
 
 
@@ -129,8 +133,7 @@ def test_train_and_validation_are_disjoint(store):
 
 def test_host_slices_are_disjoint_and_cover_the_global_batch(store):
     single = make(store, objective=HalfSplit(noisy=False), batch_size=12)
-    hosts = [make(store, objective=HalfSplit(noisy=False), batch_size=12, host_index=h, host_count=3)
-             for h in range(3)]
+    hosts = [make(store, objective=HalfSplit(noisy=False), batch_size=12, host_index=h, host_count=3) for h in range(3)]
     for k in (0, 1, 50):
         parts = [h.chunk_ids(k) for h in hosts]
         assert len(set(np.concatenate(parts))) == 12

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from test_report_helpers import SWEEP, known_sweep, make_result, write_run
+from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep, make_result, write_run
 
 from t5explore.report.aggregate import default_columns, per_task_columns, summarize
 from t5explore.report.results import ReportError, load_results
@@ -178,13 +178,13 @@ def test_only_the_best_is_bold_without_any_std(tmp_path):
     from t5explore.report.tables import summary_table
 
     table = summary_table(s)  # no ★: no Δ columns, no Δ note, no power line
-    assert table.header[:4] == ["Variant", "n", "GLUE", "Pre-train loss"]
+    assert table.header[:4] == ["Variant", "n", GLUE_LABEL, "Pre-train loss"]
     assert not any(n.startswith(("Δ =", "Power")) for n in table.notes) and s.power == {}
 
 
 def test_columns_cover_benchmarks_uncovered_tasks_loss_and_cost(results):
     cols = default_columns(results.runs)
-    assert [c.label for c in cols] == ["GLUE", "SQuAD EM", "stdlib acc", "Pre-train loss", "Held-out loss",
+    assert [c.label for c in cols] == [GLUE_LABEL, "SQuAD EM", "stdlib acc", "Pre-train loss", "Held-out loss",
                                        "Tokens", "Wall time"]
     assert [c.better for c in cols] == ["higher"] * 3 + ["lower"] * 2 + [None] * 2
     last = default_columns(results.runs, which="last")
@@ -192,7 +192,7 @@ def test_columns_cover_benchmarks_uncovered_tasks_loss_and_cost(results):
     s = summarize(results, which="last")
     assert s.cell("i.i.d.", "benchmarks.last.glue_average").mean == 81.0
     detail = [c.label for c in per_task_columns(results.runs)]
-    assert detail == ["CoLA MCC", "SST-2 acc", "SQuAD EM", "SQuAD F1", "stdlib acc", "stdlib invalid", "GLUE"]
+    assert detail == ["CoLA MCC", "SST-2 acc", "SQuAD EM", "SQuAD F1", "stdlib acc", "stdlib invalid", GLUE_LABEL]
     with pytest.raises(ReportError, match="which must be"):
         default_columns(results.runs, which="mean")
 
@@ -221,4 +221,4 @@ def test_generation_benchmarks_get_the_paper_columns_in_the_paper_order(tmp_path
     write_run(tmp_path / SWEEP, result)
     cols = default_columns(load_results(tmp_path / SWEEP).runs)
     scored = [(c.label, c.paper) for c in cols if c.kind == "score"]
-    assert scored == [("GLUE", "GLUE"), ("CNNDM", "CNNDM"), ("SQuAD EM", "SQuAD"), ("EnDe", "EnDe"), ("EnRo", "EnRo")]
+    assert scored == [(GLUE_LABEL, "GLUE"), ("CNNDM", "CNNDM"), ("SQuAD EM", "SQuAD"), ("EnDe", "EnDe"), ("EnRo", "EnRo")]

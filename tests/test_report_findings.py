@@ -7,7 +7,7 @@ import pytest
 from t5explore import cli
 from t5explore.report.findings import write_findings
 from t5explore.report.results import ReportError
-from tests.test_report_helpers import known_sweep, make_result, write_run
+from tests.test_report_helpers import GLUE_LABEL, known_sweep, make_result, write_run
 
 
 def test_findings_call_resolved_differences_and_ties_by_the_paired_intervals(tmp_path):
@@ -15,8 +15,11 @@ def test_findings_call_resolved_differences_and_ties_by_the_paired_intervals(tmp
     text = write_findings(sweep).read_text()
     # μ = 2 vs ★ on seeds 0,1: GLUE +5/+5 (resolved better), SQuAD −10/−10 (resolved worse),
     # stdlib +10/+8 -> 9 ± 12.7 (t with 1 dof): a tie, not a win.
-    assert "GLUE: **μ = 2** better than ★: Δ = +5.00 [+5.00, +5.00] over 2 paired seed(s)." in text
+    assert f"{GLUE_LABEL}: **μ = 2** better than ★: Δ = +5.00 [+5.00, +5.00] over 2 paired seed(s)." in text
     assert "SQuAD EM: **μ = 2** worse than ★: Δ = -10.00" in text
+    # the GLUE column is the subset it is, here and beside the paper's full average
+    assert f"{GLUE_LABEL} = the mean of CoLA, SST-2; the paper's GLUE averages 9 tasks" in text
+    assert f"| {GLUE_LABEL} (ours) | {GLUE_LABEL} (paper) |" in text
     assert "stdlib acc: **μ = 2** tied with ★" in text and "Δ = +9.00 [-3.71, +21.71]" in text
     assert "- Completed runs: 6 of 8 (1 failed, 1 not complete)." in text
     assert "Kendall τ" in text and "## Beside the paper" in text

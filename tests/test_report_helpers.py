@@ -14,6 +14,8 @@ import numpy as np
 from t5explore.io_utils import atomic_write_json, atomic_write_text
 
 SWEEP = "t5_table7_span_length"
+# make_result's GLUE average covers CoLA and SST-2 of the paper's 9 GLUE tasks, and tables say so.
+GLUE_LABEL = "GLUE (2/9 tasks)"
 
 
 def make_result(sweep: str, run: str, variant: str, seed: int, *, baseline: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_report_helpers import known_sweep
+from test_report_helpers import GLUE_LABEL, known_sweep
 
 from t5explore.report.aggregate import summarize
 from t5explore.report.paper import (compare_with_paper, detect_paper_table, kendall_tau, kendall_tau_ci, match_rows,
@@ -66,15 +66,15 @@ def test_compare_with_paper_on_the_known_sweep(tmp_path):
     cmp = compare_with_paper(summary, res.sweeps[summary.sweep])
     assert cmp.table.id == "table7"
     assert list(cmp.frame["variant"]) == ["i.i.d.", "μ = 2", "μ = 3", "μ = 10"]
-    assert list(cmp.frame["GLUE (paper)"]) == [83.28, 83.54, 83.49, 82.85]
+    assert list(cmp.frame[f"{GLUE_LABEL} (paper)"]) == [83.28, 83.54, 83.49, 82.85]
     # GLUE ours 82, 86, 79 vs paper 83.28, 83.54, 83.49: concordant (iid,μ2), (μ2,μ3); discordant (iid,μ3).
-    assert cmp.kendall["GLUE"][0] == pytest.approx(1 / 3) and cmp.kendall["GLUE"][2] == 3
+    assert cmp.kendall[GLUE_LABEL][0] == pytest.approx(1 / 3) and cmp.kendall[GLUE_LABEL][2] == 3
     # SQuAD ours 52, 41, 60 vs paper 80.88, 82.09, 81.84: one concordant, two discordant.
     assert cmp.kendall["SQuAD EM"][0] == pytest.approx(-1 / 3)
     assert cmp.unmatched == [] and cmp.no_shared_columns_line() is None
     # Every seed resample keeps the order μ = 3 < i.i.d. < μ = 2, so τ's interval is the point itself.
-    assert cmp.kendall_ci["GLUE"] == pytest.approx((1 / 3, 1 / 3))
-    assert list(cmp.frame["GLUE (ours ci)"]) == ["t", "t", "", ""]
+    assert cmp.kendall_ci[GLUE_LABEL] == pytest.approx((1 / 3, 1 / 3))
+    assert list(cmp.frame[f"{GLUE_LABEL} (ours ci)"]) == ["t", "t", "", ""]
     assert compare_with_paper(summary, SweepInfo("quickstart")) is None
     # An explicit mapping (as sweep.json `paper_rows` gives) reaches rows the names don't match.
     cmp = compare_with_paper(summary, res.sweeps[summary.sweep], table_id="table6", mapping={"μ = 3": "50 %"})

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 import pytest
 from matplotlib.container import ErrorbarContainer
-from test_report_helpers import SWEEP, known_sweep, make_result, write_run
+from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep, make_result, write_run
 
 from t5explore.report.commands import add_commands
 from t5explore.report.aggregate import summarize
@@ -65,7 +65,7 @@ def test_score_bars_carry_the_tables_intervals_values_and_metric_names(tmp_path)
     summary = summarize(load_results(known_sweep(tmp_path)))
     fig = score_bars_figure(summary)
     glue = fig.axes[0]
-    assert glue.get_title() == "GLUE" and glue.get_ylabel() == "GLUE average score"
+    assert glue.get_title() == GLUE_LABEL and glue.get_ylabel() == "GLUE average score"
     assert fig.axes[2].get_ylabel() == "stdlib accuracy (%)"
     assert [t.get_text() for t in glue.texts] == ["82.0", "86.0", "79.0", "–"]
     errorbars = next(c for c in glue.containers if isinstance(c, ErrorbarContainer))
@@ -87,5 +87,5 @@ def test_loss_band_and_paper_scatter_are_labelled(tmp_path):
     loss = loss_curves_figure(results, SWEEP, summary)
     assert "band: 95% CI of the mean, Student t" in loss.axes[0].get_title()
     scatter = paper_scatter_figure(compare_with_paper(summary, results.sweeps[SWEEP]))
-    assert scatter.axes[0].get_title() == "GLUE: Kendall τ = 0.33 [0.33, 0.33] (n=3)"
+    assert scatter.axes[0].get_title() == f"{GLUE_LABEL}: Kendall τ = 0.33 [0.33, 0.33] (n=3)"
     assert scatter.axes[0].get_xlabel() == "ours (bars: 95% CI)"

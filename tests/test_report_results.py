@@ -74,7 +74,8 @@ def test_malformed_result_json_names_the_file(tmp_path):
     (lambda r: r.pop("variant"), "missing required field 'variant'"),
     (lambda r: r.update(seed="0"), "field 'seed' must be int or null"),
     (lambda r: r.update(baseline="yes"), "field 'baseline' must be true or false"),
-    (lambda r: r.update(schema=2), "schema 2 is not supported"),
+    (lambda r: r.update(schema=3), "schema version 3 is newer than this t5explore reads"),
+    (lambda r: r.update(schema="1"), "schema version '1' is not a positive integer"),
     (lambda r: r["pretrain"].update(final_loss="low"), "field 'pretrain.final_loss' must be a number"),
     (lambda r: r["benchmarks"]["best"].update(glue_average=[1]), "benchmarks.best.glue_average"),
 ])

@@ -9,14 +9,14 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from test_report_helpers import SWEEP, known_sweep
+from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep
 
 from t5explore.report.aggregate import summarize
 from t5explore.report.commands import add_commands, parse_baseline_std
 from t5explore.report.results import ReportError, load_results
 from t5explore.report.tables import markdown_table, summary_table, to_html, to_latex, to_markdown, write_tables
 
-HEADER = ["Variant", "n", "GLUE", "Δ GLUE", "SQuAD EM", "Δ SQuAD EM", "stdlib acc", "Δ stdlib acc", "Pre-train loss",
+HEADER = ["Variant", "n", GLUE_LABEL, f"Δ {GLUE_LABEL}", "SQuAD EM", "Δ SQuAD EM", "stdlib acc", "Δ stdlib acc", "Pre-train loss",
           "Held-out loss", "Tokens", "Wall time"]
 
 
@@ -45,9 +45,12 @@ def test_markdown_rows_star_bold_missing_and_failed_runs(sweep_dir):
     assert "± = 95% CI of the mean over seeds (Student t)." in md and "bootstrap CI over evaluation" not in md
     assert "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0)." in md
     assert "Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95%" in md
-    assert ("Power: σ of the paired differences vs. ★ (pooled over variants): GLUE 0.00 (1 dof), SQuAD EM 0.00 "
-            "(1 dof), stdlib acc 1.41 (1 dof). Seeds to resolve a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n < 1, "
-            "Student t): GLUE 2, SQuAD EM 2, stdlib acc 11.") in md
+    assert (f"Power: σ of the paired differences vs. ★ (pooled over variants): {GLUE_LABEL} 0.00 (1 dof), SQuAD EM "
+            "0.00 (1 dof), stdlib acc 1.41 (1 dof). Seeds to resolve a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n "
+            f"< 1, Student t): {GLUE_LABEL} 2, SQuAD EM 2, stdlib acc 11.") in md
+    # the GLUE column averages 2 of the paper's 9 GLUE tasks, and the table says which
+    assert (f"{GLUE_LABEL} = the mean of CoLA, SST-2; the paper's GLUE averages 9 tasks (CoLA, SST-2, MRPC, STS-B, "
+            "QQP, MNLI-m, MNLI-mm, QNLI, RTE), so the two are not the same score.") in md
     assert "Tiny test scale" not in md
     assert "- Failed: span_10__seed_0 (μ = 10): FloatingPointError: loss is nan" in md
     assert "- Incomplete: span_10__seed_1 (μ = 10)" in md
@@ -57,16 +60,16 @@ def test_csv_parses_back_with_the_numbers(sweep_dir, tmp_path):
     paths = write_tables(sweep_dir, tmp_path / "out", ["csv"])
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}.csv").read_text())))
     assert [r["variant"] for r in rows] == ["i.i.d.", "μ = 2", "μ = 3", "μ = 10"]
-    assert float(rows[0]["GLUE"]) == 82.0 and float(rows[0]["GLUE std"]) == 2.0 and rows[0]["GLUE n"] == "3"
-    assert float(rows[0]["GLUE ci_lo"]) == pytest.approx(82 - 4.968275) and rows[0]["GLUE ci"] == "t"
-    assert float(rows[0]["GLUE ci_hi"]) == pytest.approx(82 + 4.968275)
+    assert float(rows[0][GLUE_LABEL]) == 82.0 and float(rows[0][f"{GLUE_LABEL} std"]) == 2.0 and rows[0][f"{GLUE_LABEL} n"] == "3"
+    assert float(rows[0][f"{GLUE_LABEL} ci_lo"]) == pytest.approx(82 - 4.968275) and rows[0][f"{GLUE_LABEL} ci"] == "t"
+    assert float(rows[0][f"{GLUE_LABEL} ci_hi"]) == pytest.approx(82 + 4.968275)
     assert rows[0]["baseline"] == "True" and rows[1]["baseline"] == "False"
-    assert [r["GLUE bold"] for r in rows] == ["False", "True", "False", "False"]
-    assert [r["GLUE delta"] for r in rows[:3]] == ["", "5.0", "-1.0"] and rows[1]["GLUE delta_lo"] == "5.0"
-    assert [r["GLUE tie"] for r in rows[:3]] == ["", "False", ""]  # no Δ for ★, no interval for one seed
+    assert [r[f"{GLUE_LABEL} bold"] for r in rows] == ["False", "True", "False", "False"]
+    assert [r[f"{GLUE_LABEL} delta"] for r in rows[:3]] == ["", "5.0", "-1.0"] and rows[1][f"{GLUE_LABEL} delta_lo"] == "5.0"
+    assert [r[f"{GLUE_LABEL} tie"] for r in rows[:3]] == ["", "False", ""]  # no Δ for ★, no interval for one seed
     assert rows[1]["stdlib acc tie"] == "True" and rows[1]["stdlib acc delta_n"] == "2"
-    assert rows[2]["GLUE delta_n"] == "1" and rows[2]["GLUE delta_lo"] == ""
-    assert rows[3]["GLUE"] == ""
+    assert rows[2][f"{GLUE_LABEL} delta_n"] == "1" and rows[2][f"{GLUE_LABEL} delta_lo"] == ""
+    assert rows[3][GLUE_LABEL] == ""
     status = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}_not_complete.csv").read_text())))
     assert [(r["run"], r["status"]) for r in status] == [("span_10__seed_0", "failed"), ("span_10__seed_1", "incomplete")]
     assert {p.name for p in paths} == {f"{SWEEP}.csv", f"{SWEEP}_not_complete.csv", f"{SWEEP}_vs_paper.csv"}
@@ -133,7 +136,7 @@ def test_markdown_table_for_the_sweep_runner_includes_the_paper_side_by_side(swe
     assert "| Kendall τ |  | 0.33 [0.33, 0.33] | n = 3 | -0.33 [-0.33, -0.33] | n = 3 |" in md
     assert "| μ = 2 | μ = 2 | 86.00 ± 12.71 | 83.54 | 41.00 ± 12.71 | 82.09 |" in md
     with_paper_std = markdown_table(sweep_dir, baseline_std="paper")
-    assert "σ: GLUE 0.235, SQuAD EM 0.343" in with_paper_std
+    assert f"σ: {GLUE_LABEL} 0.235, SQuAD EM 0.343" in with_paper_std
 
 
 def test_write_tables_all_formats_and_per_task(sweep_dir, tmp_path):
@@ -143,7 +146,7 @@ def test_write_tables_all_formats_and_per_task(sweep_dir, tmp_path):
         assert {f"{stem}.md", f"{stem}.csv", f"{stem}.tex", f"{stem}.html"} <= names
     per_task = (tmp_path / "out" / f"{SWEEP}_per_task.md").read_text()
     assert "CoLA MCC" in per_task and "| ★ i.i.d. | 3 | 42.00 ± 4.97 | ★ |" in per_task
-    assert "| CoLA MCC | Δ CoLA MCC |" in per_task and "| stdlib invalid | GLUE |" in per_task  # no Δ for a count
+    assert "| CoLA MCC | Δ CoLA MCC |" in per_task and f"| stdlib invalid | {GLUE_LABEL} |" in per_task  # no Δ for a count
     assert not list((tmp_path / "out").glob(".*tmp"))
     with pytest.raises(ReportError, match="unknown table format"):
         write_tables(sweep_dir, tmp_path / "out", ["pdf"])
@@ -164,7 +167,7 @@ def test_table_command_prints_and_writes(sweep_dir, tmp_path, capsys):
                  "--baseline_std", "GLUE=2"]) == 0
     printed = capsys.readouterr().out
     assert "| ★ i.i.d. | 3 | **82.00 ± 4.97** | ★ |" in printed  # the paper's rule: 82 is within 2σ = 4 of 86
-    assert "Bold (the paper's rule, for the σ given) = within 2σ of the best (σ: GLUE 2)." in printed
+    assert f"Bold (the paper's rule, for the σ given) = within 2σ of the best (σ: {GLUE_LABEL} 2)." in printed
     assert (out / f"{SWEEP}.tex").is_file() and (out / f"{SWEEP}_per_task.md").is_file()
     assert not (out / f"{SWEEP}.csv").exists()
     assert _cli(["table", str(tmp_path / "missing")]) == 2

@@ -9,13 +9,13 @@ import json
 import gin
 import pytest
 
-from t5explore.report.results import REQUIRED_FIELDS
+from t5explore.results_schema import SCHEMA_VERSION, RunResult, schema_fields
 from t5explore.train.run import execute, run_metadata
 from t5explore.train.writers import read_metrics
 
 SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "scale", "baseline", "objective",
                "pretrain", "downstream", "benchmarks", "bootstrap", "timing", "attempts", "throughput", "model",
-               "versions", "git_commit", "devices", "host"}
+               "versions", "git_commit", "devices", "host", "registry"}
 METADATA = {"sweep": "t", "run": "r0", "variant": "μ = 3", "variant_bindings": {"Pretrain.steps": "6"},
             "baseline": True}
 
@@ -35,7 +35,7 @@ def test_result_has_exactly_the_schema(run_dir):
     out, result, again = run_dir
     assert set(result) == SCHEMA_KEYS
     assert json.loads((out / "result.json").read_text()) == json.loads(json.dumps(again))  # the latest run's
-    assert {k: result[k] for k in METADATA} == METADATA and result["schema"] == 1 and result["seed"] == 0
+    assert {k: result[k] for k in METADATA} == METADATA and result["schema"] == SCHEMA_VERSION and result["seed"] == 0
     assert result["scale"] == "tiny"  # gin/runs/tiny_cpu.gin labels itself, so tables say it is a smoke test
     assert result["objective"] == "span_corruption"
     assert set(result["pretrain"]) == {"steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss",
@@ -51,16 +51,24 @@ def test_result_has_exactly_the_schema(run_dir):
     assert 0 <= lo <= hi <= 100 and boot["replicates"] == {"stdlib_module": 1000}
     assert boot["examples"]["stdlib_module"]["n"] == 16
     assert len(boot["samples"]["tasks"]["stdlib_module"]["accuracy"].split()) == 1000
-    assert set(result["timing"]) == {"compile_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
+    assert set(result["timing"]) == {"compile_s", "compile_saved_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
     assert result["timing"]["compile_s"] > 0 and result["timing"]["total_s"] > result["timing"]["pretrain_s"]
     assert [a["attempt"] for a in result["attempts"]] == [1] and not result["attempts"][0]["resumed"]
     assert {k: result["attempts"][0][k] for k in result["timing"]} == result["timing"]
     assert result["throughput"]["pretrain_tokens_per_s"] > 0 and result["throughput"]["mfu"] is None
+    assert result["throughput"]["finetune_real_tokens_per_s"] > 0  # fine-tuning's, packed by default
+    assert 0 < result["throughput"]["finetune_packing_ratio"] <= 1
     assert result["model"]["name"] == "tiny" and result["model"]["num_params"] > 10_000
     assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu",
             "jax_backend"} <= set(result["versions"])
     assert result["versions"]["jax"] and result["versions"]["numpy"]
     assert result["devices"]["platform"] == "cpu" and result["devices"]["count"] >= 1
+    # the task registry's labels travel with the result, so the report needs no data/ import
+    assert result["registry"]["tasks"] == {"stdlib_module": {"label": "stdlib", "benchmarks": []}}
+    assert result["registry"]["benchmarks"] == {}
+    assert result["registry"]["metrics"]["invalid_predictions"] == {"label": "invalid", "axis": "invalid predictions",
+                                                                    "better": "lower"}
+    assert RunResult.from_json(result).to_json() == result  # the file is exactly the typed record
 
 
 def test_run_directory_files(run_dir):
@@ -107,7 +115,8 @@ def test_standalone_run_is_named_after_its_directory_and_sweep_metadata_wins(tmp
     standalone = run_metadata(run_dir)
     assert standalone == {"sweep": "my_sweep", "run": "my_run", "variant": "my_run", "variant_bindings": {},
                           "baseline": False}
+    types = {f.name: f.metadata["types"] for f in schema_fields()}
     for key in ("sweep", "run", "variant"):  # what the report requires of result.json
-        assert isinstance(standalone[key], REQUIRED_FIELDS[key])
+        assert isinstance(standalone[key], types[key])
     assert run_metadata(run_dir, METADATA) == METADATA
     assert run_metadata(run_dir, {"variant": "v"})["sweep"] == "my_sweep"

@@ -91,13 +91,13 @@ def test_exactly_one_of_many_racing_workers_takes_over_a_stale_claim(tmp_path):
         barrier = threading.Barrier(6)
         won = []
 
-        def worker():
+        def worker(barrier, run, won):
             barrier.wait()
             c = claim.try_claim(run)
             if c is not None:
                 won.append(c)
 
-        threads = [threading.Thread(target=worker) for _ in range(6)]
+        threads = [threading.Thread(target=worker, args=(barrier, run, won)) for _ in range(6)]
         for t in threads:
             t.start()
         for t in threads:

@@ -54,7 +54,12 @@ Sweep.baseline = 'spans'
         run = sdir / f"spans__seed_{seed}"
         result = io_utils.read_json(run / "result.json")
         assert (result["sweep"], result["run"], result["variant"], result["seed"], result["baseline"]) == (
-            "real_tiny", f"spans__seed_{seed}", "μ = 3", seed, True)
+            "real_tiny",
+            f"spans__seed_{seed}",
+            "μ = 3",
+            seed,
+            True,
+        )
         assert result["variant_bindings"] == {"span_corruption.mean_noise_span_length": "3"}
         assert result["pretrain"]["steps"] == 2
         assert "span_corruption.mean_noise_span_length = 3" in (run / "config.gin").read_text()

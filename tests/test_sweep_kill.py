@@ -18,18 +18,30 @@ NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
 
 
 def sweep_cmd(sweep: Path, results: Path) -> list[str]:
-    return [sys.executable, "-m", "t5explore.cli", "sweep", str(sweep), f"--results_dir={results}",
-            "--gin.Experiment.notes='killed'"]
+    return [
+        sys.executable,
+        "-m",
+        "t5explore.cli",
+        "sweep",
+        str(sweep),
+        f"--results_dir={results}",
+        "--gin.Experiment.notes='killed'",
+    ]
 
 
 def test_sigkill_mid_run_then_rerun_finishes_without_training_twice(tmp_path):
     sweep = tmp_path / "fake_sweep.gin"
     # distinct configs: identical runs would be computed once (copied), which is not what this test is about
-    sweep.write_text("Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}}\n"
-                     "Sweep.seeds = [0, 1]\n")
+    sweep.write_text(
+        "Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}}\nSweep.seeds = [0, 1]\n"
+    )
     results = tmp_path / "results"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "FAKE_STEP_S": "0.3",
-           "T5EXPLORE_SWEEP_EXECUTOR": f"{TESTS / 'test_sweep_runner.py'}:fake_execute"}
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "FAKE_STEP_S": "0.3",
+        "T5EXPLORE_SWEEP_EXECUTOR": f"{TESTS / 'test_sweep_runner.py'}:fake_execute",
+    }
     victim = results / "fake_sweep" / "alpha__seed_1"
     proc = subprocess.Popen(sweep_cmd(sweep, results), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
@@ -42,13 +54,19 @@ def test_sigkill_mid_run_then_rerun_finishes_without_training_twice(tmp_path):
     assert not (victim / "result.json").exists() and (victim / "CLAIM").exists()
     assert (results / "fake_sweep" / "alpha__seed_0" / "result.json").exists()
 
-    status = subprocess.run([sys.executable, "-m", "t5explore.cli", "status", str(results)], env=env,
-                            capture_output=True, text=True, timeout=120)
+    status = subprocess.run(
+        [sys.executable, "-m", "t5explore.cli", "status", str(results)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "4 runs: 1 done, 0 running, 0 failed, 3 pending" in status.stdout, status.stdout + status.stderr
     assert "interrupted" in status.stdout
 
-    rerun = subprocess.run(sweep_cmd(sweep, results), env={**env, "FAKE_STEP_S": "0"}, capture_output=True,
-                           text=True, timeout=120)
+    rerun = subprocess.run(
+        sweep_cmd(sweep, results), env={**env, "FAKE_STEP_S": "0"}, capture_output=True, text=True, timeout=120
+    )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "resuming alpha__seed_1" in rerun.stdout
     for name in NAMES:

@@ -9,10 +9,20 @@ from t5explore.sweep import naming, rundir
 from t5explore.sweep.grid import load_sweep
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("@prefix_lm()", "prefix_lm"), ("'c4/en'", "c4-en"), ("0.25", "0.25"), ("../../etc", "etc"),
-    ("i.i.d.", "i.i.d"), ("a__b", "a_b"), ("μ = 3", "3"), ("...", "x"), ("[1, 2]", "1-2"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("@prefix_lm()", "prefix_lm"),
+        ("'c4/en'", "c4-en"),
+        ("0.25", "0.25"),
+        ("../../etc", "etc"),
+        ("i.i.d.", "i.i.d"),
+        ("a__b", "a_b"),
+        ("μ = 3", "3"),
+        ("...", "x"),
+        ("[1, 2]", "1-2"),
+    ],
+)
 def test_slug_is_safe_and_readable(text, expected):
     assert naming.slug(text) == expected
     naming.check_safe_name(naming.slug(text))

@@ -40,9 +40,14 @@ def fake_execute(run_dir, gin_files, bindings, metadata):
         time.sleep(step_s)
         (ckpts / f"step_{step}").mkdir()
     loss = float("nan") if "Experiment.notes = 'nan'" in bindings else 1.0 / (1 + len(metadata["run"]))
-    result = {**metadata, "schema": 1, "bindings": list(bindings), "gin_files": list(gin_files),
-              "pretrain": {"steps": FAKE_STEPS, "final_loss": loss},
-              "cache_env": os.environ.get("T5EXPLORE_CACHE")}
+    result = {
+        **metadata,
+        "schema": 1,
+        "bindings": list(bindings),
+        "gin_files": list(gin_files),
+        "pretrain": {"steps": FAKE_STEPS, "final_loss": loss},
+        "cache_env": os.environ.get("T5EXPLORE_CACHE"),
+    }
     io_utils.atomic_write_json(run_dir / "result.json", result)
     return result
 
@@ -55,7 +60,7 @@ def _clean_gin():
 
 @pytest.fixture
 def sweep_cli(monkeypatch):
-    """cli.main with only this room's subcommands, so these tests do not depend on other rooms' CLIs."""
+    """cli.main with only the sweep subcommands, so these tests do not depend on other subpackages' CLIs."""
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
     return cli.main
 
@@ -78,8 +83,9 @@ def starts(run_dir: Path) -> list[int]:
 def test_four_run_sweep_completes_and_rerun_skips_everything(tmp_path):
     out = io.StringIO()
     res = tmp_path / "results"
-    outcome = run_sweep(sweep_file(tmp_path), res, executor=fake_execute, out=out,
-                        overrides=["Experiment.notes = 'everywhere'"])
+    outcome = run_sweep(
+        sweep_file(tmp_path), res, executor=fake_execute, out=out, overrides=["Experiment.notes = 'everywhere'"]
+    )
     names = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
     assert outcome.exit_code == 0 and outcome.states == {n: "ran" for n in names}
     sdir = res / "fake_sweep"
@@ -94,13 +100,22 @@ def test_four_run_sweep_completes_and_rerun_skips_everything(tmp_path):
     meta = io_utils.read_json(sdir / "sweep.json")
     assert meta["name"] == "fake_sweep" and meta["baseline"] == "Alpha ★" and meta["baseline_name"] == "alpha"
     assert [(r["run"], r["variant"]) for r in meta["runs"]] == [
-        ("alpha__seed_0", "Alpha ★"), ("alpha__seed_1", "Alpha ★"), ("beta__seed_0", "beta"), ("beta__seed_1", "beta")]
+        ("alpha__seed_0", "Alpha ★"),
+        ("alpha__seed_1", "Alpha ★"),
+        ("beta__seed_0", "beta"),
+        ("beta__seed_1", "beta"),
+    ]
     log = out.getvalue()
     assert "[sweep 4/4 |" in log and "ETA" in log and "4 ran, 0 already done, 0 failed" in log
     assert "T5EXPLORE_CACHE" not in os.environ or os.environ["T5EXPLORE_CACHE"] != str(res / ".cache")
 
-    again = run_sweep(sweep_file(tmp_path), res, executor=fake_execute, out=io.StringIO(),
-                      overrides=["Experiment.notes = 'everywhere'"])  # the same config: nothing to do
+    again = run_sweep(
+        sweep_file(tmp_path),
+        res,
+        executor=fake_execute,
+        out=io.StringIO(),
+        overrides=["Experiment.notes = 'everywhere'"],
+    )  # the same config: nothing to do
     assert again.states == {n: "done" for n in names}
     assert all(starts(sdir / n) == [0] for n in names)
 
@@ -111,8 +126,12 @@ def test_failing_and_nan_runs_are_recorded_and_the_others_complete(tmp_path):
     out = io.StringIO()
     outcome = run_sweep(sweep_file(tmp_path, extra), res, executor=fake_execute, out=out, only="*__seed_0")
     sdir = res / "fake_sweep"
-    assert outcome.states == {"alpha__seed_0": "ran", "beta__seed_0": "ran", "broken__seed_0": "failed",
-                              "diverged__seed_0": "failed"}
+    assert outcome.states == {
+        "alpha__seed_0": "ran",
+        "beta__seed_0": "ran",
+        "broken__seed_0": "failed",
+        "diverged__seed_0": "failed",
+    }
     assert outcome.exit_code == 1
     failed = (sdir / "broken__seed_0" / "FAILED").read_text()
     assert "Traceback" in failed and "RuntimeError: injected failure in broken__seed_0" in failed
@@ -130,8 +149,9 @@ def test_failing_and_nan_runs_are_recorded_and_the_others_complete(tmp_path):
 
 def test_shards_cover_every_run_exactly_once(tmp_path):
     path = tmp_path / "big.gin"
-    path.write_text("Sweep.variants = {'a': {}, 'b': {}, 'c': {}}\nSweep.axes = {'x.y': [1, 2, 3]}\n"
-                    "Sweep.seeds = [0, 1, 2]\n")
+    path.write_text(
+        "Sweep.variants = {'a': {}, 'b': {}, 'c': {}}\nSweep.axes = {'x.y': [1, 2, 3]}\nSweep.seeds = [0, 1, 2]\n"
+    )
     from t5explore.sweep.grid import load_sweep
 
     runs = load_sweep(str(path)).runs
@@ -149,14 +169,23 @@ def test_shards_cover_every_run_exactly_once(tmp_path):
         run_sweep(sweep_file(tmp_path), res, shard=f"{i}/3", executor=fake_execute, out=io.StringIO())
     sdir = res / "fake_sweep"
     assert sorted(d.name for d in sdir.iterdir() if d.is_dir()) == sorted(
-        ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"])
+        ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
+    )
     assert all(starts(d) == [0] for d in sdir.iterdir() if d.is_dir())
 
 
 def test_cli_dry_run_lists_names_and_bindings_and_writes_nothing(tmp_path, capsys, sweep_cli):
     res = tmp_path / "results"
-    code = sweep_cli(["sweep", sweep_file(tmp_path), f"--results_dir={res}", "--dry_run", "--gin.Sweep.seeds=[7]",
-                     "--gin.Experiment.notes='x'"])
+    code = sweep_cli(
+        [
+            "sweep",
+            sweep_file(tmp_path),
+            f"--results_dir={res}",
+            "--dry_run",
+            "--gin.Sweep.seeds=[7]",
+            "--gin.Experiment.notes='x'",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "sweep fake_sweep: 2 of 2 runs" in out

@@ -45,8 +45,10 @@ class CountingExecutor:
 
 def write_sweep(tmp_path: Path, name: str, variants: str, seeds: str = "[0]", baseline: str = "") -> str:
     path = tmp_path / f"{name}.gin"
-    path.write_text(f"Sweep.name = '{name}'\nSweep.variants = {{{variants}}}\nSweep.seeds = {seeds}\n"
-                    + (f"Sweep.baseline = '{baseline}'\n" if baseline else ""))
+    path.write_text(
+        f"Sweep.name = '{name}'\nSweep.variants = {{{variants}}}\nSweep.seeds = {seeds}\n"
+        + (f"Sweep.baseline = '{baseline}'\n" if baseline else "")
+    )
     return str(path)
 
 
@@ -65,7 +67,12 @@ def test_an_identical_run_in_a_second_sweep_is_copied_not_trained(tmp_path):
     src, dst = res / "table_a" / "x__seed_0", res / "table_b" / "star__seed_0"
     source, copy = io_utils.read_json(src / "result.json"), io_utils.read_json(dst / "result.json")
     assert (copy["sweep"], copy["run"], copy["variant"], copy["baseline"], copy["point"]) == (
-        "table_b", "star__seed_0", "star", False, "star")
+        "table_b",
+        "star__seed_0",
+        "star",
+        False,
+        "star",
+    )
     assert copy["variant_bindings"] == {"Pretrain.steps": "1"} and copy["shared_from"] == "table_a/x__seed_0"
     assert copy["pretrain"] == source["pretrain"] and "shared_from" not in source
     for name in ("config.gin", "metrics.jsonl", "predictions/glue_cola.jsonl"):
@@ -81,8 +88,12 @@ def test_an_identical_run_in_a_second_sweep_is_copied_not_trained(tmp_path):
 def test_different_seeds_are_never_shared(tmp_path):
     res, run = tmp_path / "results", CountingExecutor()
     run_sweep(write_sweep(tmp_path, "table_a", "'x': {'Pretrain.steps': '1'}"), res, executor=run, out=io.StringIO())
-    outcome = run_sweep(write_sweep(tmp_path, "table_b", "'x': {'Pretrain.steps': '1'}", seeds="[0, 1]"), res,
-                        executor=run, out=io.StringIO())
+    outcome = run_sweep(
+        write_sweep(tmp_path, "table_b", "'x': {'Pretrain.steps': '1'}", seeds="[0, 1]"),
+        res,
+        executor=run,
+        out=io.StringIO(),
+    )
     assert outcome.states == {"x__seed_0": "shared", "x__seed_1": "ran"}
     assert run.calls == ["table_a/x__seed_0", "table_b/x__seed_1"]
 
@@ -92,8 +103,9 @@ def test_an_incomplete_source_is_not_waited_for(tmp_path):
     a = write_sweep(tmp_path, "table_a", "'x': {'Pretrain.steps': '1'}")
     run_sweep(a, res, executor=run, out=io.StringIO())
     os.replace(res / "table_a" / "x__seed_0" / "result.json", tmp_path / "moved.json")  # as if still running
-    outcome = run_sweep(write_sweep(tmp_path, "table_b", "'x': {'Pretrain.steps': '1'}"), res, executor=run,
-                        out=io.StringIO())
+    outcome = run_sweep(
+        write_sweep(tmp_path, "table_b", "'x': {'Pretrain.steps': '1'}"), res, executor=run, out=io.StringIO()
+    )
     assert outcome.states == {"x__seed_0": "ran"} and run.calls == ["table_a/x__seed_0", "table_b/x__seed_0"]
     fp = fingerprint.read(res / "table_b" / "x__seed_0")
     assert sharing.find_source(res, fp)[0] == "table_b/x__seed_0"  # the index now names the complete run
@@ -101,10 +113,13 @@ def test_an_incomplete_source_is_not_waited_for(tmp_path):
 
 def test_fingerprint_is_the_canonical_config_without_sweep_bindings_comments_or_order(tmp_path):
     one, two = tmp_path / "one.gin", tmp_path / "two.gin"
-    one.write_text("# a comment\nPretrain.steps = 6\nExperiment.seed = 0\nSweep.seeds = [0]\n"
-                   "Finetune.tasks = ['glue_cola',\n    'glue_sst2']\n")
-    two.write_text("Finetune.tasks = ['glue_cola', 'glue_sst2']\nExperiment.seed = 0\nPretrain.steps = 6\n"
-                   "Sweep.name = 'other'\n")
+    one.write_text(
+        "# a comment\nPretrain.steps = 6\nExperiment.seed = 0\nSweep.seeds = [0]\n"
+        "Finetune.tasks = ['glue_cola',\n    'glue_sst2']\n"
+    )
+    two.write_text(
+        "Finetune.tasks = ['glue_cola', 'glue_sst2']\nExperiment.seed = 0\nPretrain.steps = 6\nSweep.name = 'other'\n"
+    )
     fp = fingerprint.compute([str(one)])
     assert fp == fingerprint.compute([str(two)])
     assert fp.config == ("Experiment.seed = 0", "Finetune.tasks = ['glue_cola', 'glue_sst2']", "Pretrain.steps = 6")
@@ -126,6 +141,7 @@ def test_fingerprinting_leaves_the_callers_gin_config_as_it_was():
 def test_the_t5_tables_share_their_common_runs():
     """At the default (CPU reproduction) scale, and at paper scale: Tables 5, 6 and 7 share ★ (replace spans,
     15 %), Tables 4 and 5 share BERT-style, and the four no-pre-training rows are one run per seed."""
+
     def prints(gin_files=()):
         out = {}
         for table in ("t5_table4_objectives", "t5_table5_corruption", "t5_table6_rate", "t5_table7_span_length"):

@@ -64,8 +64,10 @@ def test_changed_binding_after_completion_is_refused_naming_old_and_new_values(t
     assert sweep_cli(["sweep", write_sweep(tmp_path, alpha_steps="3"), f"--results_dir={res}"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert ("run alpha__seed_0 of sweep fake_sweep was made under a different config: Pretrain.steps: 1 -> 3 "
-            "(also changed: alpha__seed_1)") in err
+    assert (
+        "run alpha__seed_0 of sweep fake_sweep was made under a different config: Pretrain.steps: 1 -> 3 "
+        "(also changed: alpha__seed_1)"
+    ) in err
     assert "--rerun_changed" in err and "--force" in err
     assert {n: (sdir / n / "result.json").read_text() for n in NAMES} == before  # nothing ran, nothing changed
     assert all(starts(sdir / n) == [0] for n in NAMES)
@@ -121,8 +123,10 @@ def test_checkpoints_made_under_another_config_are_never_resumed(tmp_path, sweep
 
     assert sweep_cli(["sweep", write_sweep(tmp_path, notes="changed"), f"--results_dir={res}"]) == 2
     err = capsys.readouterr().err
-    assert "run alpha__seed_0 of sweep fake_sweep was made under a different config: " \
-           "Experiment.notes: 'ok' -> 'changed'" in err
+    assert (
+        "run alpha__seed_0 of sweep fake_sweep was made under a different config: "
+        "Experiment.notes: 'ok' -> 'changed'" in err
+    )
     assert not (run / "starts.log").exists() and not (res / "fake_sweep" / "beta__seed_0").exists()
 
     assert sweep_cli(["sweep", write_sweep(tmp_path, notes="changed"), f"--results_dir={res}", "--rerun_changed"]) == 0
@@ -167,5 +171,4 @@ def test_train_refuses_a_run_dir_made_under_another_config(tmp_path, sweep_cli, 
     assert sweep_cli(["train", f"--run_dir={run}", f"--gin_file={gin_file}"]) == 2
     err = capsys.readouterr().err
     assert f"run directory {run} was made under a different config (Experiment.seed: 0 -> 1)" in err
-    assert json.loads((run / "fingerprint.json").read_text())["config"] == ["Experiment.seed = 0",
-                                                                            "Pretrain.steps = 6"]
+    assert json.loads((run / "fingerprint.json").read_text())["config"] == ["Experiment.seed = 0", "Pretrain.steps = 6"]

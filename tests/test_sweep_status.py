@@ -17,16 +17,20 @@ def _run(path, result: bool = True):
 
 
 def test_root_with_loose_runs_still_shows_the_sweep_folders_below_it(tmp_path):
-    _run(tmp_path / "standalone")                          # `t5explore train --run_dir=results/standalone`
+    _run(tmp_path / "standalone")  # `t5explore train --run_dir=results/standalone`
     _run(tmp_path / "sweep_a" / "x__seed_0")
     _run(tmp_path / "sweep_a" / "y__seed_0", result=False)
     (tmp_path / "sweep_b").mkdir()
     (tmp_path / "sweep_b" / "sweep.json").write_text(json.dumps({"name": "sweep_b", "runs": [{"run": "p"}]}))
-    _run(tmp_path / "group" / "sweep_c" / "z__seed_0")    # sweeps grouped one level deeper
+    _run(tmp_path / "group" / "sweep_c" / "z__seed_0")  # sweeps grouped one level deeper
     (tmp_path / "standalone" / "checkpoints" / "6").mkdir(parents=True)  # not searched: inside a run
 
-    assert find_sweeps(tmp_path) == [tmp_path, tmp_path / "group" / "sweep_c", tmp_path / "sweep_a",
-                                     tmp_path / "sweep_b"]
+    assert find_sweeps(tmp_path) == [
+        tmp_path,
+        tmp_path / "group" / "sweep_c",
+        tmp_path / "sweep_a",
+        tmp_path / "sweep_b",
+    ]
     out = io.StringIO()
     assert print_status(tmp_path, out) == 0
     text = out.getvalue()

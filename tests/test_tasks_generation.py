@@ -30,12 +30,12 @@ def test_text_formats_match_t5_preprocessors():
 def test_tasks_are_registered_with_their_primary_metrics():
     assert {"cnn_dailymail", *WMT_TASKS} <= set(TASK_NAMES)
     cnndm = get_task("cnn_dailymail")
-    assert (cnndm.benchmark, cnndm.primary_metric, cnndm.metric_names) == (
-        "cnndm", "rouge2", ("rouge1", "rouge2", "rougeLsum"))
+    assert (cnndm.benchmarks, cnndm.primary_metric, cnndm.metric_names, cnndm.label) == (
+        {"cnndm": ("rouge2",)}, "rouge2", ("rouge1", "rouge2", "rougeLsum"), "CNNDM")
     for name in WMT_TASKS:
         task = get_task(name)
-        assert (task.benchmark, task.primary_metric, task.metric_names, task.label_words) == (
-            "wmt", "bleu", ("bleu",), None)
+        assert (task.benchmarks, task.primary_metric, task.metric_names, task.label_words) == (
+            {"en_" + name[-2:]: ("bleu",)}, "bleu", ("bleu",), None)
 
 
 def test_generation_tasks_from_tfds_mock_data():

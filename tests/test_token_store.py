@@ -47,7 +47,7 @@ def test_store_round_trips_the_corpus(store, corpus, vocab):
         assert store.document(i).tolist() == vocab.encode(docs[i])
     # documents are concatenated without separators: a stretch over a boundary decodes to both texts
     j = len(docs) // 2
-    stretch = store.tokens[store.doc_offsets[j]:store.doc_offsets[j + 2]]
+    stretch = store.tokens[store.doc_offsets[j] : store.doc_offsets[j + 2]]
     both = vocab.encode(docs[j]) + vocab.encode(docs[j + 1])
     assert normalised(vocab.decode(stretch)) == normalised(vocab.decode(both))
     assert 1 not in stretch and 0 not in stretch

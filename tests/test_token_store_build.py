@@ -17,8 +17,16 @@ from t5explore.data.pretrain_stream import PretrainStream
 from t5explore.data.vocab import get_vocabulary
 from t5explore.objectives.named import span_corruption
 
-BOOKS = ["pg500.txt", "pg38145.txt", "pg149.txt", "pg19322.txt", "pg551.txt", "pg6763.txt", "pg1974.txt",
-         "pg1656.txt"]  # the 8 smallest books (1.4 MB)
+BOOKS = [
+    "pg500.txt",
+    "pg38145.txt",
+    "pg149.txt",
+    "pg19322.txt",
+    "pg551.txt",
+    "pg6763.txt",
+    "pg1974.txt",
+    "pg1656.txt",
+]  # the 8 smallest books (1.4 MB)
 SMALL_SHARDS = ts.BuildSettings(num_workers=1, encode_threads=1, shard_bytes=300_000)
 
 
@@ -47,7 +55,7 @@ class FirstFormatStore:
         self.doc_offsets = np.concatenate([[0], np.cumsum([len(ids) for ids in encoded])]).astype(np.int64)
         self.token_space = vocab.token_space()
         self.num_tokens = len(self.tokens)
-        self.split_point = self.num_tokens - int(round(self.num_tokens * eval_fraction))
+        self.split_point = self.num_tokens - round(self.num_tokens * eval_fraction)
 
     def split_bounds(self, split):
         return (0, self.split_point) if split == "train" else (self.split_point, self.num_tokens)
@@ -84,8 +92,7 @@ def test_two_processes_build_the_same_store(serial_store, books, vocab, tmp_path
     assert not [p for p in (parallel.directory / "shards").iterdir() if p.name.startswith(".")]
 
 
-def test_killed_build_resumes_without_retokenising_finished_shards(serial_store, books, vocab, tmp_path,
-                                                                   monkeypatch):
+def test_killed_build_resumes_without_retokenising_finished_shards(serial_store, books, vocab, tmp_path, monkeypatch):
     entry = ts.store_entry(books, vocab, tmp_path)
     plan, jobs = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS, part=(0, 2))  # half the shards ...
     token_shards.build_shards(jobs, 1, vocab, books.name, progress=False)
@@ -114,7 +121,7 @@ def test_unfinished_store_is_not_opened(books, vocab, tmp_path):
     entry = ts.store_entry(books, vocab, tmp_path)
     _, jobs = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS, part=(0, 2))
     token_shards.build_shards(jobs, 1, vocab, books.name, progress=False)
-    with pytest.raises(token_shards.IncompleteStoreError, match="no manifest.json.*build-store"):
+    with pytest.raises(token_shards.IncompleteStoreError, match=r"no manifest\.json.*build-store"):
         ts.TokenStore(entry)
     plan, _ = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS)
     with pytest.raises(token_shards.IncompleteStoreError, match=r"shards are not built \(first: 00001-"):
@@ -145,9 +152,14 @@ def test_racing_builders_of_one_shard_both_finish(books, vocab, tmp_path, monkey
 
 def test_build_store_command_shard_by_shard(serial_store, shared_data, tmp_path, capsys):
     gutenberg = shared_data / "pretrain" / "gutenberg"
-    flags = ["--gin.Pretrain.corpus=@text_files()", f"--gin.text_files.pattern={BOOKS!r}",
-             f"--gin.text_files.directory='{gutenberg}'", "--gin.vocabulary.sp_vocab_size=400",
-             f"--gin.Experiment.cache_dir='{tmp_path}'", "--gin.token_store.shard_bytes=300000"]
+    flags = [
+        "--gin.Pretrain.corpus=@text_files()",
+        f"--gin.text_files.pattern={BOOKS!r}",
+        f"--gin.text_files.directory='{gutenberg}'",
+        "--gin.vocabulary.sp_vocab_size=400",
+        f"--gin.Experiment.cache_dir='{tmp_path}'",
+        "--gin.token_store.shard_bytes=300000",
+    ]
 
     def build_store(*args):
         assert cli.main(["build-store", *args, *flags]) == 0

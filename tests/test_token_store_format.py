@@ -50,8 +50,16 @@ def test_sharded_tokens_index_like_one_array(tmp_path):
     assert tokens.shape == flat.shape and len(tokens) == 18 and tokens.dtype == np.int32
     for key in [0, 4, 5, 7, 8, 17, -1, -18, np.int64(9)]:
         assert tokens[key] == flat[key]
-    for key in [slice(None), slice(3, 12), slice(5, 8), slice(8, 8), slice(12, 3), slice(None, None, 3),
-                slice(-4, None), slice(16, 99)]:
+    for key in [
+        slice(None),
+        slice(3, 12),
+        slice(5, 8),
+        slice(8, 8),
+        slice(12, 3),
+        slice(None, None, 3),
+        slice(-4, None),
+        slice(16, 99),
+    ]:
         assert np.array_equal(tokens[key], flat[key]) and tokens[key].dtype == np.int32, key
     rows = np.array([[0, 1, 2], [4, 5, 6], [6, 7, 8], [15, 16, 17]])  # as chunks() reads, some across shards
     grid = np.array([[0, 1, 2], [4, 5, 6], [7, 8, 17]])  # any other integer array
@@ -83,8 +91,11 @@ def write_first_format(directory, documents, vocab):
     np.save(directory / "tokens.npy", np.concatenate([np.asarray(e, np.int32) for e in encoded]))
     np.save(directory / "doc_offsets.npy", np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64))
     space = vocab.token_space()
-    meta = {"num_tokens": sum(map(len, encoded)), "num_documents": len(encoded),
-            "token_space": {f: getattr(space, f) for f in TokenSpace.__dataclass_fields__}}
+    meta = {
+        "num_tokens": sum(map(len, encoded)),
+        "num_documents": len(encoded),
+        "token_space": {f: getattr(space, f) for f in TokenSpace.__dataclass_fields__},
+    }
     (directory / "meta.json").write_text(json.dumps(meta))
 
 

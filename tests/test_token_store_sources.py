@@ -35,8 +35,10 @@ def test_text_file_shards_are_consecutive_file_groups(shared_data):
 
 def test_jsonl_shards_cut_big_files_at_line_ends(tmp_path):
     lines = [json.dumps({"text": f"document {i} é" + "x" * (i % 13)}) for i in range(60)]
-    body = "".join(line + ("\r\n" if i % 3 == 0 else "\r" if i % 3 == 1 else "\n") + ("\n" * (i % 2))
-                   for i, line in enumerate(lines))
+    body = "".join(
+        line + ("\r\n" if i % 3 == 0 else "\r" if i % 3 == 1 else "\n") + ("\n" * (i % 2))
+        for i, line in enumerate(lines)
+    )
     (tmp_path / "a.jsonl").write_bytes(body.encode("utf-8"))
     (tmp_path / "b.jsonl").write_text(json.dumps({"text": "last"}) + "\n", encoding="utf-8")
     corpus = jsonl_files(pattern=str(tmp_path / "*.jsonl"))
@@ -75,10 +77,16 @@ def test_tfds_shards_are_example_slices_and_a_cap_is_announced(monkeypatch):
     builder = FakeBuilder(10)
     monkeypatch.setattr("t5explore.data.corpus.TfdsCorpus._builder", lambda self: builder)
     capped = tfds_corpus(name="c4/en", max_documents=7)
-    assert capped.shards(shard_documents=3) == [{"split": "train[0:3]"}, {"split": "train[3:6]"},
-                                                {"split": "train[6:7]"}]
-    assert concatenated(capped, capped.shards(shard_documents=3)) == list(capped.documents()) == [
-        f"doc {i}" for i in range(7)]
+    assert capped.shards(shard_documents=3) == [
+        {"split": "train[0:3]"},
+        {"split": "train[3:6]"},
+        {"split": "train[6:7]"},
+    ]
+    assert (
+        concatenated(capped, capped.shards(shard_documents=3))
+        == list(capped.documents())
+        == [f"doc {i}" for i in range(7)]
+    )
     assert "CAPPED at the first 7 of 10 documents by tfds_corpus.max_documents = 7" in capped.size_note()
     whole = tfds_corpus(name="c4/en")
     assert whole.size_note() == "tfds:c4/en:train: reading all 10 documents" and len(whole.shards()) == 1
@@ -147,7 +155,7 @@ def first_format_paragraphs(text, join_lines):
         elif current:
             paragraphs.append((" " if join_lines else "\n").join(current))
             current = []
-    return paragraphs + [(" " if join_lines else "\n").join(current)] if current else paragraphs
+    return [*paragraphs, (" " if join_lines else "\n").join(current)] if current else paragraphs
 
 
 def outcome(fn, *args):
@@ -160,12 +168,31 @@ def outcome(fn, *args):
 def test_text_documents_are_the_first_formats(tmp_path):
     """Reading and paragraph splitting were sped up; the documents (and errors) must not change."""
     rng = random.Random(0)
-    pieces = [b"a", b"b", b" ", b"\t", b"\n", b"\n", b"\r", b"\r\n", b"\x0c", "\u2028".encode(), b"\xc2\x85",
-              "\u3000".encode(), "é".encode(), b"\x1c", b"\x0b", b"\0", b"\xff", b"\xc3"]  # the last 3: errors
+    pieces = [
+        b"a",
+        b"b",
+        b" ",
+        b"\t",
+        b"\n",
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"\x0c",
+        "\u2028".encode(),
+        b"\xc2\x85",
+        "\u3000".encode(),
+        "é".encode(),
+        b"\x1c",
+        b"\x0b",
+        b"\0",
+        b"\xff",
+        b"\xc3",
+    ]  # the last 3: errors
     path = tmp_path / "t.txt"
     for _ in range(3000):
-        path.write_bytes(b"".join(rng.choice(pieces[:-3] if rng.random() < 0.9 else pieces)
-                                  for _ in range(rng.randint(0, 30))))
+        path.write_bytes(
+            b"".join(rng.choice(pieces[:-3] if rng.random() < 0.9 else pieces) for _ in range(rng.randint(0, 30)))
+        )
         assert outcome(_read_utf8, path) == outcome(first_format_read_utf8, path)
         if isinstance(text := outcome(_read_utf8, path), str) and not text.endswith("valid UTF-8"):
             for join in (True, False):

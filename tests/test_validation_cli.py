@@ -57,8 +57,12 @@ def test_configuration_errors_exit_2_in_one_line(tmp_path, capsys):
 def test_a_closed_pipe_is_no_traceback(tmp_path):
     sweep = tmp_path / "s.gin"
     sweep.write_text("Sweep.variants = {'a': {'Pretrain.steps': '1'}, 'b': {'Pretrain.steps': '2'}}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "t5explore.cli", "sweep", str(sweep), "--dry_run"],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "t5explore.cli", "sweep", str(sweep), "--dry_run"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # like `| head` that has already gone
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == cli.EXIT_BROKEN_PIPE
@@ -66,21 +70,26 @@ def test_a_closed_pipe_is_no_traceback(tmp_path):
 
 
 def test_help_imports_nothing_heavy():
-    code = ("import sys; from t5explore import cli; cli.build_parser(); "
-            "print(sorted(m for m in ('jax', 'pandas', 'scipy', 'matplotlib', 'tensorflow', 'optax', 'numpy') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from t5explore import cli; cli.build_parser(); "
+        "print(sorted(m for m in ('jax', 'pandas', 'scipy', 'matplotlib', 'tensorflow', 'optax', 'numpy') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("command, says, gin", [
-    ("train", "One run: parse gin, pretrain", "--gin.SCOPE.PARAM=VALUE"),
-    ("sweep", "Run every run of a sweep gin file", "--gin.SCOPE.PARAM=VALUE"),
-    ("status", "show done/running/failed/pending runs", "gin flags: none (`t5explore status` ignores them)"),
-    ("table", "Aggregate seeds per variant", "gin flags: none (`t5explore table` ignores them)"),
-    ("plot", "Loss curves, score bars", "gin flags: none (`t5explore plot` ignores them)"),
-])
+@pytest.mark.parametrize(
+    "command, says, gin",
+    [
+        ("train", "One run: parse gin, pretrain", "--gin.SCOPE.PARAM=VALUE"),
+        ("sweep", "Run every run of a sweep gin file", "--gin.SCOPE.PARAM=VALUE"),
+        ("status", "show done/running/failed/pending runs", "gin flags: none (`t5explore status` ignores them)"),
+        ("table", "Aggregate seeds per variant", "gin flags: none (`t5explore table` ignores them)"),
+        ("plot", "Loss curves, score bars", "gin flags: none (`t5explore plot` ignores them)"),
+    ],
+)
 def test_every_subcommand_help_describes_it_and_its_gin_flags(command, says, gin):
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
     text = sub.choices[command].format_help()

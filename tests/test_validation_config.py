@@ -17,17 +17,23 @@ def _clean_gin():
     gin.clear_config()
 
 
-@pytest.mark.parametrize("obj, message", [
-    (Pretrain(steps="abc"), "gin binding Pretrain.steps: must be int, got 'abc' (str)"),
-    (Pretrain(steps=2.5), "gin binding Pretrain.steps: must be int, got 2.5 (float)"),
-    (Pretrain(steps=True), "gin binding Pretrain.steps: must be int, got True (bool)"),
-    (Pretrain(z_loss="0"), "gin binding Pretrain.z_loss: must be float, got '0' (str)"),
-    (Finetune(tasks=["glue_rte", 3]), "gin binding Finetune.tasks: must be a list of str, got ['glue_rte', 3] (list)"),
-    (Finetune(eval_max_examples=1.5), "gin binding Finetune.eval_max_examples: must be int or None, got 1.5"),
-    (Finetune(data_dir=3), "gin binding Finetune.data_dir: must be str or None, got 3 (int)"),
-    (Experiment(seed="0"), "gin binding Experiment.seed: must be int, got '0' (str)"),
-    (Optimizer(warmup_steps=1e4), "gin binding Optimizer.warmup_steps: must be int, got 10000.0 (float)"),
-])
+@pytest.mark.parametrize(
+    "obj, message",
+    [
+        (Pretrain(steps="abc"), "gin binding Pretrain.steps: must be int, got 'abc' (str)"),
+        (Pretrain(steps=2.5), "gin binding Pretrain.steps: must be int, got 2.5 (float)"),
+        (Pretrain(steps=True), "gin binding Pretrain.steps: must be int, got True (bool)"),
+        (Pretrain(z_loss="0"), "gin binding Pretrain.z_loss: must be float, got '0' (str)"),
+        (
+            Finetune(tasks=["glue_rte", 3]),
+            "gin binding Finetune.tasks: must be a list of str, got ['glue_rte', 3] (list)",
+        ),
+        (Finetune(eval_max_examples=1.5), "gin binding Finetune.eval_max_examples: must be int or None, got 1.5"),
+        (Finetune(data_dir=3), "gin binding Finetune.data_dir: must be str or None, got 3 (int)"),
+        (Experiment(seed="0"), "gin binding Experiment.seed: must be int, got '0' (str)"),
+        (Optimizer(warmup_steps=1e4), "gin binding Optimizer.warmup_steps: must be int, got 10000.0 (float)"),
+    ],
+)
 def test_wrong_types_are_one_error_naming_the_binding(obj, message):
     with pytest.raises(ConfigError) as e:
         obj.validate()
@@ -54,16 +60,26 @@ def test_parsed_bindings_are_type_checked_before_anything_is_built():
     check_gin_bindings()  # a macro is checked when the dataclass is built
 
 
-@pytest.mark.parametrize("binding, message", [
-    ("Pretrain.batch_size = eight",
-     "gin binding Pretrain.batch_size: cannot parse the value 'eight' (a string needs quotes: 'eight')"),
-    ("Pretrain.objective = span corruption",
-     "gin binding Pretrain.objective: cannot parse the value 'span corruption'"),
-    ("Pretrain.steps = ", "gin binding Pretrain.steps: has no value"),
-    ("Pretrain.stepz = 3", "in gin binding 'Pretrain.stepz = 3': Configurable 'Pretrain' doesn't have a parameter "
-                           "named 'stepz' (line 1: Pretrain.stepz = 3)"),
-    ("Pretrain.steps = [1,", "in gin binding 'Pretrain.steps = [1,': EOF in multi-line statement"),
-])
+@pytest.mark.parametrize(
+    "binding, message",
+    [
+        (
+            "Pretrain.batch_size = eight",
+            "gin binding Pretrain.batch_size: cannot parse the value 'eight' (a string needs quotes: 'eight')",
+        ),
+        (
+            "Pretrain.objective = span corruption",
+            "gin binding Pretrain.objective: cannot parse the value 'span corruption'",
+        ),
+        ("Pretrain.steps = ", "gin binding Pretrain.steps: has no value"),
+        (
+            "Pretrain.stepz = 3",
+            "in gin binding 'Pretrain.stepz = 3': Configurable 'Pretrain' doesn't have a parameter "
+            "named 'stepz' (line 1: Pretrain.stepz = 3)",
+        ),
+        ("Pretrain.steps = [1,", "in gin binding 'Pretrain.steps = [1,': EOF in multi-line statement"),
+    ],
+)
 def test_gin_parse_errors_are_one_line_naming_the_binding(binding, message):
     with pytest.raises(ConfigError) as e:
         parse_gin([], [binding])
@@ -75,15 +91,20 @@ def test_unparseable_value_in_a_gin_file_names_file_line_and_binding(tmp_path):
     f.write_text("include 'gin/runs/tiny_cpu.gin'\nPretrain.batch_size = eight\n")
     with pytest.raises(ConfigError) as e:
         parse_gin([str(f)])
-    assert str(e.value) == (f"in gin file {f}: gin binding Pretrain.batch_size: cannot parse the value 'eight' "
-                            f"(a string needs quotes: 'eight') ({f}, line 2)")
+    assert str(e.value) == (
+        f"in gin file {f}: gin binding Pretrain.batch_size: cannot parse the value 'eight' "
+        f"(a string needs quotes: 'eight') ({f}, line 2)"
+    )
 
 
-@pytest.mark.parametrize("flag, message", [
-    ("--gin.Pretrain.steps='abc'", "gin binding Pretrain.steps: must be int, got 'abc' (str)"),
-    ("--gin.Pretrain.steps=2.5", "gin binding Pretrain.steps: must be int, got 2.5 (float)"),
-    ("--gin.Pretrain.batch_size=eight", "gin binding Pretrain.batch_size: cannot parse the value 'eight'"),
-])
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--gin.Pretrain.steps='abc'", "gin binding Pretrain.steps: must be int, got 'abc' (str)"),
+        ("--gin.Pretrain.steps=2.5", "gin binding Pretrain.steps: must be int, got 2.5 (float)"),
+        ("--gin.Pretrain.batch_size=eight", "gin binding Pretrain.batch_size: cannot parse the value 'eight'"),
+    ],
+)
 def test_cli_train_exits_2_with_one_line_before_anything_runs(tmp_path, capsys, flag, message):
     run_dir = tmp_path / "run"
     assert cli.main(["train", "--gin_file=gin/runs/tiny_cpu.gin", flag, f"--run_dir={run_dir}"]) == 2

@@ -10,8 +10,7 @@ import pytest
 from t5explore import cli
 from t5explore.config import ConfigError
 from t5explore.data.corpus import CorpusError, jsonl_files, text_files
-from t5explore.data.tasks import TaskDataError
-from t5explore.data.tasks import local_files
+from t5explore.data.tasks import TaskDataError, local_files
 from t5explore.train.config import Finetune
 from t5explore.train.finetune import prepare_tasks
 from t5explore.train.run import execute
@@ -39,8 +38,11 @@ def run_rte(tmp_path, data_dir, tasks="['glue_rte']"):
     cache = tmp_path / "cache"
     run_dir = tmp_path / "run"
     with pytest.raises((TaskDataError, ConfigError)) as e:
-        execute(run_dir, ["gin/runs/tiny_cpu.gin"], [f"Finetune.tasks = {tasks}", f"Finetune.data_dir = '{data_dir}'",
-                                                     f"Experiment.cache_dir = '{cache}'"])
+        execute(
+            run_dir,
+            ["gin/runs/tiny_cpu.gin"],
+            [f"Finetune.tasks = {tasks}", f"Finetune.data_dir = '{data_dir}'", f"Experiment.cache_dir = '{cache}'"],
+        )
     # nothing was built or trained: no vocabulary, no checkpoints, no metrics
     assert not cache.exists() and not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.jsonl").exists()
     return str(e.value)
@@ -48,8 +50,9 @@ def run_rte(tmp_path, data_dir, tasks="['glue_rte']"):
 
 def test_a_tsv_missing_its_label_column_stops_the_run_before_pretraining(tmp_path):
     data = rte_dir(tmp_path, train="index\tsentence1\tsentence2\n0\ta\tb\n")
-    assert run_rte(tmp_path, data) == (f"{data}/glue/RTE/train.tsv:1: header lacks column(s) ['label']; "
-                                       f"it has ['index', 'sentence1', 'sentence2']")
+    assert run_rte(tmp_path, data) == (
+        f"{data}/glue/RTE/train.tsv:1: header lacks column(s) ['label']; it has ['index', 'sentence1', 'sentence2']"
+    )
 
 
 def test_missing_file_empty_split_and_unknown_task_are_caught_up_front(tmp_path):
@@ -123,11 +126,20 @@ def test_several_empty_files_and_missing_directories(tmp_path):
 
 def test_cli_corpus_error_is_one_line_and_exit_2(tmp_path, capsys):
     corpus_errors(tmp_path)
-    code = cli.main(["train", "--gin_file=gin/runs/tiny_cpu.gin", "--gin.Pretrain.corpus=@text_files()",
-                     f"--gin.text_files.pattern='{tmp_path}/bin.txt'", "--gin.Finetune.tasks=[]",
-                     f"--gin.Experiment.cache_dir='{tmp_path}/cache'", f"--run_dir={tmp_path}/run"])
+    code = cli.main(
+        [
+            "train",
+            "--gin_file=gin/runs/tiny_cpu.gin",
+            "--gin.Pretrain.corpus=@text_files()",
+            f"--gin.text_files.pattern='{tmp_path}/bin.txt'",
+            "--gin.Finetune.tasks=[]",
+            f"--gin.Experiment.cache_dir='{tmp_path}/cache'",
+            f"--run_dir={tmp_path}/run",
+        ]
+    )
     err = capsys.readouterr().err.splitlines()
     assert code == 2
-    assert err[-1] == (f"t5explore: input error: {tmp_path}/bin.txt: a binary file (NUL byte at offset 0), "
-                       "not UTF-8 text")
+    assert err[-1] == (
+        f"t5explore: input error: {tmp_path}/bin.txt: a binary file (NUL byte at offset 0), not UTF-8 text"
+    )
     assert not any("Traceback" in line for line in err)

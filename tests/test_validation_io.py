@@ -41,8 +41,11 @@ def test_full_disk_while_appending_metrics_names_the_file(tmp_path, monkeypatch)
 
     writer = writers.MetricsWriter(tmp_path, tensorboard=False)
     monkeypatch.setattr(writers, "open", _enospc, raising=False)
-    with pytest.raises(DiskFullError, match=f"^No space left on device: could not write {tmp_path}/metrics.jsonl "
-                                            r"\(the pretrain metrics of step 3\)$"):
+    with pytest.raises(
+        DiskFullError,
+        match=f"^No space left on device: could not write {tmp_path}/metrics.jsonl "
+        r"\(the pretrain metrics of step 3\)$",
+    ):
         writer.write("pretrain", 3, {"loss": 1.0})
 
 
@@ -58,8 +61,11 @@ def test_full_disk_during_a_checkpoint_names_the_directory(tmp_path):
 
     ckpt = object.__new__(Checkpointer)
     ckpt.directory, ckpt._manager = str(tmp_path), Manager()
-    with pytest.raises(DiskFullError, match=f"^No space left on device: could not write {tmp_path} "
-                                            r"\(checkpoint of step 5\)$"):
+    with pytest.raises(
+        DiskFullError,
+        match=f"^No space left on device: could not write {tmp_path} "
+        r"\(checkpoint of step 5\)$",
+    ):
         ckpt.save(5, {}, {})
 
 
@@ -76,7 +82,8 @@ def test_cli_run_failure_on_a_full_disk_is_one_line_exit_1(tmp_path, capsys, mon
     # FAILED cannot be written either; the one line still says what happened
     assert capsys.readouterr().err == (
         f"t5explore: run failed: DiskFullError: No space left on device: could not write {run_dir}/config.gin "
-        f"(1 byte) (run with --verbose for the traceback)\n")
+        f"(1 byte) (run with --verbose for the traceback)\n"
+    )
     assert sorted(p.name for p in run_dir.iterdir()) == ["fingerprint.json"]
 
 

@@ -27,13 +27,19 @@ def write_sweep(tmp_path, beta: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("beta, message", [
-    ("'Pretrain.stepz': '2'", "run beta__seed_0: in gin binding 'Pretrain.stepz = 2': Configurable 'Pretrain' "
-                              "doesn't have a parameter named 'stepz'"),
-    ("'Pretrain.steps': \"'two'\"", "run beta__seed_0: gin binding Pretrain.steps: must be int, got 'two' (str)"),
-    ("'Pretrain.steps': 'two'", "run beta__seed_0: gin binding Pretrain.steps: cannot parse the value 'two'"),
-    ("'Finetune.learning_rate': 'True'", "run beta__seed_0: gin binding Finetune.learning_rate: must be float"),
-])
+@pytest.mark.parametrize(
+    "beta, message",
+    [
+        (
+            "'Pretrain.stepz': '2'",
+            "run beta__seed_0: in gin binding 'Pretrain.stepz = 2': Configurable 'Pretrain' "
+            "doesn't have a parameter named 'stepz'",
+        ),
+        ("'Pretrain.steps': \"'two'\"", "run beta__seed_0: gin binding Pretrain.steps: must be int, got 'two' (str)"),
+        ("'Pretrain.steps': 'two'", "run beta__seed_0: gin binding Pretrain.steps: cannot parse the value 'two'"),
+        ("'Finetune.learning_rate': 'True'", "run beta__seed_0: gin binding Finetune.learning_rate: must be float"),
+    ],
+)
 def test_dry_run_fails_on_a_bad_binding_inside_a_variant(tmp_path, capsys, beta, message):
     res = tmp_path / "results"
     assert cli.main(["sweep", write_sweep(tmp_path, beta), f"--results_dir={res}", "--dry_run"]) == 2
@@ -49,8 +55,9 @@ def failing_execute(run_dir, gin_files, bindings, metadata):
 def test_a_failed_runs_reason_is_shown_in_summary_status_and_table(tmp_path):
     res = tmp_path / "results"
     out = io.StringIO()
-    outcome = run_sweep(write_sweep(tmp_path, "'Pretrain.steps': '2'"), res, executor=failing_execute, out=out,
-                        only="beta*")
+    outcome = run_sweep(
+        write_sweep(tmp_path, "'Pretrain.steps': '2'"), res, executor=failing_execute, out=out, only="beta*"
+    )
     assert outcome.exit_code == 1
     run_dir = res / "s" / "beta__seed_0"
     assert (run_dir / "FAILED").read_text().splitlines()[-1] == "ValueError: the real reason"
@@ -63,7 +70,8 @@ def test_a_failed_runs_reason_is_shown_in_summary_status_and_table(tmp_path):
 
 
 def test_baseline_star_matches_the_exact_variant_name():
-    settings = SweepSettings(variants={"a": {"Experiment.notes": "'1'"}, "../a": {"Experiment.notes": "'2'"}},
-                             baseline="a")
+    settings = SweepSettings(
+        variants={"a": {"Experiment.notes": "'1'"}, "../a": {"Experiment.notes": "'2'"}}, baseline="a"
+    )
     runs = expand(settings, "x.gin", "x").runs
     assert [(r.variant, r.point, r.baseline) for r in runs] == [("a", "a", True), ("../a", "a", False)]

@@ -9,8 +9,12 @@ from t5explore.data import vocab as vocab_lib
 from t5explore.data.corpus import builtin_corpus, text_files
 from t5explore.data.vocab import Vocab, VocabError, get_vocabulary, vocabulary
 
-TEXTS = ["Return the number of items in a sequence.", "Open a file, read it — and close it again!",
-         "  multiple   spaces\tand a tab", "Unicode: café, naïve, ☃ and 数"]
+TEXTS = [
+    "Return the number of items in a sequence.",
+    "Open a file, read it — and close it again!",
+    "  multiple   spaces\tand a tab",
+    "Unicode: café, naïve, ☃ and 数",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ def test_encode_decode_round_trip_stops_at_eos_and_ignores_pad(vocab):
     for text in TEXTS[:2]:
         assert vocab.decode(vocab.encode(text)) == text
     ids = vocab.encode(TEXTS[0])
-    assert vocab.decode([0, 0] + ids + [1] + vocab.encode("garbage after eos") + [0]) == TEXTS[0]
+    assert vocab.decode([0, 0, *ids, 1, *vocab.encode("garbage after eos"), 0]) == TEXTS[0]
     assert vocab.encode_batch(TEXTS) == [vocab.encode(t) for t in TEXTS]
     assert "<unk>" in vocab._sp.id_to_piece(2) and vocab.decode([5000]) == vocab.decode([2])
 

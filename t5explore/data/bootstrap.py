@@ -34,7 +34,8 @@ import json
 import math
 import time
 import zlib
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,8 +88,9 @@ def percentile_interval(samples, confidence: float = CONFIDENCE) -> list[float] 
     return [float(lo), float(hi)]
 
 
-def bootstrap_task(task: str, data: EvalSet, seed: int, replicates: int = REPLICATES,
-                   budget_s: float = BUDGET_S) -> dict[str, np.ndarray]:
+def bootstrap_task(
+    task: str, data: EvalSet, seed: int, replicates: int = REPLICATES, budget_s: float = BUDGET_S
+) -> dict[str, np.ndarray]:
     """metric -> replicate values (all the same length) for one task."""
     n = len(data.targets)
     if n == 0 or replicates <= 0:
@@ -102,7 +104,7 @@ def bootstrap_task(task: str, data: EvalSet, seed: int, replicates: int = REPLIC
             break
         try:
             candidates = shortcut(task, data, seed, replicates, missing, full)
-        except Exception:  # a scorer that cannot take one example, a sacrebleu without the private API, ...
+        except Exception:  # noqa: BLE001 - a scorer that cannot take one example, sacrebleu without its private API
             candidates = {}
         for metric, values in candidates.items():
             if _verified(values, metric, full, checks):
@@ -114,31 +116,44 @@ def bootstrap_task(task: str, data: EvalSet, seed: int, replicates: int = REPLIC
     return {m: out[m][:count] for m in full}
 
 
-def bootstrap_report(evals: Mapping[str, EvalSet], seed: int, replicates: int = REPLICATES,
-                     budget_s: float = BUDGET_S, benchmark_fn: Callable | None = None) -> dict[str, Any]:
+def bootstrap_report(
+    evals: Mapping[str, EvalSet],
+    seed: int,
+    replicates: int = REPLICATES,
+    budget_s: float = BUDGET_S,
+    benchmark_fn: Callable | None = None,
+) -> dict[str, Any]:
     """result.json's `bootstrap` field for the best checkpoint's predictions of every task in `evals`."""
     if benchmark_fn is None:
-        from t5explore.data.metrics import benchmark_scores as benchmark_fn
+        from t5explore.data.tasks import benchmark_scores
+
+        benchmark_fn = benchmark_scores
     samples = {task: bootstrap_task(task, data, seed, replicates, budget_s) for task, data in evals.items()}
     samples = {t: s for t, s in samples.items() if s}
     counts = {t: len(next(iter(s.values()))) for t, s in samples.items()}
     bench = benchmark_samples(samples, counts, benchmark_fn)
     return {
-        "replicates": replicates, "confidence": CONFIDENCE, "method": "percentile",
+        "replicates": replicates,
+        "confidence": CONFIDENCE,
+        "method": "percentile",
         "best": {
             "tasks": {t: {m: percentile_interval(v) for m, v in s.items()} for t, s in samples.items()},
             "benchmarks": {b: percentile_interval(v) for b, v in bench.items()},
             "replicates": counts,
-            "examples": {t: {"n": len(evals[t].targets), "hash": examples_fingerprint(evals[t].targets)}
-                         for t in samples},
-            "samples": {"tasks": {t: {m: encode_samples(v) for m, v in s.items()} for t, s in samples.items()},
-                        "benchmarks": {b: encode_samples(v) for b, v in bench.items()}},
+            "examples": {
+                t: {"n": len(evals[t].targets), "hash": examples_fingerprint(evals[t].targets)} for t in samples
+            },
+            "samples": {
+                "tasks": {t: {m: encode_samples(v) for m, v in s.items()} for t, s in samples.items()},
+                "benchmarks": {b: encode_samples(v) for b, v in bench.items()},
+            },
         },
     }
 
 
-def benchmark_samples(samples: Mapping[str, Mapping[str, np.ndarray]], counts: Mapping[str, int],
-                      benchmark_fn: Callable) -> dict[str, np.ndarray]:
+def benchmark_samples(
+    samples: Mapping[str, Mapping[str, np.ndarray]], counts: Mapping[str, int], benchmark_fn: Callable
+) -> dict[str, np.ndarray]:
     """Benchmark scores per replicate: replicate r of every task a benchmark averages (same r for all).
 
     A benchmark has as many replicates as the fewest of its tasks."""
@@ -160,12 +175,19 @@ def benchmark_samples(samples: Mapping[str, Mapping[str, np.ndarray]], counts: M
 
 # ------------------------------------------------------------------------------------------- internals
 
+
 def _score(data: EvalSet, idx: np.ndarray) -> dict[str, float]:
-    return {k: float(v) for k, v in data.score([data.targets[i] for i in idx], [data.predictions[i] for i in idx],
-                                              [data.metas[i] for i in idx]).items()}
+    return {
+        k: float(v)
+        for k, v in data.score(
+            [data.targets[i] for i in idx], [data.predictions[i] for i in idx], [data.metas[i] for i in idx]
+        ).items()
+    }
 
 
-def _verified(values: np.ndarray, metric: str, full: Mapping[str, float], checks: list[Mapping[str, float]]) -> bool:
+def _verified(
+    values: np.ndarray, metric: str, full: Mapping[str, float], checks: Sequence[Mapping[str, float]]
+) -> bool:
     """values[0] (full set) and values[1 + r] (check replicates) equal what score() gave."""
     expected = [full[metric], *(c[metric] for c in checks)]
     if len(values) < len(expected):
@@ -181,12 +203,13 @@ def _replicate_totals(task: str, n: int, seed: int, replicates: int, table: np.n
     for start in range(0, replicates, 100):
         rs = range(start, min(start + 100, replicates))
         counts = np.stack([np.bincount(resample(seed, task, n, r), minlength=n) for r in rs]).astype(np.float64)
-        out[1 + start:1 + rs.stop] = counts @ table
+        out[1 + start : 1 + rs.stop] = counts @ table
     return out
 
 
-def _additive_samples(task: str, data: EvalSet, seed: int, replicates: int, metrics: set[str],
-                      full: Mapping[str, float]) -> dict[str, np.ndarray]:
+def _additive_samples(
+    task: str, data: EvalSet, seed: int, replicates: int, metrics: set[str], full: Mapping[str, float]
+) -> dict[str, np.ndarray]:
     """Candidates for metrics that are the mean (or the sum) of per-example scores."""
     n = len(data.targets)
     per_example = [_score(data, np.array([i])) for i in range(n)]
@@ -202,22 +225,31 @@ def _additive_samples(task: str, data: EvalSet, seed: int, replicates: int, metr
     return out
 
 
-def _bleu_samples(task: str, data: EvalSet, seed: int, replicates: int, metrics: set[str],
-                  full: Mapping[str, float]) -> dict[str, np.ndarray]:
+def _bleu_samples(
+    task: str, data: EvalSet, seed: int, replicates: int, metrics: set[str], full: Mapping[str, float]
+) -> dict[str, np.ndarray]:
     """Corpus BLEU from summed sentence statistics (sacrebleu's settings as in data.metrics.bleu)."""
     if "bleu" not in metrics:
         return {}
     from sacrebleu.metrics import BLEU
 
-    bleu = BLEU(lowercase=False, force=False, tokenize="intl", smooth_method="exp", smooth_value=0.0,
-                effective_order=False)
+    bleu = BLEU(
+        lowercase=False, force=False, tokenize="intl", smooth_method="exp", smooth_value=0.0, effective_order=False
+    )
     stats = np.asarray(bleu._extract_corpus_statistics(list(data.predictions), [list(data.targets)]), np.float64)
     totals = _replicate_totals(task, len(data.targets), seed, replicates, stats)
     return {"bleu": np.array([bleu._compute_score_from_stats(np.rint(row).astype(np.int64)).score for row in totals])}
 
 
-def _scored_samples(task: str, data: EvalSet, seed: int, replicates: int, metrics: list[str],
-                    checks: list[Mapping[str, float]], budget_s: float) -> dict[str, np.ndarray]:
+def _scored_samples(
+    task: str,
+    data: EvalSet,
+    seed: int,
+    replicates: int,
+    metrics: list[str],
+    checks: Sequence[Mapping[str, float]],
+    budget_s: float,
+) -> dict[str, np.ndarray]:
     """score() on every replicate, stopping early (≥ MIN_REPLICATES) once `budget_s` is spent."""
     rows = [dict(c) for c in checks]
     t0 = time.perf_counter()
@@ -230,8 +262,9 @@ def _scored_samples(task: str, data: EvalSet, seed: int, replicates: int, metric
 
 def encode_samples(values) -> str:
     """Replicate values as one line: space-separated, rounded to SAMPLE_DIGITS decimals ('nan' kept)."""
-    return " ".join(f"{float(v):.{SAMPLE_DIGITS}f}".rstrip("0").rstrip(".") if math.isfinite(v) else "nan"
-                    for v in values)
+    return " ".join(
+        f"{float(v):.{SAMPLE_DIGITS}f}".rstrip("0").rstrip(".") if math.isfinite(v) else "nan" for v in values
+    )
 
 
 def decode_samples(text: str) -> np.ndarray:

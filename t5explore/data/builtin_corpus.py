@@ -29,8 +29,19 @@ from t5explore.io_utils import atomic_write_text
 
 # Directories under the stdlib that hold tests, demos, IDE code, installed third-party packages or binaries.
 SKIP_DIRS = frozenset(
-    {"test", "tests", "idle_test", "idlelib", "turtledemo", "site-packages", "dist-packages", "__pycache__",
-     "lib-dynload", "ensurepip", "__phello__"}
+    {
+        "test",
+        "tests",
+        "idle_test",
+        "idlelib",
+        "turtledemo",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        "lib-dynload",
+        "ensurepip",
+        "__phello__",
+    }
 )
 MIN_DOC_CHARS = 80  # shorter docstrings ("Return self.") carry almost no prose
 MIN_DOC_WORDS = 8
@@ -148,7 +159,7 @@ def extract_builtin_documents(root: Path) -> list[BuiltinDocument]:
 def source_key(root: Path) -> str:
     """Content hash of every source file we read (cheap: ~30 MB of bytes), naming the disk cache entry."""
     h = hashlib.sha256(f"builtin-sources-v{EXTRACTOR_VERSION}".encode())
-    files = stdlib_source_files(root) + [(TOPICS_MODULE, root / "pydoc_data" / "topics.py")]
+    files = [*stdlib_source_files(root), (TOPICS_MODULE, root / "pydoc_data" / "topics.py")]
     for module, path in files:
         data = path.read_bytes() if path.is_file() else b""
         h.update(module.encode() + b"\0" + len(data).to_bytes(8, "little") + data)

@@ -20,9 +20,9 @@ import shutil
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
 
 from t5explore.io_utils import atomic_write_json, current_umask, read_json
 
@@ -55,8 +55,9 @@ def hash_update(h, *parts: str | bytes) -> None:
         h.update(b)
 
 
-def files_fingerprint(tag: str, options: tuple[str, ...], files, hash_contents: bool = False,
-                      cache_dir: str | os.PathLike | None = None) -> str:
+def files_fingerprint(
+    tag: str, options: tuple[str, ...], files, hash_contents: bool = False, cache_dir: str | os.PathLike | None = None
+) -> str:
     """Content hash of a file-backed corpus: its kind and options, then every file's bytes in order.
 
     Remembered under the files' metadata in `<cache>/fingerprints/` (see the module docstring) unless
@@ -76,10 +77,8 @@ def files_fingerprint(tag: str, options: tuple[str, ...], files, hash_contents: 
             return known
         digest = _hash_files(tag, options, files)
         if [_file_metadata(p) for p in files] == before:
-            try:
+            with suppress(OSError):  # a read-only cache only costs the next start a re-hash
                 atomic_write_json(path, {"fingerprint": digest, "tag": tag, "files": len(before)})
-            except OSError:  # a read-only cache only costs the next start a re-hash
-                pass
     return digest
 
 

@@ -21,10 +21,13 @@ on machines sharing the cache directory, and a killed one is simply run again (f
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
-        "build-store", help="tokenise the pretraining corpus into the token-store cache (resumable, shardable)",
+        "build-store",
+        help="tokenise the pretraining corpus into the token-store cache (resumable, shardable)",
         description="Tokenise Pretrain.corpus with the run's vocabulary into the cache entry its runs will open: "
-                    "in parallel here, or one part of the shards per task of a job array, then --finalize.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "in parallel here, or one part of the shards per task of a job array, then --finalize.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--shard", metavar="I/N", help="build only the shards whose index is I mod N (no manifest)")
     p.add_argument("--finalize", action="store_true", help="write the manifest once every shard is built")
     p.add_argument("--plan", action="store_true", help="print the entry and its shards' state; build nothing")

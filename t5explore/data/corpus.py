@@ -24,8 +24,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import gin
 
@@ -175,6 +175,7 @@ class _FileCorpus(CorpusSource):
 
     reader = "files"
     split_lines = False
+    files: list[Path]  # set by the subclass from its patterns
 
     def documents(self) -> Iterator[str]:
         empty = True
@@ -267,8 +268,14 @@ class JsonlFiles(_FileCorpus):
 class TfdsCorpus(CorpusSource):
     """A TFDS dataset's text field, in the dataset's deterministic file order (no shuffling)."""
 
-    def __init__(self, name: str, split: str = "train", field: str = "text", data_dir: str | None = None,
-                 max_documents: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        split: str = "train",
+        field: str = "text",
+        data_dir: str | None = None,
+        max_documents: int | None = None,
+    ):
         self.dataset, self.split, self.field, self.data_dir = name, split, field, data_dir
         self.max_documents = max_documents
         self.name = f"tfds:{name}:{split}"
@@ -319,12 +326,14 @@ class TfdsCorpus(CorpusSource):
     def size_note(self) -> str | None:
         """The build log's line: how much of the split is read, and whether tfds_corpus.max_documents caps it."""
         n, total = self._num_documents()
-        if total is None:
+        if n is None or total is None:  # both or neither (see _num_documents)
             cap = "" if self.max_documents is None else f" (at most {self.max_documents:,}: tfds_corpus.max_documents)"
             return f"{self.name}: reading its documents{cap}"
         if n < total:
-            return (f"{self.name}: CAPPED at the first {n:,} of {total:,} documents by tfds_corpus.max_documents = "
-                    f"{self.max_documents}; set it to None to read all")
+            return (
+                f"{self.name}: CAPPED at the first {n:,} of {total:,} documents by tfds_corpus.max_documents = "
+                f"{self.max_documents}; set it to None to read all"
+            )
         return f"{self.name}: reading all {total:,} documents"
 
     def _compute_fingerprint(self) -> str:
@@ -355,18 +364,25 @@ def builtin_corpus(cache_dir: str | None = None) -> CorpusSource:
 
 
 @register_corpus("text_files")
-def text_files(pattern=gin.REQUIRED, directory: str | None = None, join_lines: bool = True,
-               hash_contents: bool = False) -> CorpusSource:
+def text_files(
+    pattern=gin.REQUIRED, directory: str | None = None, join_lines: bool = True, hash_contents: bool = False
+) -> CorpusSource:
     return TextFiles(pattern, directory, join_lines, hash_contents)
 
 
 @register_corpus("jsonl_files")
-def jsonl_files(pattern=gin.REQUIRED, field: str = "text", directory: str | None = None,
-                hash_contents: bool = False) -> CorpusSource:
+def jsonl_files(
+    pattern=gin.REQUIRED, field: str = "text", directory: str | None = None, hash_contents: bool = False
+) -> CorpusSource:
     return JsonlFiles(pattern, field, directory, hash_contents)
 
 
 @register_corpus("tfds_corpus")
-def tfds_corpus(name: str = gin.REQUIRED, split: str = "train", field: str = "text", data_dir: str | None = None,
-                max_documents: int | None = None) -> CorpusSource:
+def tfds_corpus(
+    name: str = gin.REQUIRED,
+    split: str = "train",
+    field: str = "text",
+    data_dir: str | None = None,
+    max_documents: int | None = None,
+) -> CorpusSource:
     return TfdsCorpus(name, split, field, data_dir, max_documents)

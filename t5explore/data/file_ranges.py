@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 MIN_SHARD_BYTES, MAX_SHARD_BYTES = 4 << 20, 256 << 20  # automatic shard size: total / 64, within these
 
@@ -21,13 +21,13 @@ def plan_file_shards(files: Sequence[Path], shard_bytes: int | None, split_lines
     target = shard_bytes or min(MAX_SHARD_BYTES, max(MIN_SHARD_BYTES, sum(sizes) // 64))
     shards, current, filled = [], [], 0
     for path, size in zip(files, sizes):
-        for start, stop in (_line_ranges(path, size, target) if split_lines else [(0, size)]):
+        for start, stop in _line_ranges(path, size, target) if split_lines else [(0, size)]:
             current.append([str(path), start, stop])
             filled += stop - start
             if filled >= target:
                 shards.append(current)
                 current, filled = [], 0
-    return shards + [current] if current or not shards else shards
+    return [*shards, current] if current or not shards else shards
 
 
 def _line_ranges(path: Path, size: int, target: int) -> list[tuple[int, int]]:
@@ -40,7 +40,7 @@ def _line_ranges(path: Path, size: int, target: int) -> list[tuple[int, int]]:
             if f.tell() >= size:
                 break
             cuts.append(f.tell())
-    return list(zip(cuts, cuts[1:] + [size]))
+    return list(zip(cuts, [*cuts[1:], size]))
 
 
 class _ByteRange(io.RawIOBase):

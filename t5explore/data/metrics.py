@@ -16,9 +16,11 @@ import collections
 import math
 import re
 import string
-from typing import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+
+from t5explore.results_schema import MetricInfo
 
 INVALID = -1  # class id of a prediction that is not a label word
 
@@ -196,7 +198,9 @@ def rouge_scores(targets: Sequence[str], predictions: Sequence[str]) -> dict[str
     """Mean ROUGE-1/2/Lsum F-measure x100 over examples (rouge_score's tokeniser: lowercase, alphanumerics,
     no stemming), as T5 scores CNN/DM. T5 reports the mid of a bootstrap over examples, which estimates this
     mean with sampling noise and a global RNG; the exact mean is used here so scores are reproducible."""
-    from rouge_score import rouge_scorer  # imported on use: only generation tasks need it
+    from rouge_score import (
+        rouge_scorer,  # imported on use: only generation tasks need it
+    )
 
     _check_lengths(targets, predictions)
     if not targets:
@@ -219,62 +223,37 @@ def bleu(targets: Sequence[str], predictions: Sequence[str]) -> float:
     if not targets:
         return 0.0
     result = sacrebleu.corpus_bleu(
-        list(predictions), [list(targets)], smooth_method="exp", smooth_value=0.0, force=False,
-        lowercase=False, tokenize="intl", use_effective_order=False,
+        list(predictions),
+        [list(targets)],
+        smooth_method="exp",
+        smooth_value=0.0,
+        force=False,
+        lowercase=False,
+        tokenize="intl",
+        use_effective_order=False,
     )
     return float(result.score)
 
 
-# ---------------------------------------------------------------------------------------------- benchmarks
+# ---------------------------------------------------------------------------------------------- display
 
-# The metrics that make up each task's benchmark score; tasks with two are averaged first (T5's eval_utils).
-GLUE_TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "glue_cola": ("matthews_corr",),
-    "glue_sst2": ("accuracy",),
-    "glue_mrpc": ("f1", "accuracy"),
-    "glue_stsb": ("pearson", "spearman"),
-    "glue_qnli": ("accuracy",),
-    "glue_rte": ("accuracy",),
-}
-SUPERGLUE_TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "superglue_boolq": ("accuracy",),
-}
-SQUAD_TASK = "squad_v1"
-# Generation benchmarks: result key -> (task, metric), the paper's CNNDM (ROUGE-2-F) and EnDe/EnFr/EnRo (BLEU).
-GENERATION_BENCHMARKS: dict[str, tuple[str, str]] = {
-    "cnndm": ("cnn_dailymail", "rouge2"),
-    "en_de": ("wmt_en_de", "bleu"),
-    "en_fr": ("wmt_en_fr", "bleu"),
-    "en_ro": ("wmt_en_ro", "bleu"),
+# How tables and plots name each metric (result.json carries these in `registry.metrics`). Which metrics
+# make up a benchmark score is the task registry's business (data/tasks/registry.py), not this module's.
+METRIC_INFO: dict[str, MetricInfo] = {
+    "accuracy": MetricInfo("acc", "accuracy (%)"),
+    "matthews_corr": MetricInfo("MCC", "Matthews corr. ×100"),
+    "f1": MetricInfo("F1", "F1 ×100"),
+    "pearson": MetricInfo("Pearson", "Pearson ×100"),
+    "spearman": MetricInfo("Spearman", "Spearman ×100"),
+    "exact_match": MetricInfo("EM", "exact match (%)"),
+    "invalid_predictions": MetricInfo("invalid", "invalid predictions", better="lower"),
+    "rouge1": MetricInfo("R-1", "ROUGE-1 F"),
+    "rouge2": MetricInfo("R-2", "ROUGE-2 F"),
+    "rougeLsum": MetricInfo("R-Lsum", "ROUGE-Lsum F"),
+    "bleu": MetricInfo("BLEU", "BLEU"),
 }
 
 
-def benchmark_scores(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """`glue_average`, `superglue_average`, `squad_em`, `squad_f1`, `cnndm` (ROUGE-2), `en_de`, `en_fr`,
-    `en_ro` (BLEU) from per-task metrics (only those present).
-
-    The GLUE/SuperGLUE averages are over the benchmark's tasks present in `per_task`, each task's metrics
-    averaged first (MRPC F1/accuracy, STS-B Pearson/Spearman), as the T5 paper does.
-    """
-    out: dict[str, float] = {}
-    for key, table in (("glue_average", GLUE_TASK_METRICS), ("superglue_average", SUPERGLUE_TASK_METRICS)):
-        task_scores = [_task_score(task, per_task[task], table[task]) for task in table if task in per_task]
-        if task_scores:
-            out[key] = float(np.mean(task_scores))
-    if SQUAD_TASK in per_task:
-        out["squad_em"] = float(_require(SQUAD_TASK, per_task[SQUAD_TASK], "exact_match"))
-        out["squad_f1"] = float(_require(SQUAD_TASK, per_task[SQUAD_TASK], "f1"))
-    for key, (task, metric) in GENERATION_BENCHMARKS.items():
-        if task in per_task:
-            out[key] = float(_require(task, per_task[task], metric))
-    return out
-
-
-def _task_score(task: str, scores: Mapping[str, float], metric_names: Sequence[str]) -> float:
-    return float(np.mean([_require(task, scores, m) for m in metric_names]))
-
-
-def _require(task: str, scores: Mapping[str, float], metric: str) -> float:
-    if metric not in scores:
-        raise KeyError(f"task {task} has no metric {metric!r} (has {sorted(scores)})")
-    return float(scores[metric])
+def metric_info(name: str) -> MetricInfo:
+    """Display facts of metric `name`; a metric not listed is shown under its own name, higher better."""
+    return METRIC_INFO.get(name, MetricInfo(name, name))

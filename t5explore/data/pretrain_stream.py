@@ -31,9 +31,21 @@ _STOP_POLL_S = 0.1
 class PretrainStream:
     """Iterator of feature dicts for one host; also random access via `batch(k)`."""
 
-    def __init__(self, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                 host_index: int = 0, host_count: int = 1, prefetch: int = 2, tokens=None, process_local: bool = False,
-                 features: Callable[[np.ndarray, np.ndarray], dict] = encdec_features):
+    def __init__(
+        self,
+        store,
+        objective,
+        inputs_length: int,
+        batch_size: int,
+        seed: int,
+        split: str = "train",
+        host_index: int = 0,
+        host_count: int = 1,
+        prefetch: int = 2,
+        tokens=None,
+        process_local: bool = False,
+        features: Callable[[np.ndarray, np.ndarray], dict] = encdec_features,
+    ):
         """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process).
         features: (inputs, targets) -> the model's batch (its `Model.features`; the encoder-decoder's by default)."""
         if host_count < 1 or not 0 <= host_index < host_count:
@@ -52,7 +64,8 @@ class PretrainStream:
             raise ValueError(
                 f"the {split} split of {store} has {stop - self.first_token} tokens = {self.num_chunks} chunks of "
                 f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
-                f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch")
+                f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch"
+            )
         self.prefetch, self.process_local, self.features = prefetch, process_local, features
         self.wait_seconds = 0.0
         self._next = 0
@@ -95,14 +108,25 @@ class PretrainStream:
         inputs, targets = out["inputs"], out["targets"]
         want = (self.local_batch_size, self.plan.inputs_length)
         if inputs.shape != want or targets.ndim != 2 or targets.shape[0] != want[0]:
-            raise ValueError(f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
-                             f"{inputs.shape} and targets {targets.shape}; expected inputs {want}")
+            raise ValueError(
+                f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
+                f"{inputs.shape} and targets {targets.shape}; expected inputs {want}"
+            )
         features = self.features(inputs, targets)
         return ProcessLocalBatch(features) if self.process_local else features
 
     @classmethod
-    def for_process(cls, store, objective, inputs_length: int, batch_size: int, seed: int, split: str = "train",
-                    partitioner=None, **kwargs) -> "PretrainStream":
+    def for_process(
+        cls,
+        store,
+        objective,
+        inputs_length: int,
+        batch_size: int,
+        seed: int,
+        split: str = "train",
+        partitioner=None,
+        **kwargs,
+    ) -> PretrainStream:
         """The stream of this process's rows of every global batch, as host jax.process_index() of
         jax.process_count() (or, given a Partitioner, the block of rows its mesh puts on this process's
         devices). Each process corrupts only its rows, so the numbers differ from a one-process run's; the
@@ -114,8 +138,18 @@ class PretrainStream:
             host_count, host_index = batch_size // (stop - first), first // (stop - first)
         else:
             host_index, host_count = jax.process_index(), jax.process_count()
-        return cls(store, objective, inputs_length, batch_size, seed, split, host_index=host_index,
-                   host_count=host_count, process_local=True, **kwargs)
+        return cls(
+            store,
+            objective,
+            inputs_length,
+            batch_size,
+            seed,
+            split,
+            host_index=host_index,
+            host_count=host_count,
+            process_local=True,
+            **kwargs,
+        )
 
     def epoch_of(self, k: int) -> float:
         return k * self.batch_size / self.num_chunks
@@ -133,8 +167,10 @@ class PretrainStream:
     def restore(self, state: dict) -> None:
         for field in ("seed", "split", "batch_size"):
             if field in state and state[field] != getattr(self, field):
-                raise ValueError(f"stream state has {field}={state[field]!r} but this stream has "
-                                 f"{getattr(self, field)!r}; refusing to resume a different stream")
+                raise ValueError(
+                    f"stream state has {field}={state[field]!r} but this stream has "
+                    f"{getattr(self, field)!r}; refusing to resume a different stream"
+                )
         k = state.get("next_batch")
         if not isinstance(k, int) or k < 0:
             raise ValueError(f"stream state needs a non-negative int 'next_batch', got {state!r}")
@@ -150,9 +186,8 @@ class PretrainStream:
         if self.prefetch <= 0:
             features = self.batch(self._next)
         else:
-            if self._worker is None:
-                self._start_worker(self._next)
-            k, features = self._worker[1].get()
+            worker = self._worker if self._worker is not None else self._start_worker(self._next)
+            k, features = worker[1].get()
             if isinstance(features, BaseException):
                 self._stop_worker()
                 raise features
@@ -161,14 +196,19 @@ class PretrainStream:
         self._next += 1
         return features
 
-    def _start_worker(self, start: int) -> None:
+    def _start_worker(self, start: int) -> tuple[threading.Thread, queue.Queue, threading.Event]:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
         # The thread holds only a weak reference, so an abandoned stream is collected and its thread ends.
-        thread = threading.Thread(target=_produce, args=(weakref.ref(self), start, q, stop), daemon=True,
-                                  name=f"PretrainStream-{self.split}-host{self.host_index}")
+        thread = threading.Thread(
+            target=_produce,
+            args=(weakref.ref(self), start, q, stop),
+            daemon=True,
+            name=f"PretrainStream-{self.split}-host{self.host_index}",
+        )
         self._worker = (thread, q, stop)
         thread.start()
+        return self._worker
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -187,8 +227,9 @@ class PretrainStream:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_worker", None) is not None:
-            self._worker[2].set()
+        worker = getattr(self, "_worker", None)  # absent if __init__ failed
+        if worker is not None:
+            worker[2].set()
 
 
 def _produce(stream_ref, k: int, q: queue.Queue, stop: threading.Event) -> None:
@@ -199,7 +240,7 @@ def _produce(stream_ref, k: int, q: queue.Queue, stop: threading.Event) -> None:
             return
         try:
             item = (k, stream.batch(k))
-        except BaseException as e:  # hand the error to the consumer, which re-raises it
+        except BaseException as e:  # noqa: BLE001 - hand the error to the consumer, which re-raises it
             item = (k, e)
         del stream
         while not stop.is_set() and stream_ref() is not None:

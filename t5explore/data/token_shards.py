@@ -29,9 +29,10 @@ import shutil
 import struct
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 def _npy_header(dtype: np.dtype, length: int) -> bytes:
     """A .npy (v1.0) header of a 1-D array, always 128 bytes, so it can be rewritten once the length is known."""
-    text = "{'descr': %r, 'fortran_order': False, 'shape': (%d,), }" % (dtype.str, length)
+    text = f"{{'descr': {dtype.str!r}, 'fortran_order': False, 'shape': ({length:d},), }}"
     body = text.encode("latin1").ljust(_NPY_HEADER_BYTES - 11) + b"\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body
 
@@ -74,7 +75,7 @@ class NpyAppender:
 
     def __init__(self, path: str | os.PathLike, dtype):
         self.path, self.dtype, self.length = Path(path), np.dtype(dtype), 0
-        self._f = open(self.path, "wb")
+        self._f = open(self.path, "wb")  # noqa: SIM115 - the appender owns the file until close()
         self._f.write(_npy_header(self.dtype, 0))
 
     def write(self, values) -> None:
@@ -199,10 +200,16 @@ def _tokenize_shard(job: ShardJob, vocab, out: Path) -> dict:
             offsets.write(num_tokens + np.cumsum(lengths))
             num_tokens += flat.size
             num_documents += len(encoded)
-    info = {"index": job.shard.index, "name": job.shard.name, "spec": job.shard.spec, "dtype": dtype.name,
-            "num_tokens": num_tokens, "num_documents": num_documents,
-            "seconds": round(time.perf_counter() - start, 3),
-            "cpu_seconds": round(time.process_time() - cpu_start, 3)}  # every thread of this process
+    info = {
+        "index": job.shard.index,
+        "name": job.shard.name,
+        "spec": job.shard.spec,
+        "dtype": dtype.name,
+        "num_tokens": num_tokens,
+        "num_documents": num_documents,
+        "seconds": round(time.perf_counter() - start, 3),
+        "cpu_seconds": round(time.process_time() - cpu_start, 3),
+    }  # every thread of this process
     atomic_write_json(out / SHARD_INFO, info)
     return info
 
@@ -264,34 +271,47 @@ class _Progress:
         now = time.perf_counter()
         if self.enabled and (now - self.last >= PROGRESS_EVERY_S or self.done == self.total):
             self.last = now
-            print(f"tokenising {self.label}: {self.done}/{self.total} shards, {self.tokens:,} tokens "
-                  f"({self.tokens / max(now - self.start, 1e-9):,.0f} tokens/s, {self.workers} process"
-                  f"{'es' if self.workers > 1 else ''})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"tokenising {self.label}: {self.done}/{self.total} shards, {self.tokens:,} tokens "
+                f"({self.tokens / max(now - self.start, 1e-9):,.0f} tokens/s, {self.workers} process"
+                f"{'es' if self.workers > 1 else ''})",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def finalize_store(entry: Path, corpus, shards: list[Shard], dtype: np.dtype, meta: dict) -> dict:
     """Write doc_offsets.npy and, last, manifest.json from the built shards; returns the manifest."""
-    infos = [shard_info(entry, s) for s in shards]
-    missing = [s.name for s, info in zip(shards, infos) if info is None]
+    found = [shard_info(entry, s) for s in shards]
+    missing = [s.name for s, info in zip(shards, found) if info is None]
     if missing:
         raise IncompleteStoreError(
             f"{entry}: {len(missing)} of {len(shards)} shards are not built (first: {missing[0]}); build them "
-            f"(t5explore build-store --shard=I/N, or without --shard), then finalize")
+            f"(t5explore build-store --shard=I/N, or without --shard), then finalize"
+        )
+    infos = [info for info in found if info is not None]  # every shard's: none is missing
     bad = [info["name"] for info in infos if info["dtype"] != dtype.name]
     if bad:
         raise IncompleteStoreError(f"{entry}: shard {bad[0]} holds {dtype.name}-incompatible tokens; delete it")
     num_documents = sum(info["num_documents"] for info in infos)
     num_tokens = sum(info["num_tokens"] for info in infos)
     if num_documents == 0:
-        raise corpus.no_documents_error() if hasattr(corpus, "no_documents_error") else EmptyCorpusError(
-            f"corpus {corpus.name} has no documents")
+        raise (
+            corpus.no_documents_error()
+            if hasattr(corpus, "no_documents_error")
+            else EmptyCorpusError(f"corpus {corpus.name} has no documents")
+        )
     if num_tokens == 0:
         raise EmptyCorpusError(f"corpus {corpus.name} produced no tokens")
     _write_doc_offsets(entry, infos)
-    manifest = {**meta, "format": STORE_FORMAT, "dtype": dtype.name, "num_tokens": num_tokens,
-                "num_documents": num_documents,
-                "shards": [{k: info[k] for k in ("name", "num_tokens", "num_documents")} for info in infos]}
+    manifest = {
+        **meta,
+        "format": STORE_FORMAT,
+        "dtype": dtype.name,
+        "num_tokens": num_tokens,
+        "num_documents": num_documents,
+        "shards": [{k: info[k] for k in ("name", "num_tokens", "num_documents")} for info in infos],
+    }
     atomic_write_json(entry / MANIFEST, manifest)
     _remove_leftovers(entry / SHARDS_DIR, {s.name for s in shards})
     return manifest
@@ -321,8 +341,9 @@ def _remove_leftovers(shards_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def write_shard(entry: Path, shard: Shard, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: np.dtype,
-                **extra) -> dict:
+def write_shard(
+    entry: Path, shard: Shard, chunks: Iterable[tuple[np.ndarray, np.ndarray]], dtype: np.dtype, **extra
+) -> dict:
     """Write a shard from chunks of (tokens, document lengths), which need not line up, for stores not
     tokenised from text (migrated, synthetic); the same layout and atomic rename as a built shard."""
     shards_dir = entry / SHARDS_DIR
@@ -341,8 +362,15 @@ def write_shard(entry: Path, shard: Shard, chunks: Iterable[tuple[np.ndarray, np
                     num_documents += len(lengths)
         if ends != num_tokens:
             raise ValueError(f"documents of {ends} tokens in all, but {num_tokens} tokens (shard {shard.name})")
-        info = {"index": shard.index, "name": shard.name, "spec": shard.spec, "dtype": dtype.name,
-                "num_tokens": num_tokens, "num_documents": num_documents, **extra}
+        info = {
+            "index": shard.index,
+            "name": shard.name,
+            "spec": shard.spec,
+            "dtype": dtype.name,
+            "num_tokens": num_tokens,
+            "num_documents": num_documents,
+            **extra,
+        }
         atomic_write_json(tmp / SHARD_INFO, info)
         os.rename(tmp, shards_dir / shard.name)
         return info

@@ -25,8 +25,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any
 
 import gin
 import numpy as np
@@ -51,9 +52,9 @@ class BuildSettings:
     per process; None = cpu count // processes. shard_bytes: input bytes per shard of a file corpus; None =
     total / 64 within [4 MiB, 256 MiB]. shard_documents: documents per shard of a TFDS corpus."""
 
-    num_workers: Optional[int] = None
-    encode_threads: Optional[int] = None
-    shard_bytes: Optional[int] = None
+    num_workers: int | None = None
+    encode_threads: int | None = None
+    shard_bytes: int | None = None
     shard_documents: int = 1_000_000
 
     def workers_for(self, shards: int) -> int:
@@ -81,12 +82,13 @@ class ShardedTokens:
         return self.size
 
     def _map(self, k: int) -> np.ndarray:
-        if self._maps[k] is None:
+        mapped = self._maps[k]
+        if mapped is None:
             mm = np.load(self._paths[k], mmap_mode="r")
             if mm.shape != (self._starts[k + 1] - self._starts[k],):
                 raise IncompleteStoreError(f"{self._paths[k]} holds {mm.shape} tokens, not what the manifest says")
-            self._maps[k] = mm.view(np.ndarray)  # the same mapping, without np.memmap's per-index overhead
-        return self._maps[k]
+            mapped = self._maps[k] = mm.view(np.ndarray)  # the same mapping, without np.memmap's per-index overhead
+        return mapped
 
     def __getitem__(self, key):
         if isinstance(key, slice):
@@ -122,7 +124,7 @@ class ShardedTokens:
         for r, (k, start, stop) in enumerate(zip(first, starts, stops)):
             if stop <= self._starts[k + 1]:
                 base = int(self._starts[k])
-                out[r] = self._map(k)[start - base:start - base + width]
+                out[r] = self._map(k)[start - base : start - base + width]
             else:  # straddles two shards
                 out[r] = self._range(start, stop)
         return out
@@ -132,7 +134,7 @@ class ShardedTokens:
         k = max(0, int(np.searchsorted(self._starts, start, side="right")) - 1)
         while start < stop:
             end = min(stop, int(self._starts[k + 1]))
-            parts.append(self._map(k)[start - self._starts[k]:end - self._starts[k]])
+            parts.append(self._map(k)[start - self._starts[k] : end - self._starts[k]])
             start, k = end, k + 1
         return np.concatenate(parts).astype(np.int32) if parts else np.empty(0, np.int32)
 
@@ -155,15 +157,20 @@ class TokenStore:
         self.meta = read_manifest(self.directory)
         self.storage_dtype = np.dtype(self.meta["dtype"])
         shard_dir = self.directory / SHARDS_DIR
-        self.tokens = ShardedTokens([shard_dir / s["name"] / "tokens.npy" for s in self.meta["shards"]],
-                                    [s["num_tokens"] for s in self.meta["shards"]])
+        self.tokens = ShardedTokens(
+            [shard_dir / s["name"] / "tokens.npy" for s in self.meta["shards"]],
+            [s["num_tokens"] for s in self.meta["shards"]],
+        )
         self.doc_offsets = np.load(self.directory / "doc_offsets.npy", mmap_mode="r")
         if self.doc_offsets.shape != (self.meta["num_documents"] + 1,) or self.num_tokens != self.meta["num_tokens"]:
-            raise IncompleteStoreError(f"token store {self.directory} does not match its manifest; delete it to "
-                                       f"rebuild it")
+            raise IncompleteStoreError(
+                f"token store {self.directory} does not match its manifest; delete it to rebuild it"
+            )
         self.eval_fraction = float(eval_fraction)
-        self.token_space = TokenSpace(**{k: (tuple(map(tuple, v)) if k == "mode_token_ids" else v)
-                                         for k, v in self.meta["token_space"].items()})
+        space: dict[str, Any] = {
+            k: (tuple(map(tuple, v)) if k == "mode_token_ids" else v) for k, v in self.meta["token_space"].items()
+        }
+        self.token_space = TokenSpace(**space)
 
     @property
     def num_tokens(self) -> int:
@@ -180,7 +187,7 @@ class TokenStore:
     @property
     def split_point(self) -> int:
         """First validation token: the last `eval_fraction` of the store is held out."""
-        return self.num_tokens - int(round(self.num_tokens * self.eval_fraction))
+        return self.num_tokens - round(self.num_tokens * self.eval_fraction)
 
     def split_bounds(self, split: str) -> tuple[int, int]:
         """Token range [start, stop) of a split."""
@@ -191,7 +198,7 @@ class TokenStore:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
 
     def document(self, i: int) -> np.ndarray:
-        return self.tokens[int(self.doc_offsets[i]):int(self.doc_offsets[i + 1])]
+        return self.tokens[int(self.doc_offsets[i]) : int(self.doc_offsets[i + 1])]
 
     def __repr__(self) -> str:
         return f"TokenStore({self.directory}, tokens={self.num_tokens}, documents={self.num_documents})"
@@ -213,13 +220,18 @@ def read_manifest(directory: Path) -> dict:
             raise OldStoreFormatError(
                 f"token store {directory} is in the old format (one int32 tokens.npy), which this version does "
                 f"not read: a run or `t5explore build-store` with the same gin files migrates it into a new cache "
-                f"entry without re-tokenising; or delete that directory to rebuild it")
-        raise IncompleteStoreError(f"{directory} is not a complete token store (no {MANIFEST}): an unfinished "
-                                   f"build; `t5explore build-store` with the run's gin files resumes it")
+                f"entry without re-tokenising; or delete that directory to rebuild it"
+            )
+        raise IncompleteStoreError(
+            f"{directory} is not a complete token store (no {MANIFEST}): an unfinished "
+            f"build; `t5explore build-store` with the run's gin files resumes it"
+        )
     meta = read_json(path)
     if meta.get("format") != STORE_FORMAT:
-        raise OldStoreFormatError(f"token store {directory} has format {meta.get('format')!r}; this version reads "
-                                  f"format {STORE_FORMAT}: delete that directory to rebuild it")
+        raise OldStoreFormatError(
+            f"token store {directory} has format {meta.get('format')!r}; this version reads "
+            f"format {STORE_FORMAT}: delete that directory to rebuild it"
+        )
     return meta
 
 
@@ -227,8 +239,13 @@ def _token_space_json(ts: TokenSpace) -> dict:
     return {f: getattr(ts, f) for f in TokenSpace.__dataclass_fields__}
 
 
-def write_token_store(directory: str | os.PathLike, documents: Iterable[np.ndarray], token_space: TokenSpace,
-                      eval_fraction: float = DEFAULT_EVAL_FRACTION, **meta) -> TokenStore:
+def write_token_store(
+    directory: str | os.PathLike,
+    documents: Iterable[np.ndarray],
+    token_space: TokenSpace,
+    eval_fraction: float = DEFAULT_EVAL_FRACTION,
+    **meta,
+) -> TokenStore:
     """Write already-tokenised documents as a one-shard store (synthetic stores for tests and tools)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -241,8 +258,9 @@ def write_token_store(directory: str | os.PathLike, documents: Iterable[np.ndarr
         shutil.rmtree(directory / SHARDS_DIR / shard.name)
     chunk = (np.concatenate(docs) if docs else np.zeros(0, np.int32), np.array([len(d) for d in docs], np.int64))
     shards_lib.write_shard(directory, shard, [chunk], dtype)
-    shards_lib.finalize_store(directory, _NoDocuments(), [shard], dtype,
-                              {**meta, "token_space": _token_space_json(token_space)})
+    shards_lib.finalize_store(
+        directory, _NoDocuments(), [shard], dtype, {**meta, "token_space": _token_space_json(token_space)}
+    )
     return TokenStore(directory, eval_fraction)
 
 
@@ -272,12 +290,18 @@ def is_complete(entry: Path) -> bool:
 
 
 def store_meta(corpus, vocab) -> dict:
-    return {"corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(), "vocab": str(vocab.sp_path),
-            "vocab_fingerprint": vocab.fingerprint(), "token_space": _token_space_json(vocab.token_space())}
+    return {
+        "corpus": corpus.name,
+        "corpus_fingerprint": corpus.fingerprint(),
+        "vocab": str(vocab.sp_path),
+        "vocab_fingerprint": vocab.fingerprint(),
+        "token_space": _token_space_json(vocab.token_space()),
+    }
 
 
-def shard_jobs(corpus, vocab, entry: Path, settings: BuildSettings, part: tuple[int, int] = (0, 1),
-               progress: bool = False) -> tuple[list[Shard], list]:
+def shard_jobs(
+    corpus, vocab, entry: Path, settings: BuildSettings, part: tuple[int, int] = (0, 1), progress: bool = False
+) -> tuple[list[Shard], list]:
     """The corpus's shards, and jobs for those of them not built yet that belong to `part` (i, n): the shards
     whose index is i mod n (one task of a job array builds one part)."""
     note = corpus.size_note() if progress and hasattr(corpus, "size_note") else None
@@ -287,8 +311,9 @@ def shard_jobs(corpus, vocab, entry: Path, settings: BuildSettings, part: tuple[
     todo = [s for s in plan if s.index % part[1] == part[0] and shards_lib.shard_info(entry, s) is None]
     threads = settings.threads_for(settings.workers_for(len(todo)))
     dtype = shards_lib.token_dtype(vocab.token_space().vocab_size).name
-    return plan, [shards_lib.ShardJob(corpus, s, str(entry), dtype, str(vocab.sp_path), vocab.extra_ids, threads)
-                  for s in todo]
+    return plan, [
+        shards_lib.ShardJob(corpus, s, str(entry), dtype, str(vocab.sp_path), vocab.extra_ids, threads) for s in todo
+    ]
 
 
 def tokenize_to_files(corpus, vocab, entry: Path, settings: BuildSettings, progress: bool = True) -> dict:
@@ -298,13 +323,22 @@ def tokenize_to_files(corpus, vocab, entry: Path, settings: BuildSettings, progr
     workers = settings.workers_for(len(jobs))
     shards_lib.build_shards(jobs, workers, vocab, corpus.name, progress)
     dtype = shards_lib.token_dtype(vocab.token_space().vocab_size)
-    manifest = shards_lib.finalize_store(entry, corpus, plan, dtype, {
-        **store_meta(corpus, vocab), "seconds": round(time.perf_counter() - start, 2), "workers": workers})
+    manifest = shards_lib.finalize_store(
+        entry,
+        corpus,
+        plan,
+        dtype,
+        {**store_meta(corpus, vocab), "seconds": round(time.perf_counter() - start, 2), "workers": workers},
+    )
     if progress:
-        print(f"tokenised {corpus.name}: {manifest['num_documents']:,} documents, {manifest['num_tokens']:,} tokens "
-              f"({len(plan)} shards, {len(jobs)} built now by {workers} process{'es' if workers > 1 else ''}) in "
-              f"{manifest['seconds']} s "
-              f"-> {entry}", file=sys.stderr, flush=True)
+        print(
+            f"tokenised {corpus.name}: {manifest['num_documents']:,} documents, {manifest['num_tokens']:,} tokens "
+            f"({len(plan)} shards, {len(jobs)} built now by {workers} process{'es' if workers > 1 else ''}) in "
+            f"{manifest['seconds']} s "
+            f"-> {entry}",
+            file=sys.stderr,
+            flush=True,
+        )
     return manifest
 
 
@@ -313,11 +347,16 @@ def migrate_legacy(legacy: Path, entry: Path, corpus, vocab, progress: bool = Tr
     dtype = shards_lib.token_dtype(vocab.token_space().vocab_size)
     shard = Shard(0, {"migrated_from": legacy.name})
     shards_lib.write_shard(entry, shard, _legacy_chunks(legacy), dtype)
-    manifest = shards_lib.finalize_store(entry, corpus, [shard], dtype,
-                                         {**store_meta(corpus, vocab), "migrated_from": str(legacy)})
+    manifest = shards_lib.finalize_store(
+        entry, corpus, [shard], dtype, {**store_meta(corpus, vocab), "migrated_from": str(legacy)}
+    )
     if progress:
-        print(f"migrated the token store {legacy} to {entry} ({manifest['num_tokens']:,} tokens, "
-              f"{dtype.name}); the old directory can be deleted", file=sys.stderr, flush=True)
+        print(
+            f"migrated the token store {legacy} to {entry} ({manifest['num_tokens']:,} tokens, "
+            f"{dtype.name}); the old directory can be deleted",
+            file=sys.stderr,
+            flush=True,
+        )
     return manifest
 
 
@@ -348,14 +387,21 @@ def _build_store(entry: Path, corpus, vocab, settings: BuildSettings, progress: 
         raise
 
 
-def get_token_store(corpus, vocab, cache_dir: str | os.PathLike | None = None,
-                    eval_fraction: float = DEFAULT_EVAL_FRACTION, progress: bool = True,
-                    settings: BuildSettings | None = None) -> TokenStore:
+def get_token_store(
+    corpus,
+    vocab,
+    cache_dir: str | os.PathLike | None = None,
+    eval_fraction: float = DEFAULT_EVAL_FRACTION,
+    progress: bool = True,
+    settings: BuildSettings | None = None,
+) -> TokenStore:
     """Open the cached store of (corpus, vocab), tokenising the corpus first if it is not cached yet (resuming
     a killed build; `settings` default to the gin-configured `token_store.*`)."""
     if getattr(multiprocessing.current_process(), "_inheriting", False):  # a worker re-running an unguarded script
-        raise RuntimeError("get_token_store was called while a tokenising worker process was starting: a script that "
-                           "builds a token store needs an `if __name__ == '__main__':` guard (workers are spawned)")
+        raise RuntimeError(
+            "get_token_store was called while a tokenising worker process was starting: a script that "
+            "builds a token store needs an `if __name__ == '__main__':` guard (workers are spawned)"
+        )
     entry = store_entry(corpus, vocab, cache_dir)
     if not is_complete(entry):
         with build_lock(entry, "token store"):  # concurrent workers tokenise once; the others wait, then open it
@@ -363,6 +409,8 @@ def get_token_store(corpus, vocab, cache_dir: str | os.PathLike | None = None,
                 _build_store(entry, corpus, vocab, settings or BuildSettings(), progress)
     store = TokenStore(entry, eval_fraction)
     if store.token_space != vocab.token_space():  # a stale entry: the key missed something the store embeds
-        raise ValueError(f"token store {entry} was built for {store.token_space}, not for this vocabulary's "
-                         f"{vocab.token_space()} ({vocab!r}); delete that directory to rebuild it")
+        raise ValueError(
+            f"token store {entry} was built for {store.token_space}, not for this vocabulary's "
+            f"{vocab.token_space()} ({vocab!r}); delete that directory to rebuild it"
+        )
     return store

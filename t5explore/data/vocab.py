@@ -20,8 +20,9 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
 import gin
 import numpy as np
@@ -39,14 +40,18 @@ MODE_TOKENS = ("[NLU]", "[S2S]", "[NLG]")
 VOCAB_SEED = 0  # the vocabulary is not a per-run choice: one seed for every run sharing a corpus
 MAX_READ_SENTENCES = 4_000_000  # lines read from the corpus at most (C4 would otherwise be read whole)
 INPUT_SENTENCE_SIZE = 1_000_000  # lines sampled from those for training
-TRAINER_OPTIONS = dict(
+TRAINER_OPTIONS: dict[str, Any] = dict(  # Any: sentencepiece's train() types each option
     model_type="unigram",
-    pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID, bos_id=-1,
+    pad_id=PAD_ID,
+    eos_id=EOS_ID,
+    unk_id=UNK_ID,
+    bos_id=-1,
     user_defined_symbols=",".join(MODE_TOKENS),
     byte_fallback=True,
     character_coverage=0.9995,
     max_sentence_length=32768,
-    input_sentence_size=0, shuffle_input_sentence=False,  # we sample ourselves, seeded
+    input_sentence_size=0,
+    shuffle_input_sentence=False,  # we sample ourselves, seeded
     num_threads=4,  # fixed: the EM step's reduction order depends on it
 )
 
@@ -81,8 +86,11 @@ class Vocab:
         self._check_ids()
 
     def _check_ids(self) -> None:
-        expected = {"pad": (self._sp.pad_id(), PAD_ID), "eos": (self._sp.eos_id(), EOS_ID),
-                    "unk": (self._sp.unk_id(), UNK_ID)}
+        expected = {
+            "pad": (self._sp.pad_id(), PAD_ID),
+            "eos": (self._sp.eos_id(), EOS_ID),
+            "unk": (self._sp.unk_id(), UNK_ID),
+        }
         expected.update({t: (self._sp.piece_to_id(t), 3 + i) for i, t in enumerate(MODE_TOKENS)})
         bad = {k: v for k, v in expected.items() if v[0] != v[1]}
         if bad:
@@ -115,7 +123,11 @@ class Vocab:
 
     def token_space(self) -> TokenSpace:
         return TokenSpace(
-            vocab_size=self.vocab_size, num_sentinels=self.extra_ids, pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID,
+            vocab_size=self.vocab_size,
+            num_sentinels=self.extra_ids,
+            pad_id=PAD_ID,
+            eos_id=EOS_ID,
+            unk_id=UNK_ID,
             mode_token_ids=tuple((t, 3 + i) for i, t in enumerate(MODE_TOKENS)),
             first_regular_id=self._first_regular_id,
         )
@@ -137,8 +149,12 @@ def check_num_sentinels(num_sentinels) -> int:
     return int(num_sentinels)
 
 
-def training_sentences(documents: Iterable[str], seed: int = VOCAB_SEED,
-                       max_read: int = MAX_READ_SENTENCES, sample: int = INPUT_SENTENCE_SIZE) -> list[str]:
+def training_sentences(
+    documents: Iterable[str],
+    seed: int = VOCAB_SEED,
+    max_read: int = MAX_READ_SENTENCES,
+    sample: int = INPUT_SENTENCE_SIZE,
+) -> list[str]:
     """Non-empty lines of the first `max_read` lines, subsampled to `sample` with a seeded generator."""
     lines: list[str] = []
     for doc in documents:
@@ -161,8 +177,12 @@ def train_sentencepiece(sentences: list[str], sp_vocab_size: int, model_prefix: 
         raise VocabError("the corpus has no text to train a vocabulary on")
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences), model_prefix=model_prefix, vocab_size=sp_vocab_size,
-            minloglevel=2, **TRAINER_OPTIONS)
+            sentence_iterator=iter(sentences),
+            model_prefix=model_prefix,
+            vocab_size=sp_vocab_size,
+            minloglevel=2,
+            **TRAINER_OPTIONS,
+        )
     except RuntimeError as e:
         raise VocabError(f"sentencepiece training failed (vocabulary.sp_vocab_size={sp_vocab_size}): {e}") from e
     # The trainer records its (temporary) output path in the model; blank it so equal training = equal bytes.
@@ -175,12 +195,22 @@ def train_sentencepiece(sentences: list[str], sp_vocab_size: int, model_prefix: 
 def vocab_cache_key(corpus, sp_vocab_size: int) -> str:
     """Key of the trained sentencepiece model. NUM_SENTINELS is the constant (kept so old caches stay valid),
     never the configured count: sentinels are added at load time, so a new count must not retrain."""
-    return content_key("vocab-v1", corpus.fingerprint(), int(sp_vocab_size), NUM_SENTINELS, TRAINER_OPTIONS,
-                       VOCAB_SEED, MAX_READ_SENTENCES, INPUT_SENTENCE_SIZE, spm.__version__)
+    return content_key(
+        "vocab-v1",
+        corpus.fingerprint(),
+        int(sp_vocab_size),
+        NUM_SENTINELS,
+        TRAINER_OPTIONS,
+        VOCAB_SEED,
+        MAX_READ_SENTENCES,
+        INPUT_SENTENCE_SIZE,
+        spm.__version__,
+    )
 
 
-def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | None = None,
-                   num_sentinels: int = NUM_SENTINELS) -> Vocab:
+def get_vocabulary(
+    corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | None = None, num_sentinels: int = NUM_SENTINELS
+) -> Vocab:
     """The vocabulary of `corpus` with `num_sentinels` sentinels on top: the sentencepiece model is loaded from
     the cache, or trained (once) and published atomically."""
     num_sentinels = check_num_sentinels(num_sentinels)
@@ -198,22 +228,31 @@ def get_vocabulary(corpus, sp_vocab_size: int, cache_dir: str | os.PathLike | No
 def _build_vocabulary(entry: Path, corpus, sp_vocab_size: int) -> None:
     """Train the sentencepiece model into the cache entry `entry`, saying when it starts and how long it took."""
     start = time.perf_counter()
-    print(f"training the vocabulary ({sp_vocab_size} pieces) on {corpus.name} -> {entry}", file=sys.stderr,
-          flush=True)
+    print(f"training the vocabulary ({sp_vocab_size} pieces) on {corpus.name} -> {entry}", file=sys.stderr, flush=True)
     sentences = training_sentences(corpus.documents())
     with building_entry(entry) as tmp:
         train_sentencepiece(sentences, sp_vocab_size, str(tmp / "spm"))
         seconds = round(time.perf_counter() - start, 2)
-        atomic_write_json(tmp / "meta.json", {
-            "corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint(), "sp_vocab_size": sp_vocab_size,
-            "sentences": len(sentences), "train_seconds": seconds,
-            "options": TRAINER_OPTIONS, "sentencepiece": spm.__version__, "python": sys.version.split()[0]})
+        atomic_write_json(
+            tmp / "meta.json",
+            {
+                "corpus": corpus.name,
+                "corpus_fingerprint": corpus.fingerprint(),
+                "sp_vocab_size": sp_vocab_size,
+                "sentences": len(sentences),
+                "train_seconds": seconds,
+                "options": TRAINER_OPTIONS,
+                "sentencepiece": spm.__version__,
+                "python": sys.version.split()[0],
+            },
+        )
     print(f"trained the vocabulary in {seconds:.1f} s ({len(sentences):,} sentences)", file=sys.stderr, flush=True)
 
 
 @gin.configurable("vocabulary", module=None)
-def vocabulary(corpus=gin.REQUIRED, sp_vocab_size: int = 32000, cache_dir: str | None = None,
-               num_sentinels: int = NUM_SENTINELS) -> Vocab:
+def vocabulary(
+    corpus=gin.REQUIRED, sp_vocab_size: int = 32000, cache_dir: str | None = None, num_sentinels: int = NUM_SENTINELS
+) -> Vocab:
     """Gin entry point: `vocabulary.sp_vocab_size = 2000` for tiny runs; 32000 (+100 sentinels) like T5;
     `vocabulary.num_sentinels = 200` where an objective needs more spans per row (UL2 at inputs 512)."""
     return get_vocabulary(corpus, sp_vocab_size, cache_dir, num_sentinels)

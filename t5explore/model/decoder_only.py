@@ -55,28 +55,46 @@ def sequence_lengths(tokens, xp=np):
     return xp.max(xp.where(tokens != PAD_ID, index, 0), axis=1)
 
 
-def decoder_only_features(inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+def decoder_only_features(inputs: np.ndarray, targets: np.ndarray, inputs_segment_ids: Optional[np.ndarray] = None,
+                          targets_segment_ids: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """Padded inputs [B, I] and targets [B, T] -> one sequence per row of I + T tokens: the inputs, the targets
     right after them, then padding. Loss weights are 1 on the target tokens only; `decoder_causal_attention`
-    is 1 on the start token and the inputs (the prefix a prefix LM sees fully)."""
+    is 1 on the start token and the inputs (the prefix a prefix LM sees fully).
+
+    With segment ids (a packed encoder-decoder row, data/packing.py: several examples per row), each example
+    becomes its inputs followed by its targets, the examples one after another, with `decoder_segment_ids`
+    and `decoder_positions` (restarting at each example, whose first decoder input is the start token)."""
     inputs, targets = np.asarray(inputs, np.int32), np.asarray(targets, np.int32)
     if inputs.ndim != 2 or targets.ndim != 2 or inputs.shape[0] != targets.shape[0]:
         raise ValueError(f"expected inputs [B, I] and targets [B, T], got {inputs.shape} and {targets.shape}")
-    (batch, width), target_width = inputs.shape, targets.shape[1]
-    n_in, n_out = sequence_lengths(inputs)[:, None], sequence_lengths(targets)[:, None]
-    cols = np.arange(width + target_width)[None, :]
-    in_inputs = cols < n_in
-    target_col = cols - n_in
-    in_targets = (target_col >= 0) & (target_col < n_out)
-    from_inputs = np.take_along_axis(inputs, np.minimum(cols, width - 1).repeat(batch, 0), axis=1)
-    from_targets = np.take_along_axis(targets, np.clip(target_col, 0, target_width - 1), axis=1)
-    sequence = np.where(in_inputs, from_inputs, np.where(in_targets, from_targets, PAD_ID)).astype(np.int32)
-    return {
-        "decoder_input_tokens": shift_right(sequence),
-        PREFIX_FEATURE: (cols <= n_in).astype(np.int32),  # decoder inputs 0..n_in: start token + inputs
-        TARGET_TOKENS: sequence,
-        LOSS_WEIGHTS: in_targets.astype(np.float32),
+    packed = inputs_segment_ids is not None
+    if not packed:  # one example per row, its padding excluded
+        inputs_segment_ids = np.arange(inputs.shape[1])[None, :] < sequence_lengths(inputs)[:, None]
+        targets_segment_ids = np.arange(targets.shape[1])[None, :] < sequence_lengths(targets)[:, None]
+    tokens = np.concatenate([inputs, targets], axis=1)
+    segments = np.concatenate([inputs_segment_ids, targets_segment_ids], axis=1).astype(np.int64)
+    is_target = np.concatenate([np.zeros_like(inputs, bool), np.ones_like(targets, bool)], axis=1)
+    # Order: by example, its inputs before its targets, each in their order (a stable sort); padding last.
+    key = np.where(segments > 0, 2 * segments + is_target, np.iinfo(np.int64).max)
+    order = np.argsort(key, axis=1, kind="stable")
+    sequence = np.take_along_axis(tokens, order, axis=1)
+    segments = np.take_along_axis(segments, order, axis=1)
+    is_target = np.take_along_axis(is_target, order, axis=1) & (segments > 0)
+    columns = np.arange(tokens.shape[1])[None, :]
+    changes = segments != np.pad(segments, ((0, 0), (1, 0)))[:, :-1]
+    positions = columns - np.maximum.accumulate(np.where(changes, columns, 0), axis=1)
+    starts = changes & (segments > 0)  # the first position of each example
+    decoder_inputs = np.where(starts, PAD_ID, shift_right(sequence))  # each example starts from the start token
+    from_inputs = shift_right(((segments > 0) & ~is_target).astype(np.int32)).astype(bool)
+    out = {
+        "decoder_input_tokens": decoder_inputs.astype(np.int32),
+        PREFIX_FEATURE: (starts | from_inputs).astype(np.int32),
+        TARGET_TOKENS: sequence.astype(np.int32),
+        LOSS_WEIGHTS: is_target.astype(np.float32),
     }
+    if packed:
+        out.update(decoder_segment_ids=segments.astype(np.int32), decoder_positions=positions.astype(np.int32))
+    return out
 
 
 class DecoderOnlyLayer(nn.Module):
@@ -181,7 +199,8 @@ def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id
                                 positions, slot, method=DecoderOnlyLM.step, mutable=["cache"])
         return out[:, 0, :], updated["cache"]
 
-    return greedy_loop(step, cache["cache"], batch, max_length, eos_id, first_logits=logits[:, -1, :])
+    fill_rows = jnp.all(inputs == PAD_ID, axis=1)
+    return greedy_loop(step, cache["cache"], batch, max_length, eos_id, fill_rows, first_logits=logits[:, -1, :])
 
 
 @functools.lru_cache(maxsize=16)
@@ -205,6 +224,10 @@ class DecoderOnly(Model):
 
     def features(self, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
         return decoder_only_features(inputs, targets)
+
+    def packed_features(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return decoder_only_features(batch["encoder_input_tokens"], batch[TARGET_TOKENS],
+                                     batch["encoder_segment_ids"], batch["decoder_segment_ids"])
 
     def init(self, key: jax.Array, batch_size: int) -> Any:
         tokens = init_tokens(batch_size)

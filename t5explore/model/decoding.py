@@ -3,7 +3,9 @@
 Each row stops at its first EOS; everything after it is padding (0). The loop (`greedy_loop`) is a
 `lax.while_loop` that also ends early once every row is done; it is shared by every architecture, which only
 says how one step turns the last token into the next token's logits (the encoder-decoder's is below; the
-decoder-only LM's is in decoder_only.py).
+decoder-only LM's is in decoder_only.py). A row whose input is all padding (a fill row of a last, partial
+batch) is done from the start and decodes to zeros, so it never keeps the loop running; real inputs always
+hold at least their EOS.
 """
 
 from __future__ import annotations
@@ -28,19 +30,20 @@ def check_max_length(max_length: int) -> int:
     return int(max_length)
 
 
-def greedy_loop(step: DecodeStep, cache: Any, batch: int, max_length: int, eos_id: int,
+def greedy_loop(step: DecodeStep, cache: Any, batch: int, max_length: int, eos_id: int, finished: jax.Array,
                 first_logits: Optional[jax.Array] = None) -> jax.Array:
-    """int32 [batch, max_length]: output i is the argmax of `step(i, cache, output i-1)`, 0 after a row's EOS.
+    """int32 [batch, max_length]: output i is the argmax of `step(i, cache, output i-1)`, 0 after a row's EOS
+    and in rows `finished` [B] from the start (fill rows).
 
     The first step is fed the start token (PAD_ID), unless `first_logits` [B, vocab] (a prompt's last
     position, already computed) gives output 0; the loop then starts at output 1."""
     outputs = jnp.zeros((batch, max_length), jnp.int32)
-    done = jnp.zeros((batch,), bool)
+    done = finished
     last_token = jnp.full((batch,), PAD_ID, jnp.int32)
     i = jnp.zeros((), jnp.int32)
     if first_logits is not None:
-        last_token = jnp.argmax(first_logits, axis=-1).astype(jnp.int32)
-        outputs, done, i = outputs.at[:, 0].set(last_token), last_token == eos_id, i + 1
+        last_token = jnp.where(done, PAD_ID, jnp.argmax(first_logits, axis=-1).astype(jnp.int32))
+        outputs, done, i = outputs.at[:, 0].set(last_token), done | (last_token == eos_id), i + 1
 
     def body(state):
         i, cache, last_token, outputs, done = state
@@ -85,4 +88,5 @@ def _greedy_decode(model: T5, params, encoder_tokens, *, max_length: int, eos_id
                                       last_token[:, None], decode=True, method=T5.decode, mutable=["cache"])
         return logits[:, 0, :], updated["cache"]
 
-    return greedy_loop(step, variables["cache"], batch, max_length, eos_id)
+    fill_rows = jnp.all(encoder_tokens == PAD_ID, axis=1)
+    return greedy_loop(step, variables["cache"], batch, max_length, eos_id, fill_rows)

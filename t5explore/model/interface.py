@@ -7,6 +7,8 @@ subclass, its line in model/registry.py, and a gin file that picks it (`Model.na
 The contract:
 - `features(inputs, targets)` turns an objective's or a task's padded {inputs, targets} (T5's text-to-text
   form, each row ending in EOS) into the model's batch (numpy, fixed shapes); `feature_keys` names its keys.
+  `packed_features` does the same for fine-tuning's packed rows (data/packing.py builds them for the
+  encoder-decoder, with segment ids and positions).
   Every model's batch holds `TARGET_TOKENS` and `LOSS_WEIGHTS`: the loss (train/steps.py) is the weighted
   cross entropy of `apply`'s logits against them, so "which tokens are scored" is the model's decision.
 - `apply(params, batch, dropout_rng)` -> float32 logits [B, T, vocab] aligned with batch[TARGET_TOKENS]; it
@@ -50,6 +52,11 @@ class Model(abc.ABC):
     @abc.abstractmethod
     def features(self, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
         """Padded int32 inputs [B, I] and targets [B, T] (0 = padding) -> the model's batch."""
+
+    def packed_features(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A packed encoder-decoder batch (data/packing.py: several examples per row, with `*_segment_ids` and
+        `*_positions`) -> the model's packed batch. The encoder-decoder takes it as it is."""
+        return batch
 
     @abc.abstractmethod
     def init(self, key: jax.Array, batch_size: int) -> Any:

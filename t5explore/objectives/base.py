@@ -48,12 +48,13 @@ class LengthPlan:
     inputs_length: int
     targets_length: int
 
-    def with_targets_length(self, targets_length: int) -> "LengthPlan":
+    def with_targets_length(self, targets_length: int) -> LengthPlan:
         """A configured targets length replaces the planned one only if nothing would be cut."""
         if int(targets_length) < self.targets_length:
             raise ValueError(
                 f"configured targets_length={targets_length} must be at least as large as the "
-                f"{self.targets_length} this objective needs at inputs_length={self.inputs_length}")
+                f"{self.targets_length} this objective needs at inputs_length={self.inputs_length}"
+            )
         return dataclasses.replace(self, targets_length=int(targets_length))
 
 

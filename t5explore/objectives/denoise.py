@@ -4,7 +4,9 @@ Planning: the raw chunk length is the largest L whose encoded inputs (+ mode tok
 `inputs_length`, found like T5's `random_spans_helper` (start at inputs_length - 1, grow while the next
 length still fits; for span masks at noise_density 0.5 drop one raw token when the targets would be longer
 than the inputs). The targets length is the encoded maximum at that L, + EOS. For span-corruption this
-reproduces `random_spans_helper` exactly (tests/test_objectives_planning.py).
+reproduces `random_spans_helper` exactly (tests/test_objectives_planning.py). An objective whose inputs never
+grow (`lm`: empty inputs) gets `inputs_length` tokens of targets and a plan whose inputs are only as wide as
+they ever are (EOS, + mode token): its encoder is not padded to `inputs_length` (it was 99.8% padding at 512).
 
 Exactness: fixed-count masks (random spans, prefix, all tokens) always fit by construction. The i.i.d.
 mask's encoded length is random, so it is planned for mean + 3 sd, and a row that would overflow (or need
@@ -15,6 +17,7 @@ output decodes to an exact encoding of a prefix of the chunk.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import numpy as np
@@ -26,10 +29,25 @@ from t5explore.objectives.masks import LengthCoeffs, NoiseMask, span_starts
 _MAX_GROWTH = 64  # raw length may be at most this many times inputs_length (guards the planning loop)
 
 
-class PlannedObjective:
-    """Shared plumbing: remembers plans by raw length so `obj(chunks, rng, tokens)` knows its widths."""
+class PlannedObjective(abc.ABC):
+    """Shared plumbing: remembers plans by raw length so `obj(chunks, rng, tokens)` knows its widths.
+    The abstract methods are what a Mixture asks of its parts."""
 
     name: str
+
+    @abc.abstractmethod
+    def plan(self, inputs_length: int) -> LengthPlan:
+        """The widths for `inputs_length`, remembered (by `_remember`) for later calls."""
+
+    @abc.abstractmethod
+    def check_sentinels(self, plan: LengthPlan, tokens: TokenSpace) -> None:
+        """Raise ValueError if a row at `plan` could need more sentinels than `tokens` has."""
+
+    @abc.abstractmethod
+    def __call__(
+        self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *, plan: LengthPlan | None = None
+    ) -> dict[str, np.ndarray]:
+        """{'inputs', 'targets'} for `chunks` (see objectives.base.Objective)."""
 
     def _remember(self, plan: LengthPlan) -> LengthPlan:
         self.__dict__.setdefault("_plans", {})[plan.raw_length] = plan
@@ -42,8 +60,10 @@ class PlannedObjective:
         if plan is None:
             plan = self.__dict__.get("_plans", {}).get(chunks.shape[1])
             if plan is None:
-                raise ValueError(f"{self.name}: no plan for raw length {chunks.shape[1]}; call "
-                                 f"objective.plan(inputs_length) first and pass chunks of plan.raw_length")
+                raise ValueError(
+                    f"{self.name}: no plan for raw length {chunks.shape[1]}; call "
+                    f"objective.plan(inputs_length) first and pass chunks of plan.raw_length"
+                )
         if chunks.shape[1] != plan.raw_length:
             raise ValueError(f"{self.name}: chunks have raw length {chunks.shape[1]}, plan wants {plan.raw_length}")
         return plan
@@ -91,11 +111,14 @@ class Denoiser(PlannedObjective):
                 raw -= 1  # T5's random_spans_helper: keep targets no longer than inputs at density 0.5
         self.mask.validate(raw, inputs_length)
         targets_length = self._bound(raw, self.targets.coeffs) + 1
+        if self.inputs.coeffs == LengthCoeffs():  # lm: the inputs are EOS (+ mode token) alone, at every length,
+            inputs_length = self._extra_inputs  # so the encoder gets just them, not inputs_length - 1 pads
         if self.targets_length is not None:
             if int(self.targets_length) < targets_length:
                 raise ValueError(
                     f"{self.name}.targets_length={self.targets_length} is too small: at inputs_length="
-                    f"{inputs_length} this objective needs {targets_length} (raw length {raw})")
+                    f"{inputs_length} this objective needs {targets_length} (raw length {raw})"
+                )
             targets_length = int(self.targets_length)
         return self._remember(LengthPlan(raw, inputs_length, targets_length))
 
@@ -134,10 +157,12 @@ class Denoiser(PlannedObjective):
                     f"{self.name}: up to {need} {which} spans per row at inputs_length={plan.inputs_length} but "
                     f"tokens.num_sentinels={tokens.num_sentinels}; bind the gin setting "
                     f"vocabulary.num_sentinels = {need} (or more), or lower noise_density, raise "
-                    f"mean_noise_span_length or inputs_length")
+                    f"mean_noise_span_length or inputs_length"
+                )
 
-    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
-                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *, plan: LengthPlan | None = None
+    ) -> dict[str, np.ndarray]:
         plan = self._resolve(chunks, plan)
         self.check_sentinels(plan, tokens)
         chunks = np.asarray(chunks)
@@ -160,7 +185,7 @@ class Denoiser(PlannedObjective):
         keep &= np.cumsum(emit_tg, axis=1) <= plan.targets_length - 1
         noise_start, nonnoise_start = span_starts(noise)
         for enc in (self.inputs, self.targets):
-            starts = {"noise": noise_start, "nonnoise": nonnoise_start}.get(enc.sentinel_spans)
-            if starts is not None:
+            if enc.sentinel_spans is not None:  # "noise" or "nonnoise" (register_encoding checks it)
+                starts = noise_start if enc.sentinel_spans == "noise" else nonnoise_start
                 keep &= np.cumsum(starts, axis=1) <= tokens.num_sentinels
         return keep  # cumsums are monotone, so this is a prefix of each row

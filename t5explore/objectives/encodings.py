@@ -13,7 +13,8 @@ targets (or the reverse). Adding an encoding is one registered class.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, ClassVar, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -45,17 +46,18 @@ class Encoding(Protocol):
         limited to the kept prefix of each row, so permutations never move tokens across the trim point."""
 
 
-ENCODINGS: dict[str, type] = {}
-_E = TypeVar("_E")
+ENCODINGS: dict[str, type[Any]] = {}
+_E = TypeVar("_E", bound=type[Any])  # any class: the decorator adds the attributes
 
 
-def register_encoding(name: str, *, roles: tuple[str, ...], coeffs: LengthCoeffs,
-                      sentinel_spans: str | None = None) -> Callable[[type[_E]], type[_E]]:
+def register_encoding(
+    name: str, *, roles: tuple[str, ...], coeffs: LengthCoeffs, sentinel_spans: str | None = None
+) -> Callable[[_E], _E]:
     """Class decorator: register an encoding under `name` for `roles` with its length `coeffs`."""
     if not roles or set(roles) - {INPUTS, TARGETS} or sentinel_spans not in (None, "noise", "nonnoise"):
         raise ValueError(f"encoding {name!r}: roles {roles!r} / sentinel_spans {sentinel_spans!r} are not valid")
 
-    def register(cls: type[_E]) -> type[_E]:
+    def register(cls: _E) -> _E:
         if name in ENCODINGS:
             raise ValueError(f"encoding {name!r} is already registered ({ENCODINGS[name].__name__})")
         cls.name, cls.roles, cls.coeffs, cls.sentinel_spans = name, frozenset(roles), coeffs, sentinel_spans
@@ -83,8 +85,10 @@ def check_role(enc: object, role: str, owner: str) -> Encoding:
         raise ValueError(f"{owner}.{role}={enc!r} is not a registered encoding; {role} encodings: {names_for(role)}")
     if role not in enc.roles:
         other = " and ".join(sorted(enc.roles))
-        raise ValueError(f"{owner}.{role}: encoding {enc.name!r} is registered for {other} only, not {role}; "
-                         f"{role} encodings: {names_for(role)}")
+        raise ValueError(
+            f"{owner}.{role}: encoding {enc.name!r} is registered for {other} only, not {role}; "
+            f"{role} encodings: {names_for(role)}"
+        )
     return enc
 
 
@@ -126,8 +130,9 @@ class BertReplace:
     def values(self, chunks, noise, rng, tokens):
         u = rng.random(chunks.shape)
         random_ids = rng.integers(tokens.first_regular_id, tokens.vocab_size - tokens.num_sentinels, chunks.shape)
-        replaced = np.where(u < self.mask_prob, tokens.sentinel(0),
-                            np.where(u < self.mask_prob + self.random_prob, random_ids, chunks))
+        replaced = np.where(
+            u < self.mask_prob, tokens.sentinel(0), np.where(u < self.mask_prob + self.random_prob, random_ids, chunks)
+        )
         return np.where(noise, replaced, chunks)
 
 
@@ -143,8 +148,12 @@ class PermuteNoise:
         return _permute_noise(chunks, noise, rng)
 
 
-@register_encoding("sentinel_per_noise_span", roles=(INPUTS,), coeffs=LengthCoeffs(length=1, noise=-1, noise_spans=1),
-                   sentinel_spans="noise")
+@register_encoding(
+    "sentinel_per_noise_span",
+    roles=(INPUTS,),
+    coeffs=LengthCoeffs(length=1, noise=-1, noise_spans=1),
+    sentinel_spans="noise",
+)
 @dataclasses.dataclass(frozen=True)
 class SentinelPerNoiseSpan:
     """Each run of noise tokens -> one unique sentinel <extra_id_k>, k counting runs (T5's inputs)."""
@@ -181,8 +190,12 @@ class Empty:
         return chunks
 
 
-@register_encoding("sentinel_per_nonnoise_span", roles=(TARGETS,), coeffs=LengthCoeffs(noise=1, nonnoise_spans=1),
-                   sentinel_spans="nonnoise")
+@register_encoding(
+    "sentinel_per_nonnoise_span",
+    roles=(TARGETS,),
+    coeffs=LengthCoeffs(noise=1, nonnoise_spans=1),
+    sentinel_spans="nonnoise",
+)
 @dataclasses.dataclass(frozen=True)
 class SentinelPerNonnoiseSpan:
     """Each run of non-noise tokens -> one unique sentinel, noise kept (T5's targets: sentinel, span, ...)."""

@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Callable, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -57,14 +58,14 @@ class NoiseMask(Protocol):
         """Largest encoded length (before EOS) over the mask's outcomes (exact) or its planning bound."""
 
 
-NOISE_MASKS: dict[str, type] = {}
-_M = TypeVar("_M")
+NOISE_MASKS: dict[str, type[Any]] = {}
+_M = TypeVar("_M", bound=type[Any])  # any class: the decorator adds `mask_name` to it
 
 
-def register_mask(name: str) -> Callable[[type[_M]], type[_M]]:
+def register_mask(name: str) -> Callable[[_M], _M]:
     """Class decorator: register a NoiseMask under `name` (a second class under one name is an error)."""
 
-    def register(cls: type[_M]) -> type[_M]:
+    def register(cls: _M) -> _M:
         if name in NOISE_MASKS:
             raise ValueError(f"noise mask {name!r} is already registered ({NOISE_MASKS[name].__name__})")
         NOISE_MASKS[name] = cls
@@ -151,21 +152,26 @@ class IidMask:
 
     def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
         mean, var = self.moments(length, coeffs)
-        return int(math.ceil(mean + IID_PLAN_Z * math.sqrt(var) - 1e-9))
+        return math.ceil(mean + IID_PLAN_Z * math.sqrt(var) - 1e-9)
 
 
 class _FixedCounts:
     """A mask whose rows take one of a few (noise, noise spans, non-noise spans) outcomes: the bound is exact."""
 
     exact: ClassVar[bool] = True
-    keeps_targets_within_inputs: ClassVar[bool] = False
+
+    @property
+    def keeps_targets_within_inputs(self) -> bool:  # a property, so that RandomSpansMask can compute it
+        return False
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
         raise NotImplementedError
 
     def length_bound(self, length: int, coeffs: LengthCoeffs) -> int:
-        return max(coeffs.length * length + coeffs.noise * n + coeffs.noise_spans * s + coeffs.nonnoise_spans * t
-                   for n, s, t in self.outcomes(length))
+        return max(
+            coeffs.length * length + coeffs.noise * n + coeffs.noise_spans * s + coeffs.nonnoise_spans * t
+            for n, s, t in self.outcomes(length)
+        )
 
 
 @register_mask("random_spans")
@@ -201,7 +207,8 @@ class RandomSpansMask(_FixedCounts):
             raise ValueError(
                 f"{self.owner}: inputs_length={inputs_length} (raw length {length}) is too short for one noise "
                 f"span (each needs a non-noise token before it) with noise_density={self.noise_density} and "
-                f"mean_noise_span_length={self.mean_noise_span_length}")
+                f"mean_noise_span_length={self.mean_noise_span_length}"
+            )
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
         n, s = self.counts(length)
@@ -232,8 +239,7 @@ def _random_segmentation(rng: np.random.Generator, batch: int, num_items: int, n
     keys = rng.random((batch, num_items - 1))
     cuts = np.argpartition(keys, num_segments - 2, axis=1)[:, : num_segments - 1] + 1
     cuts.sort(axis=1)
-    edges = np.concatenate(
-        [np.zeros((batch, 1), np.int64), cuts, np.full((batch, 1), num_items, np.int64)], axis=1)
+    edges = np.concatenate([np.zeros((batch, 1), np.int64), cuts, np.full((batch, 1), num_items, np.int64)], axis=1)
     return np.diff(edges, axis=1)
 
 
@@ -249,16 +255,18 @@ class PrefixMask(_FixedCounts):
     def __post_init__(self):
         _check_rate(self.owner, "noise_density", self.noise_density)
         if self.noise_density > 0.5:
-            raise ValueError(f"{self.owner}.noise_density={self.noise_density!r} must not exceed 0.5 for a "
-                             f"prefix split")
+            raise ValueError(
+                f"{self.owner}.noise_density={self.noise_density!r} must not exceed 0.5 for a prefix split"
+            )
 
     def min_prefix(self, length: int) -> int:
         return min(length - 1, max(1, int(np.round((1 - 2 * self.noise_density) * (length - 1)))))
 
     def validate(self, length: int, inputs_length: int) -> None:
         if length < 2:
-            raise ValueError(f"{self.owner}: inputs_length={inputs_length} is too short to split into a prefix "
-                             f"and a suffix")
+            raise ValueError(
+                f"{self.owner}: inputs_length={inputs_length} is too short to split into a prefix and a suffix"
+            )
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
         return [(1, 1, 1), (length - self.min_prefix(length), 1, 1)]

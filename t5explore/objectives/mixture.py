@@ -1,7 +1,7 @@
 """A mixture of objectives with rates, chosen per row (UL2's mixture of denoisers, or any user list).
 
 Plan: the largest raw length and the largest targets length of the parts, so one chunk width and one
-targets width serve every row; a row given to a part uses the first `part.raw_length` tokens of its
+targets width serve every row (the inputs are `inputs_length` wide, also where a part's are narrower: lm's); a row given to a part uses the first `part.raw_length` tokens of its
 chunk, and that part's shorter targets are padded. The part of each row is drawn from the batch's
 Generator before the parts draw their noise, so the whole batch is a pure function of the seed.
 
@@ -16,7 +16,7 @@ tails would need the stream to read a length per row (e.g. a chunk pool per part
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -51,13 +51,15 @@ class Mixture(PlannedObjective):
 
     def plan(self, inputs_length: int) -> LengthPlan:
         part_plans = [part.plan(inputs_length) for part in self.parts]
-        plan = LengthPlan(max(p.raw_length for p in part_plans), int(inputs_length),
-                          max(p.targets_length for p in part_plans))
+        plan = LengthPlan(
+            max(p.raw_length for p in part_plans), int(inputs_length), max(p.targets_length for p in part_plans)
+        )
         self._part_plans[plan.raw_length] = part_plans
         return self._remember(plan)
 
-    def __call__(self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *,
-                 plan: LengthPlan | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, chunks: np.ndarray, rng: np.random.Generator, tokens: TokenSpace, *, plan: LengthPlan | None = None
+    ) -> dict[str, np.ndarray]:
         plan = self._resolve(chunks, plan)
         part_plans = self.part_plans(plan)
         self._check_parts(part_plans, tokens)
@@ -71,7 +73,7 @@ class Mixture(PlannedObjective):
             if rows.size == 0:
                 continue
             out = part(chunks[rows, : part_plan.raw_length], rng, tokens, plan=part_plan)
-            inputs[rows] = out["inputs"]
+            inputs[rows, : part_plan.inputs_length] = out["inputs"]  # lm's inputs are narrower
             targets[rows, : part_plan.targets_length] = out["targets"]
         return {"inputs": inputs, "targets": targets}
 
@@ -100,4 +102,3 @@ class Mixture(PlannedObjective):
     def choose(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """The part index of each row, as __call__ draws it (for tests and statistics)."""
         return rng.choice(len(self.parts), size=batch, p=self.probabilities)
-

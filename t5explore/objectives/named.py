@@ -7,7 +7,7 @@ Tables 6 and 7 are plain parameters: `iid_replace_spans.noise_density`, and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import gin
 
@@ -17,8 +17,15 @@ from t5explore.objectives.masks import NoiseMask, noise_mask
 from t5explore.objectives.mixture import Mixture
 
 
-def _denoiser(name: str, mask: NoiseMask, inputs: str | Encoding, targets: str | Encoding, *,
-              mode_token: str | None = None, targets_length: int | None = None) -> Denoiser:
+def _denoiser(
+    name: str,
+    mask: NoiseMask,
+    inputs: str | Encoding,
+    targets: str | Encoding,
+    *,
+    mode_token: str | None = None,
+    targets_length: int | None = None,
+) -> Denoiser:
     """A Denoiser from a mask and registered encodings (a name, or an Encoding built with parameters)."""
     if targets_length is not None and int(targets_length) < 2:
         raise ValueError(f"{name}.targets_length={targets_length!r} must be an integer >= 2")
@@ -27,13 +34,22 @@ def _denoiser(name: str, mask: NoiseMask, inputs: str | Encoding, targets: str |
 
 
 @gin.configurable
-def span_corruption(noise_density: float = 0.15, mean_noise_span_length: float = 3.0, random_roll: bool = False,
-                    targets_length: int | None = None) -> Denoiser:
+def span_corruption(
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    random_roll: bool = False,
+    targets_length: int | None = None,
+) -> Denoiser:
     """T5's final objective (and Table 7): random spans, each noise span -> a unique sentinel in the
     inputs, targets = sentinel, span, sentinel, span ..."""
     name = "span_corruption"
-    mask = noise_mask("random_spans", noise_density=noise_density, mean_noise_span_length=mean_noise_span_length,
-                      random_roll=random_roll, owner=name)
+    mask = noise_mask(
+        "random_spans",
+        noise_density=noise_density,
+        mean_noise_span_length=mean_noise_span_length,
+        random_roll=random_roll,
+        owner=name,
+    )
     return _denoiser(name, mask, "sentinel_per_noise_span", "sentinel_per_nonnoise_span", targets_length=targets_length)
 
 
@@ -42,16 +58,26 @@ def iid_replace_spans(noise_density: float = 0.15, targets_length: int | None = 
     """Table 5 "replace corrupted spans" (the Table 4-6 baseline): i.i.d. noise, each run of noise tokens
     -> a unique sentinel in the inputs, targets = the noise runs each after its sentinel."""
     name = "iid_replace_spans"
-    return _denoiser(name, noise_mask("iid", noise_density=noise_density, owner=name), "sentinel_per_noise_span",
-                     "sentinel_per_nonnoise_span", targets_length=targets_length)
+    return _denoiser(
+        name,
+        noise_mask("iid", noise_density=noise_density, owner=name),
+        "sentinel_per_noise_span",
+        "sentinel_per_nonnoise_span",
+        targets_length=targets_length,
+    )
 
 
 @gin.configurable
 def drop_tokens(noise_density: float = 0.15, targets_length: int | None = None) -> Denoiser:
     """Table 5 "drop corrupted tokens": noise tokens removed from the inputs; targets = only them."""
     name = "drop_tokens"
-    return _denoiser(name, noise_mask("iid", noise_density=noise_density, owner=name), "drop_noise", "noise_only",
-                     targets_length=targets_length)
+    return _denoiser(
+        name,
+        noise_mask("iid", noise_density=noise_density, owner=name),
+        "drop_noise",
+        "noise_only",
+        targets_length=targets_length,
+    )
 
 
 @gin.configurable
@@ -92,7 +118,8 @@ def prefix_lm(noise_density: float = 0.5) -> Denoiser:
 @gin.configurable
 def lm() -> Denoiser:
     """Full language modelling: empty inputs (EOS only), targets = the whole chunk. `inputs_length` is
-    the targets budget: raw length = inputs_length - 1, targets length = inputs_length."""
+    the targets budget: raw length = inputs_length - 1, targets length = inputs_length; the planned inputs
+    are 1 token wide (the EOS), so the encoder is not padded to `inputs_length`."""
     name = "lm"
     return _denoiser(name, noise_mask("all_tokens", owner=name), "empty", "original")
 
@@ -111,8 +138,11 @@ UL2_S_TARGET_SHARE = 0.25  # UL2 Table 1: "S-Denoiser (μ = L/4, r = 0.25, 1)" (
 
 
 @gin.configurable
-def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = UL2_S_TARGET_SHARE,
-        use_mode_tokens: bool = True) -> Mixture:
+def ul2(
+    rates: Sequence[float] | None = None,
+    prefix_lm_noise_density: float = UL2_S_TARGET_SHARE,
+    use_mode_tokens: bool = True,
+) -> Mixture:
     """UL2's mixture of denoisers, one per row. `rates` (default uniform) follow UL2_DENOISERS' order:
     R μ3, R μ8, S, X μ3 r.5, X μ8 r.5, X μ64 r.15, X μ64 r.5. Mode tokens [NLU]/[S2S]/[NLG] lead the inputs.
 
@@ -131,7 +161,6 @@ def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = U
     name = "ul2"
     parts = []
     for kind, mode, mu, rate in UL2_DENOISERS:
-        mode = mode if use_mode_tokens else None
         if kind == "S":
             part_name = f"{name}/S"
             mask = noise_mask("prefix", noise_density=prefix_lm_noise_density, owner=f"{name}.prefix_lm")
@@ -140,10 +169,12 @@ def ul2(rates: Sequence[float] | None = None, prefix_lm_noise_density: float = U
             part_name = f"{name}/{kind}_mu{mu:g}_r{rate:g}"
             mask = noise_mask("random_spans", noise_density=rate, mean_noise_span_length=mu, owner=part_name)
             inputs, targets = "sentinel_per_noise_span", "sentinel_per_nonnoise_span"
-        parts.append(_denoiser(part_name, mask, inputs, targets, mode_token=mode))
+        parts.append(_denoiser(part_name, mask, inputs, targets, mode_token=mode if use_mode_tokens else None))
     if rates is not None and len(rates) != len(parts):
-        raise ValueError(f"{name}.rates needs {len(parts)} entries (R μ3, R μ8, S, X μ3, X μ8, X μ64 r.15, "
-                         f"X μ64 r.5), got {len(rates)}")
+        raise ValueError(
+            f"{name}.rates needs {len(parts)} entries (R μ3, R μ8, S, X μ3, X μ8, X μ64 r.15, "
+            f"X μ64 r.5), got {len(rates)}"
+        )
     return Mixture(name, tuple(parts), None if rates is None else tuple(rates))
 
 
@@ -155,7 +186,14 @@ def mixture(objectives: Sequence = (), rates: Sequence[float] | None = None) -> 
 
 
 NAMED_OBJECTIVES = {
-    "prefix_lm": prefix_lm, "bert_style": bert_style, "deshuffling": deshuffling, "mass_style": mass_style,
-    "iid_replace_spans": iid_replace_spans, "drop_tokens": drop_tokens, "lm": lm,
-    "span_corruption": span_corruption, "ul2": ul2, "mixture": mixture,
+    "prefix_lm": prefix_lm,
+    "bert_style": bert_style,
+    "deshuffling": deshuffling,
+    "mass_style": mass_style,
+    "iid_replace_spans": iid_replace_spans,
+    "drop_tokens": drop_tokens,
+    "lm": lm,
+    "span_corruption": span_corruption,
+    "ul2": ul2,
+    "mixture": mixture,
 }

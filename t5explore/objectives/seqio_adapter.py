@@ -16,7 +16,7 @@ are unbatched at the end unless `unbatch=False`.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,9 +24,19 @@ from t5explore.objectives.base import TokenSpace
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 
 
-def objective_preprocessor(dataset, sequence_length: Mapping[str, int] | None = None, *, objective,
-                           tokens: TokenSpace, seed: int, batch_size: int, inputs_length: int | None = None,
-                           host: int = 0, feature_key: str = "targets", unbatch: bool = True):
+def objective_preprocessor(
+    dataset,
+    sequence_length: Mapping[str, int] | None = None,
+    *,
+    objective,
+    tokens: TokenSpace,
+    seed: int,
+    batch_size: int,
+    inputs_length: int | None = None,
+    host: int = 0,
+    feature_key: str = "targets",
+    unbatch: bool = True,
+):
     """tf.data.Dataset of {feature_key: int ids [n]} -> Dataset of {'inputs', 'targets'}: one example per
     element, or with `unbatch=False` one batch ([batch_size, length]) per element.
 
@@ -42,8 +52,7 @@ def objective_preprocessor(dataset, sequence_length: Mapping[str, int] | None = 
     raw = plan.raw_length
 
     def apply(index, chunks):
-        out = objective(chunks.astype(np.int32), numpy_rng(seed, STREAM_OBJECTIVE, int(index), host), tokens,
-                        plan=plan)
+        out = objective(chunks.astype(np.int32), numpy_rng(seed, STREAM_OBJECTIVE, int(index), host), tokens, plan=plan)
         return out["inputs"], out["targets"]
 
     def corrupt(index, chunks):

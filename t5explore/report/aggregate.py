@@ -20,17 +20,24 @@ Scores: higher is better; losses: lower is better; costs are not ranked.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from t5explore.report.columns import (BENCHMARKS, LOWER_IS_BETTER_METRICS, METRIC_LABELS, TASK_BENCHMARK,  # noqa: F401
-                                      TASK_LABELS, TOL, Column, default_columns, per_task_columns)
+from t5explore.report.columns import TOL, Column, default_columns, per_task_columns  # noqa: F401
 from t5explore.report.results import ReportError, Results
-from t5explore.report.stats import (Interval, SeedValues, boot_for, cell_interval, intervals_overlap,
-                                    paired_difference, pooled_paired_sd, seeds_to_resolve)
+from t5explore.report.stats import (
+    Interval,
+    SeedValues,
+    boot_for,
+    cell_interval,
+    intervals_overlap,
+    paired_difference,
+    pooled_paired_sd,
+    seeds_to_resolve,
+)
 
 BETTER, WORSE, TIE = "▲", "▼", "≈"
 
@@ -105,22 +112,38 @@ class Summary:
             for c in self.columns:
                 cell, d = self.cell(v, c.key), self.cell(v, c.key).delta
                 rec[c.label] = cell.mean
-                rec.update({f"{c.label} std": cell.std, f"{c.label} ci_lo": cell.lo, f"{c.label} ci_hi": cell.hi,
-                            f"{c.label} ci": cell.ci.kind or "", f"{c.label} n": cell.n})
+                rec.update(
+                    {
+                        f"{c.label} std": cell.std,
+                        f"{c.label} ci_lo": cell.lo,
+                        f"{c.label} ci_hi": cell.hi,
+                        f"{c.label} ci": cell.ci.kind or "",
+                        f"{c.label} n": cell.n,
+                    }
+                )
                 if c.better is not None:
-                    rec.update({f"{c.label} delta": d.mean if d else math.nan,
-                                f"{c.label} delta_lo": d.lo if d else math.nan,
-                                f"{c.label} delta_hi": d.hi if d else math.nan,
-                                f"{c.label} delta_n": d.n if d else 0,
-                                f"{c.label} tie": "" if cell.tie is None else cell.tie})
+                    rec.update(
+                        {
+                            f"{c.label} delta": d.mean if d else math.nan,
+                            f"{c.label} delta_lo": d.lo if d else math.nan,
+                            f"{c.label} delta_hi": d.hi if d else math.nan,
+                            f"{c.label} delta_n": d.n if d else 0,
+                            f"{c.label} tie": "" if cell.tie is None else cell.tie,
+                        }
+                    )
                 rec[f"{c.label} bold"] = cell.bold
             records.append(rec)
         return pd.DataFrame(records)
 
 
-def summarize(results: Results, sweep: str | None = None, columns: list[Column] | None = None,
-              which: str = "best", baseline_std: Mapping[str, float] | None = None,
-              strict_std: bool = True) -> Summary:
+def summarize(
+    results: Results,
+    sweep: str | None = None,
+    columns: list[Column] | None = None,
+    which: str = "best",
+    baseline_std: Mapping[str, float] | None = None,
+    strict_std: bool = True,
+) -> Summary:
     """Aggregate one sweep's runs by variant and seed. `baseline_std` maps a column key/label/paper name to
     a σ for the paper's 2σ bold rule in that column (the others are tested pairwise); with strict_std a
     name that matches no column is an error, else it is ignored."""
@@ -141,11 +164,26 @@ def summarize(results: Results, sweep: str | None = None, columns: list[Column] 
         if isinstance(v, str) and v not in variants:
             variants.append(v)
     n_runs = {v: int((runs["variant"] == v).sum()) if len(runs) else 0 for v in variants}
-    seed_values = {(v, c.key): _seed_values(runs[runs["variant"] == v] if len(runs) else runs, c.key)
-                   for v in variants for c in columns}
+    seed_values = {
+        (v, c.key): _seed_values(runs[runs["variant"] == v] if len(runs) else runs, c.key)
+        for v in variants
+        for c in columns
+    }
     cells = {key: _cell(sv) for key, sv in seed_values.items()}
-    summary = Summary(sweep, variants, columns, cells, n_runs, info.baseline, res.failed, res.incomplete,
-                      {}, which, seed_values, tiny=_all_tiny(runs))
+    summary = Summary(
+        sweep,
+        variants,
+        columns,
+        cells,
+        n_runs,
+        info.baseline,
+        res.failed,
+        res.incomplete,
+        {},
+        which,
+        seed_values,
+        tiny=_all_tiny(runs),
+    )
     for c in columns:
         if c.better is None:
             continue

@@ -1,4 +1,7 @@
-"""The report's columns: which result.json numbers a table shows, under which label, ranked which way."""
+"""The report's columns: which result.json numbers a table shows, under which label, ranked which way.
+
+Labels, ranking direction and benchmark membership come from the runs' `registry` records (labels.py).
+"""
 
 from __future__ import annotations
 
@@ -6,34 +9,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from t5explore.report.labels import Labels
 from t5explore.report.results import ReportError
 
-# result.json benchmark name -> (table label, T5 paper column). Order = the paper's column order.
-BENCHMARKS = {  # in the paper's column order: GLUE / CNNDM / SQuAD / SGLUE / EnDe / EnFr / EnRo
-    "glue_average": ("GLUE", "GLUE"),
-    "cnndm": ("CNNDM", "CNNDM"),
-    "squad_em": ("SQuAD EM", "SQuAD"),
-    "superglue_average": ("SGLUE", "SGLUE"),
-    "en_de": ("EnDe", "EnDe"),
-    "en_fr": ("EnFr", "EnFr"),
-    "en_ro": ("EnRo", "EnRo"),
-}
-# Benchmarks shown only in per-task tables (the paper's main tables report SQuAD EM only).
-SECONDARY_BENCHMARKS = {"squad_f1"}
-# Task name prefix -> the benchmark average that already covers the task in the main table.
-TASK_BENCHMARK = {"glue_": "glue_average", "superglue_": "superglue_average", "squad_": "squad_em",
-                  "cnn_dailymail": "cnndm", "wmt_en_de": "en_de", "wmt_en_fr": "en_fr", "wmt_en_ro": "en_ro"}
-TASK_LABELS = {
-    "glue_cola": "CoLA", "glue_sst2": "SST-2", "glue_rte": "RTE", "glue_mrpc": "MRPC", "glue_qnli": "QNLI",
-    "glue_stsb": "STS-B", "superglue_boolq": "BoolQ", "squad_v1": "SQuAD", "stdlib_module": "stdlib",
-    "cnn_dailymail": "CNNDM", "wmt_en_de": "EnDe", "wmt_en_fr": "EnFr", "wmt_en_ro": "EnRo",
-}
-METRIC_LABELS = {
-    "accuracy": "acc", "matthews_corr": "MCC", "f1": "F1", "pearson": "Pearson", "spearman": "Spearman",
-    "exact_match": "EM", "invalid_predictions": "invalid",
-    "rouge1": "R-1", "rouge2": "R-2", "rougeLsum": "R-Lsum", "bleu": "BLEU",
-}
-LOWER_IS_BETTER_METRICS = {"invalid_predictions"}
 TOL = 1e-9
 
 
@@ -46,30 +24,26 @@ class Column:
     better: str | None  # "higher", "lower", or None (cost columns are not ranked)
     kind: str = "score"  # "score" | "loss" | "cost"
     paper: str | None = None  # the T5 paper's column this corresponds to, if any
+    axis: str | None = None  # what a plot's axis calls it
+    note: str | None = None  # said under the table (e.g. which tasks a benchmark average covers)
 
 
 def default_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
-    """The main table: benchmark averages present, tasks no average covers, final loss, cost."""
+    """The main table: headline benchmark scores present (the paper's order), tasks none of them covers,
+    final loss, cost. Labels come from the runs' `registry` records (labels.py)."""
     _check_which(which)
-    cols: list[Column] = []
-    prefix = f"benchmarks.{which}."
-    present = [c[len(prefix):] for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()]
+    labels = Labels.from_runs(runs)
     tasks = _tasks(runs)
-    for name, (label, paper) in BENCHMARKS.items():
-        if name in present:
-            if name == "superglue_average" and [t for t in tasks if t.startswith("superglue_")] == ["superglue_boolq"]:
-                label = "SGLUE (BoolQ)"
-            cols.append(Column(prefix + name, label, "higher", "score", paper))
-    for name in present:
-        if name not in BENCHMARKS and name not in SECONDARY_BENCHMARKS:
-            cols.append(Column(prefix + name, name, "higher", "score"))
+    present = _benchmarks_present(runs, which, labels)
+    shown = [name for name in present if labels.benchmark(name).headline]
+    cols = [_benchmark_column(name, which, labels, tasks) for name in shown]
     for task in tasks:
-        covered = next((b for p, b in TASK_BENCHMARK.items() if task.startswith(p)), None)
-        if covered in present:
+        info = labels.tasks.get(task)
+        if info is not None and any(b in shown for b in info.benchmarks):
             continue
         metric = _primary_metric(runs, task, which)
         if metric:
-            cols.append(_task_column(task, metric, which))
+            cols.append(_task_column(task, metric, which, labels))
     cols += _loss_and_cost_columns(runs)
     return cols
 
@@ -77,19 +51,32 @@ def default_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
 def per_task_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
     """The breakdown table: every metric of every downstream task, then the benchmark averages."""
     _check_which(which)
+    labels = Labels.from_runs(runs)
+    tasks = _tasks(runs)
     cols = []
-    for task in _tasks(runs):
+    for task in tasks:
         prefix = f"downstream.{task}.{which}."
         for key in runs.columns:
             if key.startswith(prefix) and runs[key].notna().any():
-                cols.append(_task_column(task, key[len(prefix):], which))
-    prefix = f"benchmarks.{which}."
-    for key in runs.columns:  # squad_em/f1 repeat a task's metric; averages over tasks don't
-        if key.startswith(prefix) and key.endswith("_average") and runs[key].notna().any():
-            name = key[len(prefix):]
-            label, paper = BENCHMARKS.get(name, (name, None))
-            cols.append(Column(key, label, "higher", "score", paper))
+                cols.append(_task_column(task, key[len(prefix) :], which, labels))
+    for name in _benchmarks_present(runs, which, labels):  # squad_em/f1 repeat a task's metric; averages don't
+        known = name in labels.benchmarks
+        if (known and labels.benchmark(name).paper_tasks) or (not known and name.endswith("_average")):
+            cols.append(_benchmark_column(name, which, labels, tasks))
     return cols
+
+
+def _benchmarks_present(runs: pd.DataFrame, which: str, labels: Labels) -> list[str]:
+    """Benchmark scores with a value in some run: registered ones in the registry's order, then others."""
+    prefix = f"benchmarks.{which}."
+    present = [c[len(prefix) :] for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()]
+    return [b for b in labels.benchmarks if b in present] + [b for b in present if b not in labels.benchmarks]
+
+
+def _benchmark_column(name: str, which: str, labels: Labels, tasks: list[str]) -> Column:
+    info = labels.benchmark(name)
+    label, note = labels.benchmark_label(name, tasks)
+    return Column(f"benchmarks.{which}.{name}", label, "higher", "score", info.paper_column, info.axis, note)
 
 
 def _tasks(runs: pd.DataFrame) -> list[str]:
@@ -110,10 +97,16 @@ def _primary_metric(runs: pd.DataFrame, task: str, which: str) -> str | None:
     return metrics[0] if metrics else None
 
 
-def _task_column(task: str, metric: str, which: str) -> Column:
-    label = f"{TASK_LABELS.get(task, task)} {METRIC_LABELS.get(metric, metric)}"
-    better = "lower" if metric in LOWER_IS_BETTER_METRICS else "higher"
-    return Column(f"downstream.{task}.{which}.{metric}", label, better, "score")
+def _task_column(task: str, metric: str, which: str, labels: Labels) -> Column:
+    info = labels.metric(metric)
+    label = labels.task_label(task)
+    return Column(
+        f"downstream.{task}.{which}.{metric}",
+        f"{label} {info.label}",
+        info.better,
+        "score",
+        axis=f"{label} {info.axis or info.label}",
+    )
 
 
 def _loss_and_cost_columns(runs: pd.DataFrame) -> list[Column]:

@@ -11,33 +11,46 @@ FORMAT_NAMES = ("md", "csv", "latex", "html")  # t5explore.report.tables.FORMATS
 
 def add_commands(subparsers) -> None:
     table = subparsers.add_parser(
-        "table", help="comparison tables (md, csv, LaTeX, HTML) of a results directory",
+        "table",
+        help="comparison tables (md, csv, LaTeX, HTML) of a results directory",
         description="Aggregate seeds per variant (mean ± 95% CI over seeds, Student t; one seed: the run's "
-                    "bootstrap CI over evaluation examples), add Δ vs. the ★ baseline paired by seed (▲ / ▼ "
-                    "resolved, ≈ tie), bold the best and every variant not significantly worse than it (paired "
-                    "t-test), and say how many seeds would resolve a 1-point Δ; print Markdown and write the "
-                    "chosen formats. Also writes <sweep>_vs_paper.* (Kendall τ with a CI over seeds) when the "
-                    "sweep reproduces a T5 table (4-7).")
+        "bootstrap CI over evaluation examples), add Δ vs. the ★ baseline paired by seed (▲ / ▼ "
+        "resolved, ≈ tie), bold the best and every variant not significantly worse than it (paired "
+        "t-test), and say how many seeds would resolve a 1-point Δ; print Markdown and write the "
+        "chosen formats. Also writes <sweep>_vs_paper.* (Kendall τ with a CI over seeds) when the "
+        "sweep reproduces a T5 table (4-7).",
+    )
     table.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
-    table.add_argument("--format", default="md,csv,latex,html",
-                       help=f"comma-separated, from {','.join(FORMAT_NAMES)} (default: all)")
+    table.add_argument(
+        "--format", default="md,csv,latex,html", help=f"comma-separated, from {','.join(FORMAT_NAMES)} (default: all)"
+    )
     table.add_argument("--out", default=None, help="where to write the tables (default: DIR)")
     table.add_argument("--per_task", action="store_true", help="also write per-task breakdown tables")
-    table.add_argument("--baseline_std", default=None,
-                       help="use the paper's rule (bold = within 2σ of the best) instead of the paired test "
-                            "for the columns given a σ: 'paper' (T5's baseline std over 10 runs) or "
-                            "'GLUE=0.235,SQuAD EM=0.343' (column label, key or paper column)")
+    table.add_argument(
+        "--baseline_std",
+        default=None,
+        help="use the paper's rule (bold = within 2σ of the best) instead of the paired test "
+        "for the columns given a σ: 'paper' (T5's baseline std over 10 runs) or "
+        "'GLUE=0.235,SQuAD EM=0.343' (column label, key or paper column)",
+    )
     table.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
     table.add_argument("--paper_table", default=None, help="compare with T5 table N (4-7) whatever the sweep name")
-    table.add_argument("--findings", action="store_true",
-                       help="also write DIR/FINDINGS.md (one sweep): setting, table, resolved differences and ties, "
-                            "the paper beside ours with Kendall τ, compute")
-    table.add_argument("--notes", default=None,
-                       help="with --findings: a Markdown file of interpretation, copied in verbatim")
+    table.add_argument(
+        "--findings",
+        action="store_true",
+        help="also write DIR/FINDINGS.md (one sweep): setting, table, resolved differences and ties, "
+        "the paper beside ours with Kendall τ, compute",
+    )
+    table.add_argument(
+        "--notes", default=None, help="with --findings: a Markdown file of interpretation, copied in verbatim"
+    )
     table.set_defaults(func=run_table)
 
-    plot = subparsers.add_parser("plot", help="PNG plots of a results directory",
-                                 description="Loss curves, score bars and ours-vs-paper plots, as PNG.")
+    plot = subparsers.add_parser(
+        "plot",
+        help="PNG plots of a results directory",
+        description="Loss curves, score bars and ours-vs-paper plots, as PNG.",
+    )
     plot.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
     plot.add_argument("--out", default=None, help="where to write the PNGs (default: DIR)")
     plot.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
@@ -71,10 +84,17 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
         std = parse_baseline_std(args.baseline_std)
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
         results = load_results(args.dir)  # read once, for the files and the printed table
-        paths = write_tables(args.dir, args.out, formats, per_task=args.per_task, which=which,
-                             baseline_std=std, paper_table=args.paper_table, results=results)
-        print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table,
-                             results=results))
+        paths = write_tables(
+            args.dir,
+            args.out,
+            formats,
+            per_task=args.per_task,
+            which=which,
+            baseline_std=std,
+            paper_table=args.paper_table,
+            results=results,
+        )
+        print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table, results=results))
         if args.findings:
             from t5explore.report.findings import write_findings
 

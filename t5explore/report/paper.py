@@ -15,9 +15,9 @@ import functools
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -70,8 +70,10 @@ class PaperComparison:
         if self.columns:
             return None
         ours = ", ".join(self.our_scores) or "none"
-        return (f"{self.sweep} vs. T5 paper {self.table.id}: no score column in common with the paper "
-                f"(paper: {', '.join(paper_columns())}; ours: {ours}); comparison skipped.")
+        return (
+            f"{self.sweep} vs. T5 paper {self.table.id}: no score column in common with the paper "
+            f"(paper: {', '.join(paper_columns())}; ours: {ours}); comparison skipped."
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,8 +126,9 @@ def detect_paper_table(info: SweepInfo) -> str | None:
     return f"table{m.group(1)}" if m else None
 
 
-def match_rows(variants: list[str], table: PaperTable, mapping: Mapping[str, str] | None = None,
-               baseline: str | None = None) -> dict[str, PaperRow]:
+def match_rows(
+    variants: list[str], table: PaperTable, mapping: Mapping[str, str] | None = None, baseline: str | None = None
+) -> dict[str, PaperRow]:
     """variant -> paper row. An explicit mapping wins; a mapping to an unknown row is an error."""
     by_name: dict[str, PaperRow] = {}
     for row in table.rows:
@@ -146,8 +149,9 @@ def match_rows(variants: list[str], table: PaperTable, mapping: Mapping[str, str
     return out
 
 
-def compare_with_paper(summary: Summary, info: SweepInfo, table_id: str | None = None,
-                       mapping: Mapping[str, str] | None = None) -> PaperComparison | None:
+def compare_with_paper(
+    summary: Summary, info: SweepInfo, table_id: str | None = None, mapping: Mapping[str, str] | None = None
+) -> PaperComparison | None:
     """Side-by-side frame and Kendall τ per shared column; None if the sweep reproduces no T5 table."""
     table_id = table_id or detect_paper_table(info)
     if table_id is None:
@@ -162,20 +166,41 @@ def compare_with_paper(summary: Summary, info: SweepInfo, table_id: str | None =
         rec: dict[str, object] = {"variant": v, "paper_row": matched[v].name}
         for c in columns:
             cell = summary.cell(v, c.key)
-            rec.update({f"{c.label} (ours)": cell.mean, f"{c.label} (ours ci_lo)": cell.lo,
-                        f"{c.label} (ours ci_hi)": cell.hi, f"{c.label} (ours ci)": cell.ci.kind or "",
-                        f"{c.label} (paper)": matched[v].scores[c.paper]})
+            rec.update(
+                {
+                    f"{c.label} (ours)": cell.mean,
+                    f"{c.label} (ours ci_lo)": cell.lo,
+                    f"{c.label} (ours ci_hi)": cell.hi,
+                    f"{c.label} (ours ci)": cell.ci.kind or "",
+                    f"{c.label} (paper)": matched[v].scores[c.paper],
+                }
+            )
         records.append(rec)
     suffixes = ("ours", "ours ci_lo", "ours ci_hi", "ours ci", "paper")
-    frame = pd.DataFrame(records, columns=["variant", "paper_row"]
-                         + [f"{c.label} ({s})" for c in columns for s in suffixes])
+    frame = pd.DataFrame(
+        records, columns=["variant", "paper_row"] + [f"{c.label} ({s})" for c in columns for s in suffixes]
+    )
     kendall = {c.label: kendall_tau(frame[f"{c.label} (ours)"], frame[f"{c.label} (paper)"]) for c in columns}
-    kendall_ci = {c.label: kendall_tau_ci([summary.seed_values.get((v, c.key), SeedValues()) for v in frame["variant"]],
-                                          list(frame[f"{c.label} (paper)"])) for c in columns}
+    kendall_ci = {
+        c.label: kendall_tau_ci(
+            [summary.seed_values.get((v, c.key), SeedValues()) for v in frame["variant"]],
+            list(frame[f"{c.label} (paper)"]),
+        )
+        for c in columns
+    }
     unmatched = [v for v in summary.variants if v not in matched]
     our_scores = [c.label for c in summary.columns if c.kind == "score"]
-    return PaperComparison(summary.sweep, table, paper_source(), columns, frame, kendall=kendall,
-                           kendall_ci=kendall_ci, unmatched=unmatched, our_scores=our_scores)
+    return PaperComparison(
+        summary.sweep,
+        table,
+        paper_source(),
+        columns,
+        frame,
+        kendall=kendall,
+        kendall_ci=kendall_ci,
+        unmatched=unmatched,
+        our_scores=our_scores,
+    )
 
 
 def kendall_tau(ours, paper) -> tuple[float, float, int]:
@@ -188,8 +213,9 @@ def kendall_tau(ours, paper) -> tuple[float, float, int]:
     return float(res.statistic), float(res.pvalue), len(pairs)
 
 
-def kendall_tau_ci(values: list[SeedValues], paper: list[float], replicates: int = TAU_REPLICATES
-                   ) -> tuple[float, float]:
+def kendall_tau_ci(
+    values: list[SeedValues], paper: list[float], replicates: int = TAU_REPLICATES
+) -> tuple[float, float]:
     """95% bootstrap interval of τ over seeds (see the module doc); (nan, nan) when no variant has ≥ 2 seeds
     (resampling one seed changes nothing)."""
     seeds = sorted({k for sv in values for k in sv.values}, key=str)

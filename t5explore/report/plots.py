@@ -22,10 +22,10 @@ from matplotlib.figure import Figure
 
 from t5explore.io_utils import atomic_write_bytes
 from t5explore.report.aggregate import Summary, summarize
-from t5explore.report.columns import METRIC_LABELS, Column
-from t5explore.report.stats import t_quantile
+from t5explore.report.columns import Column
 from t5explore.report.paper import PaperComparison, compare_with_paper
 from t5explore.report.results import Results, load_metrics, load_results
+from t5explore.report.stats import t_quantile
 from t5explore.report.tables import safe_name
 
 DPI = 110
@@ -50,7 +50,7 @@ def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: st
             continue
         x, mean, std = mean_curve(curves)
         label = f"★ {variant}" if variant == summary.baseline else variant
-        line, = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=f"C{i % 10}")
+        (line,) = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=f"C{i % 10}")
         if len(curves) > 1:
             half = t_quantile(len(curves)) * std / np.sqrt(len(curves))
             ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -92,41 +92,37 @@ def score_bars_figure(summary: Summary) -> Figure | None:
         if with_ci:
             err = [[means[i] - cells[i].lo for i in with_ci], [cells[i].hi - means[i] for i in with_ci]]
             ax.errorbar(with_ci, means[with_ci], yerr=np.clip(err, 0.0, None), fmt="none", ecolor="black", capsize=3)
-        ax.bar_label(bars, labels=[f"{c.mean:.1f}" if c.n else "–" for c in cells], fontsize=7,
-                     label_type="center")
+        ax.bar_label(bars, labels=[f"{c.mean:.1f}" if c.n else "–" for c in cells], fontsize=7, label_type="center")
         for bar, v in zip(bars, summary.variants):
             if v == summary.baseline:
                 bar.set_hatch("//")
         ax.set_xticks(range(len(cells)))
-        ax.set_xticklabels([f"★ {v}" if v == summary.baseline else v for v in summary.variants],
-                           rotation=35, ha="right", fontsize=8)
+        ax.set_xticklabels(
+            [f"★ {v}" if v == summary.baseline else v for v in summary.variants], rotation=35, ha="right", fontsize=8
+        )
         ax.set_title(col.label)
         ax.set_ylabel(axis_label(col))
         ax.grid(axis="y", alpha=0.3)
     kinds = {summary.cell(v, c.key).ci.kind for v in summary.variants for c in cols} - {None}
-    bars_are = {frozenset({"t"}): "95% CI over seeds (Student t)",
-                frozenset({"bootstrap"}): "95% bootstrap CI over eval examples (1 seed)"}.get(
-        frozenset(kinds), "95% CI (t over seeds; bootstrap over eval examples for 1 seed)")
+    bars_are = {
+        frozenset({"t"}): "95% CI over seeds (Student t)",
+        frozenset({"bootstrap"}): "95% bootstrap CI over eval examples (1 seed)",
+    }.get(frozenset(kinds), "95% CI (t over seeds; bootstrap over eval examples for 1 seed)")
     missing = any(c.n and not c.ci.known for v in summary.variants for c in [summary.cell(v, k.key) for k in cols])
-    fit_suptitle(fig, f"{summary.sweep}: downstream scores ({summary.which} checkpoint; "
-                      f"bar = mean over seeds, error bars = {bars_are if kinds else 'none'}"
-                      + ("; none for one seed without a bootstrap)" if missing else ")"))
+    fit_suptitle(
+        fig,
+        f"{summary.sweep}: downstream scores ({summary.which} checkpoint; "
+        f"bar = mean over seeds, error bars = {bars_are if kinds else 'none'}"
+        + ("; none for one seed without a bootstrap)" if missing else ")"),
+    )
     fig.tight_layout()
     return fig
 
 
 def axis_label(col: Column) -> str:
-    """The metric a score column holds, for a y axis: 'GLUE average score', 'stdlib accuracy (%)', ..."""
-    names = {"glue_average": "GLUE average score", "superglue_average": "SuperGLUE average score",
-             "squad_em": "SQuAD exact match (%)", "cnndm": "CNNDM ROUGE-2 F", "en_de": "EnDe BLEU",
-             "en_fr": "EnFr BLEU", "en_ro": "EnRo BLEU"}
-    parts = col.key.split(".")
-    if parts[0] == "benchmarks":
-        return names.get(parts[-1], parts[-1])
-    metric = parts[-1]
-    full = {"accuracy": "accuracy (%)", "exact_match": "exact match (%)", "matthews_corr": "Matthews corr. ×100",
-            "pearson": "Pearson ×100", "spearman": "Spearman ×100", "f1": "F1 ×100"}
-    return f"{col.label.rsplit(' ', 1)[0]} {full.get(metric, METRIC_LABELS.get(metric, metric))}"
+    """The metric a score column holds, for a y axis: 'GLUE average score', 'stdlib accuracy (%)', ...
+    (the column's `axis`, from the runs' registry records; else its label)."""
+    return col.axis or col.label
 
 
 def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
@@ -156,8 +152,9 @@ def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
     return fig
 
 
-def write_plots(results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                which: str = "best") -> list[Path]:
+def write_plots(
+    results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, which: str = "best"
+) -> list[Path]:
     """`<sweep>_loss.png`, `<sweep>_scores.png` and (reproduction sweeps) `<sweep>_vs_paper.png`."""
     results = load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir)

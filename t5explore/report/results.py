@@ -1,4 +1,5 @@
-"""Load results directories (schema-1 `result.json`, `metrics.jsonl`, `sweep.json`) into pandas.
+"""Load results directories (`result.json` read through t5explore/results_schema.py, `metrics.jsonl`,
+`sweep.json`) into pandas.
 
 The report only reads files, so it works on one sweep directory, several, or a parent directory holding
 sweeps written by many machines on a shared filesystem. A run directory is *complete* when it has
@@ -18,27 +19,28 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+from t5explore.errors import InputError
+from t5explore.report.labels import REGISTRY_COLUMN
+from t5explore.report.legacy_labels import legacy_registry
+from t5explore.results_schema import ResultSchemaError, RunResult
+
 RESULT_FILE = "result.json"
 FAILED_FILE = "FAILED"
 METRICS_FILE = "metrics.jsonl"
 SWEEP_FILE = "sweep.json"
 # Any of these marks a directory as a run directory.
 RUN_MARKERS = (RESULT_FILE, FAILED_FILE, METRICS_FILE, "config.gin", "CLAIM", "checkpoints")
-# field -> allowed types (seed is null when a sweep declares no seeds)
-REQUIRED_FIELDS = {"schema": (int,), "sweep": (str,), "run": (str,), "variant": (str,), "seed": (int, type(None)),
-                   "pretrain": (dict,)}
-OPTIONAL_DICTS = ("downstream", "benchmarks", "timing", "throughput", "model", "devices", "versions", "bootstrap")
 MAX_DEPTH = 4  # how deep below the given directory to look for sweeps
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """A results file is missing or malformed; the message names the file (and field)."""
 
 
@@ -60,7 +62,8 @@ class Results:
 
     runs: one row per completed run, nested result.json fields flattened with '.'
           (e.g. `pretrain.final_loss`, `benchmarks.best.glue_average`, `downstream.glue_cola.best.matthews_corr`),
-          except `bootstrap` (intervals and replicates over evaluation examples), kept as one dict (or None).
+          except `bootstrap` (intervals and replicates over evaluation examples), kept as one dict (or None),
+          and `registry` (labels, as a RegistryInfo; version-1 files get legacy_labels.py's).
     failed / incomplete: columns sweep, run, variant, run_dir, reason.
     """
 
@@ -72,7 +75,7 @@ class Results:
     def sweep_names(self) -> list[str]:
         return list(self.sweeps)
 
-    def for_sweep(self, name: str) -> "Results":
+    def for_sweep(self, name: str) -> Results:
         def pick(df: pd.DataFrame) -> pd.DataFrame:
             return df[df["sweep"] == name].reset_index(drop=True)
 
@@ -108,15 +111,24 @@ def load_results(*paths: str | os.PathLike) -> Results:
             status = _run_status(run_dir, info)
             key = (status.get("sweep", info.name), status["run"])
             if key in seen:
-                warnings.warn(f"duplicate run {key[1]!r} of sweep {key[0]!r} at {run_dir}; keeping the first")
+                warnings.warn(
+                    f"duplicate run {key[1]!r} of sweep {key[0]!r} at {run_dir}; keeping the first", stacklevel=2
+                )
                 continue
             seen.add(key)
             target = {"complete": rows, "failed": failed, "incomplete": incomplete}[status.pop("status")]
             target.append(status)
         for run, variant in info.planned_runs.items():
             if run not in present and (info.name, run) not in seen:
-                incomplete.append({"sweep": info.name, "run": run, "variant": variant,
-                                   "run_dir": str(sweep_dir / run), "reason": "not started"})
+                incomplete.append(
+                    {
+                        "sweep": info.name,
+                        "run": run,
+                        "variant": variant,
+                        "run_dir": str(sweep_dir / run),
+                        "reason": "not started",
+                    }
+                )
     # A run reported elsewhere (another machine) as complete is not incomplete here.
     done = {(r["sweep"], r["run"]) for r in rows}
     incomplete = [r for r in incomplete if (r["sweep"], r["run"]) not in done]
@@ -127,7 +139,9 @@ def load_results(*paths: str | os.PathLike) -> Results:
         if row.get("baseline") and info.baseline is None:
             info.baseline = row["variant"]
     status_cols = ["sweep", "run", "variant", "run_dir", "reason"]
-    runs = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["sweep", "run", "variant", "seed", "baseline", "run_dir"])
+    runs = (
+        pd.DataFrame(rows) if rows else pd.DataFrame(columns=["sweep", "run", "variant", "seed", "baseline", "run_dir"])
+    )
     return Results(
         runs=runs,
         failed=pd.DataFrame(failed, columns=status_cols),
@@ -160,7 +174,7 @@ def read_sweep_info(sweep_dir: Path) -> SweepInfo:
     if not path.is_file():  # named like its runs say, else like its directory
         for run_dir in subdirs(sweep_dir):
             if (run_dir / RESULT_FILE).is_file():
-                return SweepInfo(read_result(run_dir / RESULT_FILE)["sweep"])
+                return SweepInfo(read_result(run_dir / RESULT_FILE).sweep)
         return SweepInfo(sweep_dir.name)
     data = _read_json_file(path)
     if not isinstance(data, dict):
@@ -191,31 +205,20 @@ def read_sweep_info(sweep_dir: Path) -> SweepInfo:
     return info
 
 
-def read_result(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate one schema-1 result.json; errors name the file and field."""
+def read_result(path: str | os.PathLike) -> RunResult:
+    """Read one result.json through the schema (any version up to the current); errors name the file and
+    field, or the version the file has when it is newer than this t5explore reads."""
     path = Path(path)
-    data = _read_json_file(path)
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: expected a JSON object")
-    for key, types in REQUIRED_FIELDS.items():
-        if key not in data:
-            raise ReportError(f"{path}: missing required field {key!r}")
-        if not isinstance(data[key], types) or isinstance(data[key], bool):
-            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise ReportError(f"{path}: field {key!r} must be {names}, got {data[key]!r}")
-    if not isinstance(data.get("baseline", False), bool):
-        raise ReportError(f"{path}: field 'baseline' must be true or false, got {data['baseline']!r}")
-    if data["schema"] != SCHEMA_VERSION:
-        raise ReportError(f"{path}: schema {data['schema']} is not supported (expected {SCHEMA_VERSION})")
-    for key in OPTIONAL_DICTS:
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise ReportError(f"{path}: field {key!r} must be an object")
-    return data
+    try:
+        return RunResult.from_json(_read_json_file(path), path)
+    except ResultSchemaError as e:
+        raise ReportError(str(e)) from None
 
 
-def flatten_result(data: dict[str, Any], path: Path | str = "result.json") -> dict[str, Any]:
-    """One flat row: nested objects joined with '.', numbers checked, bindings kept as JSON text and the
-    `bootstrap` object kept whole (its replicate lists are read by the report's paired comparisons)."""
+def flatten_result(result: RunResult, path: Path | str = "result.json") -> dict[str, Any]:
+    """One flat row: nested objects joined with '.', numbers checked, bindings kept as JSON text, the
+    `bootstrap` object kept whole (its replicate lists are read by the report's paired comparisons) and
+    the `registry` record kept whole (the labels; a version-1 file gets the legacy table's)."""
     row: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -227,12 +230,13 @@ def flatten_result(data: dict[str, Any], path: Path | str = "result.json") -> di
         else:
             row[prefix] = value
 
+    data = result.to_json()
     for key, value in data.items():
         if key == "variant_bindings":
             row[key] = json.dumps(value, sort_keys=True, ensure_ascii=False)
         elif key == "bootstrap":
             row[key] = value
-        else:
+        elif key != REGISTRY_COLUMN:
             walk(key, value)
     for key, value in row.items():
         numeric_section = key.split(".", 1)[0] in ("pretrain", "benchmarks", "timing", "throughput")
@@ -240,7 +244,19 @@ def flatten_result(data: dict[str, Any], path: Path | str = "result.json") -> di
         if (numeric_section or is_score) and value is not None and not _is_number(value):
             raise ReportError(f"{path}: field {key!r} must be a number or null, got {value!r}")
     row["baseline"] = bool(row.get("baseline", False))
+    row[REGISTRY_COLUMN] = result.registry or legacy_registry(result.downstream or {}, _metrics_of(result))
     return row
+
+
+def _metrics_of(result: RunResult) -> list[str]:
+    return [
+        m
+        for r in (result.downstream or {}).values()
+        if isinstance(r, dict)
+        for which in ("best", "last")
+        if isinstance(r.get(which), dict)
+        for m in r[which]
+    ]
 
 
 def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -273,8 +289,7 @@ def _run_status(run_dir: Path, info: SweepInfo) -> dict[str, Any]:
     result_path = run_dir / RESULT_FILE
     variant = info.planned_runs.get(run_dir.name)
     if result_path.is_file():
-        data = read_result(result_path)
-        row = flatten_result(data, result_path)
+        row = flatten_result(read_result(result_path), result_path)
         row["run_dir"] = str(run_dir)
         row["status"] = "complete"
         return row

@@ -15,8 +15,9 @@ An interval that contains 0 is a tie.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -104,7 +105,7 @@ def cell_interval(sv: SeedValues) -> Interval:
     x = sv.array()
     if len(x) != 1:
         return t_interval(x)
-    (seed, value), = sv.values.items()
+    ((seed, value),) = sv.values.items()
     boot = sv.boot.get(seed)
     if boot is None or math.isnan(boot.lo) or math.isnan(boot.hi):
         return Interval(float(value), n=1)

@@ -8,7 +8,8 @@ A cell reads `mean ± h` (h = half-width of the 95% Student-t interval over seed
 `mean [lo, hi]` (the 95% bootstrap interval over evaluation examples, which is not symmetric). Each headline
 score column is followed by `Δ <column>`: variant − ★ paired by seed, with its interval and ▲ / ▼ / ≈.
 The notes under a table say which intervals and which bold rule it uses, how many seeds would resolve a
-1-point Δ, and that tiny-scale numbers are a smoke test.
+1-point Δ, which tasks a benchmark average covers when it covers fewer than the paper's, and that
+tiny-scale numbers are a smoke test.
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ import html
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
-from t5explore.report.aggregate import (Cell, Column, Summary, default_columns, per_task_columns,
-                                        resolve_baseline_std, shows_delta, summarize)
-from t5explore.report.stats import Interval
+from t5explore.report.aggregate import (
+    Cell,
+    Column,
+    Summary,
+    default_columns,
+    per_task_columns,
+    resolve_baseline_std,
+    shows_delta,
+    summarize,
+)
 from t5explore.report.paper import PaperComparison, compare_with_paper, paper_baseline_std
 from t5explore.report.results import ReportError, Results, load_results
+from t5explore.report.stats import Interval
 
 FORMATS = {"md": ".md", "csv": ".csv", "latex": ".tex", "html": ".html"}
 MISSING = "–"
@@ -75,14 +84,20 @@ def summary_notes(summary: Summary) -> list[str]:
         parts.append("± = 95% CI of the mean over seeds (Student t).")
     if "bootstrap" in kinds:
         parts.append("[lo, hi] = 95% bootstrap CI over evaluation examples (1 seed; percentile).")
-    if any(summary.cell(v, c.key).n == 1 and summary.cell(v, c.key).ci.kind is None
-           for v in summary.variants for c in ranked):
+    if any(
+        summary.cell(v, c.key).n == 1 and summary.cell(v, c.key).ci.kind is None
+        for v in summary.variants
+        for c in ranked
+    ):
         parts.append("One seed without a stored bootstrap (losses, the last checkpoint, older runs) has no interval.")
     notes = [" ".join(parts)]
+    notes += list(dict.fromkeys(c.note for c in summary.columns if c.note))  # e.g. a benchmark's subset of tasks
     if any(shows_delta(c) for c in summary.columns) and summary.baseline in summary.variants:
-        notes.append(f"Δ = variant − {STAR} paired by seed (the seeds both have), ± 95% CI (paired Student t; "
-                     "one shared seed: [lo, hi] = paired bootstrap over evaluation examples, else n/a). "
-                     "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0).")
+        notes.append(
+            f"Δ = variant − {STAR} paired by seed (the seeds both have), ± 95% CI (paired Student t; "
+            "one shared seed: [lo, hi] = paired bootstrap over evaluation examples, else n/a). "
+            "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0)."
+        )
     notes.append(_bold_note(summary))
     notes += _power_notes(summary)
     if summary.tiny:
@@ -94,11 +109,15 @@ def _bold_note(summary: Summary) -> str:
     paired = set().union(*(r for k, r in summary.bold_rules.items() if k not in summary.sigma))
     clauses = []
     if paired:
-        text = ("Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95% "
-                "against the best variant over their shared seeds")
-        extra = [("paired bootstrap", "with one shared seed, a paired bootstrap over evaluation examples"),
-                 ("overlap", "where no paired comparison exists, 95% CIs that overlap the best's"),
-                 ("best only", "without any interval, only the best and exact ties")]
+        text = (
+            "Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95% "
+            "against the best variant over their shared seeds"
+        )
+        extra = [
+            ("paired bootstrap", "with one shared seed, a paired bootstrap over evaluation examples"),
+            ("overlap", "where no paired comparison exists, 95% CIs that overlap the best's"),
+            ("best only", "without any interval, only the best and exact ties"),
+        ]
         text += "".join(f"; {words}" for rule, words in extra if rule in paired)
         clauses.append(text + ".")
     if summary.sigma:
@@ -116,8 +135,10 @@ def _power_notes(summary: Summary) -> list[str]:
         return [f"Power: n/a (no variant shares ≥ 2 seeds with {STAR})."]
     sigmas = ", ".join(f"{c.label} {p.sigma:.2f} ({p.dof} dof)" for c, p in known)
     seeds = ", ".join(f"{c.label} {p.seeds if p.seeds is not None else '> 100000'}" for c, p in known)
-    return [f"Power: σ of the paired differences vs. {STAR} (pooled over variants): {sigmas}. Seeds to resolve "
-            f"a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n < 1, Student t): {seeds}."]
+    return [
+        f"Power: σ of the paired differences vs. {STAR} (pooled over variants): {sigmas}. Seeds to resolve "
+        f"a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n < 1, Student t): {seeds}."
+    ]
 
 
 def comparison_table(cmp: PaperComparison) -> TextTable:
@@ -127,8 +148,13 @@ def comparison_table(cmp: PaperComparison) -> TextTable:
     for _, r in cmp.frame.iterrows():
         row = [r["variant"], r["paper_row"]]
         for c in cmp.columns:
-            ours = Interval(r[f"{c.label} (ours)"], r[f"{c.label} (ours ci_lo)"], r[f"{c.label} (ours ci_hi)"], 0,
-                            r[f"{c.label} (ours ci)"] or None)
+            ours = Interval(
+                r[f"{c.label} (ours)"],
+                r[f"{c.label} (ours ci_lo)"],
+                r[f"{c.label} (ours ci_hi)"],
+                0,
+                r[f"{c.label} (ours ci)"] or None,
+            )
             row += [format_interval(ours, 2), _fmt(r[f"{c.label} (paper)"], 2)]
         rows.append(row)
     tau_row = ["Kendall τ", ""]
@@ -138,13 +164,16 @@ def comparison_table(cmp: PaperComparison) -> TextTable:
         ci = "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
         tau_row += [_fmt(tau, 2) + ci, f"n = {n}"]
     rows.append(tau_row)
-    notes = [f"Paper: {cmp.source}",
-             "Kendall τ-b between our ordering of the variants and the paper's; [lo, hi] = 95% bootstrap CI "
-             "over seeds (the same resampled seeds for every variant), shown when some variant has ≥ 2 seeds."]
+    notes = [
+        f"Paper: {cmp.source}",
+        "Kendall τ-b between our ordering of the variants and the paper's; [lo, hi] = 95% bootstrap CI "
+        "over seeds (the same resampled seeds for every variant), shown when some variant has ≥ 2 seeds.",
+    ]
     if cmp.unmatched:
         notes.append(f"No paper row for: {', '.join(cmp.unmatched)} (map them with sweep.json `paper_rows`).")
-    return TextTable(f"{cmp.sweep} vs. T5 paper {cmp.table.title}", header, rows,
-                     [[False] * len(header) for _ in rows], notes)
+    return TextTable(
+        f"{cmp.sweep} vs. T5 paper {cmp.table.title}", header, rows, [[False] * len(header) for _ in rows], notes
+    )
 
 
 def format_cell(cell: Cell, col: Column) -> str:
@@ -203,6 +232,7 @@ def format_seconds(s: float) -> str:
 
 # ---------------------------------------------------------------- renderers
 
+
 def to_markdown(t: TextTable) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
@@ -210,49 +240,79 @@ def to_markdown(t: TextTable) -> str:
     def cell(s: str, b: bool) -> str:
         return f"**{esc(s)}**" if b and s != MISSING else esc(s)
 
-    lines = [f"### {t.title}", "", "| " + " | ".join(map(esc, t.header)) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(t.header) - 1)) + "|"]
+    lines = [
+        f"### {t.title}",
+        "",
+        "| " + " | ".join(map(esc, t.header)) + " |",
+        "|" + "|".join([":---"] + ["---:"] * (len(t.header) - 1)) + "|",
+    ]
     lines += ["| " + " | ".join(cell(s, b) for s, b in zip(row, bold)) + " |" for row, bold in zip(t.rows, t.bold)]
-    return "\n".join(lines + [""] + t.notes) + "\n"
+    return "\n".join([*lines, "", *t.notes]) + "\n"
 
 
 def to_latex(t: TextTable) -> str:
     spec = "l" + "r" * (len(t.header) - 1)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(t.title)}}}",
-             rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(h) for h in t.header) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(t.title)}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in t.header) + r" \\",
+        r"\midrule",
+    ]
     for row, bold in zip(t.rows, t.bold):
         cells = [rf"\textbf{{{latex_escape(s)}}}" if b and s != MISSING else latex_escape(s) for s, b in zip(row, bold)]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [rf"\par\smallskip{{\footnotesize {latex_escape(n)}}}" for n in t.notes]
-    return "\n".join(lines + [r"\end{table}"]) + "\n"
+    return "\n".join([*lines, r"\end{table}"]) + "\n"
 
 
 def to_html(t: TextTable, full_document: bool = True) -> str:
     e = html.escape
-    parts = [f"<table>\n<caption>{e(t.title)}</caption>",
-             "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in t.header) + "</tr></thead>", "<tbody>"]
+    parts = [
+        f"<table>\n<caption>{e(t.title)}</caption>",
+        "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in t.header) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row, bold in zip(t.rows, t.bold):
-        cells = "".join(f"<td><b>{e(s)}</b></td>" if b and s != MISSING else f"<td>{e(s)}</td>"
-                        for s, b in zip(row, bold))
+        cells = "".join(
+            f"<td><b>{e(s)}</b></td>" if b and s != MISSING else f"<td>{e(s)}</td>" for s, b in zip(row, bold)
+        )
         parts.append(f"<tr>{cells}</tr>")
     parts.append("</tbody>\n</table>")
     parts += [f"<p>{e(n)}</p>" for n in t.notes]
     body = "\n".join(parts)
     if not full_document:
         return body + "\n"
-    return (f'<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>{e(t.title)}</title></head>\n'
-            f"<body>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>{e(t.title)}</title></head>\n'
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def latex_escape(s: str) -> str:
     s = re.sub(r"([&%$#_{}])", r"\\\1", s.replace("\\", "\0"))
     s = s.replace("\0", r"\textbackslash{}").replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
-    for u, tex in (("★", r"$\star$"), ("±", r"$\pm$"), ("μ", r"$\mu$"), ("σ", r"$\sigma$"), ("τ", r"$\tau$"),
-                   ("≥", r"$\geq$"), ("≤", r"$\leq$"), ("–", "--"), ("−", "-"), ("Δ", r"$\Delta$"),
-                   ("≈", r"$\approx$"), ("▲", r"$\uparrow$"), ("▼", r"$\downarrow$"), ("√", r"$\surd$"),
-                   ("·", r"$\cdot$"), ("×", r"$\times$")):
+    for u, tex in (
+        ("★", r"$\star$"),
+        ("±", r"$\pm$"),
+        ("μ", r"$\mu$"),
+        ("σ", r"$\sigma$"),
+        ("τ", r"$\tau$"),
+        ("≥", r"$\geq$"),
+        ("≤", r"$\leq$"),
+        ("–", "--"),
+        ("−", "-"),
+        ("Δ", r"$\Delta$"),
+        ("≈", r"$\approx$"),
+        ("▲", r"$\uparrow$"),
+        ("▼", r"$\downarrow$"),
+        ("√", r"$\surd$"),
+        ("·", r"$\cdot$"),
+        ("×", r"$\times$"),
+    ):
         s = s.replace(u, tex)
     return s
 
@@ -262,9 +322,14 @@ RENDERERS = {"md": to_markdown, "latex": to_latex, "html": to_html}
 
 # ---------------------------------------------------------------- entry points
 
-def markdown_table(sweep_dir: str | os.PathLike, which: str = "best",
-                   baseline_std: Mapping[str, float] | str | None = None, paper_table: str | None = None,
-                   results: Results | None = None) -> str:
+
+def markdown_table(
+    sweep_dir: str | os.PathLike,
+    which: str = "best",
+    baseline_std: Mapping[str, float] | str | None = None,
+    paper_table: str | None = None,
+    results: Results | None = None,
+) -> str:
     """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies.
     Pass `results` when they are already loaded (e.g. by write_tables) to read the files only once."""
     results = results if results is not None else load_results(sweep_dir)
@@ -281,10 +346,16 @@ def markdown_table(sweep_dir: str | os.PathLike, which: str = "best",
     return "\n".join(out)
 
 
-def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                 formats: Iterable[str] = ("md", "csv", "latex", "html"), per_task: bool = False,
-                 which: str = "best", baseline_std: Mapping[str, float] | str | None = None,
-                 paper_table: str | None = None, results: Results | None = None) -> list[Path]:
+def write_tables(
+    results_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    formats: Iterable[str] = ("md", "csv", "latex", "html"),
+    per_task: bool = False,
+    which: str = "best",
+    baseline_std: Mapping[str, float] | str | None = None,
+    paper_table: str | None = None,
+    results: Results | None = None,
+) -> list[Path]:
     """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths."""
     formats = list(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -299,8 +370,11 @@ def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike | No
         summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
         written += _write(out / stem, summary_table(summary), summary.to_frame(), formats)
         if len(summary.failed) or len(summary.incomplete):
-            parts = [df.assign(status=label) for label, df in (("failed", summary.failed),
-                                                               ("incomplete", summary.incomplete)) if len(df)]
+            parts = [
+                df.assign(status=label)
+                for label, df in (("failed", summary.failed), ("incomplete", summary.incomplete))
+                if len(df)
+            ]
             status = pd.concat(parts, ignore_index=True)
             if "csv" in formats:
                 written += _write(out / f"{stem}_not_complete", None, status, ["csv"])
@@ -309,10 +383,17 @@ def write_tables(results_dir: str | os.PathLike, out_dir: str | os.PathLike | No
             written += _write(out / f"{stem}_vs_paper", comparison_table(cmp), _kendall_frame(cmp), formats)
         if per_task:
             res = results.for_sweep(name)
-            detail = summarize(results, name, columns=per_task_columns(res.runs, which), which=which,
-                               baseline_std=std, strict_std=False)
-            written += _write(out / f"{stem}_per_task", summary_table(detail, f"{name}: per task"),
-                              detail.to_frame(), formats)
+            detail = summarize(
+                results,
+                name,
+                columns=per_task_columns(res.runs, which),
+                which=which,
+                baseline_std=std,
+                strict_std=False,
+            )
+            written += _write(
+                out / f"{stem}_per_task", summary_table(detail, f"{name}: per task"), detail.to_frame(), formats
+            )
     return written
 
 
@@ -335,9 +416,15 @@ def _kendall_frame(cmp: PaperComparison) -> pd.DataFrame:
     tau: dict[str, object] = {"variant": "Kendall tau", "paper_row": ""}
     for c in cmp.columns:
         lo, hi = cmp.kendall_ci.get(c.label, (math.nan, math.nan))
-        tau.update({f"{c.label} (ours)": cmp.kendall[c.label][0], f"{c.label} (ours ci_lo)": lo,
-                    f"{c.label} (ours ci_hi)": hi, f"{c.label} (ours ci)": "bootstrap over seeds",
-                    f"{c.label} (paper)": cmp.kendall[c.label][2]})
+        tau.update(
+            {
+                f"{c.label} (ours)": cmp.kendall[c.label][0],
+                f"{c.label} (ours ci_lo)": lo,
+                f"{c.label} (ours ci_hi)": hi,
+                f"{c.label} (ours ci)": "bootstrap over seeds",
+                f"{c.label} (paper)": cmp.kendall[c.label][2],
+            }
+        )
     return pd.concat([cmp.frame, pd.DataFrame([tau])], ignore_index=True)
 
 

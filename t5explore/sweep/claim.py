@@ -14,6 +14,7 @@ it judged stale; then it competes for a fresh `O_EXCL` claim like everyone else,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -85,8 +86,9 @@ class Claim:
         self.run_dir, self.path, self.token = run_dir, run_dir / CLAIM_FILE, token
         self._fd: int | None = fd
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(heartbeat_s,), daemon=True,
-                                        name=f"claim-heartbeat-{run_dir.name}")
+        self._thread = threading.Thread(
+            target=self._beat, args=(heartbeat_s,), daemon=True, name=f"claim-heartbeat-{run_dir.name}"
+        )
         self._thread.start()
 
     def _beat(self, every: float) -> None:
@@ -96,10 +98,8 @@ class Claim:
     def heartbeat(self) -> None:
         fd = self._fd
         if fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.utime(fd)
-            except OSError:
-                pass
 
     def owned(self) -> bool:
         """Is the file at CLAIM still the one this worker created?"""
@@ -123,15 +123,16 @@ class Claim:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "Claim":
+    def __enter__(self) -> Claim:
         return self
 
     def __exit__(self, *exc) -> None:
         self.release()
 
 
-def try_claim(run_dir: str | os.PathLike, stale_after: float = DEFAULT_STALE_AFTER_S,
-              heartbeat_s: float = DEFAULT_HEARTBEAT_S) -> Claim | None:
+def try_claim(
+    run_dir: str | os.PathLike, stale_after: float = DEFAULT_STALE_AFTER_S, heartbeat_s: float = DEFAULT_HEARTBEAT_S
+) -> Claim | None:
     """Claim `run_dir`, taking over a stale claim; None if another live worker holds it."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

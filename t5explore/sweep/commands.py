@@ -34,27 +34,49 @@ Launcher settings may also come from gin: --launcher_gin=FILE or --gin.SlurmLaun
 
 
 def add_commands(subparsers) -> None:
-    p = subparsers.add_parser("sweep", help="run a gin experiment grid (experiments/*.gin)", description=SWEEP_HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a gin experiment grid (experiments/*.gin)",
+        description=SWEEP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("sweep_file", help="the sweep gin file, e.g. experiments/quickstart.gin")
     p.add_argument("--results_dir", default="results", help="where sweep directories go (default: results)")
     p.add_argument("--dry_run", action="store_true", help="list the runs with their names and bindings; run nothing")
     p.add_argument("--only", metavar="NAME_GLOB", help="run only runs whose name matches this fnmatch glob")
     p.add_argument("--shard", metavar="i/N", help="run a deterministic 1/N of the runs (0 <= i < N)")
-    p.add_argument("--stale_after", type=float, default=claim.DEFAULT_STALE_AFTER_S,
-                   help="seconds without heartbeat after which another worker's claim is taken over")
+    p.add_argument(
+        "--stale_after",
+        type=float,
+        default=claim.DEFAULT_STALE_AFTER_S,
+        help="seconds without heartbeat after which another worker's claim is taken over",
+    )
     changed = p.add_mutually_exclusive_group()
-    changed.add_argument("--rerun_changed", dest="on_changed", action="store_const", const="rerun",
-                         help="runs made under another config: move them to <sweep>/.stale/ and run them again")
-    changed.add_argument("--force", dest="on_changed", action="store_const", const="force",
-                         help="runs made under another config: delete them and run them again")
+    changed.add_argument(
+        "--rerun_changed",
+        dest="on_changed",
+        action="store_const",
+        const="rerun",
+        help="runs made under another config: move them to <sweep>/.stale/ and run them again",
+    )
+    changed.add_argument(
+        "--force",
+        dest="on_changed",
+        action="store_const",
+        const="force",
+        help="runs made under another config: delete them and run them again",
+    )
     launch.add_flags(p)
     p.set_defaults(func=_sweep, on_changed=None)
 
     s = subparsers.add_parser("status", help="show done/running/failed/pending runs of a results directory")
     s.add_argument("dir", help="a sweep directory, or a results directory holding sweeps")
-    s.add_argument("--stale_after", type=float, default=claim.DEFAULT_STALE_AFTER_S,
-                   help="seconds without heartbeat after which a claim counts as dead")
+    s.add_argument(
+        "--stale_after",
+        type=float,
+        default=claim.DEFAULT_STALE_AFTER_S,
+        help="seconds without heartbeat after which a claim counts as dead",
+    )
     s.set_defaults(func=_status)
 
 
@@ -63,9 +85,18 @@ def _sweep(args, gin_files, gin_bindings) -> int:
 
     gin_bindings, launcher_bindings = launch.split_bindings(gin_bindings)
     launcher = launch.from_args(args, launcher_bindings)
-    outcome = run_sweep(args.sweep_file, args.results_dir, overrides=gin_bindings, only=args.only,
-                        shard=args.shard, dry_run=args.dry_run, gin_files=gin_files, stale_after=args.stale_after,
-                        on_changed=args.on_changed, launcher=launcher)
+    outcome = run_sweep(
+        args.sweep_file,
+        args.results_dir,
+        overrides=gin_bindings,
+        only=args.only,
+        shard=args.shard,
+        dry_run=args.dry_run,
+        gin_files=gin_files,
+        stale_after=args.stale_after,
+        on_changed=args.on_changed,
+        launcher=launcher,
+    )
     if args.dry_run and launcher is not None:
         print(f"\n{launch.preview(launcher, outcome.sweep_dir, len(outcome.selected), outcome.sweep.name)}")
     return outcome.exit_code

@@ -21,8 +21,9 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import gin
 
@@ -56,8 +57,13 @@ def isolated_gin() -> Iterator[None]:
     from gin import config as gc
 
     try:
-        saved = ({k: dict(v) for k, v in gc._CONFIG.items()}, set(gc._IMPORTS),
-                 {k: dict(v) for k, v in gc._OPERATIVE_CONFIG.items()}, dict(gc._SINGLETONS), gc.config_is_locked())
+        saved = (
+            {k: dict(v) for k, v in gc._CONFIG.items()},
+            set(gc._IMPORTS),
+            {k: dict(v) for k, v in gc._OPERATIVE_CONFIG.items()},
+            dict(gc._SINGLETONS),
+            gc.config_is_locked(),
+        )
     except (AttributeError, TypeError):
         saved = None
     gin.clear_config()
@@ -151,8 +157,11 @@ def diff(old: Sequence[str], new: Sequence[str]) -> list[str]:
     """`key: old -> new` for every binding (by `scope.param` key) whose value differs, sorted by key."""
     before = {binding_key(s): s.split(" = ", 1)[-1] for s in old}
     after = {binding_key(s): s.split(" = ", 1)[-1] for s in new}
-    return [f"{k}: {_short(before.get(k, UNSET))} -> {_short(after.get(k, UNSET))}"
-            for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)]
+    return [
+        f"{k}: {_short(before.get(k, UNSET))} -> {_short(after.get(k, UNSET))}"
+        for k in sorted(before.keys() | after.keys())
+        if before.get(k) != after.get(k)
+    ]
 
 
 def describe(changed: Sequence[str], limit: int = 6) -> str:
@@ -170,7 +179,9 @@ def guard_run_dir(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings
     fp = compute(gin_files, bindings)
     changed = changes(run_dir, fp)
     if changed:
-        raise ConfigError(f"run directory {run_dir} was made under a different config ({describe(changed)}); "
-                          f"use a new --run_dir, or delete this one to start over")
+        raise ConfigError(
+            f"run directory {run_dir} was made under a different config ({describe(changed)}); "
+            f"use a new --run_dir, or delete this one to start over"
+        )
     write(run_dir, fp)
     return fp

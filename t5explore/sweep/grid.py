@@ -13,9 +13,14 @@
 
 Runs = variants × product(axes) × seeds, in that (declared) order. Binding values are gin text: strings are
 pasted verbatim (`'@prefix_lm()'`, `'0.25'`, `"'c4/en'"` for a string literal); numbers, booleans and
-lists are written with `repr`. A variant's `include` key (a path or list of paths) adds gin files after the
-sweep file. Command-line gin files and `--gin.X=` overrides apply to every run and win over the grid;
-overrides of `Sweep.*` change the grid itself (e.g. `--gin.Sweep.seeds=[0,1,2]`).
+lists are written with `repr`. A variant's `include` key (a path or list of paths) adds gin files.
+
+Each run parses, in this order (a later binding of a parameter wins): the sweep file, the command-line gin
+files, its variant's `include` files, its grid bindings (variant and axis values, then `Experiment.seed`),
+and last the `--gin.X=` overrides. So command-line gin files apply to every run and win over the sweep file
+and its includes (e.g. a scale file replacing the sweep's default scale), but not over a variant's includes
+or the grid's values; `--gin.X=` overrides win over everything. Overrides of `Sweep.*` change the grid
+itself (e.g. `--gin.Sweep.seeds=[0,1,2]`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import dataclasses
 import itertools
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import gin
 
@@ -99,8 +105,12 @@ class SweepSpec:
             "baseline": self.baseline,
             "display_names": dict(self.display_names),
             "runs": [
-                {**r.metadata(self.name), "index": r.index, "gin_files": list(r.gin_files),
-                 "bindings": list(r.bindings)}
+                {
+                    **r.metadata(self.name),
+                    "index": r.index,
+                    "gin_files": list(r.gin_files),
+                    "bindings": list(r.bindings),
+                }
                 for r in self.runs
             ],
         }
@@ -119,8 +129,13 @@ def load_sweep(sweep_file: str, overrides: Sequence[str] = (), gin_files: Sequen
     return expand(settings, sweep_path, default_name, extra_gin_files=gin_files, overrides=run_overrides)
 
 
-def expand(settings: SweepSettings, sweep_file: str, default_name: str,
-           extra_gin_files: Sequence[str] = (), overrides: Sequence[str] = ()) -> SweepSpec:
+def expand(
+    settings: SweepSettings,
+    sweep_file: str,
+    default_name: str,
+    extra_gin_files: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+) -> SweepSpec:
     """variants × product(axes) × seeds -> ordered RunSpecs with unique, safe names. Pure and deterministic."""
     name = _sweep_name(settings.name, default_name)
     variants = _variants(settings.variants)
@@ -133,31 +148,36 @@ def expand(settings: SweepSettings, sweep_file: str, default_name: str,
 
     points = []  # (point name, display, bindings, includes)
     display_names = _display_names(settings.display_names)
-    for vname, (vbind, vincl) in (variants.items() or [(None, ({}, ()))]):
+    for vname, (vbind, vincl) in variants.items() or [(None, ({}, ()))]:
         for values in itertools.product(*axes.values()) if axes else [()]:
             abind = dict(zip(axes, values))
             parts = ([naming.slug(vname)] if vname is not None else []) + [
-                naming.axis_part(labels[k], v) for k, v in abind.items()]
-            shown = ([display_names.get(vname, vname)] if vname is not None else []) + [
-                display_names.get(naming.axis_part(labels[k], v), f"{labels[k]} = {v}") for k, v in abind.items()]
+                naming.axis_part(labels[k], v) for k, v in abind.items()
+            ]
+            shown_parts = ([display_names.get(vname, vname)] if vname is not None else []) + [
+                display_names.get(naming.axis_part(labels[k], v), f"{labels[k]} = {v}") for k, v in abind.items()
+            ]
             bind = {**vbind, **abind}
             if vincl:
                 bind = {INCLUDE_KEY: ", ".join(vincl), **bind}
-            points.append((parts, vname, ", ".join(shown), bind, vincl))
+            points.append((parts, vname, ", ".join(shown_parts), bind, vincl))
 
     known = {vn for _, vn, *_ in points if vn is not None} | {naming.join_parts(p) for p, *_ in points}
     known |= {naming.axis_part(labels[k], v) for k, vals in axes.items() for v in vals}
     for key in display_names:
         if key not in known:
-            raise config.ConfigError(f"Sweep.display_names names {key!r}, which is no variant or axis value "
-                                     f"of this sweep (known: {sorted(known)})")
+            raise config.ConfigError(
+                f"Sweep.display_names names {key!r}, which is no variant or axis value "
+                f"of this sweep (known: {sorted(known)})"
+            )
     if settings.baseline is not None and settings.baseline not in known:
-        raise config.ConfigError(f"Sweep.baseline = {settings.baseline!r} is no variant of this sweep "
-                                 f"(known: {sorted(known)})")
+        raise config.ConfigError(
+            f"Sweep.baseline = {settings.baseline!r} is no variant of this sweep (known: {sorted(known)})"
+        )
 
     raw, idents, rows = [], [], []
     for parts, vname, shown, bind, vincl in points:
-        for seed in seeds or [None]:
+        for seed in seeds if seeds else (None,):
             raw.append(naming.join_parts(parts + ([f"seed_{seed}"] if seed is not None else [])))
             idents.append(repr((sorted(bind.items()), seed)))
             rows.append((parts, vname, shown, bind, vincl, seed))
@@ -172,12 +192,19 @@ def expand(settings: SweepSettings, sweep_file: str, default_name: str,
         statements = [f"{k} = {v}" for k, v in bind.items() if k != INCLUDE_KEY]
         if seed is not None:
             statements.append(f"{SEED_BINDING} = {seed}")
-        runs.append(RunSpec(
-            index=i, name=run_name, point=point, variant=shown, variant_bindings=bind, seed=seed,
-            gin_files=(sweep_file, *extra_gin_files, *vincl),
-            bindings=(*statements, *overrides),
-            baseline=_is_baseline(settings.baseline, variants, vname, point),
-        ))
+        runs.append(
+            RunSpec(
+                index=i,
+                name=run_name,
+                point=point,
+                variant=shown,
+                variant_bindings=bind,
+                seed=seed,
+                gin_files=(sweep_file, *extra_gin_files, *vincl),
+                bindings=(*statements, *overrides),
+                baseline=_is_baseline(settings.baseline, variants, vname, point),
+            )
+        )
     return SweepSpec(name, sweep_file, tuple(runs), settings.baseline, display_names)
 
 
@@ -211,8 +238,9 @@ def _variants(variants) -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
             elif isinstance(v, (list, tuple)) and len(v) == 2:
                 items.append(tuple(v))
             else:
-                raise config.ConfigError(f"Sweep.variants[{i}] must be [name, {{binding: value}}] or a dict "
-                                         f"with a 'name' key, got {v!r}")
+                raise config.ConfigError(
+                    f"Sweep.variants[{i}] must be [name, {{binding: value}}] or a dict with a 'name' key, got {v!r}"
+                )
     else:
         raise config.ConfigError(f"Sweep.variants must be a dict or list of named variants, got {variants!r}")
     out: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {}
@@ -268,8 +296,11 @@ def _axes(axes) -> dict[str, list[str]]:
 def _seeds(seeds) -> list[int]:
     if seeds is None:
         return []
-    if isinstance(seeds, int) or not isinstance(seeds, (list, tuple)) or not all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if (
+        isinstance(seeds, int)
+        or not isinstance(seeds, (list, tuple))
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
         raise config.ConfigError(f"Sweep.seeds must be a list of integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise config.ConfigError(f"Sweep.seeds repeats a seed: {list(seeds)}")
@@ -280,15 +311,17 @@ def _display_names(display_names) -> dict[str, str]:
     if display_names is None:
         return {}
     if not isinstance(display_names, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in display_names.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in display_names.items()
+    ):
         raise config.ConfigError(f"Sweep.display_names must be a dict {{name: 'display text'}}, got {display_names!r}")
     return dict(display_names)
 
 
 def _binding_key(where: str, key) -> str:
     if not isinstance(key, str) or not _BINDING_KEY.fullmatch(key.strip()):
-        raise config.ConfigError(f"{where}: {key!r} is not a gin binding (expected 'Configurable.parameter' "
-                                 f"or the key 'include')")
+        raise config.ConfigError(
+            f"{where}: {key!r} is not a gin binding (expected 'Configurable.parameter' or the key 'include')"
+        )
     return key.strip()
 
 
@@ -302,8 +335,9 @@ def _gin_text(where: str, value) -> str:
         return repr(value)
     if isinstance(value, (list, tuple, dict)):
         return repr(value)
-    raise config.ConfigError(f"{where}: value {value!r} of type {type(value).__name__} is not gin text; "
-                             f"quote it, e.g. '@span_corruption()'")
+    raise config.ConfigError(
+        f"{where}: value {value!r} of type {type(value).__name__} is not gin text; quote it, e.g. '@span_corruption()'"
+    )
 
 
 def _check_no_overlap(variants, axes, seeds) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 MAX_NAME_LENGTH = 100
 PART_SEPARATOR = "__"

@@ -105,8 +105,9 @@ def set_aside(path: Path, delete: bool = False) -> Path | None:
     worker create and claim a fresh one under the same name in between.
     """
     keep = {claim.CLAIM_FILE, claim.LOCK_FILE}
-    entries = sorted((p for p in path.iterdir() if p.name not in keep),
-                     key=lambda p: (p.name not in _FIRST, p.name in _LAST, p.name))
+    entries = sorted(
+        (p for p in path.iterdir() if p.name not in keep), key=lambda p: (p.name not in _FIRST, p.name in _LAST, p.name)
+    )
     aside = None
     if not delete:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -30,8 +30,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 from t5explore import compile_cache, config, io_utils
 from t5explore.config import ConfigError
@@ -76,8 +77,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def select_runs(runs: Sequence[RunSpec], only: str | None = None, shard: str | tuple[int, int] | None = None
-                ) -> list[RunSpec]:
+def select_runs(
+    runs: Sequence[RunSpec], only: str | None = None, shard: str | tuple[int, int] | None = None
+) -> list[RunSpec]:
     """Runs matching the --only glob, then every N-th of them by name (shard i/N), in sweep order."""
     chosen = [r for r in runs if only is None or fnmatch.fnmatchcase(r.name, only)]
     if shard is not None:
@@ -117,7 +119,7 @@ class RunContext:
     results_dir: Path
     executor: Executor
     stale_after: float
-    progress: "Progress"
+    progress: Progress
     on_changed: str | None = None  # one of ON_CHANGED
     on_start: Callable[[Path], None] | None = None  # called under the claim before a run starts (launch.json)
 
@@ -138,11 +140,20 @@ def shared_caches(results_dir: Path):
             os.environ.pop(CACHE_ENV, None)
 
 
-def run_sweep(sweep_file: str, results_dir: str | os.PathLike, overrides: Sequence[str] = (), only: str | None = None,
-              shard: str | tuple[int, int] | None = None, dry_run: bool = False, executor: Executor | str | None = None,
-              gin_files: Sequence[str] = (), stale_after: float = claim.DEFAULT_STALE_AFTER_S,
-              out: TextIO | None = None, on_changed: str | None = None, launcher: Launcher | None = None
-              ) -> SweepOutcome:
+def run_sweep(
+    sweep_file: str,
+    results_dir: str | os.PathLike,
+    overrides: Sequence[str] = (),
+    only: str | None = None,
+    shard: str | tuple[int, int] | None = None,
+    dry_run: bool = False,
+    executor: Executor | str | None = None,
+    gin_files: Sequence[str] = (),
+    stale_after: float = claim.DEFAULT_STALE_AFTER_S,
+    out: TextIO | None = None,
+    on_changed: str | None = None,
+    launcher: Launcher | None = None,
+) -> SweepOutcome:
     """Expand `sweep_file` and run the selected runs under `results_dir/<sweep name>/`.
 
     `on_changed` decides about runs made under another config (see the module docstring). `launcher` (from
@@ -309,7 +320,7 @@ def print_dry_run(spec: SweepSpec, selected: Sequence[RunSpec], out: TextIO) -> 
 
 
 def write_table(sdir: Path, out: TextIO) -> str | None:
-    """Print and save the comparison table via the report room, if it is installed."""
+    """Print and save the comparison table via t5explore.report, if it is installed."""
     try:
         from t5explore.report.tables import markdown_table
     except ImportError as e:
@@ -339,8 +350,11 @@ class Progress:
         eta = f"{_hms(left * sum(self.durations) / len(self.durations))}" if self.durations and left else "?"
         if not left:
             eta = "0s"
-        print(f"[sweep {self.finished}/{self.total} | elapsed {_hms(elapsed)} | ETA {eta}] {text}",
-              file=self.out, flush=True)
+        print(
+            f"[sweep {self.finished}/{self.total} | elapsed {_hms(elapsed)} | ETA {eta}] {text}",
+            file=self.out,
+            flush=True,
+        )
 
     def skipped(self, name: str, why: str) -> None:
         self.finished += 1
@@ -364,15 +378,22 @@ class Progress:
     def finish(self, outcome: SweepOutcome) -> None:
         counts = {s: list(outcome.states.values()).count(s) for s in ("ran", "shared", "done", "failed", "busy")}
         shared = f", {counts['shared']} shared from identical runs" if counts["shared"] else ""
-        print(f"sweep {outcome.sweep.name}: {counts['ran']} ran, {counts['done']} already done, "
-              f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
-              f"wall {_hms(time.time() - self.t0)}", file=self.out, flush=True)
+        print(
+            f"sweep {outcome.sweep.name}: {counts['ran']} ran, {counts['done']} already done, "
+            f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
+            f"wall {_hms(time.time() - self.t0)}",
+            file=self.out,
+            flush=True,
+        )
         for name in outcome.failed:
             path = outcome.sweep_dir / name
             print(f"  FAILED {name}: {rundir.failure_reason(path)} (see {path / rundir.FAILED_FILE})", file=self.out)
 
 
 def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else (
-        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+    s = round(seconds)
+    return (
+        f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+        if s >= 3600
+        else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+    )

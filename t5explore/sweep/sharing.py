@@ -48,8 +48,9 @@ def record_if_missing(results_dir: str | os.PathLike, fp: Fingerprint, sweep: st
         record(results_dir, fp, sweep, run)
 
 
-def find_source(results_dir: str | os.PathLike, fp: Fingerprint, exclude: Path | None = None
-                ) -> tuple[str, Path] | None:
+def find_source(
+    results_dir: str | os.PathLike, fp: Fingerprint, exclude: Path | None = None
+) -> tuple[str, Path] | None:
     """('<sweep>/<run>', its directory) of a complete run computed under `fp`, other than `exclude`."""
     try:
         entry = io_utils.read_json(index_file(results_dir, fp))

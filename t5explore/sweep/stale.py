@@ -9,8 +9,9 @@ overrides of the last `t5explore sweep` call, its `invocation`) and marks such r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from t5explore import io_utils
 from t5explore.config import ConfigError
@@ -46,10 +47,12 @@ def changed_message(sweep_name: str, sdir: Path, changed: Sequence[tuple[str, li
     others = [n for n, _ in changed[1:]]
     also = f" (also changed: {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})" if others else ""
     them = "them" if others else "it"
-    return (f"run {name} of sweep {sweep_name} was made under a different config: {fingerprint.describe(changes)}"
-            f"{also}; its results would be mixed with the new config's. Rerun with --rerun_changed to keep the "
-            f"old {'runs' if others else 'run'} in {sdir / rundir.STALE_DIR} and start over, or --force to "
-            f"delete {them}")
+    return (
+        f"run {name} of sweep {sweep_name} was made under a different config: {fingerprint.describe(changes)}"
+        f"{also}; its results would be mixed with the new config's. Rerun with --rerun_changed to keep the "
+        f"old {'runs' if others else 'run'} in {sdir / rundir.STALE_DIR} and start over, or --force to "
+        f"delete {them}"
+    )
 
 
 def stale_in_sweep_dir(sdir: Path) -> tuple[dict[str, str], str | None]:

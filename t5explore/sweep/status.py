@@ -27,13 +27,13 @@ from t5explore.sweep import claim, rundir, stale
 from t5explore.sweep.launch import task as launch_task
 from t5explore.train.writers import METRICS_FILE, read_metrics
 
-
 # The report's own search, so `status` and `table` always agree on what a results directory holds.
 find_sweeps = find_sweep_dirs
 
 
-def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S,
-                 changed: dict[str, str] | None = None) -> list[rundir.RunState]:
+def sweep_states(
+    sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S, changed: dict[str, str] | None = None
+) -> list[rundir.RunState]:
     """One RunState per run: planned runs in sweep order, then any other run directory found.
 
     `changed` ({run: changed bindings}, from stale.py) turns a run that is not running into `stale`."""
@@ -44,11 +44,17 @@ def sweep_states(sweep_dir: Path, stale_after: float = claim.DEFAULT_STALE_AFTER
     found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
     subs = launch_task.submissions(sweep_dir)  # read once per sweep
-    states = [_with_launch(_with_progress(rundir.run_state(sweep_dir / n, stale_after), sweep_dir / n),
-                           sweep_dir / n, subs) for n in names]
+    states = [
+        _with_launch(_with_progress(rundir.run_state(sweep_dir / n, stale_after), sweep_dir / n), sweep_dir / n, subs)
+        for n in names
+    ]
     changed = changed or {}
-    return [rundir.RunState(s.name, "stale", f"made under another config: {changed[s.name]}")
-            if s.name in changed and s.state != "running" else s for s in states]
+    return [
+        rundir.RunState(s.name, "stale", f"made under another config: {changed[s.name]}")
+        if s.name in changed and s.state != "running"
+        else s
+        for s in states
+    ]
 
 
 def _with_launch(state: rundir.RunState, path: Path, subs: list) -> rundir.RunState:
@@ -132,8 +138,11 @@ def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = clai
         counts = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in rundir.STATES)
         print(f"  {len(states)} runs: {counts}", file=out)
         if changed:
-            print("  stale runs are refused by `t5explore sweep` until it is given --rerun_changed "
-                  "(keeps them in .stale/) or --force (deletes them)", file=out)
+            print(
+                "  stale runs are refused by `t5explore sweep` until it is given --rerun_changed "
+                "(keeps them in .stale/) or --force (deletes them)",
+                file=out,
+            )
         if problem:
             print(f"  ({problem})", file=out)
         print(file=out)

@@ -223,6 +223,11 @@ class Finetune:
 
     mode 'per_task' restarts from the pretrained params for every task (the paper's ablation protocol);
     'multi_task' trains once on an examples-proportional mixture with rates min(n_task, mixing_cap).
+
+    packing (the default, as in T5's own fine-tuning) fills each of the `batch_size` rows of `inputs_length` /
+    `targets_length` tokens with as many whole examples as fit (data/packing.py): a step then trains on more
+    examples than `batch_size`, and nothing attends or contributes loss across examples. False: one example
+    per row, right-padded (the pre-packing behaviour, numbers unchanged).
     """
 
     tasks: Sequence[str] = ()
@@ -240,6 +245,7 @@ class Finetune:
     eval_batch_size: Optional[int] = None  # None -> batch_size
     log_every: int = 50
     optimizer: Any = None  # None -> Adafactor at constant `learning_rate`; or e.g. @finetune/Optimizer()
+    packing: bool = True  # several examples per row (segment ids + positions); False: one padded example per row
 
     def validate(self) -> None:
         _require(self.mode in ("per_task", "multi_task"), "Finetune.mode",

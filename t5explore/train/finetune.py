@@ -10,6 +10,14 @@ the best predictions are bootstrapped over the validation examples (data/bootstr
 Fine-tuning is checkpointed per task (per_task) or per mixture (multi_task) at every evaluation
 (finetune_resume.py): a killed run resumes each unfinished task from its last evaluation, skips finished ones,
 and ends with the same scores, metrics rows and predictions as an uninterrupted run.
+
+Every token counts: training batches are packed by default (Finetune.packing, data/packing.py), and each
+training metrics row logs `packing_ratio` (real tokens / token slots, encoder and decoder together) and
+`real_tokens_per_s` beside `tokens_per_s` (padded encoder slots per second, T5's count, as pretraining logs it).
+Per-task groups share one Trainer, reset to the pretrained params for each task, so the train step is compiled
+once; the compile time that saves (the first compile's time for every reuse) is `compile_saved_s`.
+Evaluation decodes examples sorted by input length, each batch cut to the width its longest input needs
+(`predict`), with the empty fill rows of a last batch done from the start (model/decoding.py).
 """
 
 from __future__ import annotations
@@ -28,23 +36,48 @@ from t5explore.train import finetune_resume as resume
 from t5explore.train.checkpoints import require_finite, restore_window, window_state
 from t5explore.train.config import Finetune
 from t5explore.train.faults import kill_point
+from t5explore.data.packing import example_lengths
 from t5explore.train.finetune_data import (  # noqa: F401 - re-exported: callers import them from here
-    MixtureSampler, TokenizedTask, detokenize, encode, load_task, prepare_tasks, report_truncation, tokenize,
-    train_subset, validation_examples)
+    MixtureSampler, PackedSampler, TokenizedTask, batch_token_counts, detokenize, encode, load_task, make_sampler,
+    prepare_tasks, report_truncation, tokenize, train_subset, validation_examples)
 from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
 
 
-def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Greedy-decode `inputs` in fixed-size batches (the last one padded, so one compilation serves all)."""
-    outs = []
+MIN_EVAL_WIDTH = 16  # the narrowest encoder width `predict` cuts a batch to
+
+
+def eval_width(longest: int, full: int) -> int:
+    """The encoder width of a decoding batch whose longest input has `longest` tokens: the next power of two
+    (at least MIN_EVAL_WIDTH, at most the full width), so a few compilations serve every batch."""
+    width = MIN_EVAL_WIDTH
+    while width < longest:
+        width *= 2
+    return min(width, full)
+
+
+def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int,
+            bucket: bool = True) -> np.ndarray:
+    """Greedy-decode `inputs` [N, I] in batches of `batch_size` rows, returned in the order given.
+
+    bucket: decode the examples sorted by input length (a stable sort), each batch cut to `eval_width` of its
+    longest input, so short inputs are not decoded at the full width; the predictions are the same, since
+    padding is masked out of every attention (tests/test_packing.py checks it). The last batch is filled with
+    empty rows, which decoding treats as done from the start (model/decoding.py)."""
+    lengths = example_lengths(inputs)
+    order = np.argsort(lengths, kind="stable") if bucket else np.arange(len(inputs))
+    outs = np.zeros((len(inputs), 0), np.int32)
     for start in range(0, len(inputs), batch_size):
-        chunk = inputs[start:start + batch_size]
-        padded = np.zeros((batch_size, inputs.shape[1]), np.int32)
-        padded[: len(chunk)] = chunk
-        outs.append(np.asarray(jax.device_get(decode_fn(params, padded)))[: len(chunk)])
-    return np.concatenate(outs)
+        rows = order[start:start + batch_size]
+        width = eval_width(int(lengths[rows].max()), inputs.shape[1]) if bucket else inputs.shape[1]
+        padded = np.zeros((batch_size, width), np.int32)
+        padded[: len(rows)] = inputs[rows, :width]
+        decoded = np.asarray(jax.device_get(decode_fn(params, padded)))[: len(rows)]
+        if outs.shape[1] == 0:
+            outs = np.zeros((len(inputs), decoded.shape[1]), np.int32)
+        outs[rows] = decoded
+    return outs
 
 
 @dataclasses.dataclass
@@ -76,7 +109,21 @@ class FinetuneOutcome:
     finetune_s: float = 0.0
     eval_s: float = 0.0
     compile_s: float = 0.0
+    compile_saved_s: float = 0.0  # compilation avoided by reusing one compiled train step across per-task groups
     bootstrap: Optional[dict] = None  # result.json's `bootstrap` (data/bootstrap.py), None without tasks
+    train_steps: int = 0  # steps this attempt trained, and their tokens: for `throughput()`
+    real_tokens: int = 0
+    token_slots: int = 0
+    encoder_slots: int = 0
+
+    def throughput(self) -> dict:
+        """result.json's fine-tuning throughput of this attempt (None where it trained no step): padded encoder
+        slots per second (T5's token count, as `pretrain_tokens_per_s`), real (non-pad, encoder + decoder)
+        tokens per second, and the packing ratio real tokens / token slots."""
+        trained = self.train_steps > 0 and self.finetune_s > 0
+        return {"finetune_tokens_per_s": self.encoder_slots / self.finetune_s if trained else None,
+                "finetune_real_tokens_per_s": self.real_tokens / self.finetune_s if trained else None,
+                "finetune_packing_ratio": self.real_tokens / self.token_slots if self.token_slots else None}
 
 
 @dataclasses.dataclass
@@ -93,6 +140,7 @@ class _Context:
     out: FinetuneOutcome
     progress_stream: Any = None
     on_checkpoint: Optional[Callable[[FinetuneOutcome], None]] = None
+    trainer: Optional[Trainer] = None  # the one Trainer every group uses (reset to the pretrained params)
 
 
 @dataclasses.dataclass
@@ -108,6 +156,14 @@ class _Group:
     window: list = dataclasses.field(default_factory=list)  # train-step metrics not yet in a metrics row
     t_start: float = 0.0
     eval_time: float = 0.0
+    compile0: float = 0.0  # the trainer's compile_s / train_compile_s when this group started
+    train_compile0: float = 0.0
+
+    def compile_s(self) -> float:
+        return self.trainer.compile_s - self.compile0
+
+    def train_compile_s(self) -> float:
+        return self.trainer.train_compile_s - self.train_compile0
 
     @property
     def phase(self) -> str:
@@ -158,8 +214,9 @@ def _run_group(ctx: _Context, make_trainer: Callable[[int], Trainer], tasks: dic
             print(f"finetune/{name}: finished by an earlier attempt; not redone", flush=True)
             return
         loaded = [load_task(m, tasks[m], cfg, ctx.vocab) for m in members]
-        trainer = make_trainer(max(cfg.steps, 1))
-        g = _Group(name, loaded, trainer, MixtureSampler(loaded, cfg.batch_size, ctx.seed, cfg.mixing_cap, group), ckpt)
+        trainer = _trainer(ctx, make_trainer)
+        g = _Group(name, loaded, trainer, make_sampler(loaded, cfg, ctx.seed, group), ckpt,
+                   compile0=trainer.compile_s, train_compile0=trainer.train_compile_s)
         if saved is None:
             ctx.writer.discard_phases(phases)
         else:
@@ -172,9 +229,24 @@ def _run_group(ctx: _Context, make_trainer: Callable[[int], Trainer], tasks: dic
             ctx.writer.discard_phases(phases, after=g.start)
             print(f"{g.phase}: resumed from checkpoint at step {g.start}", flush=True)
         _train_and_evaluate(ctx, g)
-        ctx.out.compile_s += trainer.compile_s
+        ctx.out.compile_s += g.compile_s()
     finally:
         ckpt.close()
+
+
+def _trainer(ctx: _Context, make_trainer: Callable[[int], Trainer]) -> Trainer:
+    """The Trainer of the next group: made once, then reset to the pretrained params. Every group has the
+    same model, optimiser, step count and batch shapes, so its compiled step serves them all; each reuse
+    saves the time of the first compilation (logged, and in result.json's timing as compile_saved_s)."""
+    if ctx.trainer is None:
+        ctx.trainer = make_trainer(max(ctx.cfg.steps, 1))
+        return ctx.trainer
+    ctx.trainer.reset()
+    if ctx.trainer.train_compile_s:
+        ctx.out.compile_saved_s += ctx.trainer.train_compile_s
+        print(f"finetune: reusing the compiled train step (saves ~{ctx.trainer.train_compile_s:.1f}s of "
+              f"compilation)", flush=True)
+    return ctx.trainer
 
 
 def _bootstrap_best(ctx: _Context, tasks: dict[str, Any]) -> Optional[dict]:
@@ -208,7 +280,12 @@ def _train_and_evaluate(ctx: _Context, g: _Group) -> None:
         g.eval_time += _evaluate(ctx, trainer, g.members, 0)
         _checkpoint(ctx, g, 0, window)
     for step in range(g.start, cfg.steps):
-        window.append(trainer.train_step(g.sampler.batch(step)))
+        batch = g.sampler.batch(step)
+        real, slots = batch_token_counts(batch)
+        window.append({**trainer.train_step(batch), "real_tokens": np.int64(real), "token_slots": np.int64(slots)})
+        ctx.out.train_steps += 1
+        ctx.out.real_tokens, ctx.out.token_slots = ctx.out.real_tokens + real, ctx.out.token_slots + slots
+        ctx.out.encoder_slots += tokens_per_step
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             fetched = jax.device_get(window)
@@ -217,16 +294,20 @@ def _train_and_evaluate(ctx: _Context, g: _Group) -> None:
             check_finite(loss, done, g.phase)
             elapsed = max(time.perf_counter() - t_window - (trainer.train_compile_s - compile0), 1e-9)
             tps = len(window) * tokens_per_step / elapsed
+            real = sum(int(m["real_tokens"]) for m in fetched)
+            ratio = real / max(sum(int(m["token_slots"]) for m in fetched), 1)
             ctx.writer.write(g.phase, done, {"tokens_seen": done * tokens_per_step, "loss": loss, "accuracy": acc,
-                                             "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps})
-            progress.report(done, loss=loss, acc=acc, tokens_per_s=tps)
+                                             "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps,
+                                             "real_tokens_per_s": real / elapsed, "packing_ratio": ratio})
+            progress.report(done, loss=loss, acc=acc, tokens_per_s=tps, real_tokens_per_s=real / elapsed,
+                            packing=ratio)
             window, t_window, compile0 = [], time.perf_counter(), trainer.train_compile_s
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
             dt = _evaluate(ctx, trainer, g.members, done)
             g.eval_time += dt
             t_window += dt + _checkpoint(ctx, g, done, window)
     ctx.out.eval_s += g.eval_time
-    ctx.out.finetune_s += time.perf_counter() - g.t_start - g.eval_time - trainer.train_compile_s
+    ctx.out.finetune_s += time.perf_counter() - g.t_start - g.eval_time - g.train_compile_s()
 
 
 def _checkpoint(ctx: _Context, g: _Group, step: int, window: list) -> float:
@@ -242,8 +323,8 @@ def _checkpoint(ctx: _Context, g: _Group, step: int, window: list) -> float:
     if ctx.on_checkpoint is not None:
         now = time.perf_counter()
         ctx.on_checkpoint(dataclasses.replace(
-            ctx.out, eval_s=ctx.out.eval_s + g.eval_time, compile_s=ctx.out.compile_s + g.trainer.compile_s,
-            finetune_s=ctx.out.finetune_s + now - g.t_start - g.eval_time - g.trainer.train_compile_s))
+            ctx.out, eval_s=ctx.out.eval_s + g.eval_time, compile_s=ctx.out.compile_s + g.compile_s(),
+            finetune_s=ctx.out.finetune_s + now - g.t_start - g.eval_time - g.train_compile_s()))
     return time.perf_counter() - t0
 
 

@@ -1,6 +1,7 @@
 """Fine-tuning data: downstream tasks read and checked up front, tokenised per task, and the deterministic
-batch sampler (shuffled epochs per task; examples-proportional mixing with a cap for a mixture) whose position
-a fine-tuning checkpoint holds (finetune_resume.py)."""
+batch samplers (shuffled epochs per task; examples-proportional mixing with a cap for a mixture) whose position
+a fine-tuning checkpoint holds (finetune_resume.py): `MixtureSampler` gives one example per row (padded),
+`PackedSampler` (Finetune.packing, the default) packs as many examples per row as fit (data/packing.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from t5explore.config import ConfigError
 from t5explore.data.features import EOS_ID
+from t5explore.data.packing import RowPacker, example_lengths, token_counts
 from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
 from t5explore.train.config import Finetune
 
@@ -152,13 +154,20 @@ class MixtureSampler:
                        .permutation(len(self.tasks[t].train_inputs)) if e else np.empty(0, np.int64)
                        for t, e in enumerate(self._epoch)]
 
-    def _take(self, t: int) -> int:
+    def _peek(self, t: int) -> int:
+        """The next example of task t (starting its next epoch if the current one is used up), not consumed.
+        Starting an epoch early changes nothing: (epoch e, at its end) and (epoch e + 1, at 0) give the same
+        next example, and `restore` redraws either order from (seed, task, epoch)."""
         if self._pos[t] >= len(self._order[t]):
             rng = numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], self._epoch[t])
             self._order[t] = rng.permutation(len(self.tasks[t].train_inputs))
             self._pos[t], self._epoch[t] = 0, self._epoch[t] + 1
+        return int(self._order[t][self._pos[t]])
+
+    def _take(self, t: int) -> int:
+        i = self._peek(t)
         self._pos[t] += 1
-        return int(self._order[t][self._pos[t] - 1])
+        return i
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         if len(self.tasks) == 1:
@@ -168,3 +177,69 @@ class MixtureSampler:
         rows = [(t, self._take(t)) for t in which]
         return {"inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
                 "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows])}
+
+
+_MIX_BLOCK = 1024  # task draws per Generator in a packed mixture
+
+
+class PackedSampler(MixtureSampler):
+    """Packed batches: `batch_size` rows of `inputs_length` / `targets_length` tokens, each filled with as many
+    whole examples as fit, in the same per-task order as MixtureSampler (data/packing.py: first-fit, the first
+    example that fits no row opens the next batch).
+
+    In a mixture the task of the k-th example drawn is a pure function of (seed, k): draws come in blocks of
+    _MIX_BLOCK from numpy_rng(seed, STREAM_MIXTURE, block, 1) (the 1 keeps them apart from MixtureSampler's
+    per-step draws). The state adds `drawn`, the number of examples packed so far."""
+
+    def __init__(self, tasks: Sequence[TokenizedTask], batch_size: int, seed: int, cap: int, task_ids: Sequence[int],
+                 inputs_length: int, targets_length: int):
+        super().__init__(tasks, batch_size, seed, cap, task_ids)
+        self.inputs_length, self.targets_length = inputs_length, targets_length
+        self._lengths = [(example_lengths(t.train_inputs), example_lengths(t.train_targets)) for t in self.tasks]
+        self._drawn = 0
+        self._block, self._block_index = np.zeros(0, np.int64), -1
+
+    def state(self) -> dict:
+        return {**super().state(), "drawn": self._drawn}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self._drawn = int(state["drawn"])
+
+    def _task_of(self, k: int) -> int:
+        if len(self.tasks) == 1:
+            return 0
+        block = k // _MIX_BLOCK
+        if block != self._block_index:
+            rng = numpy_rng(self.seed, STREAM_MIXTURE, block, 1)
+            self._block, self._block_index = rng.choice(len(self.tasks), _MIX_BLOCK, p=self.rates), block
+        return int(self._block[k % _MIX_BLOCK])
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        """The next packed batch (a function of the sampler's position; `step` is not needed)."""
+        packer = RowPacker(self.batch_size, self.inputs_length, self.targets_length)
+        while True:
+            t = self._task_of(self._drawn)
+            i = self._peek(t)
+            n_in, n_tg = self._lengths[t][0][i], self._lengths[t][1][i]
+            task = self.tasks[t]
+            if not packer.add(task.train_inputs[i, :n_in], task.train_targets[i, :n_tg]):
+                return packer.features()
+            self._pos[t] += 1
+            self._drawn += 1
+
+
+def make_sampler(tasks: Sequence[TokenizedTask], cfg: Finetune, seed: int, task_ids: Sequence[int]) -> MixtureSampler:
+    """The sampler `cfg` asks for: packed rows (Finetune.packing) or one example per row."""
+    if cfg.packing:
+        return PackedSampler(tasks, cfg.batch_size, seed, cfg.mixing_cap, task_ids, cfg.inputs_length,
+                             cfg.targets_length)
+    return MixtureSampler(tasks, cfg.batch_size, seed, cfg.mixing_cap, task_ids)
+
+
+def batch_token_counts(batch: dict[str, np.ndarray]) -> tuple[int, int]:
+    """(real tokens, token slots), encoder and decoder together, of a packed batch or an unpacked
+    {'inputs', 'targets'} one."""
+    if "encoder_input_tokens" in batch:
+        return token_counts(batch)
+    return token_counts({"encoder_input_tokens": batch["inputs"], "decoder_target_tokens": batch["targets"]})

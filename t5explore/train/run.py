@@ -1,5 +1,5 @@
 """One run end to end: (gin files, bindings) -> run directory with config.gin, metrics, checkpoints,
-predictions and, last of all, result.json (schema 1 in docs/ARCHITECTURE.md).
+predictions and, last of all, result.json (`RunResult`, t5explore/results_schema.py).
 
 `execute` is what `t5explore train` and the sweep runner call. It resumes: pretraining continues from the
 newest checkpoint in run_dir/checkpoints, each fine-tuning task (or mixture) from its newest checkpoint in
@@ -24,6 +24,7 @@ from t5explore import __version__
 from t5explore.distributed import is_primary, process_index
 from t5explore.config import REPO_ROOT, ConfigError, parse_gin
 from t5explore.io_utils import atomic_write_json, atomic_write_text
+from t5explore.results_schema import RunResult
 from t5explore.train.attempts import Attempts
 from t5explore.train.config import Experiment, Finetune, Pretrain
 from t5explore.train.faults import kill_point
@@ -31,7 +32,6 @@ from t5explore.train.hardware import device_info
 from t5explore.train.state import count_params
 from t5explore.train.writers import MetricsWriter
 
-RESULT_SCHEMA = 1
 METADATA_KEYS = ("sweep", "run", "variant", "variant_bindings", "baseline")
 
 
@@ -195,7 +195,8 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
     stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train",
                             features=s.model.features)
     eval_batches = held_out_batches(store, pre, seed, s.model.features)
-    flops = s.model.flops_per_token(pre.inputs_length, pre.objective.plan(pre.inputs_length).targets_length)
+    plan = pre.objective.plan(pre.inputs_length)  # the widths batches have (lm's encoder is 1 token wide)
+    flops = s.model.flops_per_token(plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
     trainer = Trainer(s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss,
                       pre.label_smoothing)
     try:
@@ -224,29 +225,31 @@ def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
 
 def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment, pre: Pretrain, outcome: Any,
                 ft_out: Any, model_cfg: Any, num_params: int, attempts: Attempts) -> dict:
-    """result.json (schema RESULT_SCHEMA, docs/ARCHITECTURE.md) of a finished run."""
-    from t5explore.data.tasks import benchmark_scores
+    """result.json of a finished run: a RunResult (t5explore/results_schema.py) as its JSON object."""
+    from t5explore.data.tasks import benchmark_scores, registry_info
 
     downstream = ft_out.downstream if ft_out else {}
-    return {
-        "schema": RESULT_SCHEMA,
+    metrics = [m for r in downstream.values() for which in ("best", "last") for m in (r[which] or {})]
+    return RunResult(
         **run_metadata(run_dir, metadata),
-        "seed": experiment.seed,
-        "scale": experiment.scale or None,
-        "objective": getattr(pre.objective, "name", None) if pre.steps else None,
-        "pretrain": outcome.summary(),
-        "downstream": downstream,
-        "benchmarks": {which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
-                       for which in ("best", "last")},
-        "bootstrap": ft_out.bootstrap if ft_out else None,  # intervals over evaluation examples
-        "timing": attempts.totals(),  # summed over attempts
-        "attempts": attempts.entries,
-        "throughput": {"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
-                       "data_wait_share": outcome.data_wait_share},
-        "model": {"name": experiment.model_name or model_cfg.name, "num_params": num_params},
-        "versions": versions(), "git_commit": git_commit(),
-        "devices": device_info(), "host": socket.gethostname(),
-    }
+        seed=experiment.seed,
+        scale=experiment.scale or None,
+        objective=getattr(pre.objective, "name", None) if pre.steps else None,
+        pretrain=outcome.summary(),
+        downstream=downstream,
+        benchmarks={which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
+                    for which in ("best", "last")},
+        bootstrap=ft_out.bootstrap if ft_out else None,  # intervals over evaluation examples
+        timing=attempts.totals(),  # summed over attempts
+        attempts=attempts.entries,
+        throughput={"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
+                    "data_wait_share": outcome.data_wait_share,
+                    **(ft_out.throughput() if ft_out else {})},  # finetune_*: the last attempt's too
+        model={"name": experiment.model_name or model_cfg.name, "num_params": num_params},
+        versions=versions(), git_commit=git_commit(),
+        devices=device_info(), host=socket.gethostname(),
+        registry=registry_info(downstream, metrics),  # labels and benchmark membership, for the report
+    ).to_json()
 
 
 def held_out_batches(store, pre: Pretrain, seed: int, features: Optional[Callable] = None) -> list:

@@ -3,7 +3,9 @@
 The steps are plain functions of (state, batch); `partitioning.Partitioner` jit-compiles them with the
 mesh shardings. Loss is the mean over the batch's target tokens (`TARGET_TOKENS`) with loss weights
 (`LOSS_WEIGHTS`) > 0, so padding never contributes (model/interface.py: each model's features decide which
-tokens count); z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
+tokens count); in a packed batch (data/packing.py) it is the same per-token mean over every segment's target
+tokens of the batch (a segment's loss is the sum of its tokens' losses, and no token sees another segment);
+z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
 `Loss.cross_entropy` (gin) picks how the cross entropy is computed; the default is the one-hot sum.
 """
 

@@ -2,6 +2,8 @@
 
 Shared by pre-training and fine-tuning so that both run the exact same sharded step; the first call of
 each step is compiled ahead of time and timed separately (`compile_s`), so throughput excludes it.
+`reset()` starts again from the initial params with the compiled steps kept: per-task fine-tuning trains every
+task from the pretrained params through one compiled step (train/finetune.py).
 Batches are numpy on the host; `Partitioner.shard_batch` turns them into global arrays on the mesh (with
 several processes, each transfers only its own rows: t5explore/distributed.py).
 """
@@ -24,10 +26,14 @@ from t5explore.train.steps import cross_entropy_impl, make_eval_step, make_train
 
 
 def to_features(batch: dict[str, np.ndarray], model: Model) -> dict[str, np.ndarray]:
-    """An objective's or task's {'inputs', 'targets'} -> the model's features; ready features pass through."""
-    if "inputs" not in batch:
+    """An objective's or task's {'inputs', 'targets'}, or a packed batch (data/packing.py), -> the model's
+    features; the model's own features (the pretraining stream's) pass through."""
+    if "inputs" in batch:
+        features = model.features(batch["inputs"], batch["targets"])
+    elif "encoder_segment_ids" in batch:
+        features = model.packed_features(batch)
+    else:
         return batch
-    features = model.features(batch["inputs"], batch["targets"])
     return ProcessLocalBatch(features) if isinstance(batch, ProcessLocalBatch) else features
 
 
@@ -47,6 +53,7 @@ class Trainer:
         self.model, self.partitioner, self.param_shardings = model, partitioner, param_shardings
         self.tx, self.schedule = optimizer.make(total_steps)
         self.state, self.state_shardings = partitioner.create_state(params, self.tx, TrainState.create)
+        self._initial_params = params  # what reset() starts from (the caller holds these params anyway)
         apply_fn = model_apply_fn(model)
         ce = cross_entropy if cross_entropy is not None else cross_entropy_impl()
         self._train = partitioner.jit_train_step(
@@ -57,6 +64,12 @@ class Trainer:
         self._eval_compiled = None
         self.train_compile_s = 0.0
         self.eval_compile_s = 0.0
+
+    def reset(self) -> None:
+        """A fresh state (step 0, new optimiser state) from the params this Trainer was made with, as a new
+        Trainer would have; the compiled steps are kept, so nothing is compiled again (for batches of the
+        shapes compiled before)."""
+        self.state, _ = self.partitioner.create_state(self._initial_params, self.tx, TrainState.create)
 
     @property
     def compile_s(self) -> float:

@@ -6,7 +6,8 @@ A task does not tokenise or truncate: the fine-tuning loop owns the vocabulary a
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from t5explore.errors import InputError
 
@@ -31,16 +32,31 @@ Scorer = Callable[[Sequence[str], Sequence[str], Sequence[Mapping[str, Any]]], d
 
 
 @dataclasses.dataclass(frozen=True)
+class TaskData:
+    """What a task's source module provides: its examples in text-to-text form and how to score them."""
+
+    loader: Loader
+    scorer: Scorer
+    label_words: tuple[str, ...] | None = None  # None for open-ended targets (SQuAD, STS-B scores)
+
+
+# A source turns the metric names its registry entry declares into TaskData. It may be slow (the built-in
+# task reads the corpus and gin bindings), which is why the registry calls it only when a task is used.
+Source = Callable[[tuple[str, ...]], TaskData]
+
+
+@dataclasses.dataclass(frozen=True)
 class DownstreamTask:
-    """A named task: where its examples come from and how its predictions are scored (0-100 scale)."""
+    """A task ready to use: its registry entry's facts (data/tasks/registry.py) and its built source."""
 
     name: str
-    benchmark: str  # 'glue' | 'superglue' | 'squad' | 'builtin'
-    primary_metric: str
+    label: str  # display label in tables, e.g. 'CoLA'
+    primary_metric: str  # the score that picks the best checkpoint
     metric_names: tuple[str, ...]  # what `score` returns besides `invalid_predictions`
     label_words: tuple[str, ...] | None  # None for open-ended targets (SQuAD, STS-B scores)
     loader: Loader = dataclasses.field(repr=False)
     scorer: Scorer = dataclasses.field(repr=False)
+    benchmarks: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # score -> metrics
 
     def examples(self, split: str, data_dir: str | None = None) -> list[TextExample]:
         """Examples of `split` ('train' | 'validation') from `data_dir` (original file formats) or TFDS."""
@@ -56,4 +72,8 @@ class DownstreamTask:
             raise ValueError(
                 f"task {self.name}: {len(targets)} targets, {len(predictions)} predictions, {len(metas)} metas"
             )
-        return self.scorer(list(targets), list(predictions), list(metas))
+        scores = self.scorer(list(targets), list(predictions), list(metas))
+        missing = [m for m in self.metric_names if m not in scores]
+        if missing:  # a registry entry that declares metrics its scorer does not return
+            raise ValueError(f"task {self.name}: its scorer returned {sorted(scores)}, not the declared {missing}")
+        return scores

@@ -1,4 +1,5 @@
-"""GLUE, SuperGLUE BoolQ and SQuAD v1.1 as T5 casts them into text-to-text form.
+"""Sources of GLUE, SuperGLUE BoolQ and SQuAD v1.1 as T5 casts them into text-to-text form (registered
+in catalog.py).
 
 Label words and their order are TFDS's (`label` index i -> `label_words[i]`); inputs are the benchmark name
 then each text feature as `name: text`, features sorted by name (so BoolQ is `boolq passage: ... question:
@@ -8,58 +9,47 @@ then each text feature as `name: text`, features sorted by name (so BoolQ is `bo
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from t5explore.data import metrics
 from t5explore.data.tasks import local_files
-from t5explore.data.tasks.base import DownstreamTask, TaskDataError, TextExample
-from t5explore.data.tasks.formats import glue_inputs, squad_inputs, stsb_target, pad_punctuation
+from t5explore.data.tasks.base import TaskData, TaskDataError, TextExample
+from t5explore.data.tasks.formats import glue_inputs, pad_punctuation, squad_inputs, stsb_target
 from t5explore.data.tasks.tfds_source import tfds_records
 
 
 @dataclasses.dataclass(frozen=True)
-class GlueSpec:
-    """One GLUE-style classification (or STS-B regression) task and where its columns live."""
+class GlueSource:
+    """Where one GLUE-style classification (or STS-B regression) task's records live and how T5 writes
+    them; called with the entry's metric names it gives the task's TaskData (registry.py's `Source`)."""
 
-    name: str  # our task name, e.g. 'glue_cola'
-    benchmark: str  # 'glue' | 'superglue'
     prefix: str  # T5's benchmark name written first in the inputs, e.g. 'cola'
     tfds_name: str
     folder: str  # under data_dir
     features: tuple[str, ...]  # text features, TFDS names
     label_words: tuple[str, ...] | None  # None: STS-B's float score
-    metric_names: tuple[str, ...]
     columns: Mapping[str, str | int] = dataclasses.field(default_factory=dict)  # TSV: feature -> header/index
     label_kind: str = "index"  # how the TSV label cell reads: 'index' | 'name' | 'float'
     tsv_header: bool = True
     tsv_width: int | None = None  # column count of a headerless TSV
+    file_format: str = "tsv"  # local copies: 'tsv' (GLUE) | 'jsonl' (SuperGLUE)
 
+    def __call__(self, metric_names: tuple[str, ...]) -> TaskData:
+        def load(split: str, data_dir: str | None) -> list[TextExample]:
+            return [glue_example(self, r) for r in glue_records(self, split, data_dir)]
 
-GLUE_SPECS = {
-    s.name: s
-    for s in (
-        GlueSpec("glue_cola", "glue", "cola", "glue/cola", "glue/CoLA", ("sentence",),
-                 ("unacceptable", "acceptable"), ("matthews_corr",),
-                 columns={"sentence": 3, "label": 1}, tsv_header=False, tsv_width=4),
-        GlueSpec("glue_sst2", "glue", "sst2", "glue/sst2", "glue/SST-2", ("sentence",),
-                 ("negative", "positive"), ("accuracy",),
-                 columns={"sentence": "sentence", "label": "label"}),
-        GlueSpec("glue_mrpc", "glue", "mrpc", "glue/mrpc", "glue/MRPC", ("sentence1", "sentence2"),
-                 ("not_equivalent", "equivalent"), ("f1", "accuracy"),
-                 columns={"sentence1": "#1 String", "sentence2": "#2 String", "label": "Quality"}),
-        GlueSpec("glue_qnli", "glue", "qnli", "glue/qnli", "glue/QNLI", ("question", "sentence"),
-                 ("entailment", "not_entailment"), ("accuracy",),
-                 columns={"question": "question", "sentence": "sentence", "label": "label"}, label_kind="name"),
-        GlueSpec("glue_rte", "glue", "rte", "glue/rte", "glue/RTE", ("sentence1", "sentence2"),
-                 ("entailment", "not_entailment"), ("accuracy",),
-                 columns={"sentence1": "sentence1", "sentence2": "sentence2", "label": "label"}, label_kind="name"),
-        GlueSpec("glue_stsb", "glue", "stsb", "glue/stsb", "glue/STS-B", ("sentence1", "sentence2"),
-                 None, ("pearson", "spearman"),
-                 columns={"sentence1": "sentence1", "sentence2": "sentence2", "label": "score"}, label_kind="float"),
-        GlueSpec("superglue_boolq", "superglue", "boolq", "super_glue/boolq", "superglue/BoolQ",
-                 ("passage", "question"), ("False", "True"), ("accuracy",)),
-    )
-}
+        if self.label_words is None:
+
+            def score(targets, predictions, metas):
+                return metrics.regression_scores([m["label"] for m in metas], predictions)
+        else:
+
+            def score(targets, predictions, metas):
+                return metrics.classification_scores(targets, predictions, self.label_words, metric_names)
+
+        return TaskData(load, score, self.label_words)
+
 
 SQUAD_TFDS_NAME = "squad/v1.1"
 SQUAD_FOLDER = "squad/v1.1"
@@ -68,15 +58,17 @@ SQUAD_FOLDER = "squad/v1.1"
 # ------------------------------------------------------------------------------------------ GLUE-style
 
 
-def glue_records(spec: GlueSpec, split: str, data_dir: str | None) -> list[dict[str, Any]]:
+def glue_records(spec: GlueSource, split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{features..., 'label', 'idx'} records of a GLUE/SuperGLUE task from local files or TFDS."""
     if data_dir is None:
         return tfds_records(spec.tfds_name, split)
-    if spec.benchmark == "superglue":
+    if spec.file_format == "jsonl":
         path = local_files.split_file(data_dir, spec.folder, "jsonl", split)
         fields = {f: str for f in spec.features} | {"label": bool, "idx": int}
-        return [{**{f: o[f] for f in spec.features}, "label": int(o["label"]), "idx": o["idx"]}
-                for _, o in local_files.read_jsonl(path, fields)]
+        return [
+            {**{f: o[f] for f in spec.features}, "label": int(o["label"]), "idx": o["idx"]}
+            for _, o in local_files.read_jsonl(path, fields)
+        ]
     path = local_files.split_file(data_dir, spec.folder, "tsv", split)
     rows = local_files.read_glue_tsv(path, spec.columns, header=spec.tsv_header, num_columns=spec.tsv_width)
     records = []
@@ -86,7 +78,7 @@ def glue_records(spec: GlueSpec, split: str, data_dir: str | None) -> list[dict[
     return records
 
 
-def glue_example(spec: GlueSpec, record: Mapping[str, Any]) -> TextExample:
+def glue_example(spec: GlueSource, record: Mapping[str, Any]) -> TextExample:
     """A record in T5's form: `<prefix> f1: ... f2: ...` -> label word (or the STS-B score to 0.2)."""
     inputs = glue_inputs(spec.prefix, {f: record[f] for f in spec.features})
     label = record["label"]
@@ -97,29 +89,16 @@ def glue_example(spec: GlueSpec, record: Mapping[str, Any]) -> TextExample:
     return TextExample(inputs, spec.label_words[label], {"idx": record["idx"], "label": int(label)})
 
 
-def make_glue_task(spec: GlueSpec) -> DownstreamTask:
-    def load(split: str, data_dir: str | None) -> list[TextExample]:
-        return [glue_example(spec, r) for r in glue_records(spec, split, data_dir)]
-
-    if spec.label_words is None:
-        def score(targets, predictions, metas):
-            return metrics.regression_scores([m["label"] for m in metas], predictions)
-    else:
-        def score(targets, predictions, metas):
-            return metrics.classification_scores(targets, predictions, spec.label_words, spec.metric_names)
-
-    return DownstreamTask(spec.name, spec.benchmark, spec.metric_names[0], spec.metric_names,
-                          spec.label_words, load, score)
-
-
 # ------------------------------------------------------------------------------------------ SQuAD
 
 
 def squad_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{'id', 'question', 'context', 'answers': [text, ...]} per question, local JSON or TFDS."""
     if data_dir is None:
-        return [{"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]["text"]}
-                for r in tfds_records(SQUAD_TFDS_NAME, split)]
+        return [
+            {"id": r["id"], "question": r["question"], "context": r["context"], "answers": r["answers"]["text"]}
+            for r in tfds_records(SQUAD_TFDS_NAME, split)
+        ]
     return local_files.read_squad_json(local_files.split_file(data_dir, SQUAD_FOLDER, "json", split))
 
 
@@ -130,17 +109,19 @@ def squad_examples(records: list[dict[str, Any]]) -> list[TextExample]:
         answers = [pad_punctuation(a) for a in r["answers"]]
         if not answers:
             raise TaskDataError(f"SQuAD question id={r['id']!r} has no gold answers")
-        examples.append(TextExample(squad_inputs(r["question"], r["context"]), answers[0],
-                                    {"id": r["id"], "answers": answers}))
+        examples.append(
+            TextExample(squad_inputs(r["question"], r["context"]), answers[0], {"id": r["id"], "answers": answers})
+        )
     return examples
 
 
-def make_squad_task() -> DownstreamTask:
+def squad_source(metric_names: tuple[str, ...]) -> TaskData:
+    """SQuAD v1.1: exact match and token F1 (both always; the registry entry says which is primary)."""
+
     def load(split: str, data_dir: str | None) -> list[TextExample]:
         return squad_examples(squad_records(split, data_dir))
 
     def score(targets, predictions, metas):
         return metrics.squad_scores([m["answers"] for m in metas], predictions)
 
-    # The paper's tables report SQuAD exact match, so that is the score that picks the best checkpoint.
-    return DownstreamTask("squad_v1", "squad", "exact_match", ("exact_match", "f1"), None, load, score)
+    return TaskData(load, score)

@@ -1,4 +1,5 @@
-"""The T5 paper's generation tasks: CNN/Daily Mail summarisation (ROUGE) and WMT translation (BLEU).
+"""Sources of the T5 paper's generation tasks (registered in catalog.py): CNN/Daily Mail summarisation
+(ROUGE) and WMT translation (BLEU).
 
 Text formats follow `t5.data.preprocessors.summarize` / `translate`: `summarize: <article>` -> highlights and
 `translate English to German: <en>` -> `<de>`. TFDS sources are the ones T5's task registry used for the
@@ -18,7 +19,7 @@ from typing import Any
 
 from t5explore.data import metrics
 from t5explore.data.tasks import local_files
-from t5explore.data.tasks.base import DownstreamTask, TextExample
+from t5explore.data.tasks.base import TaskData, TextExample
 from t5explore.data.tasks.tfds_source import tfds_records
 
 CNNDM_TFDS_NAME = "cnn_dailymail"
@@ -28,10 +29,10 @@ LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "ro": "Romani
 
 
 @dataclasses.dataclass(frozen=True)
-class WmtSpec:
-    """One translation direction: English -> `target`, and where its sentence pairs live."""
+class WmtSource:
+    """One translation direction, English -> `target`, and where its sentence pairs live; called with the
+    entry's metric names it gives the task's TaskData (registry.py's `Source`): corpus BLEU."""
 
-    name: str  # our task name, e.g. 'wmt_en_de'
     target: str  # language code of the target side
     tfds_name: str
 
@@ -40,16 +41,17 @@ class WmtSpec:
         """Folder name under data_dir/wmt/, e.g. 'en-de'."""
         return f"en-{self.target}"
 
+    def __call__(self, metric_names: tuple[str, ...]) -> TaskData:
+        def load(split: str, data_dir: str | None) -> list[TextExample]:
+            return [
+                TextExample(translate_inputs(r["en"], "en", self.target), r[self.target], {"idx": i})
+                for i, r in enumerate(wmt_records(self, split, data_dir))
+            ]
 
-WMT_SPECS = {
-    s.name: s
-    for s in (
-        WmtSpec("wmt_en_de", "de", "wmt_t2t_translate/de-en"),
-        WmtSpec("wmt_en_fr", "fr", "wmt15_translate/fr-en"),
-        WmtSpec("wmt_en_ro", "ro", "wmt16_translate/ro-en"),
-    )
-}
-GENERATION_TASK_NAMES = ("cnn_dailymail", *WMT_SPECS)
+        def score(targets, predictions, metas):
+            return {"bleu": metrics.bleu(targets, predictions)}
+
+        return TaskData(load, score)
 
 
 # ------------------------------------------------------------------------------------------ formats
@@ -71,15 +73,18 @@ def translate_inputs(text: str, source: str, target: str) -> str:
 def cnndm_records(split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{'article', 'highlights', 'id'} per story, from TFDS or the local JSONL (id = line number)."""
     if data_dir is None:
-        return [{"article": r["article"], "highlights": r["highlights"], "id": r.get("id", str(i))}
-                for i, r in enumerate(tfds_records(CNNDM_TFDS_NAME, split))]
+        return [
+            {"article": r["article"], "highlights": r["highlights"], "id": r.get("id", str(i))}
+            for i, r in enumerate(tfds_records(CNNDM_TFDS_NAME, split))
+        ]
     path = local_files.split_file(data_dir, CNNDM_FOLDER, "generation_jsonl", split)
     rows = local_files.read_jsonl(path, {"article": str, "highlights": str})
-    return [{"article": o["article"], "highlights": o["highlights"], "id": str(o.get("id", line_no))}
-            for line_no, o in rows]
+    return [
+        {"article": o["article"], "highlights": o["highlights"], "id": str(o.get("id", line_no))} for line_no, o in rows
+    ]
 
 
-def wmt_records(spec: WmtSpec, split: str, data_dir: str | None) -> list[dict[str, str]]:
+def wmt_records(spec: WmtSource, split: str, data_dir: str | None) -> list[dict[str, str]]:
     """{'en', <target>} sentence pairs, from TFDS (whose records are exactly that) or the local JSONL."""
     fields = ("en", spec.target)
     if data_dir is None:
@@ -91,36 +96,16 @@ def wmt_records(spec: WmtSpec, split: str, data_dir: str | None) -> list[dict[st
 # ------------------------------------------------------------------------------------------ tasks
 
 
-def make_cnndm_task() -> DownstreamTask:
-    """CNN/DM: ROUGE-1/2/Lsum F x100; the paper's CNNDM column is ROUGE-2-F, so rouge2 is primary."""
+def cnndm_source(metric_names: tuple[str, ...]) -> TaskData:
+    """CNN/DM: ROUGE-1/2/Lsum F x100 (the paper's CNNDM column is ROUGE-2-F: the entry makes it primary)."""
 
     def load(split: str, data_dir: str | None) -> list[TextExample]:
-        return [TextExample(summarize_inputs(r["article"]), r["highlights"], {"id": r["id"]})
-                for r in cnndm_records(split, data_dir)]
+        return [
+            TextExample(summarize_inputs(r["article"]), r["highlights"], {"id": r["id"]})
+            for r in cnndm_records(split, data_dir)
+        ]
 
     def score(targets, predictions, metas):
         return metrics.rouge_scores(targets, predictions)
 
-    return DownstreamTask("cnn_dailymail", "cnndm", "rouge2", metrics.ROUGE_KEYS, None, load, score)
-
-
-def make_wmt_task(spec: WmtSpec) -> DownstreamTask:
-    """English -> target translation scored by corpus BLEU (sacrebleu with T5's settings)."""
-
-    def load(split: str, data_dir: str | None) -> list[TextExample]:
-        return [TextExample(translate_inputs(r["en"], "en", spec.target), r[spec.target], {"idx": i})
-                for i, r in enumerate(wmt_records(spec, split, data_dir))]
-
-    def score(targets, predictions, metas):
-        return {"bleu": metrics.bleu(targets, predictions)}
-
-    return DownstreamTask(spec.name, "wmt", "bleu", ("bleu",), None, load, score)
-
-
-def make_generation_task(name: str) -> DownstreamTask:
-    """One of GENERATION_TASK_NAMES."""
-    if name == "cnn_dailymail":
-        return make_cnndm_task()
-    if name in WMT_SPECS:
-        return make_wmt_task(WMT_SPECS[name])
-    raise ValueError(f"unknown generation task {name!r}; known: {', '.join(GENERATION_TASK_NAMES)}")
+    return TaskData(load, score)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from t5explore.data.tasks.base import TaskDataError
 
@@ -143,12 +144,14 @@ def read_squad_json(path: Path) -> list[dict[str, Any]]:
                 texts = [_get(ans, "text", str, path, f"{where_q}.answers[{i}]") for i, ans in enumerate(answers)]
                 if not texts:
                     raise TaskDataError(f"{path}: {where_q} has no answers")
-                records.append({
-                    "id": _get(qa, "id", str, path, where_q),
-                    "question": _get(qa, "question", str, path, where_q),
-                    "context": context,
-                    "answers": texts,
-                })
+                records.append(
+                    {
+                        "id": _get(qa, "id", str, path, where_q),
+                        "question": _get(qa, "question", str, path, where_q),
+                        "context": context,
+                        "answers": texts,
+                    }
+                )
     if not records:
         raise TaskDataError(f"{path}: no questions")
     return records

@@ -27,11 +27,13 @@ def register_seqio_task(task_name: str, vocabulary: seqio.Vocabulary, data_dir: 
 
     def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
         examples = task.examples(split, data_dir)  # in file order; seqio shuffles downstream if asked
-        return tf.data.Dataset.from_tensor_slices({
-            "inputs": [e.inputs for e in examples],
-            "targets": [e.targets for e in examples],
-            "meta_json": [json.dumps(dict(e.meta)) for e in examples],
-        })
+        return tf.data.Dataset.from_tensor_slices(
+            {
+                "inputs": [e.inputs for e in examples],
+                "targets": [e.targets for e in examples],
+                "meta_json": [json.dumps(dict(e.meta)) for e in examples],
+            }
+        )
 
     def postprocess(output: str, example: dict[str, Any] | None = None, is_target: bool = False) -> Any:
         if is_target:

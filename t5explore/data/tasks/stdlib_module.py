@@ -15,13 +15,15 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gin
 
 from t5explore import seeds
 from t5explore.data import metrics
-from t5explore.data.tasks.base import DownstreamTask, TextExample
+from t5explore.data.tasks.base import DownstreamTask, TaskData, TextExample
+from t5explore.data.tasks.registry import task_spec
 
 TASK_NAME = "stdlib_module"
 PREFIX = "stdlib_module docstring:"
@@ -42,7 +44,7 @@ def input_text(docstring: str, max_words: int) -> str:
 
 
 def _hash_key(text: str) -> str:
-    return hashlib.sha256(f"{seeds.STREAM_SPLIT}:{text}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{seeds.STREAM_SPLIT}:{text}".encode()).hexdigest()
 
 
 def build_splits(
@@ -91,29 +93,41 @@ def build_splits(
     return label_words, splits
 
 
-@gin.configurable("stdlib_module_task", denylist=["documents"])
-def stdlib_module_task(
+@gin.configurable("stdlib_module_task", denylist=["metric_names", "documents"])
+def stdlib_module_source(
+    metric_names: tuple[str, ...] = ("accuracy",),
     documents: Sequence[Any] | None = None,
     num_labels: int = 10,
     min_examples: int = 40,
     max_per_label: int = 150,
     max_words: int = 48,
     validation_fraction: float = 0.2,
-) -> DownstreamTask:
-    """The task over `documents` (default: the built-in corpus of this Python, read lazily)."""
+) -> TaskData:
+    """The task's data over `documents` (default: the built-in corpus of this Python, read lazily); the
+    registry entry (catalog.py) calls it with its metric names, gin supplies the rest."""
     if documents is None:
         from t5explore.data.builtin_corpus import builtin_documents
 
         documents = builtin_documents()
     label_words, splits = build_splits(
-        documents, num_labels=num_labels, min_examples=min_examples, max_per_label=max_per_label,
-        max_words=max_words, validation_fraction=validation_fraction,
+        documents,
+        num_labels=num_labels,
+        min_examples=min_examples,
+        max_per_label=max_per_label,
+        max_words=max_words,
+        validation_fraction=validation_fraction,
     )
 
     def load(split: str, data_dir: str | None) -> list[TextExample]:
         return list(splits[split])  # data_dir is ignored: this data ships with Python
 
     def score(targets, predictions, metas):
-        return metrics.classification_scores(targets, predictions, label_words, ("accuracy",))
+        return metrics.classification_scores(targets, predictions, label_words, metric_names)
 
-    return DownstreamTask(TASK_NAME, "builtin", "accuracy", ("accuracy",), label_words, load, score)
+    return TaskData(load, score, label_words)
+
+
+def stdlib_module_task(documents: Sequence[Any] | None = None, **settings: Any) -> DownstreamTask:
+    """The registered `stdlib_module` task over `documents` (tests pass their own), `settings` overriding gin."""
+    spec = task_spec(TASK_NAME)
+    return spec.build(stdlib_module_source(spec.metrics, documents=documents, **settings))

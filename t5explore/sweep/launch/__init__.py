@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from t5explore.config import ConfigError
 from t5explore.sweep.launch import settings as settings_
@@ -35,8 +36,9 @@ def backend(name: str) -> Any:
     except ImportError as e:
         if e.name != package and not str(e.name or "").startswith(f"{package}."):
             raise
-        raise ConfigError(f"--launcher={name} needs the {package} package: pip install 't5explore[{name}]' "
-                          f"({e})") from None
+        raise ConfigError(
+            f"--launcher={name} needs the {package} package: pip install 't5explore[{name}]' ({e})"
+        ) from None
 
 
 @dataclasses.dataclass
@@ -57,11 +59,19 @@ class RemoteLauncher:
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--launcher", choices=LAUNCHERS, default="local",
-                        help="where each run executes: this process (default), a Slurm job array (submitit), "
-                             "or Ray tasks")
-    parser.add_argument("--launcher_gin", action="append", default=[], metavar="FILE",
-                        help="a gin file of SlurmLauncher.* / RayLauncher.* settings (read by the launcher only)")
+    parser.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default="local",
+        help="where each run executes: this process (default), a Slurm job array (submitit), or Ray tasks",
+    )
+    parser.add_argument(
+        "--launcher_gin",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a gin file of SlurmLauncher.* / RayLauncher.* settings (read by the launcher only)",
+    )
     settings_.add_flags(parser)
 
 
@@ -87,5 +97,7 @@ def preview(launcher: RemoteLauncher, sweep_dir, n_runs: int, sweep_name: str) -
         folder = launcher.settings.folder or sweep_dir / slurm.LOG_DIR
         return slurm.sbatch_script(launcher.settings, folder, n_runs, f"t5x_{sweep_name}")
     s = launcher.settings
-    return (f"{n_runs} Ray task(s) on {s.address or 'a local cluster'}: {s.num_cpus:g} CPU, {s.num_gpus:g} GPU"
-            f"{f', {s.memory_gb:g} GB' if s.memory_gb else ''} each, up to {s.max_retries} retries")
+    return (
+        f"{n_runs} Ray task(s) on {s.address or 'a local cluster'}: {s.num_cpus:g} CPU, {s.num_gpus:g} GPU"
+        f"{f', {s.memory_gb:g} GB' if s.memory_gb else ''} each, up to {s.max_retries} retries"
+    )

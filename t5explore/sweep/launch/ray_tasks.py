@@ -14,8 +14,9 @@ This module imports ray: it is imported only when the launcher is used (`pip ins
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import ray
 
@@ -51,15 +52,18 @@ def launch(tasks: Sequence[tasks_.RunTask], s: RaySettings, ctx, sweep_dir: Path
     try:
         options: dict[str, Any] = {"num_cpus": s.num_cpus, "num_gpus": s.num_gpus, "max_retries": s.max_retries}
         if s.memory_gb:
-            options["memory"] = int(s.memory_gb * 1024 ** 3)
+            options["memory"] = int(s.memory_gb * 1024**3)
         remote = ray.remote(run_on_ray).options(**options)
         refs = {remote.remote(t): t for t in tasks}
         ids = {t.run.name: ref.task_id().hex() for ref, t in refs.items()}
         address = s.address or ray.get_runtime_context().gcs_address
-        tasks_.record_submission(sweep_dir, "ray", ids, job_id=ray.get_runtime_context().get_job_id(),
-                                 address=address)
-        print(f"sweep {ctx.sweep_name}: {len(refs)} run(s) started as Ray tasks on {address} "
-              f"({s.num_cpus:g} CPU, {s.num_gpus:g} GPU each)", file=ctx.progress.out, flush=True)
+        tasks_.record_submission(sweep_dir, "ray", ids, job_id=ray.get_runtime_context().get_job_id(), address=address)
+        print(
+            f"sweep {ctx.sweep_name}: {len(refs)} run(s) started as Ray tasks on {address} "
+            f"({s.num_cpus:g} CPU, {s.num_gpus:g} GPU each)",
+            file=ctx.progress.out,
+            flush=True,
+        )
         return _follow(refs, ctx)
     finally:
         if started:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gin
 
@@ -53,8 +54,9 @@ class SlurmSettings:
     max_requeues: int = _field(10, "how often a run may time out and be requeued", int)
     python: str | None = _field(None, "python command on the nodes (default: this interpreter)")
     folder: str | None = _field(None, "submitit's pickles and logs (default: <sweep>/.submitit; shared filesystem)")
-    wait: bool = _field(False, "wait for the array to end, then print the table (default: submit and return)",
-                        "store_true")
+    wait: bool = _field(
+        False, "wait for the array to end, then print the table (default: submit and return)", "store_true"
+    )
     poll_s: float = _field(30.0, "with wait: seconds between checks of the jobs", float)
     cluster: str = _field("slurm", "'slurm', or 'local' to run the tasks as local processes (testing)")
     additional: dict = _field({}, "extra #SBATCH parameters, e.g. {'mail-type': 'END'} (gin only)", flag=False)
@@ -64,8 +66,9 @@ class SlurmSettings:
 class RaySettings:
     """One Ray task per run, on the cluster at `address` or on a local one the launcher starts."""
 
-    address: str | None = _field(None, "Ray cluster address, e.g. 'auto' or 'ray://head:10001' (default: start "
-                                       "a local cluster)")
+    address: str | None = _field(
+        None, "Ray cluster address, e.g. 'auto' or 'ray://head:10001' (default: start a local cluster)"
+    )
     num_cpus: float = _field(1.0, "CPUs per run (the task's resource request)", float)
     num_gpus: float = _field(0.0, "GPUs per run", float)
     memory_gb: float | None = _field(None, "memory per run in GB (the task's resource request)", float)
@@ -100,12 +103,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             if meta["kind"] in ("append", "store_true"):
                 group.add_argument(name, action=meta["kind"], default=None, help=f"{meta['help']}")
             else:
-                group.add_argument(name, type=meta["kind"], default=None, metavar=f.name.upper(),
-                                   help=f"{meta['help']} {default}")
+                group.add_argument(
+                    name, type=meta["kind"], default=None, metavar=f.name.upper(), help=f"{meta['help']} {default}"
+                )
 
 
 def _default(f: dataclasses.Field) -> Any:
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
 def is_launcher_binding(binding: str) -> bool:
@@ -114,8 +118,9 @@ def is_launcher_binding(binding: str) -> bool:
     return any(head.startswith(f"{name}.") for name in GIN_NAMES.values())
 
 
-def load(kind: str, args: argparse.Namespace | None = None, gin_files: Sequence[str] = (),
-         bindings: Sequence[str] = ()) -> SlurmSettings | RaySettings:
+def load(
+    kind: str, args: argparse.Namespace | None = None, gin_files: Sequence[str] = (), bindings: Sequence[str] = ()
+) -> SlurmSettings | RaySettings:
     """The settings of launcher `kind`: defaults, then gin files and bindings, then flags."""
     from t5explore.sweep import fingerprint
 
@@ -123,8 +128,8 @@ def load(kind: str, args: argparse.Namespace | None = None, gin_files: Sequence[
     with fingerprint.isolated_gin():
         config.add_search_paths()
         try:
-            for f in gin_files:
-                gin.parse_config_file(config.resolve_gin_file(f))
+            for gin_file in gin_files:
+                gin.parse_config_file(config.resolve_gin_file(gin_file))
             for b in bindings:
                 gin.parse_config(b)
         except ConfigError:

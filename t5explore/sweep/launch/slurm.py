@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import shlex
 import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import submitit
 from submitit import helpers
@@ -63,12 +64,24 @@ def _where() -> dict[str, Any]:
 
 def slurm_parameters(s: SlurmSettings, job_name: str) -> dict[str, Any]:
     """SlurmExecutor.update_parameters() arguments (sbatch's names) for one run per array task."""
-    p: dict[str, Any] = {"job_name": job_name, "time": int(s.time_min), "nodes": s.nodes,
-                         "ntasks_per_node": s.tasks_per_node, "signal_delay_s": s.signal_delay_s,
-                         "array_parallelism": s.array_parallelism, "stderr_to_stdout": True,
-                         "additional_parameters": {"requeue": True, **s.additional}}
-    optional = {"partition": s.partition, "cpus_per_task": s.cpus_per_task, "account": s.account,
-                "qos": s.qos, "constraint": s.constraint, "setup": list(s.setup) or None}
+    p: dict[str, Any] = {
+        "job_name": job_name,
+        "time": int(s.time_min),
+        "nodes": s.nodes,
+        "ntasks_per_node": s.tasks_per_node,
+        "signal_delay_s": s.signal_delay_s,
+        "array_parallelism": s.array_parallelism,
+        "stderr_to_stdout": True,
+        "additional_parameters": {"requeue": True, **s.additional},
+    }
+    optional = {
+        "partition": s.partition,
+        "cpus_per_task": s.cpus_per_task,
+        "account": s.account,
+        "qos": s.qos,
+        "constraint": s.constraint,
+        "setup": list(s.setup) or None,
+    }
     p.update({k: v for k, v in optional.items() if v is not None})
     if s.mem_gb is not None:
         p["mem"] = f"{int(s.mem_gb)}GB" if s.mem_gb == int(s.mem_gb) else f"{int(s.mem_gb * 1024)}MB"
@@ -100,17 +113,24 @@ def sbatch_script(s: SlurmSettings, folder: str | Path, n_runs: int, job_name: s
 def make_executor(s: SlurmSettings, folder: str | Path, job_name: str) -> submitit.Executor:
     """A SlurmExecutor, or a LocalExecutor (cluster='local': the same jobs as local processes, all at once)."""
     if s.cluster == "local":
-        ex = submitit.LocalExecutor(folder, max_num_timeout=s.max_requeues, python=s.python)
-        ex.update_parameters(timeout_min=s.time_min, signal_delay_s=s.signal_delay_s, stderr_to_stdout=True,
-                             gpus_per_node=s.gpus_per_task * s.tasks_per_node, setup=list(s.setup))
-        return ex
+        local = submitit.LocalExecutor(folder, max_num_timeout=s.max_requeues, python=s.python)
+        local.update_parameters(
+            timeout_min=s.time_min,
+            signal_delay_s=s.signal_delay_s,
+            stderr_to_stdout=True,
+            gpus_per_node=s.gpus_per_task * s.tasks_per_node,
+            setup=list(s.setup),
+        )
+        return local
     if s.cluster != "slurm":
         raise ConfigError(f"SlurmLauncher.cluster must be 'slurm' or 'local', got {s.cluster!r}")
     try:
         ex = submitit.SlurmExecutor(folder, max_num_timeout=s.max_requeues, python=s.python)
     except RuntimeError as e:  # no srun here
-        raise ConfigError(f"--launcher=slurm: {e} (submit from a Slurm login node; --slurm_cluster=local runs the "
-                          f"array's tasks as local processes)") from None
+        raise ConfigError(
+            f"--launcher=slurm: {e} (submit from a Slurm login node; --slurm_cluster=local runs the "
+            f"array's tasks as local processes)"
+        ) from None
     ex.update_parameters(**slurm_parameters(s, job_name))
     return ex
 
@@ -121,19 +141,29 @@ def launch(tasks: Sequence[tasks_.RunTask], s: SlurmSettings, ctx, sweep_dir: Pa
     out = ctx.progress.out
     job_name = f"t5x_{ctx.sweep_name}"
     if s.nodes * s.tasks_per_node > 1:
-        print(f"note: {s.nodes} node(s) x {s.tasks_per_node} task(s) per run: only rank 0 runs the run "
-              f"(multi-host training is not supported yet)", file=out)
+        print(
+            f"note: {s.nodes} node(s) x {s.tasks_per_node} task(s) per run: only rank 0 runs the run "
+            f"(multi-host training is not supported yet)",
+            file=out,
+        )
     ex = make_executor(s, folder, job_name)
     with ex.batch():
         jobs = [ex.submit(SlurmRun(t)) for t in tasks]
     ids = {t.run.name: str(j.job_id) for t, j in zip(tasks, jobs)}
     array = str(jobs[0].job_id).split("_")[0]
     tasks_.record_submission(sweep_dir, "slurm", ids, job_id=array, log_folder=str(folder), cluster=s.cluster)
-    print(f"sweep {ctx.sweep_name}: submitted {len(jobs)} run(s) as Slurm job {array} "
-          f"({'array' if len(jobs) > 1 else 'one task'}; logs in {folder})", file=out, flush=True)
+    print(
+        f"sweep {ctx.sweep_name}: submitted {len(jobs)} run(s) as Slurm job {array} "
+        f"({'array' if len(jobs) > 1 else 'one task'}; logs in {folder})",
+        file=out,
+        flush=True,
+    )
     if not s.wait:
-        print(f"follow it with: t5explore status {shlex.quote(str(sweep_dir))}; run this command again "
-              f"afterwards to retry failures and print the table", file=out)
+        print(
+            f"follow it with: t5explore status {shlex.quote(str(sweep_dir))}; run this command again "
+            f"afterwards to retry failures and print the table",
+            file=out,
+        )
         return {name: "submitted" for name in ids}
     return _follow(tasks, jobs, ctx, s.poll_s)
 

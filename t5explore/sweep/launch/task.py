@@ -21,8 +21,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from t5explore import io_utils
 from t5explore.sweep import claim, rundir
@@ -52,8 +53,9 @@ class RunTask:
         return rundir.run_dir(rundir.sweep_dir(self.results_dir, self.sweep_name), self.run.name)
 
 
-def plan(selected: Sequence[RunSpec], prints: dict[str, Fingerprint], ctx, executor: Any, launcher: str
-         ) -> tuple[dict[str, str], list[RunTask]]:
+def plan(
+    selected: Sequence[RunSpec], prints: dict[str, Fingerprint], ctx, executor: Any, launcher: str
+) -> tuple[dict[str, str], list[RunTask]]:
     """Runs already done or held by a live worker are reported now (no allocation is spent on them);
     the others become tasks."""
     from t5explore.sweep import runner, sharing
@@ -73,8 +75,19 @@ def plan(selected: Sequence[RunSpec], prints: dict[str, Fingerprint], ctx, execu
             ctx.progress.skipped(r.name, f"running elsewhere ({held.host}:{held.pid})")
             states[r.name] = "busy"
             continue
-        tasks.append(RunTask(r, ctx.sweep_name, str(Path(ctx.results_dir).absolute()), prints[r.name],
-                             _portable(executor), ctx.stale_after, ctx.on_changed, launcher, os.getcwd()))
+        tasks.append(
+            RunTask(
+                r,
+                ctx.sweep_name,
+                str(Path(ctx.results_dir).absolute()),
+                prints[r.name],
+                _portable(executor),
+                ctx.stale_after,
+                ctx.on_changed,
+                launcher,
+                os.getcwd(),
+            )
+        )
     return states, tasks
 
 
@@ -99,9 +112,15 @@ def run_task(task: RunTask, where: Callable[[], dict[str, Any]] | None = None, o
     deadline = time.time() + task.stale_after + 2 * claim.DEFAULT_HEARTBEAT_S
     with _cwd(task.cwd), runner.shared_caches(Path(task.results_dir)):
         while True:
-            ctx = runner.RunContext(task.sweep_name, Path(task.results_dir), executor, task.stale_after,
-                                    runner.Progress(1, out), task.on_changed,
-                                    on_start=lambda path: write_launch(path, task.launcher, where))
+            ctx = runner.RunContext(
+                task.sweep_name,
+                Path(task.results_dir),
+                executor,
+                task.stale_after,
+                runner.Progress(1, out),
+                task.on_changed,
+                on_start=lambda path: write_launch(path, task.launcher, where),
+            )
             state = runner.run_one(task.run, task.run_dir, task.fingerprint, ctx)
             if state != "busy" or time.time() > deadline:
                 return state
@@ -121,10 +140,15 @@ def _cwd(path: str) -> Iterator[None]:
 
 def write_launch(run_dir: Path, launcher: str, where: Callable[[], dict[str, Any]] | None) -> None:
     """launch.json: who runs this run now; `attempt` counts starts of the same job (requeues, retries)."""
-    info = {"launcher": launcher, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
-            **(where() if where else {})}
-    old = read_launch(run_dir)
-    same = old is not None and old.get("launcher") == launcher and old.get("job_id") == info.get("job_id")
+    info = {
+        "launcher": launcher,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": time.time(),
+        **(where() if where else {}),
+    }
+    old = read_launch(run_dir) or {}
+    same = old.get("launcher") == launcher and old.get("job_id") == info.get("job_id")
     info["attempt"] = int(old.get("attempt", 1)) + 1 if same else 1
     io_utils.atomic_write_json(run_dir / LAUNCH_FILE, info)
 
@@ -195,8 +219,11 @@ def record_lost(task: RunTask, where: str, why: str) -> str:
     if (path / rundir.RESULT_FILE).exists():
         return "done"
     if not (path / rundir.FAILED_FILE).exists():
-        rundir.write_failed(path, f"run {task.run.name} of sweep {task.sweep_name}: {where} ended without a "
-                                  f"result ({why.strip()})\nIts checkpoints are kept: re-run the sweep to resume it.\n")
+        rundir.write_failed(
+            path,
+            f"run {task.run.name} of sweep {task.sweep_name}: {where} ended without a "
+            f"result ({why.strip()})\nIts checkpoints are kept: re-run the sweep to resume it.\n",
+        )
     return "failed"
 
 
