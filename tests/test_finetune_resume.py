@@ -62,8 +62,8 @@ def model_and_params():
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import init_params
 
-    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2, head_dim=16,
-                        d_ff=64, num_encoder_layers=1, num_decoder_layers=1, name="tiny"))
+    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2,
+                                    head_dim=16, d_ff=64, num_encoder_layers=1, num_decoder_layers=1, name="tiny"))
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     return model, partitioner, params, shardings
