@@ -90,8 +90,9 @@ def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, 
     from t5explore.model.config import T5Config, padded_vocab_size
     from t5explore.model.encoder_decoder import EncoderDecoder
 
-    tiny_t5 = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64, num_heads=4,
-                          head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2, name="tiny"))
+    tiny_t5 = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64,
+                                      num_heads=4, head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
+                                      name="tiny"))
     task = get_task("stdlib_module")
     part = Partitioner()
     params, shardings = init_params(tiny_t5, part, seed=0)
