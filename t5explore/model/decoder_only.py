@@ -9,7 +9,9 @@ only. `DecoderOnly.attention` picks the mask:
   prefix), the targets causally. The relative position bias is then bidirectional (the encoder's: keys after
   the query have their own buckets), since prefix positions attend both ways; 'causal' uses the decoder's.
 The layers are T5's (model/layers.py: RMSNorm, attention, MLP; model/t5.py: stacks, embedding, output head),
-as many as `T5Config.num_decoder_layers` (num_encoder_layers is unused). Greedy decoding places each row's
+as many as `T5Config.num_decoder_layers` (num_encoder_layers is unused). Packed fine-tuning rows (built for
+the encoder-decoder by data/packing.py) become each example's inputs + targets in turn, kept apart by segment
+ids and positions (`packed_features`). Greedy decoding places each row's
 prompt right-aligned in the cache (relative positions make the shift invisible), fills it in one pass, then
 generates the targets step by step (model/decoding.py's loop).
 """
