@@ -26,18 +26,26 @@ from t5explore.model.scan import stack_layers
 from t5explore.seeds import numpy_rng
 from t5explore.train.steps import loss_and_metrics
 
-TINY = T5Config(vocab_size=96, d_model=32, num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=1,
-                num_decoder_layers=2, name="test_tiny_decoder_only")
+TINY = T5Config(
+    vocab_size=96,
+    d_model=32,
+    num_heads=4,
+    head_dim=8,
+    d_ff=64,
+    num_encoder_layers=1,
+    num_decoder_layers=2,
+    name="test_tiny_decoder_only",
+)
 EOS = 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_and_params(attention: str, tie: bool = False):
     model = DecoderOnly(dataclasses.replace(TINY, tie_embeddings=tie), attention)
     return model, jax.jit(lambda key: model.init_values(key, 1))(jax.random.key(7))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def jitted_logits(attention: str):
     model, _ = model_and_params(attention)
     return jax.jit(lambda p, tokens, prefix: model.module.apply({"params": p}, tokens, prefix))
@@ -123,8 +131,9 @@ def test_loss_is_on_the_target_tokens_only():
     want = -np.mean([log_probs[b, t, batch["decoder_target_tokens"][b, t]] for b, t in target_positions])
     assert float(loss) == pytest.approx(want, rel=1e-5) and float(metrics["num_tokens"]) == 5
     every_token = [(b, t) for b in range(2) for t in range(7) if batch["decoder_target_tokens"][b, t]]
-    assert -np.mean([log_probs[b, t, batch["decoder_target_tokens"][b, t]] for b, t in every_token]) != \
-        pytest.approx(want, rel=1e-3)  # the inputs' tokens would change it
+    assert -np.mean([log_probs[b, t, batch["decoder_target_tokens"][b, t]] for b, t in every_token]) != pytest.approx(
+        want, rel=1e-3
+    )  # the inputs' tokens would change it
 
 
 def reference_decode(attention: str, inputs: np.ndarray, max_length: int) -> np.ndarray:
@@ -218,7 +227,7 @@ def test_registry_builds_the_gin_choice_and_names_the_binding_when_unknown():
         with pytest.raises(ConfigError, match=r"gin binding Model.name = 'encoder_only'.*decoder_only"):
             build_model(TINY)
         parse_gin([], ["Model.name = 'decoder_only'", "DecoderOnly.attention = 'bidirectional'"])
-        with pytest.raises(ConfigError, match="gin binding DecoderOnly.attention"):
+        with pytest.raises(ConfigError, match=r"gin binding DecoderOnly\.attention"):
             build_model(TINY)
     finally:
         gin.clear_config()

@@ -36,7 +36,7 @@ class CopyStream:
         start = numpy_rng(0, 99, self.k).integers(3, VOCAB, size=(self.batch_size, 1))
         self.k += 1
         run = (3 + (start + np.arange(2 * self.length)) % (VOCAB - 3)).astype(np.int32)
-        inputs, targets = run[:, : self.length].copy(), run[:, self.length:].copy()
+        inputs, targets = run[:, : self.length].copy(), run[:, self.length :].copy()
         inputs[:, -1] = targets[:, -1] = 1
         return {"inputs": inputs, "targets": targets}
 
@@ -52,11 +52,24 @@ def test_pretraining_loop_lowers_the_decoder_only_loss(tmp_path, attention):
     cfg = T5Config(vocab_size=VOCAB, d_model=32, num_heads=4, head_dim=8, d_ff=64, num_decoder_layers=2)
     model, part = DecoderOnly(cfg, attention), Partitioner()
     params, shardings = init_params(model, part, seed=0)
-    trainer = Trainer(model, part, params, shardings,
-                      Optimizer(name="adamw", schedule="constant", learning_rate=1e-2, warmup_steps=0), 12, 0)
+    trainer = Trainer(
+        model,
+        part,
+        params,
+        shardings,
+        Optimizer(name="adamw", schedule="constant", learning_rate=1e-2, warmup_steps=0),
+        12,
+        0,
+    )
     pre = Pretrain(objective=object(), steps=12, batch_size=8, inputs_length=8, log_every=1, checkpoint_every=12)
-    out = pretrain(trainer, pre, CopyStream(), [next(CopyStream())], MetricsWriter(tmp_path, tensorboard=False),
-                   tmp_path / "checkpoints")
+    out = pretrain(
+        trainer,
+        pre,
+        CopyStream(),
+        [next(CopyStream())],
+        MetricsWriter(tmp_path, tensorboard=False),
+        tmp_path / "checkpoints",
+    )
     losses = [r["loss"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["phase"] == "pretrain"]
     assert len(losses) == 12 and np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
     assert out.eval_loss is not None and out.eval_loss < losses[0]
@@ -65,8 +78,11 @@ def test_pretraining_loop_lowers_the_decoder_only_loss(tmp_path, attention):
 def test_tiny_decoder_only_run_end_to_end(tmp_path, cache_dir):
     run_dir = tmp_path / "decoder_only"
     try:
-        result = execute(run_dir, ["gin/runs/tiny_cpu.gin", "gin/models/decoder_only_tiny.gin"],
-                         [f"Experiment.cache_dir = '{cache_dir}'"])
+        result = execute(
+            run_dir,
+            ["gin/runs/tiny_cpu.gin", "gin/models/decoder_only_tiny.gin"],
+            [f"Experiment.cache_dir = '{cache_dir}'"],
+        )
     finally:
         gin.clear_config()
     assert json.loads((run_dir / "result.json").read_text()) == json.loads(json.dumps(result))

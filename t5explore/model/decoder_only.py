@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, cast
 
 import gin
 import jax
@@ -57,8 +57,12 @@ def sequence_lengths(tokens, xp=np):
     return xp.max(xp.where(tokens != PAD_ID, index, 0), axis=1)
 
 
-def decoder_only_features(inputs: np.ndarray, targets: np.ndarray, inputs_segment_ids: Optional[np.ndarray] = None,
-                          targets_segment_ids: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+def decoder_only_features(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    inputs_segment_ids: np.ndarray | None = None,
+    targets_segment_ids: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Padded inputs [B, I] and targets [B, T] -> one sequence per row of I + T tokens: the inputs, the targets
     right after them, then padding. Loss weights are 1 on the target tokens only; `decoder_causal_attention`
     is 1 on the start token and the inputs (the prefix a prefix LM sees fully).
@@ -111,7 +115,8 @@ class DecoderOnlyLayer(nn.Module):
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_self_attention_norm")(x)
         h = MultiHeadAttention(self.cfg, name="self_attention")(
-            h, h, mask, bias, deterministic=deterministic, decode=decode, decode_index=decode_index)
+            h, h, mask, bias, deterministic=deterministic, decode=decode, decode_index=decode_index
+        )
         x = x + drop(h, deterministic=deterministic)
         h = RMSNorm(dtype, name="pre_mlp_norm")(x)
         h = MLP(self.cfg, name="mlp")(h, deterministic=deterministic)
@@ -127,15 +132,24 @@ class DecoderOnlyStack(nn.Module):
     bidirectional_bias: bool
 
     @nn.compact
-    def __call__(self, tokens, mask, query_positions, key_positions, *, deterministic: bool, decode: bool = False,
-                 decode_index=None):
+    def __call__(
+        self,
+        tokens,
+        mask,
+        query_positions,
+        key_positions,
+        *,
+        deterministic: bool,
+        decode: bool = False,
+        decode_index=None,
+    ):
         cfg = self.cfg
         drop = nn.Dropout(cfg.dropout_rate)
         bias = RelativePositionBias(cfg, bidirectional=self.bidirectional_bias, name="relpos_bias")(
-            query_positions, key_positions)
+            query_positions, key_positions
+        )
         y = constrain(drop(self.embedder(tokens), deterministic=deterministic), BATCH_LENGTH_EMBED)
-        y = run_stack(cfg, DecoderOnlyLayer, cfg.num_decoder_layers, y, mask, bias, deterministic, decode,
-                      decode_index)
+        y = run_stack(cfg, DecoderOnlyLayer, cfg.num_decoder_layers, y, mask, bias, deterministic, decode, decode_index)
         y = RMSNorm(activation_dtype(cfg), name="final_norm")(y)
         return output_logits(self, cfg, self.embedder, drop(y, deterministic=deterministic))
 
@@ -151,8 +165,15 @@ class DecoderOnlyLM(nn.Module):
         self.token_embedder = make_token_embedder(self.cfg)
         self.decoder = DecoderOnlyStack(self.cfg, self.token_embedder, bidirectional_bias=self.prefix_lm)
 
-    def __call__(self, decoder_input_tokens, decoder_causal_attention=None, *, decoder_segment_ids=None,
-                 decoder_positions=None, enable_dropout: bool = False):
+    def __call__(
+        self,
+        decoder_input_tokens,
+        decoder_causal_attention=None,
+        *,
+        decoder_segment_ids=None,
+        decoder_positions=None,
+        enable_dropout: bool = False,
+    ):
         """int32 [B, L] (+ the prefix flags [B, L] for a prefix LM) -> logits float32 [B, L, vocab]."""
         pos = default_positions(decoder_input_tokens, decoder_positions)
         visible = pos[:, :, None] >= pos[:, None, :]
@@ -167,8 +188,9 @@ class DecoderOnlyLM(nn.Module):
     def step(self, tokens, mask, query_positions, key_positions, decode_index=None):
         """Cached decoding: tokens [B, Q] written at cache slots decode_index.. (None: only allocate a cache
         as long as `tokens`); mask [B, 1, Q, cache length]."""
-        return self.decoder(tokens, mask, query_positions, key_positions, deterministic=True, decode=True,
-                            decode_index=decode_index)
+        return self.decoder(
+            tokens, mask, query_positions, key_positions, deterministic=True, decode=True, decode_index=decode_index
+        )
 
 
 def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id: int):
@@ -189,16 +211,39 @@ def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id
         return ((positions >= 0)[:, None, :] & seen[None])[:, None]
 
     variables = {"params": params}
-    _, cache = lm.apply(variables, jnp.zeros((batch, total), jnp.int32), True, positions, positions,
-                        method=DecoderOnlyLM.step, mutable=["cache"])
-    logits, cache = lm.apply({**variables, **cache}, prompt, mask(jnp.arange(prompt_slots)), prompt_pos, positions,
-                             jnp.zeros((), jnp.int32), method=DecoderOnlyLM.step, mutable=["cache"])
+    _, cache = lm.apply(
+        variables,
+        jnp.zeros((batch, total), jnp.int32),
+        True,
+        positions,
+        positions,
+        method=DecoderOnlyLM.step,
+        mutable=["cache"],
+    )
+    logits, cache = lm.apply(
+        {**variables, **cache},
+        prompt,
+        mask(jnp.arange(prompt_slots)),
+        prompt_pos,
+        positions,
+        jnp.zeros((), jnp.int32),
+        method=DecoderOnlyLM.step,
+        mutable=["cache"],
+    )
 
     def step(i, cache, last_token):  # output i is predicted at slot P + i - 1 from output i - 1
         slot = prompt_slots + i - 1
         query_pos = jax.lax.dynamic_slice_in_dim(positions, slot, 1, axis=1)
-        out, updated = lm.apply({**variables, "cache": cache}, last_token[:, None], mask(slot[None]), query_pos,
-                                positions, slot, method=DecoderOnlyLM.step, mutable=["cache"])
+        out, updated = lm.apply(
+            {**variables, "cache": cache},
+            last_token[:, None],
+            mask(slot[None]),
+            query_pos,
+            positions,
+            slot,
+            method=DecoderOnlyLM.step,
+            mutable=["cache"],
+        )
         return out[:, 0, :], updated["cache"]
 
     fill_rows = jnp.all(inputs == PAD_ID, axis=1)
@@ -207,8 +252,9 @@ def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id
 
 @functools.lru_cache(maxsize=16)
 def _compiled(cfg: T5Config, prefix_lm: bool, max_length: int, eos_id: int):
-    return jax.jit(functools.partial(_greedy_decode, DecoderOnlyLM(cfg, prefix_lm), max_length=max_length,
-                                     eos_id=eos_id))
+    return jax.jit(
+        functools.partial(_greedy_decode, DecoderOnlyLM(cfg, prefix_lm), max_length=max_length, eos_id=eos_id)
+    )
 
 
 class DecoderOnly(Model):
@@ -216,32 +262,44 @@ class DecoderOnly(Model):
     feature_keys = ("decoder_input_tokens", PREFIX_FEATURE, TARGET_TOKENS, LOSS_WEIGHTS)
     layer_stacks = (("decoder", "num_decoder_layers"),)
 
-    def __init__(self, cfg: T5Config, attention: Optional[str] = None):
+    def __init__(self, cfg: T5Config, attention: str | None = None):
         """attention: 'causal' or 'prefix'; None = gin's DecoderOnly.attention."""
         self.cfg = cfg
         self.attention = decoder_only_attention() if attention is None else attention
         if self.attention not in ATTENTION_MASKS:
             raise ValueError(f"DecoderOnly attention must be one of {ATTENTION_MASKS}, got {self.attention!r}")
-        self.module = DecoderOnlyLM(cfg, prefix_lm=self.attention == "prefix")
+        self.prefix_lm = self.attention == "prefix"
+        self.module: nn.Module = DecoderOnlyLM(cfg, prefix_lm=self.prefix_lm)
 
     def features(self, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
         return decoder_only_features(inputs, targets)
 
     def packed_features(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return decoder_only_features(batch["encoder_input_tokens"], batch[TARGET_TOKENS],
-                                     batch["encoder_segment_ids"], batch["decoder_segment_ids"])
+        return decoder_only_features(
+            batch["encoder_input_tokens"],
+            batch[TARGET_TOKENS],
+            batch["encoder_segment_ids"],
+            batch["decoder_segment_ids"],
+        )
 
     def init(self, key: jax.Array, batch_size: int) -> Any:
         tokens = init_tokens(batch_size)
         return self.module.init({"params": key, "dropout": key}, tokens, tokens, enable_dropout=False)
 
-    def apply(self, params: Any, batch: dict, dropout_rng: Optional[jax.Array] = None) -> jax.Array:
+    def apply(self, params: Any, batch: dict, dropout_rng: jax.Array | None = None) -> jax.Array:
         optional = {k: batch[k] for k in ("decoder_segment_ids", "decoder_positions") if k in batch}
-        return self.module.apply({"params": params}, batch["decoder_input_tokens"], batch.get(PREFIX_FEATURE),
-                                 **optional, enable_dropout=dropout_rng is not None, rngs=dropout_rngs(dropout_rng))
+        logits = self.module.apply(
+            {"params": params},
+            batch["decoder_input_tokens"],
+            batch.get(PREFIX_FEATURE),
+            **optional,
+            enable_dropout=dropout_rng is not None,
+            rngs=dropout_rngs(dropout_rng),
+        )
+        return cast(jax.Array, logits)  # not a (logits, state) tuple: nothing is mutable
 
     def greedy_decode(self, params: Any, inputs: Any, max_length: int) -> jax.Array:
-        compiled = _compiled(self.cfg, self.module.prefix_lm, check_max_length(max_length), EOS_ID)
+        compiled = _compiled(self.cfg, self.prefix_lm, check_max_length(max_length), EOS_ID)
         return compiled(params, jnp.asarray(inputs, jnp.int32))
 
     def num_params(self) -> int:
@@ -261,5 +319,5 @@ class DecoderOnly(Model):
         head = length * 2 * cfg.d_model * cfg.vocab_size
         return 3 * (layers + head) / inputs_length
 
-    def unscanned(self) -> "DecoderOnly":
+    def unscanned(self) -> DecoderOnly:
         return DecoderOnly(dataclasses.replace(self.cfg, scan_layers=False), self.attention)

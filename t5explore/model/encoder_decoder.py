@@ -9,7 +9,7 @@ EncDecFeatureConverter. Packed batches' optional `encoder_segment_ids` / `decode
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -32,8 +32,8 @@ class EncoderDecoder(Model):
     feature_keys = ("encoder_input_tokens", "decoder_input_tokens", TARGET_TOKENS, LOSS_WEIGHTS)
     layer_stacks = ENCODER_DECODER_STACKS
 
-    def __init__(self, cfg: Optional[T5Config], module: Optional[nn.Module] = None):
-        """module: T5(cfg) unless given (a test's stand-in with T5's call signature; then cfg may be None)."""
+    def __init__(self, cfg: T5Config, module: nn.Module | None = None):
+        """module: T5(cfg) unless given (a test's stand-in with T5's call signature)."""
         self.cfg = cfg
         self.module = module if module is not None else T5(cfg)
 
@@ -44,13 +44,20 @@ class EncoderDecoder(Model):
         tokens = init_tokens(batch_size)
         return self.module.init({"params": key, "dropout": key}, tokens, tokens, enable_dropout=False)
 
-    def apply(self, params: Any, batch: dict, dropout_rng: Optional[jax.Array] = None) -> jax.Array:
+    def apply(self, params: Any, batch: dict, dropout_rng: jax.Array | None = None) -> jax.Array:
         optional = {key: batch[key] for key in OPTIONAL_FEATURES if key in batch}
-        return self.module.apply({"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
-                                 **optional, enable_dropout=dropout_rng is not None, rngs=dropout_rngs(dropout_rng))
+        logits = self.module.apply(
+            {"params": params},
+            batch["encoder_input_tokens"],
+            batch["decoder_input_tokens"],
+            **optional,
+            enable_dropout=dropout_rng is not None,
+            rngs=dropout_rngs(dropout_rng),
+        )
+        return cast(jax.Array, logits)  # not a (logits, state) tuple: nothing is mutable
 
     def greedy_decode(self, params: Any, inputs: Any, max_length: int) -> jax.Array:
-        return greedy_decode(self.module, params, inputs, max_length)
+        return greedy_decode(T5(self.cfg), params, inputs, max_length)
 
     def num_params(self) -> int:
         return flops.num_params(self.cfg)
@@ -58,5 +65,5 @@ class EncoderDecoder(Model):
     def flops_per_token(self, inputs_length: int, targets_length: int) -> float:
         return flops.flops_per_token(self.cfg, inputs_length, targets_length)
 
-    def unscanned(self) -> "EncoderDecoder":
+    def unscanned(self) -> EncoderDecoder:
         return EncoderDecoder(dataclasses.replace(self.cfg, scan_layers=False))

@@ -23,7 +23,7 @@ The contract:
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +46,7 @@ class Model(abc.ABC):
     # (parameter subtree, T5Config field with its layer count) of each layer stack (for scan_layers)
     layer_stacks: ClassVar[tuple[tuple[str, str], ...]]
 
-    cfg: Optional[T5Config]  # None only for a test's stand-in module
+    cfg: T5Config
     module: nn.Module
 
     @abc.abstractmethod
@@ -63,7 +63,7 @@ class Model(abc.ABC):
         """The module's variables (params boxed with logical axis names) for a batch of `batch_size` rows."""
 
     @abc.abstractmethod
-    def apply(self, params: Any, batch: dict, dropout_rng: Optional[jax.Array] = None) -> jax.Array:
+    def apply(self, params: Any, batch: dict, dropout_rng: jax.Array | None = None) -> jax.Array:
         """Teacher-forced logits float32 [B, T, vocab] for batch[TARGET_TOKENS]; dropout iff dropout_rng."""
 
     @abc.abstractmethod
@@ -80,13 +80,13 @@ class Model(abc.ABC):
         inputs_length / targets_length tokens, so MFU = flops_per_token x tokens/s / peak."""
 
     @abc.abstractmethod
-    def unscanned(self) -> "Model":
+    def unscanned(self) -> Model:
         """The same model with T5Config.scan_layers off (its parameters start a scanned model)."""
 
     def init_values(self, key: jax.Array, batch_size: int) -> Any:
         """The unboxed params training starts from: a pure function of `key`, the same numbers whether the
         layers are scanned or not (scanning changes how a step runs, not the experiment)."""
-        if self.cfg is not None and self.cfg.scan_layers:
+        if self.cfg.scan_layers:
             unscanned = nn.meta.unbox(self.unscanned().init(key, batch_size)["params"])
             return stack_layers(unscanned, self.cfg, self.layer_stacks)
         return nn.meta.unbox(self.init(key, batch_size)["params"])
@@ -96,7 +96,7 @@ class Model(abc.ABC):
         return param_logical_axes(jax.eval_shape(lambda: self.init(jax.random.PRNGKey(0), batch_size))["params"])
 
 
-def dropout_rngs(dropout_rng: Optional[jax.Array]) -> Optional[dict]:
+def dropout_rngs(dropout_rng: jax.Array | None) -> dict | None:
     """flax's `rngs` argument for a step with (dropout_rng given) or without dropout."""
     return {"dropout": dropout_rng} if dropout_rng is not None else None
 

@@ -6,7 +6,7 @@ ARCHITECTURES, and a gin file binding `Model.name` to it (gin/models/decoder_onl
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import gin
 
@@ -26,8 +26,9 @@ ARCHITECTURES: dict[str, Callable[[T5Config], Model]] = {
 def architecture(name: str = EncoderDecoder.name) -> str:
     """The configured architecture's name (gin: `Model.name`), checked against ARCHITECTURES."""
     if name not in ARCHITECTURES:
-        raise ConfigError(f"gin binding Model.name = {name!r} names no architecture; known: "
-                          f"{', '.join(sorted(ARCHITECTURES))}")
+        raise ConfigError(
+            f"gin binding Model.name = {name!r} names no architecture; known: {', '.join(sorted(ARCHITECTURES))}"
+        )
     return name
 
 
