@@ -11,7 +11,8 @@ hold at least their EOS.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +31,15 @@ def check_max_length(max_length: int) -> int:
     return int(max_length)
 
 
-def greedy_loop(step: DecodeStep, cache: Any, batch: int, max_length: int, eos_id: int, finished: jax.Array,
-                first_logits: Optional[jax.Array] = None) -> jax.Array:
+def greedy_loop(
+    step: DecodeStep,
+    cache: Any,
+    batch: int,
+    max_length: int,
+    eos_id: int,
+    finished: jax.Array,
+    first_logits: jax.Array | None = None,
+) -> jax.Array:
     """int32 [batch, max_length]: output i is the argmax of `step(i, cache, output i-1)`, 0 after a row's EOS
     and in rows `finished` [B] from the start (fill rows).
 
@@ -79,13 +87,26 @@ def _greedy_decode(model: T5, params, encoder_tokens, *, max_length: int, eos_id
     batch = encoder_tokens.shape[0]
     encoded = model.apply({"params": params}, encoder_tokens, method=T5.encode)
     # A full-length pass with decode=True only allocates the cache (zeros, step counter at 0).
-    _, variables = model.apply({"params": params}, encoded, encoder_tokens,
-                               jnp.zeros((batch, max_length), jnp.int32), decode=True, method=T5.decode,
-                               mutable=["cache"])
+    _, variables = model.apply(
+        {"params": params},
+        encoded,
+        encoder_tokens,
+        jnp.zeros((batch, max_length), jnp.int32),
+        decode=True,
+        method=T5.decode,
+        mutable=["cache"],
+    )
 
     def step(i, cache, last_token):
-        logits, updated = model.apply({"params": params, "cache": cache}, encoded, encoder_tokens,
-                                      last_token[:, None], decode=True, method=T5.decode, mutable=["cache"])
+        logits, updated = model.apply(
+            {"params": params, "cache": cache},
+            encoded,
+            encoder_tokens,
+            last_token[:, None],
+            decode=True,
+            method=T5.decode,
+            mutable=["cache"],
+        )
         return logits[:, 0, :], updated["cache"]
 
     fill_rows = jnp.all(encoder_tokens == PAD_ID, axis=1)

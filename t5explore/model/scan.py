@@ -9,7 +9,8 @@ parameters between the two layouts (e.g. to load an unscanned checkpoint into a 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,16 +34,22 @@ def layer_class(cfg: T5Config, layer: type[nn.Module], static_argnums: tuple[int
     `__call__` arguments counting `self` as 0 (the Python flags: deterministic, decode)."""
     if cfg.remat_policy == "none":
         return layer
-    return nn.remat(layer, policy=REMAT_POLICIES[cfg.remat_policy], prevent_cse=not cfg.scan_layers,
-                    static_argnums=static_argnums)
+    return nn.remat(
+        layer, policy=REMAT_POLICIES[cfg.remat_policy], prevent_cse=not cfg.scan_layers, static_argnums=static_argnums
+    )
 
 
 def scanned(layer: type[nn.Module], num_layers: int, num_args: int) -> type[nn.Module]:
     """nn.scan of `layer` over num_layers copies: the first argument is the carry (the hidden states), the
     other num_args - 1 are the same for every layer; params (and a decode cache) gain a leading axis."""
-    return nn.scan(layer, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
-                   in_axes=(nn.broadcast,) * (num_args - 1), length=num_layers,
-                   metadata_params={nn.PARTITION_NAME: LAYERS})
+    return nn.scan(
+        layer,
+        variable_axes={"params": 0, "cache": 0},
+        split_rngs={"params": True, "dropout": True},
+        in_axes=(nn.broadcast,) * (num_args - 1),
+        length=num_layers,
+        metadata_params={nn.PARTITION_NAME: LAYERS},
+    )
 
 
 # (parameter subtree, T5Config field with its number of layers) of each stack of the encoder-decoder.
