@@ -116,12 +116,12 @@ def build(args, partitioner):
     from train_throughput import synthetic_batches  # benchmarks/ is the script's directory
 
     from t5explore.model.config import T5Config
-    from t5explore.model.t5 import T5
+    from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.config import Optimizer
     from t5explore.train.trainer import Trainer, init_params
 
     cfg = dataclasses.replace(T5Config(), vocab_size=args.vocab)
-    model = T5(cfg)
+    model = EncoderDecoder(cfg)
     params, shardings = init_params(model, partitioner, 0)
     trainer = Trainer(model, partitioner, params, shardings, Optimizer(), 10, 0)
     return trainer, synthetic_batches(1, args.batch, args.inputs, args.targets, args.vocab, 0)[0]

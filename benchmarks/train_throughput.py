@@ -32,11 +32,11 @@ import jax
 import numpy as np
 
 from t5explore.config import ConfigError, parse_gin
-from t5explore.data.features import EOS_ID, encdec_features
+from t5explore.data.features import encdec_features
 from t5explore.model.config import T5Config, padded_vocab_size
-from t5explore.model.flops import flops_per_token
-from t5explore.model.t5 import T5
+from t5explore.model.encoder_decoder import EncoderDecoder
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
+from t5explore.special_ids import EOS_ID
 from t5explore.train.config import Optimizer
 from t5explore.train.hardware import device_info, model_flops_utilization, peak_flops_per_device
 from t5explore.train.partitioning import Partitioner
@@ -103,7 +103,7 @@ class Runner:
     def __init__(self, case: Case, batches: list[dict], seed: int, total_steps: int):
         self.case, self.partitioner = case, Partitioner()
         self.partitioner.check_batch_size(len(batches[0]["encoder_input_tokens"]), "--batch")
-        model = T5(case.cfg)
+        self.model = model = EncoderDecoder(case.cfg)
         params, shardings = init_params(model, self.partitioner, seed)
         self.num_params = count_params(params)
         self.trainer = Trainer(model, self.partitioner, params, shardings, case.optimizer, total_steps, seed)
@@ -125,7 +125,7 @@ class Runner:
         batch_size, inputs = batches[0]["encoder_input_tokens"].shape
         targets = batches[0]["decoder_target_tokens"].shape[1]
         tokens_per_s = batch_size * inputs / step_s
-        flops_per_s = flops_per_token(self.case.cfg, inputs, targets) * tokens_per_s
+        flops_per_s = self.model.flops_per_token(inputs, targets) * tokens_per_s
         return Measurement(self.case.label, self.num_params, self.trainer.train_compile_s, step_s, tokens_per_s,
                            flops_per_s, model_flops_utilization(flops_per_s), self.final_loss, self.round_step_s)
 

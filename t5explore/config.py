@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Modules that register gin configurables. Importing them is what makes `@span_corruption()` etc. resolve.
 CONFIGURABLE_MODULES = (
     "t5explore.model.config",
+    "t5explore.model.registry",
     "t5explore.objectives.named",
     "t5explore.data.corpus",
     "t5explore.data.vocab",

@@ -88,11 +88,11 @@ def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, 
     """From random init (the paper's no-pretraining row), 300 steps; not timed, takes ~30 s on 2 cores."""
     from t5explore.data.tasks import get_task
     from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.decoding import greedy_decode
-    from t5explore.model.t5 import T5
+    from t5explore.model.encoder_decoder import EncoderDecoder
 
-    tiny_t5 = T5(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64, num_heads=4,
-                          head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2, name="tiny"))
+    tiny_t5 = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64,
+                                      num_heads=4, head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
+                                      name="tiny"))
     task = get_task("stdlib_module")
     part = Partitioner()
     params, shardings = init_params(tiny_t5, part, seed=0)
@@ -104,7 +104,7 @@ def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, 
         return Trainer(tiny_t5, part, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(tmp_path, tensorboard=False)
-    out = finetune(make_trainer, lambda p, x: greedy_decode(tiny_t5, p, x, cfg.targets_length), cfg,
+    out = finetune(make_trainer, lambda p, x: tiny_t5.greedy_decode(p, x, cfg.targets_length), cfg,
                    {"stdlib_module": task}, builtin_vocab, writer, tmp_path, seed=0)
     said = [ln for ln in capsys.readouterr().err.splitlines() if "truncated" in ln]  # once per split
     assert len(said) == 2 and said[0].startswith("warning: task stdlib_module train: truncated ")

@@ -58,12 +58,12 @@ TASKS = {"task_a": _task("task_a", 0), "task_b": _task("task_b", 1)}
 @pytest.fixture(scope="module")
 def model_and_params():
     from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.t5 import T5
+    from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import init_params
 
-    model = T5(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2, head_dim=16,
-                        d_ff=64, num_encoder_layers=1, num_decoder_layers=1, name="tiny"))
+    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2,
+                                    head_dim=16, d_ff=64, num_encoder_layers=1, num_decoder_layers=1, name="tiny"))
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     return model, partitioner, params, shardings
@@ -86,7 +86,6 @@ def kills(monkeypatch):
 
 
 def _run_finetune(run_dir, mode, model_and_params, made, packing=True):
-    from t5explore.model.decoding import greedy_decode
     from t5explore.train.trainer import Trainer
 
     model, partitioner, params, shardings = model_and_params
@@ -105,7 +104,7 @@ def _run_finetune(run_dir, mode, model_and_params, made, packing=True):
         return CountingTrainer(model, partitioner, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(run_dir, tensorboard=False)
-    return finetune(make_trainer, lambda p, x: greedy_decode(model, p, x, cfg.targets_length), cfg, TASKS,
+    return finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, cfg.targets_length), cfg, TASKS,
                     ByteVocab(), writer, run_dir, seed=0)
 
 

@@ -109,12 +109,13 @@ def test_scanned_params_have_a_layers_axis_and_the_same_count():
 
 
 def test_a_scanned_run_starts_from_the_unscanned_runs_numbers():
+    from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import init_params
 
     cfg = dataclasses.replace(BASE, scan_layers=True)
-    flat, _ = init_params(T5(BASE), Partitioner(), seed=4)
-    scanned, shardings = init_params(T5(cfg), Partitioner(), seed=4)
+    flat, _ = init_params(EncoderDecoder(BASE), Partitioner(), seed=4)
+    scanned, shardings = init_params(EncoderDecoder(cfg), Partitioner(), seed=4)
     assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), scanned, stack_layers(flat, cfg)))
     assert jax.tree.structure(shardings) == jax.tree.structure(scanned)
 

@@ -23,6 +23,7 @@ import pytest
 
 from t5explore.config import parse_gin
 from t5explore.model.config import T5Config
+from t5explore.model.encoder_decoder import EncoderDecoder
 from t5explore.model.flops import num_params
 from t5explore.model.t5 import T5
 from t5explore.objectives.base import TokenSpace
@@ -64,7 +65,7 @@ def small_run():
     """T5 1.1 small after STEPS Adafactor steps on one repeated span-corruption batch."""
     cfg, pre = parse_run_config("gin/models/small.gin")
     batch = span_corruption_batch(pre, TokenSpace(vocab_size=VOCAB))
-    model, partitioner = T5(cfg), Partitioner()
+    model, partitioner = EncoderDecoder(cfg), Partitioner()
     params, shardings = init_params(model, partitioner, SEED)
     init_count = count_params(params)
     trainer = Trainer(model, partitioner, params, shardings, pre.get_optimizer(), pre.steps, SEED)

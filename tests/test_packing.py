@@ -27,12 +27,12 @@ from test_finetune_resume import TASKS, ByteVocab  # the synthetic tasks and byt
 @pytest.fixture(scope="module")
 def tiny():
     from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.t5 import T5
+    from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import init_params
 
-    model = T5(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2, head_dim=16,
-                        d_ff=64, num_encoder_layers=2, num_decoder_layers=2, name="tiny"))
+    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2,
+                                    head_dim=16, d_ff=64, num_encoder_layers=2, num_decoder_layers=2, name="tiny"))
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     return model, partitioner, params, shardings
@@ -136,7 +136,6 @@ def test_a_single_packed_task_takes_its_examples_in_the_seeded_order():
 
 
 def _finetune(tiny, tmp_path, **overrides):
-    from t5explore.model.decoding import greedy_decode
     from t5explore.train.trainer import Trainer
 
     model, partitioner, params, shardings = tiny
@@ -150,7 +149,7 @@ def _finetune(tiny, tmp_path, **overrides):
         return Trainer(model, partitioner, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(tmp_path, tensorboard=False)
-    out = finetune(make_trainer, lambda p, x: greedy_decode(model, p, x, cfg.targets_length), cfg, TASKS,
+    out = finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, cfg.targets_length), cfg, TASKS,
                    ByteVocab(), writer, tmp_path, seed=0)
     writer.close()
     return out, read_metrics(tmp_path / "metrics.jsonl"), made, cfg
@@ -203,7 +202,6 @@ def test_unpacked_rows_log_their_padding(tiny, tmp_path):
 
 
 def test_fill_rows_of_a_last_eval_batch_start_done_and_change_no_prediction(tiny):
-    from t5explore.model.decoding import greedy_decode
 
     model, _, params, _ = tiny
     rng = np.random.default_rng(1)
@@ -211,14 +209,13 @@ def test_fill_rows_of_a_last_eval_batch_start_done_and_change_no_prediction(tiny
     for i, n in enumerate((5, 11, 15)):
         real[i, :n], real[i, n] = rng.integers(6, 250, n), 1
     batch = np.concatenate([real, np.zeros((5, 16), np.int32)])
-    out = np.asarray(greedy_decode(model, params, batch, 12))
+    out = np.asarray(model.greedy_decode(params, batch, 12))
     assert not out[3:].any()  # fill rows decode nothing: done from the start
     assert out[:3].any() and (out[:3] != 1).any(), "the random model must decode something for the test to bite"
-    np.testing.assert_array_equal(out[:3], np.asarray(greedy_decode(model, params, real, 12)))
+    np.testing.assert_array_equal(out[:3], np.asarray(model.greedy_decode(params, real, 12)))
 
 
 def test_length_bucketed_evaluation_gives_the_same_predictions(tiny):
-    from t5explore.model.decoding import greedy_decode
 
     model, _, params, _ = tiny
     rng = np.random.default_rng(2)
@@ -228,7 +225,7 @@ def test_length_bucketed_evaluation_gives_the_same_predictions(tiny):
         inputs[i, : n - 1], inputs[i, n - 1] = rng.integers(6, 250, n - 1), 1
 
     def decode(p, x):
-        return greedy_decode(model, p, x, 8)
+        return model.greedy_decode(p, x, 8)
 
     bucketed = predict(decode, params, inputs, 8)
     full = predict(decode, params, inputs, 8, bucket=False)
@@ -242,13 +239,13 @@ def test_packed_and_unpacked_finetuning_reach_the_same_scores_within_seed_noise(
     less than 3 standard errors of their difference (+ 3 points for so few seeds), and both learn."""
     from t5explore.data.tasks import get_task
     from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.decoding import greedy_decode
-    from t5explore.model.t5 import T5
+    from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import Trainer, init_params
 
-    model = T5(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64, num_heads=4,
-                        head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2, name="tiny"))
+    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64,
+                                    num_heads=4, head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
+                                    name="tiny"))
     task = get_task("stdlib_module")
     part = Partitioner()
     scores: dict[bool, list[float]] = {True: [], False: []}
@@ -265,7 +262,7 @@ def test_packed_and_unpacked_finetuning_reach_the_same_scores_within_seed_noise(
             def make_trainer(total, params=params, shardings=shardings, optimizer=optimizer, seed=seed):
                 return Trainer(model, part, params, shardings, optimizer, total, seed)
 
-            out = finetune(make_trainer, lambda p, x: greedy_decode(model, p, x, 8), cfg,
+            out = finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, 8), cfg,
                            {"stdlib_module": task}, builtin_vocab, writer, run_dir, seed=seed)
             writer.close()
             scores[packing].append(out.downstream["stdlib_module"]["best"]["accuracy"])

@@ -11,6 +11,8 @@ import numpy as np
 import optax
 import pytest
 
+from t5explore.model.config import T5Config
+from t5explore.model.encoder_decoder import EncoderDecoder
 from t5explore.seeds import numpy_rng
 from t5explore.train.config import Optimizer, Pretrain, rsqrt_schedule
 from t5explore.train.partitioning import Partitioner
@@ -20,6 +22,7 @@ from t5explore.train.trainer import Trainer, init_params
 from t5explore.train.writers import MetricsWriter, read_metrics
 
 VOCAB = 32
+STAND_IN_CONFIG = T5Config(vocab_size=VOCAB)  # what EncoderDecoder asks of a config; the stand-in ignores it
 
 
 class StandInSeq2Seq(nn.Module):
@@ -69,7 +72,7 @@ class StandInStream:
 
 def make_trainer(steps, seed=0, z_loss=0.0):
     part = Partitioner()
-    model = StandInSeq2Seq()
+    model = EncoderDecoder(STAND_IN_CONFIG, StandInSeq2Seq())
     params, shardings = init_params(model, part, seed)
     opt = Optimizer(name="adamw", schedule="constant", learning_rate=1e-2, warmup_steps=0)
     return Trainer(model, part, params, shardings, opt, steps, seed, z_loss=z_loss)
@@ -133,9 +136,9 @@ def test_nan_loss_raises_clear_error(tmp_path):
         def __call__(self, *a, **k):
             return super().__call__(*a, **k) * jnp.nan
 
-    part = Partitioner()
-    params, shardings = init_params(NaNModel(), part, 0)
-    trainer = Trainer(NaNModel(), part, params, shardings, Optimizer(schedule="constant"), 3, 0)
+    part, model = Partitioner(), EncoderDecoder(STAND_IN_CONFIG, NaNModel())
+    params, shardings = init_params(model, part, 0)
+    trainer = Trainer(model, part, params, shardings, Optimizer(schedule="constant"), 3, 0)
     cfg = Pretrain(objective=object(), steps=3, batch_size=8, inputs_length=12, log_every=1)
     with pytest.raises(NonFiniteLossError, match="step 1"):
         pretrain(trainer, cfg, StandInStream(), [], MetricsWriter(tmp_path, tensorboard=False), tmp_path / "ck")

@@ -1,4 +1,4 @@
-"""The pretraining example stream: token store → chunks → objective → encoder-decoder features.
+"""The pretraining example stream: token store → chunks → objective → the model's features.
 
 Batch k is a pure function of (store, objective, seed, k, host): the split's tokens are cut into
 non-overlapping chunks of `objective.plan(inputs_length).raw_length`; epoch e visits them in the order
@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 import weakref
+from typing import Callable
 
 import numpy as np
 
@@ -43,8 +44,10 @@ class PretrainStream:
         prefetch: int = 2,
         tokens=None,
         process_local: bool = False,
+        features: Callable[[np.ndarray, np.ndarray], dict] = encdec_features,
     ):
-        """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process)."""
+        """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process).
+        features: (inputs, targets) -> the model's batch (its `Model.features`; the encoder-decoder's by default)."""
         if host_count < 1 or not 0 <= host_index < host_count:
             raise ValueError(f"host_index={host_index} must be in [0, host_count={host_count})")
         if batch_size < 1 or batch_size % host_count:
@@ -63,7 +66,7 @@ class PretrainStream:
                 f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
                 f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch"
             )
-        self.prefetch, self.process_local = prefetch, process_local
+        self.prefetch, self.process_local, self.features = prefetch, process_local, features
         self.wait_seconds = 0.0
         self._next = 0
         self._perms: dict[int, np.ndarray] = {}
@@ -109,7 +112,7 @@ class PretrainStream:
                 f"objective {getattr(self.objective, 'name', self.objective)!r} returned inputs "
                 f"{inputs.shape} and targets {targets.shape}; expected inputs {want}"
             )
-        features = encdec_features(inputs, targets)
+        features = self.features(inputs, targets)
         return ProcessLocalBatch(features) if self.process_local else features
 
     @classmethod

@@ -1,1 +1,2 @@
-"""The Flax T5 encoder-decoder; every parameter carries logical axis names."""
+"""Model architectures behind one interface (interface.py), chosen by name in gin (registry.py): the Flax T5
+encoder-decoder and a decoder-only LM; every parameter carries logical axis names."""

@@ -46,8 +46,16 @@ class T5Config:
     float32_logits: bool = False  # output projection in float32 whatever `dtype` is (as t5x does)
 
     def __post_init__(self):
-        for field in ("d_model", "num_heads", "head_dim", "d_ff", "num_encoder_layers", "num_decoder_layers",
-                      "relative_attention_num_buckets", "relative_attention_max_distance"):
+        for field in (
+            "d_model",
+            "num_heads",
+            "head_dim",
+            "d_ff",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "relative_attention_num_buckets",
+            "relative_attention_max_distance",
+        ):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"T5Config.{field} must be a positive int, got {value!r}")
@@ -67,14 +75,18 @@ class T5Config:
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"T5Config.dropout_rate must be in [0, 1), got {self.dropout_rate!r}")
         if self.relative_attention_num_buckets % 2:
-            raise ValueError("T5Config.relative_attention_num_buckets must be even (half per direction in the "
-                             f"encoder), got {self.relative_attention_num_buckets}")
+            raise ValueError(
+                "T5Config.relative_attention_num_buckets must be even (half per direction in the "
+                f"encoder), got {self.relative_attention_num_buckets}"
+            )
 
     def check_ready(self) -> None:
         """Raise unless the config can build a model (vocab_size is set)."""
         if self.vocab_size <= 0:
-            raise ValueError(f"T5Config.vocab_size is not set (model {self.name!r}); fill it from the vocabulary "
-                             "with dataclasses.replace(cfg, vocab_size=padded_vocab_size(vocab.vocab_size))")
+            raise ValueError(
+                f"T5Config.vocab_size is not set (model {self.name!r}); fill it from the vocabulary "
+                "with dataclasses.replace(cfg, vocab_size=padded_vocab_size(vocab.vocab_size))"
+            )
 
 
 def padded_vocab_size(n: int, multiple: int = 128) -> int:

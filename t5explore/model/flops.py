@@ -9,33 +9,43 @@ from __future__ import annotations
 from t5explore.model.config import T5Config
 
 
-def _attention_params(cfg: T5Config) -> int:
+def attention_params(cfg: T5Config) -> int:
     return 4 * cfg.d_model * cfg.num_heads * cfg.head_dim  # query, key, value, out
 
 
-def _mlp_params(cfg: T5Config) -> int:
+def mlp_params(cfg: T5Config) -> int:
     return (2 if cfg.mlp == "relu" else 3) * cfg.d_model * cfg.d_ff
+
+
+def embedding_params(cfg: T5Config) -> int:
+    """The token embedding, plus the output head unless it is tied to the embedding."""
+    return cfg.vocab_size * cfg.d_model * (1 if cfg.tie_embeddings else 2)
 
 
 def num_params(cfg: T5Config) -> int:
     """Exact number of parameters `T5(cfg).init` creates."""
     cfg.check_ready()
-    d, attn, mlp = cfg.d_model, _attention_params(cfg), _mlp_params(cfg)
+    d, attn, mlp = cfg.d_model, attention_params(cfg), mlp_params(cfg)
     relpos = cfg.num_heads * cfg.relative_attention_num_buckets
-    embeddings = cfg.vocab_size * d * (1 if cfg.tie_embeddings else 2)
+    embeddings = embedding_params(cfg)
     encoder = cfg.num_encoder_layers * (attn + mlp + 2 * d) + d + relpos
     decoder = cfg.num_decoder_layers * (2 * attn + mlp + 3 * d) + d + relpos
     return embeddings + encoder + decoder
+
+
+def layer_flop_terms(cfg: T5Config) -> tuple[int, int, int]:
+    """Forward FLOPs (one of the q/k/v/out projections per token, the MLP per token, attention scores and
+    weighted sum per (query, key) pair): the terms every architecture's count is made of."""
+    hd = cfg.num_heads * cfg.head_dim
+    return 2 * cfg.d_model * hd, 2 * mlp_params(cfg), 2 * 2 * hd
 
 
 def train_flops_per_example(cfg: T5Config, inputs_length: int, targets_length: int) -> int:
     """Training FLOPs (forward + backward) for one example of inputs_length / targets_length tokens."""
     cfg.check_ready()
     n_in, n_out = inputs_length, targets_length
-    d, hd = cfg.d_model, cfg.num_heads * cfg.head_dim
-    proj = 2 * d * hd  # one of q/k/v/out, FLOPs per token
-    mlp = 2 * _mlp_params(cfg)
-    scores = 2 * 2 * hd  # q.k and weights.v, per (query, key) pair
+    d = cfg.d_model
+    proj, mlp, scores = layer_flop_terms(cfg)
     encoder = cfg.num_encoder_layers * (n_in * (4 * proj + mlp) + scores * n_in * n_in)
     decoder_self = n_out * 4 * proj + scores * n_out * n_out
     decoder_cross = n_out * 2 * proj + n_in * 2 * proj + scores * n_out * n_in  # q, out on targets; k, v on inputs

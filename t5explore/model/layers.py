@@ -7,7 +7,7 @@ that factor into the query initialisation instead.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ import numpy as np
 from flax import linen as nn
 
 from t5explore.model.config import T5Config
-from t5explore.model.partitioning import (BATCH_LENGTH_EMBED, BATCH_LENGTH_HEADS, BATCH_LENGTH_MLP, constrain)
+from t5explore.model.partitioning import BATCH_LENGTH_EMBED, BATCH_LENGTH_HEADS, BATCH_LENGTH_MLP, constrain
 
 NEG_INF = -1e10  # finite, so a row with every key masked gives a uniform softmax instead of NaN
 Array = jax.Array
@@ -25,8 +25,7 @@ def activation_dtype(cfg: T5Config):
     return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
 
-def param_with_axes(module: nn.Module, name: str, init: Callable, shape: Sequence[int],
-                    axes: tuple[str, ...]) -> Array:
+def param_with_axes(module: nn.Module, name: str, init: Callable, shape: Sequence[int], axes: tuple[str, ...]) -> Array:
     """Create a float32 parameter whose box carries logical axis names (so a mesh + rules can shard it)."""
     return module.param(name, nn.with_logical_partitioning(init, axes), tuple(shape), jnp.float32)
 
@@ -50,8 +49,7 @@ class RMSNorm(nn.Module):
         return (x32 * scale).astype(self.dtype)
 
 
-def relative_position_bucket(relative_position, *, bidirectional: bool, num_buckets: int = 32,
-                             max_distance: int = 128):
+def relative_position_bucket(relative_position, *, bidirectional: bool, num_buckets: int = 32, max_distance: int = 128):
     """Map (key_pos - query_pos) to a bucket, exactly as Mesh TF / t5x T5 do.
 
     Half the buckets are exact small distances, the rest log-spaced up to max_distance (beyond: last bucket).
@@ -85,13 +83,20 @@ class RelativePositionBias(nn.Module):
     def __call__(self, query_positions: Array, key_positions: Array) -> Array:
         """positions: int [B or 1, Q] and [B or 1, K] -> float32 bias [B or 1, H, Q, K]."""
         cfg = self.cfg
-        table = param_with_axes(self, "rel_embedding",
-                                nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"),
-                                (cfg.num_heads, cfg.relative_attention_num_buckets), ("heads", "relpos_buckets"))
+        table = param_with_axes(
+            self,
+            "rel_embedding",
+            nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"),
+            (cfg.num_heads, cfg.relative_attention_num_buckets),
+            ("heads", "relpos_buckets"),
+        )
         relative = key_positions[:, None, :] - query_positions[:, :, None]  # [B, Q, K]
-        buckets = relative_position_bucket(relative, bidirectional=self.bidirectional,
-                                           num_buckets=cfg.relative_attention_num_buckets,
-                                           max_distance=cfg.relative_attention_max_distance)
+        buckets = relative_position_bucket(
+            relative,
+            bidirectional=self.bidirectional,
+            num_buckets=cfg.relative_attention_num_buckets,
+            max_distance=cfg.relative_attention_max_distance,
+        )
         bias = jnp.take(table, buckets, axis=1)  # [H, B, Q, K]
         return jnp.transpose(bias, (1, 0, 2, 3))
 
@@ -104,8 +109,17 @@ class MultiHeadAttention(nn.Module):
     cfg: T5Config
 
     @nn.compact
-    def __call__(self, inputs_q: Array, inputs_kv: Array, mask: Array, bias: Optional[Array] = None, *,
-                 deterministic: bool = True, decode: bool = False, decode_index: Optional[Array] = None) -> Array:
+    def __call__(
+        self,
+        inputs_q: Array,
+        inputs_kv: Array,
+        mask: Array,
+        bias: Array | None = None,
+        *,
+        deterministic: bool = True,
+        decode: bool = False,
+        decode_index: Array | None = None,
+    ) -> Array:
         """inputs [B, Q, E] / [B, K, E]; mask bool broadcastable to [B, H, Q, K]; bias float32 likewise."""
         cfg = self.cfg
         dtype = activation_dtype(cfg)
@@ -114,8 +128,9 @@ class MultiHeadAttention(nn.Module):
         w_q = param_with_axes(self, "query", kernel_init(0, (1, 2), scale=1.0 / cfg.head_dim), qkv_shape, qkv_axes)
         w_k = param_with_axes(self, "key", kernel_init(0, (1, 2)), qkv_shape, qkv_axes)
         w_v = param_with_axes(self, "value", kernel_init(0, (1, 2)), qkv_shape, qkv_axes)
-        w_o = param_with_axes(self, "out", kernel_init((0, 1), 2), (cfg.num_heads, cfg.head_dim, cfg.d_model),
-                              ("heads", "kv", "embed"))
+        w_o = param_with_axes(
+            self, "out", kernel_init((0, 1), 2), (cfg.num_heads, cfg.head_dim, cfg.d_model), ("heads", "kv", "embed")
+        )
 
         q = constrain(jnp.einsum("bqe,ehd->bqhd", inputs_q.astype(dtype), w_q.astype(dtype)), BATCH_LENGTH_HEADS)
         k = constrain(jnp.einsum("bke,ehd->bkhd", inputs_kv.astype(dtype), w_k.astype(dtype)), BATCH_LENGTH_HEADS)
@@ -146,7 +161,7 @@ class MultiHeadAttention(nn.Module):
         return constrain(jnp.einsum("bqhd,hde->bqe", out, w_o.astype(dtype)), BATCH_LENGTH_EMBED)
 
 
-def fused_attention_implementation(cfg: T5Config, dtype, deterministic: bool, decode: bool) -> Optional[str]:
+def fused_attention_implementation(cfg: T5Config, dtype, deterministic: bool, decode: bool) -> str | None:
     """The `implementation` for jax.nn.dot_product_attention, or None for the einsum path.
 
     The einsum path stays where the fused call cannot do the same thing: attention dropout while training
@@ -163,7 +178,7 @@ def fused_attention_implementation(cfg: T5Config, dtype, deterministic: bool, de
     return "cudnn" if on_gpu and half and cfg.head_dim % 8 == 0 else "xla"
 
 
-def fused_attention(q: Array, k: Array, v: Array, mask: Array, bias: Optional[Array], implementation: str) -> Array:
+def fused_attention(q: Array, k: Array, v: Array, mask: Array, bias: Array | None, implementation: str) -> Array:
     """jax.nn.dot_product_attention with T5's conventions: no 1/sqrt(head_dim) scaling (scale=1.0; T5 folds
     it into the query initialisation), the relative position bias as `bias`, the padding/causal/segment mask
     as `mask`. q [B, Q, H, D], k/v [B, K, H, D] -> [B, Q, H, D]."""

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import jax
 from flax import linen as nn
@@ -51,8 +52,9 @@ def param_shardings(params_with_boxes: Any, mesh, rules=DEFAULT_LOGICAL_RULES) -
 
 
 # (mesh, rules) while a step is traced with activation constraints; None (the default) = constrain is a no-op.
-_ACTIVATION_SHARDING: contextvars.ContextVar[Optional[tuple[Any, tuple]]] = contextvars.ContextVar(
-    "t5explore_activation_sharding", default=None)
+_ACTIVATION_SHARDING: contextvars.ContextVar[tuple[Any, tuple] | None] = contextvars.ContextVar(
+    "t5explore_activation_sharding", default=None
+)
 BATCH_LENGTH_EMBED = ("batch", "length", None)  # hidden states [B, L, d_model]: embed is replicated
 BATCH_LENGTH_HEADS = ("batch", "length", "heads", None)  # q/k/v and attention outputs [B, L, H, D]
 BATCH_LENGTH_MLP = ("batch", "length", "mlp")
@@ -69,7 +71,7 @@ def activation_sharding(mesh, rules: Sequence) -> Iterator[None]:
         _ACTIVATION_SHARDING.reset(token)
 
 
-def constrain(x: jax.Array, logical_axes: tuple[Optional[str], ...]) -> jax.Array:
+def constrain(x: jax.Array, logical_axes: tuple[str | None, ...]) -> jax.Array:
     """Pin an activation's sharding by logical axis names (a name without a rule is replicated); x itself
     when no activation_sharding context is active."""
     context = _ACTIVATION_SHARDING.get()

@@ -9,7 +9,8 @@ parameters between the two layouts (e.g. to load an unscanned checkpoint into a 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,16 +34,26 @@ def layer_class(cfg: T5Config, layer: type[nn.Module], static_argnums: tuple[int
     `__call__` arguments counting `self` as 0 (the Python flags: deterministic, decode)."""
     if cfg.remat_policy == "none":
         return layer
-    return nn.remat(layer, policy=REMAT_POLICIES[cfg.remat_policy], prevent_cse=not cfg.scan_layers,
-                    static_argnums=static_argnums)
+    return nn.remat(
+        layer, policy=REMAT_POLICIES[cfg.remat_policy], prevent_cse=not cfg.scan_layers, static_argnums=static_argnums
+    )
 
 
 def scanned(layer: type[nn.Module], num_layers: int, num_args: int) -> type[nn.Module]:
     """nn.scan of `layer` over num_layers copies: the first argument is the carry (the hidden states), the
     other num_args - 1 are the same for every layer; params (and a decode cache) gain a leading axis."""
-    return nn.scan(layer, variable_axes={"params": 0, "cache": 0}, split_rngs={"params": True, "dropout": True},
-                   in_axes=(nn.broadcast,) * (num_args - 1), length=num_layers,
-                   metadata_params={nn.PARTITION_NAME: LAYERS})
+    return nn.scan(
+        layer,
+        variable_axes={"params": 0, "cache": 0},
+        split_rngs={"params": True, "dropout": True},
+        in_axes=(nn.broadcast,) * (num_args - 1),
+        length=num_layers,
+        metadata_params={nn.PARTITION_NAME: LAYERS},
+    )
+
+
+# (parameter subtree, T5Config field with its number of layers) of each stack of the encoder-decoder.
+ENCODER_DECODER_STACKS = (("encoder", "num_encoder_layers"), ("decoder", "num_decoder_layers"))
 
 
 def _layer_names(stack: dict, num_layers: int) -> list[str]:
@@ -53,25 +64,26 @@ def _layer_names(stack: dict, num_layers: int) -> list[str]:
     return names
 
 
-def stack_layers(params: Any, cfg: T5Config) -> Any:
-    """Unscanned params (encoder/decoder `layer_{i}`) -> the scanned layout (`layers`, leading layer axis)."""
+def stack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> Any:
+    """Unscanned params (each stack's `layer_{i}`) -> the scanned layout (`layers`, leading layer axis).
+    stacks: (subtree, T5Config field holding its layer count) of each stack (a model's `layer_stacks`)."""
     out = dict(params)
-    for part, n in (("encoder", cfg.num_encoder_layers), ("decoder", cfg.num_decoder_layers)):
+    for part, field in stacks:
         stack = dict(params[part])
-        names = _layer_names(stack, n)
+        names = _layer_names(stack, getattr(cfg, field))
         layers = [stack.pop(name) for name in names]
         stack[LAYERS] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
         out[part] = stack
     return out
 
 
-def unstack_layers(params: Any, cfg: T5Config) -> Any:
+def unstack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> Any:
     """The inverse of stack_layers."""
     out = dict(params)
-    for part, n in (("encoder", cfg.num_encoder_layers), ("decoder", cfg.num_decoder_layers)):
+    for part, field in stacks:
         stack = dict(params[part])
         layers = stack.pop(LAYERS)
-        for i in range(n):
+        for i in range(getattr(cfg, field)):
             stack[f"layer_{i}"] = jax.tree.map(lambda x, i=i: x[i], layers)
         out[part] = stack
     return out

@@ -8,23 +8,29 @@ Optional `*_segment_ids` / `*_positions` make the signature ready for packed exa
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
 from t5explore.model.config import T5Config
-from t5explore.model.layers import (MLP, MultiHeadAttention, RelativePositionBias, RMSNorm, activation_dtype,
-                                    param_with_axes)
+from t5explore.model.layers import (
+    MLP,
+    MultiHeadAttention,
+    RelativePositionBias,
+    RMSNorm,
+    activation_dtype,
+    param_with_axes,
+)
 from t5explore.model.partitioning import BATCH_LENGTH_EMBED, BATCH_LENGTH_VOCAB, constrain
 from t5explore.model.scan import LAYERS, layer_class, scanned
+from t5explore.special_ids import PAD_ID
 
 Array = jax.Array
-PAD_ID = 0
 
 
-def _default_positions(tokens: Array, positions: Optional[Array]) -> Array:
+def default_positions(tokens: Array, positions: Array | None) -> Array:
     return jnp.arange(tokens.shape[1])[None, :] if positions is None else positions
 
 
@@ -33,7 +39,7 @@ def _pair_mask(q_valid: Array, k_valid: Array) -> Array:
     return (q_valid[:, :, None] & k_valid[:, None, :])[:, None]
 
 
-def _segment_mask(q_segments: Optional[Array], k_segments: Optional[Array]) -> Array | bool:
+def segment_mask(q_segments: Array | None, k_segments: Array | None) -> Array | bool:
     if q_segments is None or k_segments is None:
         return True
     return (q_segments[:, :, None] == k_segments[:, None, :])[:, None]
@@ -62,16 +68,19 @@ class DecoderLayer(nn.Module):
     scanned: bool = False  # inside nn.scan: return (carry, None)
 
     @nn.compact
-    def __call__(self, y, encoded, self_mask, self_bias, cross_mask, deterministic: bool, decode: bool,
-                 decode_index=None):
+    def __call__(
+        self, y, encoded, self_mask, self_bias, cross_mask, deterministic: bool, decode: bool, decode_index=None
+    ):
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_self_attention_norm")(y)
         h = MultiHeadAttention(self.cfg, name="self_attention")(
-            h, h, self_mask, self_bias, deterministic=deterministic, decode=decode, decode_index=decode_index)
+            h, h, self_mask, self_bias, deterministic=deterministic, decode=decode, decode_index=decode_index
+        )
         y = y + drop(h, deterministic=deterministic)
         h = RMSNorm(dtype, name="pre_cross_attention_norm")(y)
         h = MultiHeadAttention(self.cfg, name="encoder_decoder_attention")(
-            h, encoded, cross_mask, None, deterministic=deterministic)
+            h, encoded, cross_mask, None, deterministic=deterministic
+        )
         y = y + drop(h, deterministic=deterministic)
         h = RMSNorm(dtype, name="pre_mlp_norm")(y)
         h = MLP(self.cfg, name="mlp")(h, deterministic=deterministic)
@@ -100,8 +109,8 @@ class Encoder(nn.Module):
         cfg = self.cfg
         drop = nn.Dropout(cfg.dropout_rate)
         valid = tokens != PAD_ID
-        mask = _pair_mask(valid, valid) & _segment_mask(segment_ids, segment_ids)
-        pos = _default_positions(tokens, positions)
+        mask = _pair_mask(valid, valid) & segment_mask(segment_ids, segment_ids)
+        pos = default_positions(tokens, positions)
         bias = RelativePositionBias(cfg, bidirectional=True, name="relpos_bias")(pos, pos)
         x = constrain(drop(self.embedder(tokens), deterministic=deterministic), BATCH_LENGTH_EMBED)
         x = run_stack(cfg, EncoderLayer, cfg.num_encoder_layers, x, mask, bias, deterministic)
@@ -117,8 +126,18 @@ class Decoder(nn.Module):
     embedder: nn.Module
 
     @nn.compact
-    def __call__(self, encoded, encoder_tokens, tokens, *, encoder_segment_ids=None, segment_ids=None,
-                 positions=None, deterministic: bool = True, decode: bool = False):
+    def __call__(
+        self,
+        encoded,
+        encoder_tokens,
+        tokens,
+        *,
+        encoder_segment_ids=None,
+        segment_ids=None,
+        positions=None,
+        deterministic: bool = True,
+        decode: bool = False,
+    ):
         cfg = self.cfg
         drop = nn.Dropout(cfg.dropout_rate)
         relpos_bias = RelativePositionBias(cfg, bidirectional=False, name="relpos_bias")
@@ -138,30 +157,58 @@ class Decoder(nn.Module):
             self_mask = (k_pos <= decode_index)[:, None, None, :]  # [1, 1, 1, L]: keys written so far
             self_bias = relpos_bias(decode_index[None, None], k_pos)
         else:
-            pos = _default_positions(tokens, positions)
+            pos = default_positions(tokens, positions)
             causal = pos[:, :, None] >= pos[:, None, :]
-            self_mask = causal[:, None] & _segment_mask(segment_ids, segment_ids)
+            self_mask = causal[:, None] & segment_mask(segment_ids, segment_ids)
             self_bias = relpos_bias(pos, pos)
         q_valid = jnp.ones(tokens.shape, bool)
-        cross_mask = _pair_mask(q_valid, encoder_tokens != PAD_ID) & _segment_mask(segment_ids, encoder_segment_ids)
+        cross_mask = _pair_mask(q_valid, encoder_tokens != PAD_ID) & segment_mask(segment_ids, encoder_segment_ids)
 
         y = constrain(drop(self.embedder(tokens), deterministic=deterministic), BATCH_LENGTH_EMBED)
-        y = run_stack(cfg, DecoderLayer, cfg.num_decoder_layers, y, encoded, self_mask, self_bias, cross_mask,
-                      deterministic, decode, decode_index)
+        y = run_stack(
+            cfg,
+            DecoderLayer,
+            cfg.num_decoder_layers,
+            y,
+            encoded,
+            self_mask,
+            self_bias,
+            cross_mask,
+            deterministic,
+            decode,
+            decode_index,
+        )
         y = RMSNorm(activation_dtype(cfg), name="final_norm")(y)
-        y = drop(y, deterministic=deterministic)
-        if cfg.tie_embeddings:  # T5 1.0: reuse the input embedding, scaled by 1/sqrt(d_model)
-            if cfg.float32_logits:
-                logits = y.astype(jnp.float32) @ self.embedder.embedding.T / jnp.sqrt(jnp.float32(cfg.d_model))
-            else:
-                logits = self.embedder.attend(y) / jnp.sqrt(jnp.asarray(cfg.d_model, y.dtype))
-        else:  # T5 1.1: separate output head
-            init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
-            head = param_with_axes(self, "logits_dense", init, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
-            if cfg.float32_logits:
-                y = y.astype(jnp.float32)
-            logits = y @ head.astype(y.dtype)
-        return constrain(logits.astype(jnp.float32), BATCH_LENGTH_VOCAB)
+        return output_logits(self, cfg, self.embedder, drop(y, deterministic=deterministic))
+
+
+def output_logits(module: nn.Module, cfg: T5Config, embedder: nn.Module, y: Array) -> Array:
+    """The output layer on final hidden states y [B, T, d_model] -> float32 logits [B, T, vocab]; an untied
+    head is created as `module`'s parameter `logits_dense`. Shared by every architecture that predicts tokens."""
+    if cfg.tie_embeddings:  # T5 1.0: reuse the input embedding, scaled by 1/sqrt(d_model)
+        if cfg.float32_logits:
+            logits = y.astype(jnp.float32) @ embedder.embedding.T / jnp.sqrt(jnp.float32(cfg.d_model))
+        else:
+            logits = embedder.attend(y) / jnp.sqrt(jnp.asarray(cfg.d_model, y.dtype))
+    else:  # T5 1.1: separate output head
+        init = nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+        head = param_with_axes(module, "logits_dense", init, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+        if cfg.float32_logits:
+            y = y.astype(jnp.float32)
+        logits = y @ head.astype(y.dtype)
+    return constrain(logits.astype(jnp.float32), BATCH_LENGTH_VOCAB)
+
+
+def make_token_embedder(cfg: T5Config) -> nn.Embed:
+    """The shared input embedding (and tied output layer), named by the module that assigns it in setup."""
+    init = nn.initializers.normal(stddev=1.0)
+    return nn.Embed(
+        cfg.vocab_size,
+        cfg.d_model,
+        dtype=activation_dtype(cfg),
+        param_dtype=jnp.float32,
+        embedding_init=nn.with_logical_partitioning(init, ("vocab", "embed")),
+    )
 
 
 class T5(nn.Module):
@@ -171,33 +218,69 @@ class T5(nn.Module):
 
     def setup(self):
         self.cfg.check_ready()
-        init = nn.initializers.normal(stddev=1.0)
-        self.token_embedder = nn.Embed(
-            self.cfg.vocab_size, self.cfg.d_model, dtype=activation_dtype(self.cfg), param_dtype=jnp.float32,
-            embedding_init=nn.with_logical_partitioning(init, ("vocab", "embed")))
+        self.token_embedder = make_token_embedder(self.cfg)
         self.encoder = Encoder(self.cfg, self.token_embedder)
         self.decoder = Decoder(self.cfg, self.token_embedder)
 
-    def encode(self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None,
-               enable_dropout: bool = False):
+    def encode(
+        self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None, enable_dropout: bool = False
+    ):
         """int32 [B, I] -> encoded [B, I, d_model] (activation dtype)."""
-        return self.encoder(encoder_input_tokens, segment_ids=encoder_segment_ids, positions=encoder_positions,
-                            deterministic=not enable_dropout)
+        return self.encoder(
+            encoder_input_tokens,
+            segment_ids=encoder_segment_ids,
+            positions=encoder_positions,
+            deterministic=not enable_dropout,
+        )
 
-    def decode(self, encoded, encoder_input_tokens, decoder_input_tokens, *, encoder_segment_ids=None,
-               decoder_segment_ids=None, decoder_positions=None, enable_dropout: bool = False,
-               decode: bool = False):
+    def decode(
+        self,
+        encoded,
+        encoder_input_tokens,
+        decoder_input_tokens,
+        *,
+        encoder_segment_ids=None,
+        decoder_segment_ids=None,
+        decoder_positions=None,
+        enable_dropout: bool = False,
+        decode: bool = False,
+    ):
         """-> logits float32 [B, T, vocab]. `decode=True` uses/updates the 'cache' collection (see Decoder)."""
-        return self.decoder(encoded, encoder_input_tokens, decoder_input_tokens,
-                            encoder_segment_ids=encoder_segment_ids, segment_ids=decoder_segment_ids,
-                            positions=decoder_positions, deterministic=not enable_dropout, decode=decode)
+        return self.decoder(
+            encoded,
+            encoder_input_tokens,
+            decoder_input_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            segment_ids=decoder_segment_ids,
+            positions=decoder_positions,
+            deterministic=not enable_dropout,
+            decode=decode,
+        )
 
-    def __call__(self, encoder_input_tokens, decoder_input_tokens, *, encoder_segment_ids=None,
-                 decoder_segment_ids=None, encoder_positions=None, decoder_positions=None,
-                 enable_dropout: bool = False):
+    def __call__(
+        self,
+        encoder_input_tokens,
+        decoder_input_tokens,
+        *,
+        encoder_segment_ids=None,
+        decoder_segment_ids=None,
+        encoder_positions=None,
+        decoder_positions=None,
+        enable_dropout: bool = False,
+    ):
         """Teacher-forced forward pass: int32 [B, I], [B, T] -> logits float32 [B, T, vocab]."""
-        encoded = self.encode(encoder_input_tokens, encoder_segment_ids=encoder_segment_ids,
-                              encoder_positions=encoder_positions, enable_dropout=enable_dropout)
-        return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
-                           encoder_segment_ids=encoder_segment_ids, decoder_segment_ids=decoder_segment_ids,
-                           decoder_positions=decoder_positions, enable_dropout=enable_dropout)
+        encoded = self.encode(
+            encoder_input_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            encoder_positions=encoder_positions,
+            enable_dropout=enable_dropout,
+        )
+        return self.decode(
+            encoded,
+            encoder_input_tokens,
+            decoder_input_tokens,
+            encoder_segment_ids=encoder_segment_ids,
+            decoder_segment_ids=decoder_segment_ids,
+            decoder_positions=decoder_positions,
+            enable_dropout=enable_dropout,
+        )

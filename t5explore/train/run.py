@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import gin
 
@@ -78,12 +78,13 @@ def versions() -> dict:
 
 
 def build_model(vocab) -> tuple[Any, Any]:
-    """T5Config from gin with vocab_size filled from the vocabulary (padded to a multiple of 128)."""
+    """(the gin-configured architecture, Model.name, model/registry.py; its T5Config), vocab_size filled from
+    the vocabulary (padded to a multiple of 128)."""
     from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.t5 import T5
+    from t5explore.model.registry import build_model as build_architecture
 
     cfg = dataclasses.replace(T5Config(), vocab_size=padded_vocab_size(vocab.vocab_size))
-    return T5(cfg), cfg
+    return build_architecture(cfg), cfg
 
 
 def run_metadata(run_dir: str | os.PathLike, metadata: Optional[dict] = None) -> dict:
@@ -188,14 +189,14 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
         return PretrainOutcome(), params
     from t5explore.data.pretrain_stream import PretrainStream
     from t5explore.data.token_store import get_token_store
-    from t5explore.model.flops import flops_per_token
 
     seed = s.experiment.seed
     store = get_token_store(pre.corpus, s.vocab, cache_dir)
-    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train")
-    eval_batches = held_out_batches(store, pre, seed)
+    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train",
+                            features=s.model.features)
+    eval_batches = held_out_batches(store, pre, seed, s.model.features)
     plan = pre.objective.plan(pre.inputs_length)  # the widths batches have (lm's encoder is 1 token wide)
-    flops = flops_per_token(s.model_cfg, plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
+    flops = s.model.flops_per_token(plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
     trainer = Trainer(s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss,
                       pre.label_smoothing)
     try:
@@ -209,7 +210,6 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
 
 def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
     """FinetuneOutcome of every task, resuming from run_dir/checkpoints/finetune/."""
-    from t5explore.model.decoding import greedy_decode
     from t5explore.train.finetune import finetune
     from t5explore.train.trainer import Trainer
 
@@ -217,7 +217,7 @@ def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
         return Trainer(s.model, s.partitioner, params, s.param_shardings, ft_optimizer, total_steps, s.experiment.seed)
 
     def decode_fn(p, inputs):
-        return greedy_decode(s.model, p, inputs, s.ft.targets_length)
+        return s.model.greedy_decode(p, inputs, s.ft.targets_length)
 
     return finetune(make_trainer, decode_fn, s.ft, tasks, s.vocab, s.writer, s.run_dir, s.experiment.seed,
                     on_checkpoint=lambda partial: s.attempts.update(finetune=partial))
@@ -252,14 +252,17 @@ def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment,
     ).to_json()
 
 
-def held_out_batches(store, pre: Pretrain, seed: int) -> list:
+def held_out_batches(store, pre: Pretrain, seed: int, features: Optional[Callable] = None) -> list:
     """The first `eval_batches` batches of the validation split (at most one pass over it): the same fixed
-    set at every evaluation, so held-out losses are comparable across steps and runs."""
+    set at every evaluation, so held-out losses are comparable across steps and runs. features: the model's
+    `Model.features` (None: the encoder-decoder's)."""
     if not pre.eval_batches:
         return []
+    from t5explore.data.features import encdec_features
     from t5explore.data.pretrain_stream import PretrainStream
 
-    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "validation", prefetch=0)
+    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "validation", prefetch=0,
+                            features=features or encdec_features)
     try:
         return [stream.batch(k) for k in range(min(pre.eval_batches, max(stream.batches_per_epoch, 1)))]
     finally:

@@ -1,9 +1,11 @@
 """Pure train/eval steps: cross-entropy on non-padding target tokens, optional z-loss and label smoothing.
 
 The steps are plain functions of (state, batch); `partitioning.Partitioner` jit-compiles them with the
-mesh shardings. Loss is the mean over target tokens with `decoder_loss_weights > 0`, so padding never
-contributes; in a packed batch (data/packing.py) it is the same per-token mean over every segment's target
-tokens of the batch (a segment's loss is the sum of its tokens' losses, and no token sees another segment); z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
+mesh shardings. Loss is the mean over the batch's target tokens (`TARGET_TOKENS`) with loss weights
+(`LOSS_WEIGHTS`) > 0, so padding never contributes (model/interface.py: each model's features decide which
+tokens count); in a packed batch (data/packing.py) it is the same per-token mean over every segment's target
+tokens of the batch (a segment's loss is the sum of its tokens' losses, and no token sees another segment);
+z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits bounded.
 `Loss.cross_entropy` (gin) picks how the cross entropy is computed; the default is the one-hot sum.
 """
 
@@ -17,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from t5explore.config import ConfigError
+from t5explore.model.interface import LOSS_WEIGHTS, TARGET_TOKENS, Model
 from t5explore.train.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -65,8 +68,7 @@ def token_losses(logits: jax.Array, targets: jax.Array, z_loss: float = 0.0, lab
 def loss_and_metrics(logits, batch: Batch, z_loss: float = 0.0, label_smoothing: float = 0.0,
                      cross_entropy: str = "one_hot"):
     """Scalar training loss and the metrics dict (means over weighted target tokens)."""
-    targets = batch["decoder_target_tokens"]
-    weights = batch["decoder_loss_weights"].astype(jnp.float32)
+    targets, weights = batch[TARGET_TOKENS], batch[LOSS_WEIGHTS].astype(jnp.float32)
     ce, zl = token_losses(logits, targets, z_loss, label_smoothing, cross_entropy)
     num_tokens = jnp.sum(weights)
     denom = jnp.maximum(num_tokens, 1.0)
@@ -111,21 +113,7 @@ def make_eval_step(apply_fn: Callable, z_loss: float = 0.0, cross_entropy: str =
     return eval_step
 
 
-# The packing features (data/packing.py) a batch may carry; the model takes them as keyword arguments.
-PACKING_FEATURES = ("encoder_segment_ids", "encoder_positions", "decoder_segment_ids", "decoder_positions")
-
-
-def packing_kwargs(batch: Batch) -> dict[str, jax.Array]:
-    """The segment ids / positions of a packed batch (none for an unpacked one: the call is unchanged)."""
-    return {name: batch[name] for name in PACKING_FEATURES if name in batch}
-
-
-def model_apply_fn(model) -> Callable:
-    """Adapt a T5 flax Module to apply_fn(params, batch, dropout_rng) -> logits."""
-
-    def apply_fn(params, batch, rng):
-        rngs = {"dropout": rng} if rng is not None else None
-        return model.apply({"params": params}, batch["encoder_input_tokens"], batch["decoder_input_tokens"],
-                           enable_dropout=rng is not None, rngs=rngs, **packing_kwargs(batch))
-
-    return apply_fn
+def model_apply_fn(model: Model) -> Callable:
+    """apply_fn(params, batch, dropout_rng) -> logits: the model's own `apply` (model/interface.py), which takes
+    the whole batch, so optional features (packing's segment ids and positions) reach the module."""
+    return model.apply

@@ -10,18 +10,14 @@ several processes, each transfers only its own rows: t5explore/distributed.py).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Optional, Sequence
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from t5explore.data.features import encdec_features
 from t5explore.distributed import ProcessLocalBatch
-from t5explore.model.scan import stack_layers
+from t5explore.model.interface import Model
 from t5explore.seeds import STREAM_DROPOUT, STREAM_PARAMS, jax_key
 from t5explore.train.config import Optimizer
 from t5explore.train.partitioning import Partitioner
@@ -29,36 +25,28 @@ from t5explore.train.state import TrainState
 from t5explore.train.steps import cross_entropy_impl, make_eval_step, make_train_step, model_apply_fn
 
 
-def to_features(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Accept either an objective's {'inputs', 'targets'} or ready model features."""
-    if "encoder_input_tokens" in batch:
+def to_features(batch: dict[str, np.ndarray], model: Model) -> dict[str, np.ndarray]:
+    """An objective's or task's {'inputs', 'targets'}, or a packed batch (data/packing.py), -> the model's
+    features; the model's own features (the pretraining stream's) pass through."""
+    if "inputs" in batch:
+        features = model.features(batch["inputs"], batch["targets"])
+    elif "encoder_segment_ids" in batch:
+        features = model.packed_features(batch)
+    else:
         return batch
-    features = encdec_features(batch["inputs"], batch["targets"])
     return ProcessLocalBatch(features) if isinstance(batch, ProcessLocalBatch) else features
 
 
-def init_params(model, partitioner: Partitioner, seed: int) -> tuple[Any, Any]:
-    """Initialise the model's params, sharded by their logical axes; a pure function of the run seed.
-
-    A scanned model (T5Config.scan_layers) starts from the very numbers of the unscanned one, its layers
-    stacked: scanning changes how the step runs, not the experiment."""
-    tokens = jnp.ones((partitioner.data_size, 4), jnp.int32)
-
-    def init_fn(key, module=model):
-        return module.init({"params": key, "dropout": key}, tokens, tokens, enable_dropout=False)
-
-    values_fn = None
-    if getattr(getattr(model, "cfg", None), "scan_layers", False):
-        unscanned = type(model)(dataclasses.replace(model.cfg, scan_layers=False))
-
-        def values_fn(key):
-            return stack_layers(nn.meta.unbox(init_fn(key, unscanned)["params"]), model.cfg)
-
-    return partitioner.init_params(init_fn, jax_key(seed, STREAM_PARAMS), values_fn)
+def init_params(model: Model, partitioner: Partitioner, seed: int) -> tuple[Any, Any]:
+    """Initialise the model's params, sharded by their logical axes; a pure function of the run seed (a
+    scanned model starts from the unscanned one's numbers: Model.init_values)."""
+    batch_size = partitioner.data_size
+    return partitioner.init_params(lambda key: model.init(key, batch_size), jax_key(seed, STREAM_PARAMS),
+                                   lambda key: model.init_values(key, batch_size))
 
 
 class Trainer:
-    def __init__(self, model, partitioner: Partitioner, params: Any, param_shardings: Any, optimizer: Optimizer,
+    def __init__(self, model: Model, partitioner: Partitioner, params: Any, param_shardings: Any, optimizer: Optimizer,
                  total_steps: int, seed: int, z_loss: float = 0.0, label_smoothing: float = 0.0,
                  cross_entropy: Optional[str] = None):
         """cross_entropy: how the loss is computed (steps.CROSS_ENTROPY_IMPLS); None = gin's Loss.cross_entropy."""
@@ -100,7 +88,7 @@ class Trainer:
 
     def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
         """One update; returns the step's metrics as (unfetched) device arrays."""
-        sharded = self.partitioner.shard_batch(to_features(batch))
+        sharded = self.partitioner.shard_batch(to_features(batch, self.model))
         self.compiled_train_step(sharded)
         self.state, metrics = self._train_compiled(self.state, sharded)
         return metrics
@@ -119,7 +107,7 @@ class Trainer:
         totals: dict[str, float] = {}
         tokens = 0.0
         for batch in batches:
-            sharded = self.partitioner.shard_batch(to_features(batch))
+            sharded = self.partitioner.shard_batch(to_features(batch, self.model))
             if self._eval_compiled is None:
                 t0 = time.perf_counter()
                 self._eval_compiled = self._eval.lower(self.state.params, sharded).compile()
