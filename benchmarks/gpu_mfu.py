@@ -27,10 +27,38 @@ CASES = (
     f"scan + remat + fused={SCAN}; {FUSED}",
     f"scan + remat + fused + f32 logits={SCAN}; {FUSED}; T5Config.float32_logits = True",
 )
-FULL = ["--model", "gin/models/base.gin", "--batch", "128", "--inputs", "512", "--targets", "114",
-        "--steps", "10", "--rounds", "3", "--vocab", "32100"]
-TINY = ["--model", "gin/models/tiny.gin", "--batch", "8", "--inputs", "32", "--targets", "8",
-        "--steps", "2", "--rounds", "2", "--vocab", "1024"]
+FULL = [
+    "--model",
+    "gin/models/base.gin",
+    "--batch",
+    "128",
+    "--inputs",
+    "512",
+    "--targets",
+    "114",
+    "--steps",
+    "10",
+    "--rounds",
+    "3",
+    "--vocab",
+    "32100",
+]
+TINY = [
+    "--model",
+    "gin/models/tiny.gin",
+    "--batch",
+    "8",
+    "--inputs",
+    "32",
+    "--targets",
+    "8",
+    "--steps",
+    "2",
+    "--rounds",
+    "2",
+    "--vocab",
+    "1024",
+]
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,7 @@ import argparse
 import dataclasses
 import statistics
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import gin
 import jax
@@ -56,7 +56,7 @@ class Measurement:
     step_s: float  # median over rounds of the mean wall time of one step after compilation
     tokens_per_s: float  # batch x inputs_length per second (the paper's count)
     flops_per_s: float
-    mfu: Optional[float]
+    mfu: float | None
     final_loss: float
     round_step_s: list[float] = dataclasses.field(default_factory=list)
 
@@ -68,8 +68,9 @@ class Case:
     optimizer: Optimizer
 
 
-def load_config(model_gin: str, optim_gin: str, vocab_size: int, bindings: Sequence[str] = ()
-                ) -> tuple[T5Config, Optimizer]:
+def load_config(
+    model_gin: str, optim_gin: str, vocab_size: int, bindings: Sequence[str] = ()
+) -> tuple[T5Config, Optimizer]:
     """The model and optimiser exactly as the gin files (and bindings) bind them, vocabulary filled like a run."""
     try:
         parse_gin([model_gin, optim_gin], bindings)
@@ -81,8 +82,9 @@ def load_config(model_gin: str, optim_gin: str, vocab_size: int, bindings: Seque
     return cfg, optimizer
 
 
-def synthetic_batches(n: int, batch: int, inputs: int, targets: int, vocab_size: int,
-                      seed: int) -> list[dict[str, np.ndarray]]:
+def synthetic_batches(
+    n: int, batch: int, inputs: int, targets: int, vocab_size: int, seed: int
+) -> list[dict[str, np.ndarray]]:
     """n distinct feature batches of random ordinary ids (never pad/EOS/UNK/sentinels), each row ending in EOS."""
     high = vocab_size - NUM_SENTINELS
     if high <= FIRST_REGULAR_ID:
@@ -126,8 +128,17 @@ class Runner:
         targets = batches[0]["decoder_target_tokens"].shape[1]
         tokens_per_s = batch_size * inputs / step_s
         flops_per_s = self.model.flops_per_token(inputs, targets) * tokens_per_s
-        return Measurement(self.case.label, self.num_params, self.trainer.train_compile_s, step_s, tokens_per_s,
-                           flops_per_s, model_flops_utilization(flops_per_s), self.final_loss, self.round_step_s)
+        return Measurement(
+            self.case.label,
+            self.num_params,
+            self.trainer.train_compile_s,
+            step_s,
+            tokens_per_s,
+            flops_per_s,
+            model_flops_utilization(flops_per_s),
+            self.final_loss,
+            self.round_step_s,
+        )
 
 
 def measure_interleaved(cases: Sequence[Case], batches: list[dict], seed: int, rounds: int) -> list[Measurement]:
@@ -147,18 +158,29 @@ def describe(cfg: T5Config) -> str:
 def print_row(m: Measurement, reference: Measurement) -> None:
     mfu = f"{100 * m.mfu:.1f}%" if m.mfu is not None else "n/a"
     spread = f"{1e3 * min(m.round_step_s):.1f}-{1e3 * max(m.round_step_s):.1f}"
-    print(f"{m.label:<56} {m.num_params / 1e6:>8.2f}M {m.compile_s:>9.1f}s {1e3 * m.step_s:>10.1f} {spread:>13} "
-          f"{m.tokens_per_s:>12,.0f} {m.flops_per_s / 1e12:>9.3f} {mfu:>6} "
-          f"x{reference.step_s / m.step_s:>6.3f} {m.final_loss:>8.4f}", flush=True)
+    print(
+        f"{m.label:<56} {m.num_params / 1e6:>8.2f}M {m.compile_s:>9.1f}s {1e3 * m.step_s:>10.1f} {spread:>13} "
+        f"{m.tokens_per_s:>12,.0f} {m.flops_per_s / 1e12:>9.3f} {mfu:>6} "
+        f"x{reference.step_s / m.step_s:>6.3f} {m.final_loss:>8.4f}",
+        flush=True,
+    )
 
 
-def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="gin/models/tiny.gin", help="model gin file (binds T5Config)")
-    ap.add_argument("--baseline", default="other-dtype",
-                    help="'other-dtype' (same model, bf16 <-> float32), another model gin file, or 'none'")
-    ap.add_argument("--case", action="append", default=[], metavar="LABEL=BINDING[; BINDING]",
-                    help="the model with these gin bindings, e.g. \"scan=T5Config.scan_layers = True\" (repeatable)")
+    ap.add_argument(
+        "--baseline",
+        default="other-dtype",
+        help="'other-dtype' (same model, bf16 <-> float32), another model gin file, or 'none'",
+    )
+    ap.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        metavar="LABEL=BINDING[; BINDING]",
+        help='the model with these gin bindings, e.g. "scan=T5Config.scan_layers = True" (repeatable)',
+    )
     ap.add_argument("--binding", action="append", default=[], help="gin binding for every case (repeatable)")
     ap.add_argument("--optim", default="gin/optim/adafactor_rsqrt.gin", help="optimiser gin file (binds Optimizer)")
     ap.add_argument("--batch", type=int, default=32)
@@ -192,31 +214,39 @@ def build_cases(args) -> list[Case]:
         label, sep, bindings = spec.partition("=")
         if not sep or not label.strip():
             raise ConfigError(f"--case {spec!r}: expected LABEL=BINDING[; BINDING...]")
-        case_cfg, case_opt = load_config(args.model, args.optim, args.vocab,
-                                         args.binding + [b.strip() for b in bindings.split(";") if b.strip()])
+        case_cfg, case_opt = load_config(
+            args.model, args.optim, args.vocab, args.binding + [b.strip() for b in bindings.split(";") if b.strip()]
+        )
         cases.append(Case(label.strip(), case_cfg, case_opt))
     return cases
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = args.cases[0].cfg
     batches = synthetic_batches(args.steps + 1, args.batch, args.inputs, args.targets, cfg.vocab_size, args.seed)
     dev = device_info()
     peak = peak_flops_per_device()
-    print(f"device: {dev['count']} x {dev['kind']} ({dev['platform']}), peak bf16 "
-          + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (MFU n/a)")
-          + f"; jax {jax.__version__}; batch {args.batch} x inputs {args.inputs} / targets {args.targets}, "
-          f"{args.rounds} interleaved rounds x {args.steps} steps per case, optimiser "
-          f"{args.cases[0].optimizer.name}/{args.cases[0].optimizer.schedule}", flush=True)
+    print(
+        f"device: {dev['count']} x {dev['kind']} ({dev['platform']}), peak bf16 "
+        + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (MFU n/a)")
+        + f"; jax {jax.__version__}; batch {args.batch} x inputs {args.inputs} / targets {args.targets}, "
+        f"{args.rounds} interleaved rounds x {args.steps} steps per case, optimiser "
+        f"{args.cases[0].optimizer.name}/{args.cases[0].optimizer.schedule}",
+        flush=True,
+    )
     results = measure_interleaved(args.cases, batches, args.seed, args.rounds)
-    print(f"{'case':<56} {'params':>9} {'compile':>10} {'ms/step':>10} {'(min-max)':>13} {'tokens/s':>12} "
-          f"{'TFLOP/s':>9} {'MFU':>6} {'speed':>7} {'loss':>8}")
+    print(
+        f"{'case':<56} {'params':>9} {'compile':>10} {'ms/step':>10} {'(min-max)':>13} {'tokens/s':>12} "
+        f"{'TFLOP/s':>9} {'MFU':>6} {'speed':>7} {'loss':>8}"
+    )
     for m in results:
         print_row(m, results[0])
     for m in results[1:]:
-        print(f"ratio {m.label} vs {results[0].label}: tokens/s x{m.tokens_per_s / results[0].tokens_per_s:.3f}, "
-              f"ms/step x{m.step_s / results[0].step_s:.3f} (medians of {args.rounds} interleaved rounds)")
+        print(
+            f"ratio {m.label} vs {results[0].label}: tokens/s x{m.tokens_per_s / results[0].tokens_per_s:.3f}, "
+            f"ms/step x{m.step_s / results[0].step_s:.3f} (medians of {args.rounds} interleaved rounds)"
+        )
     return 0
 
 

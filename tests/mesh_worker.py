@@ -30,11 +30,12 @@ def run_worker(args: list[str], env_extra: dict, timeout: int = 600) -> dict:
     import subprocess
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off", **env_extra}
-    proc = subprocess.run([sys.executable, __file__, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,9 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--process_id", type=int, default=0)
     ap.add_argument("--run_dir")
     ap.add_argument("--binding", action="append", default=[])
-    ap.add_argument("--case", action="append", default=[],
-                    help="MESH/RULES/DEVICES/DATA, e.g. 2,4/tensor_parallel/0/global (repeatable; overrides "
-                         "those four flags)")
+    ap.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        help="MESH/RULES/DEVICES/DATA, e.g. 2,4/tensor_parallel/0/global (repeatable; overrides those four flags)",
+    )
     return ap.parse_args(argv)
 
 
@@ -76,7 +80,7 @@ def setup(args):
     store = get_token_store(pre.corpus, vocab, args.cache, progress=False)
     import jax
 
-    devices = jax.devices()[:args.devices] if args.devices else None
+    devices = jax.devices()[: args.devices] if args.devices else None
     with gin.unlock_config():
         gin.bind_parameter("Partitioner.mesh_shape", mesh)
     return model, pre, store, Partitioner(devices=devices)
@@ -86,11 +90,16 @@ def make_stream(args, pre, store, partitioner):
     from t5explore.data.pretrain_stream import PretrainStream
 
     if args.data == "per_process":
-        return PretrainStream.for_process(store, pre.objective, pre.inputs_length, pre.batch_size, 0,
-                                          partitioner=partitioner, prefetch=0)
+        return PretrainStream.for_process(
+            store, pre.objective, pre.inputs_length, pre.batch_size, 0, partitioner=partitioner, prefetch=0
+        )
     if args.data == "two_hosts":
-        hosts = [PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, 0, host_index=h,
-                                host_count=2, prefetch=0) for h in range(2)]
+        hosts = [
+            PretrainStream(
+                store, pre.objective, pre.inputs_length, pre.batch_size, 0, host_index=h, host_count=2, prefetch=0
+            )
+            for h in range(2)
+        ]
         return TwoHosts(hosts)
     return PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, 0, prefetch=0)
 
@@ -146,10 +155,15 @@ def train(args) -> dict:
     trainer = Trainer(model, partitioner, params, shardings, pre.get_optimizer(), pre.steps, 0)
     stream = make_stream(args, pre, store, partitioner)
     wi = params["encoder"]["layer_0"]["mlp"]["wi_0"]  # [embed, mlp]
-    out = {"process": jax.process_index(), "processes": jax.process_count(), "devices": partitioner.mesh.size,
-           "mesh": dict(partitioner.mesh.shape), "wi_0_spec": [str(a) for a in wi.sharding.spec],
-           "wi_0_shard": list(wi.addressable_shards[0].data.shape),
-           "opt_state_share": device_share(trainer.state.opt_state)}
+    out = {
+        "process": jax.process_index(),
+        "processes": jax.process_count(),
+        "devices": partitioner.mesh.size,
+        "mesh": dict(partitioner.mesh.shape),
+        "wi_0_spec": [str(a) for a in wi.sharding.spec],
+        "wi_0_shard": list(wi.addressable_shards[0].data.shape),
+        "opt_state_share": device_share(trainer.state.opt_state),
+    }
     if args.run_dir:
         out["rows"] = run_pretrain(args, trainer, pre, store, stream)
     else:
@@ -178,8 +192,15 @@ def run_pretrain(args, trainer, pre, store, stream) -> list[dict]:
     metrics_dir = run_dir if jax.process_index() == 0 else run_dir / f"process_{jax.process_index()}"
     writer = MetricsWriter(metrics_dir, tensorboard=False)
     try:
-        pretrain(trainer, pre, stream, held_out_batches(store, pre, 0), writer, run_dir / "checkpoints",
-                 progress_stream=open(os.devnull, "w"))
+        pretrain(
+            trainer,
+            pre,
+            stream,
+            held_out_batches(store, pre, 0),
+            writer,
+            run_dir / "checkpoints",
+            progress_stream=open(os.devnull, "w"),
+        )
         return [{k: r[k] for k in ("phase", "step", "loss")} for r in writer.rows()]
     finally:
         writer.close()

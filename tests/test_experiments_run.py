@@ -42,8 +42,12 @@ def first_batches(run) -> list[dict[str, np.ndarray]] | None:
     chunk_rng = numpy_rng(0, 99)  # the same uncorrupted text for every row (stream 99: test-only)
     batches = []
     for k in range(NUM_BATCHES):
-        chunks = chunk_rng.integers(VOCAB.first_regular_id, VOCAB.vocab_size - VOCAB.num_sentinels,
-                                    size=(BATCH, plan.raw_length), dtype=np.int32)
+        chunks = chunk_rng.integers(
+            VOCAB.first_regular_id,
+            VOCAB.vocab_size - VOCAB.num_sentinels,
+            size=(BATCH, plan.raw_length),
+            dtype=np.int32,
+        )
         batches.append(pre.objective(chunks, numpy_rng(run.seed, STREAM_OBJECTIVE, k, 0), VOCAB))
     return batches
 

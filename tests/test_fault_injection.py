@@ -47,8 +47,12 @@ T5Config.num_decoder_layers = 1
 """
 KILLS = {  # phase -> candidate kill points (point, step), in the order the phases happen
     "pretraining": [("pretrain", 2), ("pretrain", 4), ("pretrain_eval", 3)],
-    "checkpoint write": [("checkpoint/pretrain", 3), ("checkpoint/pretrain", 6),
-                         ("checkpoint/finetune/stdlib_module", 2), ("checkpoint/finetune/stdlib_module", 4)],
+    "checkpoint write": [
+        ("checkpoint/pretrain", 3),
+        ("checkpoint/pretrain", 6),
+        ("checkpoint/finetune/stdlib_module", 2),
+        ("checkpoint/finetune/stdlib_module", 4),
+    ],
     "fine-tuning": [("finetune/stdlib_module", 3), ("finetune/stdlib_module", 4)],
     "evaluation": [("eval/stdlib_module", 2), ("eval/stdlib_module", 4)],
     "result.json": [("result", 0)],
@@ -56,19 +60,24 @@ KILLS = {  # phase -> candidate kill points (point, step), in the order the phas
 TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}  # wall-clock fields of metrics rows
 
 
-def _sweep(sweep_file: Path, results: Path, env: dict, kill: str | None = None, only: str | None = None
-           ) -> subprocess.CompletedProcess:
+def _sweep(
+    sweep_file: Path, results: Path, env: dict, kill: str | None = None, only: str | None = None
+) -> subprocess.CompletedProcess:
     env = {**env, KILL_ENV: kill} if kill else env
     cmd = [sys.executable, "-m", "t5explore.cli", "sweep", str(sweep_file), f"--results_dir={results}"]
-    return subprocess.run(cmd + ([f"--only={only}"] if only else []), env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        cmd + ([f"--only={only}"] if only else []), env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _numbers(run: Path) -> dict:
     result = json.loads((run / "result.json").read_text())
     rows = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(run / "metrics.jsonl")]
-    return {"result": {k: result[k] for k in ("pretrain", "downstream", "benchmarks", "bootstrap")}, "rows": rows,
-            "predictions": (run / "predictions" / "stdlib_module.jsonl").read_text()}
+    return {
+        "result": {k: result[k] for k in ("pretrain", "downstream", "benchmarks", "bootstrap")},
+        "rows": rows,
+        "predictions": (run / "predictions" / "stdlib_module.jsonl").read_text(),
+    }
 
 
 def _tensorboard_points(run: Path) -> set[tuple[str, int]]:
@@ -79,10 +88,10 @@ def _tensorboard_points(run: Path) -> set[tuple[str, int]]:
     for path in run.glob("events.out.tfevents.*"):
         data, at = path.read_bytes(), 0
         while at + 12 <= len(data):
-            (length,) = struct.unpack("<Q", data[at:at + 8])
+            (length,) = struct.unpack("<Q", data[at : at + 8])
             if at + 16 + length > len(data):
                 break  # a record cut by the kill
-            event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
             points |= {(v.tag, event.step) for v in event.summary.value}
             at += 16 + length
     return points
@@ -92,8 +101,12 @@ def _tensorboard_points(run: Path) -> set[tuple[str, int]]:
 def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_numbers(tmp_path, cache_dir):
     sweep_file = tmp_path / "faults.gin"
     sweep_file.write_text(SWEEP)
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_CACHE": str(cache_dir),
-           "T5EXPLORE_COMPILE_CACHE": str(tmp_path / "jax_cache")}
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "T5EXPLORE_CACHE": str(cache_dir),
+        "T5EXPLORE_COMPILE_CACHE": str(tmp_path / "jax_cache"),
+    }
     env.pop(KILL_ENV, None)
     reference = _sweep(sweep_file, tmp_path / "reference", env)
     assert reference.returncode == 0, reference.stdout + reference.stderr

@@ -53,7 +53,8 @@ def test_load_task_reports_truncation_in_one_clean_line_per_split(capsys):
     assert loaded.train_inputs.shape == (4, 16) and loaded.val_inputs.shape == (2, 16)
     assert capsys.readouterr().err.splitlines() == [
         "warning: task t train: truncated 3 of 4 inputs to 16 tokens (75.0%), 3 of 4 targets to 4 tokens (75.0%)",
-        "warning: task t validation: truncated 1 of 2 inputs to 16 tokens (50.0%)"]
+        "warning: task t validation: truncated 1 of 2 inputs to 16 tokens (50.0%)",
+    ]
 
 
 def _fake_task(name, n):
@@ -90,22 +91,48 @@ def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, 
     from t5explore.model.config import T5Config, padded_vocab_size
     from t5explore.model.encoder_decoder import EncoderDecoder
 
-    tiny_t5 = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64,
-                                      num_heads=4, head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
-                                      name="tiny"))
+    tiny_t5 = EncoderDecoder(
+        T5Config(
+            vocab_size=padded_vocab_size(builtin_vocab.vocab_size),
+            d_model=64,
+            num_heads=4,
+            head_dim=16,
+            d_ff=128,
+            num_encoder_layers=2,
+            num_decoder_layers=2,
+            name="tiny",
+        )
+    )
     task = get_task("stdlib_module")
     part = Partitioner()
     params, shardings = init_params(tiny_t5, part, seed=0)
     before = jax.tree.map(np.asarray, params)
-    cfg = Finetune(tasks=["stdlib_module"], steps=300, batch_size=16, inputs_length=64, targets_length=8,
-                   learning_rate=1e-3, eval_every=150, log_every=50, eval_batch_size=64)
+    cfg = Finetune(
+        tasks=["stdlib_module"],
+        steps=300,
+        batch_size=16,
+        inputs_length=64,
+        targets_length=8,
+        learning_rate=1e-3,
+        eval_every=150,
+        log_every=50,
+        eval_batch_size=64,
+    )
 
     def make_trainer(total):
         return Trainer(tiny_t5, part, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(tmp_path, tensorboard=False)
-    out = finetune(make_trainer, lambda p, x: tiny_t5.greedy_decode(p, x, cfg.targets_length), cfg,
-                   {"stdlib_module": task}, builtin_vocab, writer, tmp_path, seed=0)
+    out = finetune(
+        make_trainer,
+        lambda p, x: tiny_t5.greedy_decode(p, x, cfg.targets_length),
+        cfg,
+        {"stdlib_module": task},
+        builtin_vocab,
+        writer,
+        tmp_path,
+        seed=0,
+    )
     said = [ln for ln in capsys.readouterr().err.splitlines() if "truncated" in ln]  # once per split
     assert len(said) == 2 and said[0].startswith("warning: task stdlib_module train: truncated ")
     assert " of 1086 inputs to 64 tokens" in said[0] and said[1].startswith("warning: task stdlib_module validation:")

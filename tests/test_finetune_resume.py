@@ -40,8 +40,10 @@ class ByteVocab:
 def _overlap(targets, predictions, metas):
     """A score that moves with every evaluation (so best steps change): % of target characters predicted."""
     hits = [sum(a == b for a, b in zip(t, p)) / len(t) for t, p in zip(targets, predictions)]
-    return {"overlap": 100 * float(np.mean(hits)), "exact": 100 * float(np.mean([t == p for t, p in
-                                                                                zip(targets, predictions)]))}
+    return {
+        "overlap": 100 * float(np.mean(hits)),
+        "exact": 100 * float(np.mean([t == p for t, p in zip(targets, predictions)])),
+    }
 
 
 def _task(name: str, shift: int) -> DownstreamTask:
@@ -62,8 +64,18 @@ def model_and_params():
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import init_params
 
-    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2,
-                                    head_dim=16, d_ff=64, num_encoder_layers=1, num_decoder_layers=1, name="tiny"))
+    model = EncoderDecoder(
+        T5Config(
+            vocab_size=padded_vocab_size(ByteVocab.vocab_size),
+            d_model=32,
+            num_heads=2,
+            head_dim=16,
+            d_ff=64,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            name="tiny",
+        )
+    )
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     return model, partitioner, params, shardings
@@ -72,6 +84,7 @@ def model_and_params():
 @pytest.fixture
 def kills(monkeypatch):
     """kills(spec): the next run raises Killed at `<point>:<step>` (None: runs through)."""
+
     def die():
         raise Killed
 
@@ -82,6 +95,7 @@ def kills(monkeypatch):
             monkeypatch.delenv(faults.KILL_ENV, raising=False)
         else:
             monkeypatch.setenv(faults.KILL_ENV, spec)
+
     return set_kill
 
 
@@ -90,9 +104,19 @@ def _run_finetune(run_dir, mode, model_and_params, made, packing=True):
 
     model, partitioner, params, shardings = model_and_params
     # packed: rows of 24 input tokens hold two examples (an example is ~10 tokens)
-    cfg = Finetune(tasks=list(TASKS), mode=mode, steps=6, batch_size=4, inputs_length=24 if packing else 12,
-                   targets_length=4, learning_rate=1e-2 if packing else 3e-2, eval_every=2, log_every=3,
-                   eval_batch_size=8, packing=packing)
+    cfg = Finetune(
+        tasks=list(TASKS),
+        mode=mode,
+        steps=6,
+        batch_size=4,
+        inputs_length=24 if packing else 12,
+        targets_length=4,
+        learning_rate=1e-2 if packing else 3e-2,
+        eval_every=2,
+        log_every=3,
+        eval_batch_size=8,
+        packing=packing,
+    )
 
     class CountingTrainer(Trainer):
         def reset(self):  # per-task groups share one Trainer: a group started on it counts like a new one
@@ -104,8 +128,16 @@ def _run_finetune(run_dir, mode, model_and_params, made, packing=True):
         return CountingTrainer(model, partitioner, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(run_dir, tensorboard=False)
-    return finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, cfg.targets_length), cfg, TASKS,
-                    ByteVocab(), writer, run_dir, seed=0)
+    return finetune(
+        make_trainer,
+        lambda p, x: model.greedy_decode(p, x, cfg.targets_length),
+        cfg,
+        TASKS,
+        ByteVocab(),
+        writer,
+        run_dir,
+        seed=0,
+    )
 
 
 def _numbers(run_dir, out) -> dict:
@@ -115,16 +147,20 @@ def _numbers(run_dir, out) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode, cuts, trainers, packing", [
-    # killed mid-window (rows at 3 and 6, checkpoints at 2/4/6); in task_b's evaluation after task_a finished
-    # (task_a is resumed, task_b started); while task_b's finishing checkpoint is written (task_a not retrained)
-    ("per_task", ["finetune/task_a:3", "eval/task_b:4", "checkpoint/finetune/task_b:6"], [1, 2, 1], True),
-    # one mixture: mid-window; task_b's evaluation at 4, after task_a's row at 4; the finishing checkpoint
-    ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1], True),
-    ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1], False),
-])
-def test_finetune_cut_anywhere_resumes_to_the_uninterrupted_numbers(tmp_path, model_and_params, kills, mode, cuts,
-                                                                    trainers, packing):
+@pytest.mark.parametrize(
+    "mode, cuts, trainers, packing",
+    [
+        # killed mid-window (rows at 3 and 6, checkpoints at 2/4/6); in task_b's evaluation after task_a finished
+        # (task_a is resumed, task_b started); while task_b's finishing checkpoint is written (task_a not retrained)
+        ("per_task", ["finetune/task_a:3", "eval/task_b:4", "checkpoint/finetune/task_b:6"], [1, 2, 1], True),
+        # one mixture: mid-window; task_b's evaluation at 4, after task_a's row at 4; the finishing checkpoint
+        ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1], True),
+        ("multi_task", ["finetune/mixture:3", "eval/task_b:2", "checkpoint/finetune/mixture:6"], [1, 1, 1], False),
+    ],
+)
+def test_finetune_cut_anywhere_resumes_to_the_uninterrupted_numbers(
+    tmp_path, model_and_params, kills, mode, cuts, trainers, packing
+):
     with compile_cache.enabled(tmp_path / "jax_cache"):
         kills(None)
         full = _numbers(tmp_path / "full", _run_finetune(tmp_path / "full", mode, model_and_params, [], packing))
@@ -140,7 +176,8 @@ def test_finetune_cut_anywhere_resumes_to_the_uninterrupted_numbers(tmp_path, mo
     assert made == [] and full == resumed
     assert {r["best_step"] for r in full["downstream"].values()} != {2}  # the best moved: predictions rewritten
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints" / "finetune").iterdir()) == (
-        ["task_a", "task_b"] if mode == "per_task" else ["mixture"])
+        ["task_a", "task_b"] if mode == "per_task" else ["mixture"]
+    )
 
 
 def test_finetune_checkpoint_of_another_config_is_refused(tmp_path):
@@ -150,8 +187,9 @@ def test_finetune_checkpoint_of_another_config_is_refused(tmp_path):
     ckpt = resume.GroupCheckpoint(tmp_path, "task_a", resume.signature(cfg, ["task_a"], 0))
     ckpt.save(2, None, {"finished": False})
     ckpt.close()
-    other = resume.GroupCheckpoint(tmp_path, "task_a", resume.signature(Finetune(tasks=["task_a"], steps=8),
-                                                                        ["task_a"], 0))
+    other = resume.GroupCheckpoint(
+        tmp_path, "task_a", resume.signature(Finetune(tasks=["task_a"], steps=8), ["task_a"], 0)
+    )
     with pytest.raises(ValueError, match=r"made under another config \(steps changed\)"):
         other.saved()
     other.close()
@@ -159,8 +197,14 @@ def test_finetune_checkpoint_of_another_config_is_refused(tmp_path):
 
 def test_sampler_restored_from_its_state_draws_the_same_batches():
     def task(name, n):
-        return TokenizedTask(name, None, np.arange(n * 3, dtype=np.int32).reshape(n, 3),
-                             np.arange(n, dtype=np.int32)[:, None], [], np.zeros((1, 3), np.int32))
+        return TokenizedTask(
+            name,
+            None,
+            np.arange(n * 3, dtype=np.int32).reshape(n, 3),
+            np.arange(n, dtype=np.int32)[:, None],
+            [],
+            np.zeros((1, 3), np.int32),
+        )
 
     tasks = [task("a", 5), task("b", 11)]
     first = MixtureSampler(tasks, 4, seed=7, cap=100, task_ids=[0, 1])
@@ -188,8 +232,17 @@ def test_pretraining_cut_between_a_checkpoint_and_a_row_resumes_to_the_same_rows
     """log_every=2, checkpoint_every=3: the row at 4 averages steps 3 and 4, one of them before the checkpoint."""
     from test_train_loop import StandInStream, make_trainer
 
-    cfg = Pretrain(objective=object(), steps=6, batch_size=8, inputs_length=12, log_every=2, checkpoint_every=3,
-                   keep_checkpoints=2, eval_every=3, eval_batches=1)
+    cfg = Pretrain(
+        objective=object(),
+        steps=6,
+        batch_size=8,
+        inputs_length=12,
+        log_every=2,
+        checkpoint_every=3,
+        keep_checkpoints=2,
+        eval_every=3,
+        eval_batches=1,
+    )
     eval_batches = [next(StandInStream(seed=1))]
 
     def run(run_dir):
@@ -222,8 +275,10 @@ def test_tensorboard_points_survive_a_kill_and_every_attempt_keeps_its_file(tmp_
 def test_status_shows_the_phase_and_step_an_incomplete_run_reached(tmp_path):
     from t5explore.sweep.status import run_progress
 
-    (tmp_path / "config.gin").write_text("Finetune.mode = 'per_task'\nFinetune.steps = 500\nFinetune.tasks = \\\n"
-                                         "    ['glue_cola', 'glue_rte',\n     'glue_sst2']\nPretrain.steps = 6\n")
+    (tmp_path / "config.gin").write_text(
+        "Finetune.mode = 'per_task'\nFinetune.steps = 500\nFinetune.tasks = \\\n"
+        "    ['glue_cola', 'glue_rte',\n     'glue_sst2']\nPretrain.steps = 6\n"
+    )
     writer = MetricsWriter(tmp_path, tensorboard=False)
     assert run_progress(tmp_path) == ""
     writer.write("pretrain", 4, {"loss": 1.0})
@@ -232,7 +287,8 @@ def test_status_shows_the_phase_and_step_an_incomplete_run_reached(tmp_path):
     writer.write("finetune/glue_rte", 300, {"loss": 1.0})
     writer.write("finetune_eval/glue_rte", 200, {"accuracy": 1.0})
     assert run_progress(tmp_path) == "finetune task 2/3 glue_rte step 300/500"
-    (tmp_path / "config.gin").write_text("Finetune.mode = 'multi_task'\nFinetune.steps = 500\n"
-                                         "Finetune.tasks = ['glue_cola', 'glue_rte']\n")
+    (tmp_path / "config.gin").write_text(
+        "Finetune.mode = 'multi_task'\nFinetune.steps = 500\nFinetune.tasks = ['glue_cola', 'glue_rte']\n"
+    )
     writer.write("finetune/mixture", 300, {"loss": 1.0})
     assert run_progress(tmp_path) == "finetune mixture step 300/500"

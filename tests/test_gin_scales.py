@@ -54,4 +54,3 @@ def test_scale_file_overrides_every_default_setting(default, scale):
     leaked = {k: v for k, v in before.items() if k in combined and k not in alone and combined[k] == v}
     assert not leaked, f"{scale} leaves {default} settings in force: {leaked}"
     assert {k: combined[k] for k in alone} == alone
-

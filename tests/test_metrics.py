@@ -111,7 +111,8 @@ def test_length_mismatch_is_an_error():
 
 def test_rouge_identical_disjoint_and_averaged_over_examples():
     assert metrics.rouge_scores(["The cat sat ."], ["the cat sat ."]) == pytest.approx(
-        {"rouge1": 100.0, "rouge2": 100.0, "rougeLsum": 100.0})  # rouge_score lowercases
+        {"rouge1": 100.0, "rouge2": 100.0, "rougeLsum": 100.0}
+    )  # rouge_score lowercases
     assert metrics.rouge_scores(["a b c"], ["x y z"]) == {"rouge1": 0.0, "rouge2": 0.0, "rougeLsum": 0.0}
     out = metrics.rouge_scores(["a b c", "a b c"], ["a b c", "x y z"])
     assert out == pytest.approx({"rouge1": 50.0, "rouge2": 50.0, "rougeLsum": 50.0})
@@ -137,7 +138,7 @@ def test_bleu_identical_disjoint_and_hand_computed():
     assert metrics.bleu(["The cat sat on the mat ."], ["The cat sat on the mat ."]) == pytest.approx(100.0)
     assert metrics.bleu(["a b c d e"], ["v w x y z"]) == 0.0
     # n-gram precisions 4/5, 3/4, 2/3, 1/2, equal lengths: (0.2)^(1/4).
-    assert metrics.bleu(["a b c d f"], ["a b c d e"]) == pytest.approx(100 * 0.2 ** 0.25)
+    assert metrics.bleu(["a b c d f"], ["a b c d e"]) == pytest.approx(100 * 0.2**0.25)
     # All precisions 1, hypothesis 4 of 6 reference tokens: brevity penalty exp(1 - 6/4).
     assert metrics.bleu(["a b c d e f"], ["a b c d"]) == pytest.approx(100 * math.exp(-0.5))
     assert metrics.bleu([], []) == 0.0

@@ -23,8 +23,19 @@ from t5explore.model.partitioning import DEFAULT_LOGICAL_RULES, LOGICAL_AXIS_NAM
 from t5explore.model.t5 import T5
 from t5explore.seeds import STREAM_DROPOUT, STREAM_PARAMS, numpy_rng
 
-TINY = T5Config(vocab_size=96, d_model=32, num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=2,
-                num_decoder_layers=2, mlp="gated-gelu", tie_embeddings=False, dtype="float32", name="test_tiny")
+TINY = T5Config(
+    vocab_size=96,
+    d_model=32,
+    num_heads=4,
+    head_dim=8,
+    d_ff=64,
+    num_encoder_layers=2,
+    num_decoder_layers=2,
+    mlp="gated-gelu",
+    tie_embeddings=False,
+    dtype="float32",
+    name="test_tiny",
+)
 TINY_T5_1_0 = dataclasses.replace(TINY, mlp="relu", tie_embeddings=True, name="test_tiny_1_0")
 
 
@@ -39,13 +50,13 @@ def prng_key(stream: int):
 
 
 # Each jitted function is built once per config and reused, for the same reason.
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def init_params(cfg: T5Config):
     enc, dec = jnp.ones((1, 4), jnp.int32), jnp.ones((1, 3), jnp.int32)
     return jax.jit(lambda key: T5(cfg).init(key, enc, dec)["params"])(prng_key(STREAM_PARAMS))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_forward(cfg: T5Config):
     return jax.jit(lambda p, e, d, extra: T5(cfg).apply({"params": p}, e, d, **extra))
 
@@ -76,8 +87,9 @@ def param_paths(params) -> set[str]:
     return {"/".join(k.key for k in path) for path, _ in flat}
 
 
-@pytest.mark.parametrize("cfg", [TINY, TINY_T5_1_0, dataclasses.replace(TINY, dtype="bfloat16")],
-                         ids=["t5_1_1", "t5_1_0", "bf16"])
+@pytest.mark.parametrize(
+    "cfg", [TINY, TINY_T5_1_0, dataclasses.replace(TINY, dtype="bfloat16")], ids=["t5_1_1", "t5_1_0", "bf16"]
+)
 def test_logits_shape_and_dtype(cfg):
     params = init_params(dataclasses.replace(cfg, dtype="float32"))  # dtype does not change the parameters
     logits = forward(cfg, params, random_tokens(1, (2, 6)), random_tokens(2, (2, 5)))
@@ -95,8 +107,10 @@ def test_tied_and_untied_parameter_sets():
     assert "encoder/layer_0/mlp/wi_0" in untied and "encoder/layer_0/mlp/wi_1" in untied
     assert "encoder/layer_0/mlp/wi" in tied and not any("wi_0" in p for p in tied)
     # One relative position table per stack, none inside layers.
-    assert {p for p in untied if "rel_embedding" in p} == {"encoder/relpos_bias/rel_embedding",
-                                                            "decoder/relpos_bias/rel_embedding"}
+    assert {p for p in untied if "rel_embedding" in p} == {
+        "encoder/relpos_bias/rel_embedding",
+        "decoder/relpos_bias/rel_embedding",
+    }
 
 
 def test_tied_logits_are_embedding_attend_scaled_by_inverse_sqrt_d_model():
@@ -149,14 +163,24 @@ def test_all_padding_encoder_input_gives_finite_logits(apply_tiny):
 
 def test_segment_ids_isolate_packed_examples(tiny_params):
     """Two examples packed in one row give the same logits as each alone (positions restart per segment)."""
-    e1, e2, d1, d2 = (random_tokens(11, (4,)), random_tokens(12, (2,)), random_tokens(13, (3,)),
-                      random_tokens(14, (2,)))
+    e1, e2, d1, d2 = (
+        random_tokens(11, (4,)),
+        random_tokens(12, (2,)),
+        random_tokens(13, (3,)),
+        random_tokens(14, (2,)),
+    )
     pad = lambda x, n: jnp.pad(x, (0, n - len(x)))  # alone: padded encoder, trailing decoder tokens unseen
     alone = forward(TINY, tiny_params, jnp.stack([pad(e1, 6), pad(e2, 6)]), jnp.stack([pad(d1, 5), pad(d2, 5)]))
     packed = forward(
-        TINY, tiny_params, jnp.concatenate([e1, e2])[None], jnp.concatenate([d1, d2])[None],
-        encoder_segment_ids=jnp.array([[1, 1, 1, 1, 2, 2]]), decoder_segment_ids=jnp.array([[1, 1, 1, 2, 2]]),
-        encoder_positions=jnp.array([[0, 1, 2, 3, 0, 1]]), decoder_positions=jnp.array([[0, 1, 2, 0, 1]]))
+        TINY,
+        tiny_params,
+        jnp.concatenate([e1, e2])[None],
+        jnp.concatenate([d1, d2])[None],
+        encoder_segment_ids=jnp.array([[1, 1, 1, 1, 2, 2]]),
+        decoder_segment_ids=jnp.array([[1, 1, 1, 2, 2]]),
+        encoder_positions=jnp.array([[0, 1, 2, 3, 0, 1]]),
+        decoder_positions=jnp.array([[0, 1, 2, 0, 1]]),
+    )
     np.testing.assert_allclose(packed[0, :3], alone[0, :3], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(packed[0, 3:], alone[1, :2], rtol=1e-5, atol=1e-5)
 
@@ -205,7 +229,7 @@ def test_greedy_decode_equals_stepwise_argmax(tiny_params):
     got = np.asarray(greedy_decode(T5(TINY), params, enc, max_length))
     np.testing.assert_array_equal(got, want)
     eos_at = int(np.argmax(got[0] == 1))
-    assert got[0, eos_at] == 1 and eos_at <= 2 and np.all(got[0, eos_at + 1:] == 0)
+    assert got[0, eos_at] == 1 and eos_at <= 2 and np.all(got[0, eos_at + 1 :] == 0)
     assert np.any(got[1] != 0)
 
 
@@ -237,8 +261,10 @@ def test_dropout_only_when_enabled():
     cfg = dataclasses.replace(TINY, dropout_rate=0.3)
     params = init_params(TINY)  # dropout adds no parameters
     enc, dec = random_tokens(18, (2, 6)), random_tokens(19, (2, 5))
-    apply = jax.jit(lambda key, on: T5(cfg).apply({"params": params}, enc, dec, enable_dropout=on,
-                                                 rngs={"dropout": key}), static_argnums=1)
+    apply = jax.jit(
+        lambda key, on: T5(cfg).apply({"params": params}, enc, dec, enable_dropout=on, rngs={"dropout": key}),
+        static_argnums=1,
+    )
     run = lambda seed, on: apply(jax.random.fold_in(prng_key(STREAM_DROPOUT), seed), on)
     np.testing.assert_array_equal(run(0, False), run(1, False))
     assert not np.allclose(run(0, True), run(1, True))
@@ -260,8 +286,7 @@ def test_param_count_of_gin_sizes(name, expected):
 
 def test_num_params_formula_for_t5_1_0(tiny_params):
     shapes = param_shapes(TINY_T5_1_0)
-    assert sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(meta.unbox(shapes))) == num_params(
-        TINY_T5_1_0)
+    assert sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(meta.unbox(shapes))) == num_params(TINY_T5_1_0)
 
 
 def test_train_flops_match_xla_count_of_matmuls():

@@ -25,13 +25,14 @@ from t5explore.model.t5 import T5
 from t5explore.seeds import numpy_rng
 from t5explore.train.steps import cross_entropy_impl, loss_and_metrics, token_losses
 
-BASE = T5Config(vocab_size=96, d_model=32, num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=2,
-                num_decoder_layers=3, name="eff")
+BASE = T5Config(
+    vocab_size=96, d_model=32, num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=2, num_decoder_layers=3, name="eff"
+)
 ENC = jnp.asarray(numpy_rng(0, 0).integers(2, 96, (2, 7)), jnp.int32).at[1, 5:].set(0)  # row 1 padded
 DEC = jnp.asarray(numpy_rng(0, 1).integers(2, 96, (2, 5)), jnp.int32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_params():
     return meta.unbox(jax.jit(lambda k: T5(BASE).init(k, ENC, DEC)["params"])(jax.random.key(0)))
 
@@ -44,10 +45,11 @@ def loss_fn(cfg: T5Config):
     def loss(params):
         logits = T5(cfg).apply({"params": params}, ENC, DEC)
         return jnp.mean(jax.nn.log_softmax(logits)[..., 3])
+
     return loss
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def logits_and_grads(cfg: T5Config):
     params = params_for(cfg)
     logits = jax.jit(lambda p: T5(cfg).apply({"params": p}, ENC, DEC))(params)
@@ -162,8 +164,10 @@ def test_float32_logits_are_closer_to_a_float32_model(tied):
     np.testing.assert_array_equal(logits(float32_logits=True), ref)  # a no-op in float32
 
 
-@pytest.mark.parametrize("field, value", [("remat_policy", "some"), ("attention_impl", "flash"),
-                                          ("scan_layers", 1), ("float32_logits", "yes")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("remat_policy", "some"), ("attention_impl", "flash"), ("scan_layers", 1), ("float32_logits", "yes")],
+)
 def test_config_rejects_unknown_options(field, value):
     with pytest.raises(ValueError, match=f"T5Config.{field}"):
         dataclasses.replace(BASE, **{field: value})
@@ -173,8 +177,10 @@ def test_config_rejects_unknown_options(field, value):
 def test_integer_label_cross_entropy_matches_one_hot(z_loss, smoothing):
     rng = numpy_rng(3, 0)
     logits = jnp.asarray(rng.normal(size=(3, 5, 40)).astype(np.float32) * 3)
-    batch = {"decoder_target_tokens": jnp.asarray(rng.integers(0, 40, (3, 5)), jnp.int32),
-             "decoder_loss_weights": jnp.asarray(rng.random((3, 5)) > 0.3, jnp.float32)}
+    batch = {
+        "decoder_target_tokens": jnp.asarray(rng.integers(0, 40, (3, 5)), jnp.int32),
+        "decoder_loss_weights": jnp.asarray(rng.random((3, 5)) > 0.3, jnp.float32),
+    }
     ce_a, z_a = token_losses(logits, batch["decoder_target_tokens"], z_loss, smoothing, "one_hot")
     ce_b, z_b = token_losses(logits, batch["decoder_target_tokens"], z_loss, smoothing, "integer_labels")
     np.testing.assert_allclose(ce_b, ce_a, rtol=1e-6, atol=1e-5)

@@ -45,8 +45,10 @@ SMALL_PARAMS_AT_32128 = 76_961_152
 def parse_run_config(model_gin: str):
     """(T5Config at VOCAB, Pretrain) from a model gin plus the GPU runs' optimiser and objective gin files."""
     try:
-        parse_gin([model_gin, "gin/optim/adafactor_rsqrt.gin", "gin/objectives/span_corruption.gin"],
-                  [f"Pretrain.inputs_length = {INPUTS}", f"Pretrain.batch_size = {BATCH}", f"Pretrain.steps = {STEPS}"])
+        parse_gin(
+            [model_gin, "gin/optim/adafactor_rsqrt.gin", "gin/objectives/span_corruption.gin"],
+            [f"Pretrain.inputs_length = {INPUTS}", f"Pretrain.batch_size = {BATCH}", f"Pretrain.steps = {STEPS}"],
+        )
         return dataclasses.replace(T5Config(), vocab_size=VOCAB), Pretrain()
     finally:
         gin.clear_config()
@@ -56,7 +58,8 @@ def span_corruption_batch(pre: Pretrain, tokens: TokenSpace) -> dict[str, np.nda
     """One real span-corruption batch of random ordinary token ids (no corpus needed)."""
     plan = pre.objective.plan(pre.inputs_length)
     chunks = numpy_rng(SEED, STREAM_OBJECTIVE, 0, 1).integers(
-        tokens.first_regular_id, tokens.vocab_size - tokens.num_sentinels, (pre.batch_size, plan.raw_length))
+        tokens.first_regular_id, tokens.vocab_size - tokens.num_sentinels, (pre.batch_size, plan.raw_length)
+    )
     return pre.objective(chunks.astype(np.int32), numpy_rng(SEED, STREAM_OBJECTIVE, 0), tokens)
 
 
@@ -120,13 +123,18 @@ def test_activations_are_bfloat16_and_parameters_float32(small_run):
     targets = jnp.asarray(batch["targets"])
     # Shapes and dtypes of every module's output, traced only (nothing is compiled or run).
     logits, state = jax.eval_shape(
-        lambda p: T5(cfg).apply({"params": p}, inputs, targets, capture_intermediates=True), trainer.params)
+        lambda p: T5(cfg).apply({"params": p}, inputs, targets, capture_intermediates=True), trainer.params
+    )
     assert logits.dtype == jnp.float32 and logits.shape == (BATCH, TARGETS, VOCAB)
     flat = jax.tree_util.tree_flatten_with_path(state["intermediates"])[0]
     dtypes = {"/".join(str(getattr(k, "key", k)) for k in path): x.dtype for path, x in flat}
-    layer_outputs = {p: d for p, d in dtypes.items()
-                     if p.split("/")[0] in ("encoder", "decoder") and p.split("/")[1].startswith("layer_")
-                     and p.split("/")[2].startswith("__call__")}
+    layer_outputs = {
+        p: d
+        for p, d in dtypes.items()
+        if p.split("/")[0] in ("encoder", "decoder")
+        and p.split("/")[1].startswith("layer_")
+        and p.split("/")[2].startswith("__call__")
+    }
     assert len(layer_outputs) == cfg.num_encoder_layers + cfg.num_decoder_layers
     assert set(layer_outputs.values()) == {jnp.dtype("bfloat16")}, layer_outputs
     mlp_outputs = {d for p, d in dtypes.items() if "/mlp/__call__" in p}

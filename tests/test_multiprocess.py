@@ -33,10 +33,24 @@ def launch_pair(args: list[str], timeout: int = 600) -> list[dict]:
     """The worker as processes 0 and 1 of one distributed run; returns both results."""
     port = free_port()
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off", **TWO_DEVICES}
-    procs = [subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "mesh_worker.py"), *args,
-                               f"--coordinator=localhost:{port}", "--num_processes=2", f"--process_id={i}"],
-                              cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO_ROOT / "tests" / "mesh_worker.py"),
+                *args,
+                f"--coordinator=localhost:{port}",
+                "--num_processes=2",
+                f"--process_id={i}",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outs = []
     try:
         for proc in procs:
@@ -55,8 +69,10 @@ def one_process(cache_dir):
     """References in one process with 4 devices: the global stream, and both hosts' per-process rows."""
     cases = ["--case=-1,1/default/0/global", "--case=-1,1/default/0/two_hosts"]
     bindings = [a for b in PRETRAIN for a in ("--binding", b)]
-    return run_worker(["--cache", str(cache_dir), "--steps", "3", *bindings, *cases],
-                      {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    return run_worker(
+        ["--cache", str(cache_dir), "--steps", "3", *bindings, *cases],
+        {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+    )
 
 
 @pytest.mark.slow
@@ -89,11 +105,27 @@ def test_cli_initialises_from_gin_and_refuses_fine_tuning_across_processes(tmp_p
     a config that fine-tunes (exit 2, one line naming the fix) in every process."""
     port = free_port()
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off"}
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "t5explore.cli", "train", "--gin_file=gin/runs/tiny_cpu.gin",
-         f"--gin.Distributed.coordinator_address='localhost:{port}'", "--gin.Distributed.num_processes=2",
-         f"--gin.Distributed.process_id={i}", f"--run_dir={tmp_path / 'run'}"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "t5explore.cli",
+                "train",
+                "--gin_file=gin/runs/tiny_cpu.gin",
+                f"--gin.Distributed.coordinator_address='localhost:{port}'",
+                "--gin.Distributed.num_processes=2",
+                f"--gin.Distributed.process_id={i}",
+                f"--run_dir={tmp_path / 'run'}",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     try:
         outs = [proc.communicate(timeout=300) for proc in procs]
     finally:
@@ -106,10 +138,17 @@ def test_cli_initialises_from_gin_and_refuses_fine_tuning_across_processes(tmp_p
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, None), ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}, None),
-    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "2"}, "slurm"), ({"SLURM_NTASKS": "4"}, None),
-    ({"OMPI_COMM_WORLD_SIZE": "2"}, "openmpi"), ({"OMPI_COMM_WORLD_SIZE": "1"}, None)])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, None),
+        ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}, None),
+        ({"SLURM_NTASKS": "4", "SLURM_PROCID": "2"}, "slurm"),
+        ({"SLURM_NTASKS": "4"}, None),
+        ({"OMPI_COMM_WORLD_SIZE": "2"}, "openmpi"),
+        ({"OMPI_COMM_WORLD_SIZE": "1"}, None),
+    ],
+)
 def test_launcher_detection(env, expected):
     assert distributed.launcher(env) == expected
 

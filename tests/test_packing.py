@@ -31,8 +31,18 @@ def tiny():
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import init_params
 
-    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(ByteVocab.vocab_size), d_model=32, num_heads=2,
-                                    head_dim=16, d_ff=64, num_encoder_layers=2, num_decoder_layers=2, name="tiny"))
+    model = EncoderDecoder(
+        T5Config(
+            vocab_size=padded_vocab_size(ByteVocab.vocab_size),
+            d_model=32,
+            num_heads=2,
+            head_dim=16,
+            d_ff=64,
+            num_encoder_layers=2,
+            num_decoder_layers=2,
+            name="tiny",
+        )
+    )
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     return model, partitioner, params, shardings
@@ -64,10 +74,13 @@ def test_a_packed_rows_loss_is_the_sum_of_its_examples_losses_through_the_step(t
 
     model, _, params, _ = tiny
     rng = np.random.default_rng(0)
-    examples = [(np.append(rng.integers(6, 200, n_in), 1), np.append(rng.integers(6, 200, n_tg), 1))
-                for n_in, n_tg in ((5, 2), (9, 3), (3, 1), (12, 4), (6, 2))]
-    packed, n = pack_examples([x for x, _ in examples], [y for _, y in examples], rows=2, inputs_length=24,
-                              targets_length=10)
+    examples = [
+        (np.append(rng.integers(6, 200, n_in), 1), np.append(rng.integers(6, 200, n_tg), 1))
+        for n_in, n_tg in ((5, 2), (9, 3), (3, 1), (12, 4), (6, 2))
+    ]
+    packed, n = pack_examples(
+        [x for x, _ in examples], [y for _, y in examples], rows=2, inputs_length=24, targets_length=10
+    )
     assert n == 5 and packed["encoder_segment_ids"].max() >= 3  # several segments per row
     step = jax.jit(make_eval_step(model_apply_fn(model)))
     summed = float(step(params, packed)["cross_entropy"]) * float(packed["decoder_loss_weights"].sum())
@@ -93,6 +106,7 @@ def _tasks(n_a=13, n_b=29):
             inputs[i, :a], inputs[i, a] = rng.integers(6, 200, a), 1
             targets[i, :b], targets[i, b] = 1000 * seed + i, 1  # the target names the example
         return TokenizedTask(name, None, inputs, targets, [], np.zeros((1, 16), np.int32))
+
     return [task("a", n_a, 1), task("b", n_b, 2)]
 
 
@@ -103,8 +117,9 @@ def _example_ids(batch) -> list[int]:
 
 def test_packed_batches_are_seeded_deterministic_and_resume_exactly():
     tasks = _tasks()
-    first, same = (PackedSampler(tasks, 3, seed=5, cap=100, task_ids=[0, 1], inputs_length=16, targets_length=6)
-                   for _ in range(2))
+    first, same = (
+        PackedSampler(tasks, 3, seed=5, cap=100, task_ids=[0, 1], inputs_length=16, targets_length=6) for _ in range(2)
+    )
     other = PackedSampler(tasks, 3, seed=6, cap=100, task_ids=[0, 1], inputs_length=16, targets_length=6)
     batches = [first.batch(s) for s in range(10)]
     for s, b in enumerate(batches):
@@ -130,7 +145,7 @@ def test_a_single_packed_task_takes_its_examples_in_the_seeded_order():
     taken = 0
     while taken < 40:  # every batch holds the next examples of the epoch's order, each once
         ids = _example_ids(sampler.batch(0))
-        expected = order[taken:taken + len(ids)]
+        expected = order[taken : taken + len(ids)]
         assert ids == sorted(expected) or taken + len(ids) > 40
         taken += len(ids)
 
@@ -140,17 +155,37 @@ def _finetune(tiny, tmp_path, **overrides):
 
     model, partitioner, params, shardings = tiny
     made = []
-    cfg = Finetune(**{"tasks": list(TASKS), "mode": "per_task", "steps": 4, "batch_size": 4, "inputs_length": 32,
-                      "targets_length": 6, "learning_rate": 1e-2, "eval_every": 0, "log_every": 2,
-                      "eval_batch_size": 4, **overrides})
+    cfg = Finetune(
+        **{
+            "tasks": list(TASKS),
+            "mode": "per_task",
+            "steps": 4,
+            "batch_size": 4,
+            "inputs_length": 32,
+            "targets_length": 6,
+            "learning_rate": 1e-2,
+            "eval_every": 0,
+            "log_every": 2,
+            "eval_batch_size": 4,
+            **overrides,
+        }
+    )
 
     def make_trainer(total):
         made.append(total)
         return Trainer(model, partitioner, params, shardings, cfg.get_optimizer(), total, seed=0)
 
     writer = MetricsWriter(tmp_path, tensorboard=False)
-    out = finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, cfg.targets_length), cfg, TASKS,
-                   ByteVocab(), writer, tmp_path, seed=0)
+    out = finetune(
+        make_trainer,
+        lambda p, x: model.greedy_decode(p, x, cfg.targets_length),
+        cfg,
+        TASKS,
+        ByteVocab(),
+        writer,
+        tmp_path,
+        seed=0,
+    )
     writer.close()
     return out, read_metrics(tmp_path / "metrics.jsonl"), made, cfg
 
@@ -243,18 +278,36 @@ def test_packed_and_unpacked_finetuning_reach_the_same_scores_within_seed_noise(
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import Trainer, init_params
 
-    model = EncoderDecoder(T5Config(vocab_size=padded_vocab_size(builtin_vocab.vocab_size), d_model=64,
-                                    num_heads=4, head_dim=16, d_ff=128, num_encoder_layers=2, num_decoder_layers=2,
-                                    name="tiny"))
+    model = EncoderDecoder(
+        T5Config(
+            vocab_size=padded_vocab_size(builtin_vocab.vocab_size),
+            d_model=64,
+            num_heads=4,
+            head_dim=16,
+            d_ff=128,
+            num_encoder_layers=2,
+            num_decoder_layers=2,
+            name="tiny",
+        )
+    )
     task = get_task("stdlib_module")
     part = Partitioner()
     scores: dict[bool, list[float]] = {True: [], False: []}
     for seed in range(3):
         params, shardings = init_params(model, part, seed=seed)
         for packing in (True, False):
-            cfg = Finetune(tasks=["stdlib_module"], steps=150, batch_size=16, inputs_length=96, targets_length=8,
-                           learning_rate=1e-3, log_every=50, eval_batch_size=64, eval_max_examples=300,
-                           packing=packing)
+            cfg = Finetune(
+                tasks=["stdlib_module"],
+                steps=150,
+                batch_size=16,
+                inputs_length=96,
+                targets_length=8,
+                learning_rate=1e-3,
+                log_every=50,
+                eval_batch_size=64,
+                eval_max_examples=300,
+                packing=packing,
+            )
             run_dir = tmp_path / f"{seed}_{packing}"
             writer = MetricsWriter(run_dir, tensorboard=False)
             optimizer = cfg.get_optimizer()
@@ -262,8 +315,16 @@ def test_packed_and_unpacked_finetuning_reach_the_same_scores_within_seed_noise(
             def make_trainer(total, params=params, shardings=shardings, optimizer=optimizer, seed=seed):
                 return Trainer(model, part, params, shardings, optimizer, total, seed)
 
-            out = finetune(make_trainer, lambda p, x: model.greedy_decode(p, x, 8), cfg,
-                           {"stdlib_module": task}, builtin_vocab, writer, run_dir, seed=seed)
+            out = finetune(
+                make_trainer,
+                lambda p, x: model.greedy_decode(p, x, 8),
+                cfg,
+                {"stdlib_module": task},
+                builtin_vocab,
+                writer,
+                run_dir,
+                seed=seed,
+            )
             writer.close()
             scores[packing].append(out.downstream["stdlib_module"]["best"]["accuracy"])
     packed, unpacked = np.array(scores[True]), np.array(scores[False])

@@ -33,7 +33,9 @@ def test_default_rules_are_the_model_rooms():
 
 
 def test_parse_gin_binding_reaches_the_partitioner():
-    parse_gin(["gin/runs/tiny_cpu.gin"], [f"Partitioner.axis_rules = {DATA_PARALLEL}", "Partitioner.mesh_shape = (1, -1)"])
+    parse_gin(
+        ["gin/runs/tiny_cpu.gin"], [f"Partitioner.axis_rules = {DATA_PARALLEL}", "Partitioner.mesh_shape = (1, -1)"]
+    )
     part = Partitioner()
     assert part.axis_rules == (("batch", "data"), ("embed", None))
     assert part.data_size == 1 and dict(part.mesh.shape) == {"data": 1, "model": len(part.mesh.devices.flat)}
@@ -63,9 +65,21 @@ CLI_SCRIPT = textwrap.dedent("""
 def test_cli_flag_binds_the_partitioner_in_a_fresh_interpreter(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off"}
     proc = subprocess.run(
-        [sys.executable, "-c", CLI_SCRIPT, "train", "--gin_file=gin/runs/tiny_cpu.gin",
-         f"--gin.Partitioner.axis_rules={DATA_PARALLEL}", f"--run_dir={tmp_path / 'run'}"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            CLI_SCRIPT,
+            "train",
+            "--gin_file=gin/runs/tiny_cpu.gin",
+            f"--gin.Partitioner.axis_rules={DATA_PARALLEL}",
+            f"--run_dir={tmp_path / 'run'}",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rules = next(line for line in proc.stdout.splitlines() if line.startswith("RULES "))
-    assert json.loads(rules[len("RULES "):]) == [["batch", "data"], ["embed", None]]
+    assert json.loads(rules[len("RULES ") :]) == [["batch", "data"], ["embed", None]]

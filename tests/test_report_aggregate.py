@@ -11,7 +11,11 @@ from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep, make_result, wri
 from t5explore.report.aggregate import default_columns, per_task_columns, summarize
 from t5explore.report.results import ReportError, load_results
 
-GLUE, SQUAD, STDLIB = "benchmarks.best.glue_average", "benchmarks.best.squad_em", "downstream.stdlib_module.best.accuracy"
+GLUE, SQUAD, STDLIB = (
+    "benchmarks.best.glue_average",
+    "benchmarks.best.squad_em",
+    "downstream.stdlib_module.best.accuracy",
+)
 LOSS = "pretrain.final_loss"
 
 
@@ -100,8 +104,13 @@ def test_user_baseline_std_overrides_seed_std(results):
 
 def test_two_seeds_give_a_wide_paired_interval_and_the_baseline_with_one_seed_pairs_once(tmp_path):
     d = tmp_path / SWEEP
-    for run, variant, seed, glue in [("b0", "B", 0, 70.0), ("a0", "A", 0, 80.0), ("a1", "A", 1, 82.0),
-                                     ("c0", "C", 0, 90.0), ("c1", "C", 1, 94.0)]:
+    for run, variant, seed, glue in [
+        ("b0", "B", 0, 70.0),
+        ("a0", "A", 0, 80.0),
+        ("a1", "A", 1, 82.0),
+        ("c0", "C", 0, 90.0),
+        ("c1", "C", 1, 94.0),
+    ]:
         write_run(d, make_result(SWEEP, run, variant, seed, baseline=variant == "B", glue=glue))
     s = summarize(load_results(d))
     # C − A per seed: 10, 12 -> 11 ± 12.706·√2/√2: [-1.7, 23.7] contains 0, so A is not significantly worse
@@ -136,8 +145,11 @@ def test_one_seed_uses_the_stored_bootstrap_for_cells_delta_and_bold(tmp_path):
     d = tmp_path / SWEEP
     rng = np.random.default_rng(0)
     noise = rng.normal(0, 1.0, 1000)  # replicate r resamples the same examples in every run of seed 0
-    runs = {"B": (70.0, 70.0 + noise), "V": (73.0, 73.0 + 1.3 * noise),
-            "W": (71.0, 71.0 + noise + rng.normal(0, 3, 1000))}
+    runs = {
+        "B": (70.0, 70.0 + noise),
+        "V": (73.0, 73.0 + 1.3 * noise),
+        "W": (71.0, 71.0 + noise + rng.normal(0, 3, 1000)),
+    }
     for variant, (score, samples) in runs.items():
         res = make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score)
         write_run(d, add_bootstrap(res, {"stdlib_module.accuracy": samples}))
@@ -160,8 +172,9 @@ def test_different_examples_do_not_pair_and_fall_back_to_overlapping_intervals(t
     for variant, score, examples in (("B", 70.0, "h1"), ("V", 75.0, "h2"), ("W", 71.0, "h3")):
         res = make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score)
         samples = score + np.linspace(-2, 2, 101)  # CI ≈ [score − 1.9, score + 1.9]
-        write_run(d, add_bootstrap(res, {"stdlib_module.accuracy": samples},
-                                   {"stdlib_module": {"n": 100, "hash": examples}}))
+        write_run(
+            d, add_bootstrap(res, {"stdlib_module.accuracy": samples}, {"stdlib_module": {"n": 100, "hash": examples}})
+        )
     s = summarize(load_results(d))
     assert s.cell("V", STDLIB).delta.n == 1 and not s.cell("V", STDLIB).delta.known  # n/a: not the same examples
     # V [73.1, 76.9] vs W [69.1, 72.9]: no overlap; B neither.
@@ -184,8 +197,15 @@ def test_only_the_best_is_bold_without_any_std(tmp_path):
 
 def test_columns_cover_benchmarks_uncovered_tasks_loss_and_cost(results):
     cols = default_columns(results.runs)
-    assert [c.label for c in cols] == [GLUE_LABEL, "SQuAD EM", "stdlib acc", "Pre-train loss", "Held-out loss",
-                                       "Tokens", "Wall time"]
+    assert [c.label for c in cols] == [
+        GLUE_LABEL,
+        "SQuAD EM",
+        "stdlib acc",
+        "Pre-train loss",
+        "Held-out loss",
+        "Tokens",
+        "Wall time",
+    ]
     assert [c.better for c in cols] == ["higher"] * 3 + ["lower"] * 2 + [None] * 2
     last = default_columns(results.runs, which="last")
     assert last[0].key == "benchmarks.last.glue_average"
@@ -212,13 +232,26 @@ def test_generation_benchmarks_get_the_paper_columns_in_the_paper_order(tmp_path
     """CNNDM (ROUGE-2) and EnDe/EnFr/EnRo (BLEU) are main-table columns named as the paper names them, in its
     order (GLUE / CNNDM / SQuAD / SGLUE / EnDe / EnFr / EnRo), and their tasks are not repeated beside them."""
     result = make_result(SWEEP, "a", "A", 0, glue=80.0, squad_em=70.0)
-    scores = {"cnn_dailymail": ("cnndm", "rouge2", 19.0), "wmt_en_de": ("en_de", "bleu", 27.0),
-              "wmt_en_ro": ("en_ro", "bleu", 26.0)}
+    scores = {
+        "cnn_dailymail": ("cnndm", "rouge2", 19.0),
+        "wmt_en_de": ("en_de", "bleu", 27.0),
+        "wmt_en_ro": ("en_ro", "bleu", 26.0),
+    }
     for task, (key, metric, value) in scores.items():
-        result["downstream"][task] = {"best": {metric: value}, "last": {metric: value}, "best_step": 1,
-                                      "primary_metric": metric}
+        result["downstream"][task] = {
+            "best": {metric: value},
+            "last": {metric: value},
+            "best_step": 1,
+            "primary_metric": metric,
+        }
         result["benchmarks"]["best"][key] = result["benchmarks"]["last"][key] = value
     write_run(tmp_path / SWEEP, result)
     cols = default_columns(load_results(tmp_path / SWEEP).runs)
     scored = [(c.label, c.paper) for c in cols if c.kind == "score"]
-    assert scored == [(GLUE_LABEL, "GLUE"), ("CNNDM", "CNNDM"), ("SQuAD EM", "SQuAD"), ("EnDe", "EnDe"), ("EnRo", "EnRo")]
+    assert scored == [
+        (GLUE_LABEL, "GLUE"),
+        ("CNNDM", "CNNDM"),
+        ("SQuAD EM", "SQuAD"),
+        ("EnDe", "EnDe"),
+        ("EnRo", "EnRo"),
+    ]

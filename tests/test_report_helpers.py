@@ -18,9 +18,20 @@ SWEEP = "t5_table7_span_length"
 GLUE_LABEL = "GLUE (2/9 tasks)"
 
 
-def make_result(sweep: str, run: str, variant: str, seed: int, *, baseline: bool = False,
-                glue: float | None = None, squad_em: float | None = None, stdlib: float | None = None,
-                loss: float = 3.0, tokens: int = 1_638_400, total_s: float = 120.0) -> dict:
+def make_result(
+    sweep: str,
+    run: str,
+    variant: str,
+    seed: int,
+    *,
+    baseline: bool = False,
+    glue: float | None = None,
+    squad_em: float | None = None,
+    stdlib: float | None = None,
+    loss: float = 3.0,
+    tokens: int = 1_638_400,
+    total_s: float = 120.0,
+) -> dict:
     """A schema-1 result.json; scores that are None are left out, as a run without that task would."""
     downstream, best, last = {}, {}, {}
     if glue is not None:
@@ -34,17 +45,31 @@ def make_result(sweep: str, run: str, variant: str, seed: int, *, baseline: bool
     if stdlib is not None:
         downstream["stdlib_module"] = _task({"accuracy": stdlib, "invalid_predictions": 1.0}, "accuracy")
     return {
-        "schema": 1, "sweep": sweep, "run": run, "variant": variant,
-        "variant_bindings": {"span_corruption.mean_noise_span_length": variant}, "seed": seed,
-        "baseline": baseline, "objective": "span_corruption",
-        "pretrain": {"steps": 200, "tokens_seen": tokens, "final_loss": loss, "final_accuracy": 0.41,
-                     "eval_loss": loss + 0.1, "eval_accuracy": 0.40},
-        "downstream": downstream, "benchmarks": {"best": best, "last": last},
+        "schema": 1,
+        "sweep": sweep,
+        "run": run,
+        "variant": variant,
+        "variant_bindings": {"span_corruption.mean_noise_span_length": variant},
+        "seed": seed,
+        "baseline": baseline,
+        "objective": "span_corruption",
+        "pretrain": {
+            "steps": 200,
+            "tokens_seen": tokens,
+            "final_loss": loss,
+            "final_accuracy": 0.41,
+            "eval_loss": loss + 0.1,
+            "eval_accuracy": 0.40,
+        },
+        "downstream": downstream,
+        "benchmarks": {"best": best, "last": last},
         "timing": {"compile_s": 12.0, "pretrain_s": 60.0, "finetune_s": 40.0, "eval_s": 5.0, "total_s": total_s},
         "throughput": {"pretrain_tokens_per_s": 12000.0, "mfu": None},
         "model": {"name": "tiny", "num_params": 1234567},
-        "versions": {"t5explore": "0.1.0", "jax": "0.10.2", "flax": "0.12.8"}, "git_commit": "abc123",
-        "devices": {"platform": "cpu", "count": 1, "kind": "cpu"}, "host": "testhost",
+        "versions": {"t5explore": "0.1.0", "jax": "0.10.2", "flax": "0.12.8"},
+        "git_commit": "abc123",
+        "devices": {"platform": "cpu", "count": 1, "kind": "cpu"},
+        "host": "testhost",
     }
 
 
@@ -52,9 +77,13 @@ def add_bootstrap(result: dict, samples: dict[str, list[float]], examples: dict 
     """Give a result.json a `bootstrap` field (as data/bootstrap.py writes it) whose replicate values are
     `samples`: name -> values, a name being a benchmark (`glue_average`) or `task.metric`. Intervals are the
     2.5th/97.5th percentiles of the values."""
-    best = {"tasks": {}, "benchmarks": {}, "replicates": {},
-            "examples": examples if examples is not None else {"stdlib_module": {"n": 100, "hash": "abc"}},
-            "samples": {"tasks": {}, "benchmarks": {}}}
+    best = {
+        "tasks": {},
+        "benchmarks": {},
+        "replicates": {},
+        "examples": examples if examples is not None else {"stdlib_module": {"n": 100, "hash": "abc"}},
+        "samples": {"tasks": {}, "benchmarks": {}},
+    }
     for name, values in samples.items():
         ci = [float(v) for v in np.percentile(values, [2.5, 97.5])]
         text = " ".join(repr(float(v)) for v in values)
@@ -71,15 +100,28 @@ def add_bootstrap(result: dict, samples: dict[str, list[float]], examples: dict 
 
 
 def _task(scores: dict, primary: str) -> dict:
-    return {"best": dict(scores), "last": {k: v - 1 for k, v in scores.items()}, "best_step": 300,
-            "primary_metric": primary}
+    return {
+        "best": dict(scores),
+        "last": {k: v - 1 for k, v in scores.items()},
+        "best_step": 300,
+        "primary_metric": primary,
+    }
 
 
 def loss_metrics(final_loss: float, points: int = 6, tokens_per_point: int = 1000) -> list[dict]:
     """Pretrain rows whose loss falls linearly to final_loss, plus one fine-tune row to be ignored."""
-    rows = [{"phase": "pretrain", "step": 10 * i, "tokens_seen": tokens_per_point * i,
-             "loss": final_loss + (points - i) * 0.5, "accuracy": 0.1 * i, "learning_rate": 0.01,
-             "tokens_per_s": 1000.0} for i in range(1, points + 1)]
+    rows = [
+        {
+            "phase": "pretrain",
+            "step": 10 * i,
+            "tokens_seen": tokens_per_point * i,
+            "loss": final_loss + (points - i) * 0.5,
+            "accuracy": 0.1 * i,
+            "learning_rate": 0.01,
+            "tokens_per_s": 1000.0,
+        }
+        for i in range(1, points + 1)
+    ]
     rows.append({"phase": "finetune/glue_cola", "step": 5, "tokens_seen": 0, "loss": 9.0})
     return rows
 
@@ -109,12 +151,33 @@ def write_incomplete(sweep_dir: Path, run: str) -> Path:
 
 def write_sweep_json(sweep_dir: Path, name: str, runs: list[tuple[str, str]], baseline: str | None, **extra) -> None:
     """sweep.json as t5explore/sweep/runner.py writes it (only name, runs[].run/variant, baseline are read)."""
-    atomic_write_json(Path(sweep_dir) / "sweep.json", {
-        "schema": 1, "name": name, "sweep_file": "experiments/x.gin", "baseline": baseline,
-        "baseline_name": baseline, "display_names": {},
-        "runs": [{"sweep": name, "run": r, "point": r.split("__seed_")[0], "variant": v, "variant_bindings": {},
-                  "seed": None, "baseline": v == baseline, "index": i, "gin_files": [], "bindings": []}
-                 for i, (r, v) in enumerate(runs)], **extra})
+    atomic_write_json(
+        Path(sweep_dir) / "sweep.json",
+        {
+            "schema": 1,
+            "name": name,
+            "sweep_file": "experiments/x.gin",
+            "baseline": baseline,
+            "baseline_name": baseline,
+            "display_names": {},
+            "runs": [
+                {
+                    "sweep": name,
+                    "run": r,
+                    "point": r.split("__seed_")[0],
+                    "variant": v,
+                    "variant_bindings": {},
+                    "seed": None,
+                    "baseline": v == baseline,
+                    "index": i,
+                    "gin_files": [],
+                    "bindings": [],
+                }
+                for i, (r, v) in enumerate(runs)
+            ],
+            **extra,
+        },
+    )
 
 
 # Known answers (see the tests):
@@ -137,8 +200,17 @@ def known_sweep(root: Path, name: str = SWEEP, with_sweep_json: bool = True) -> 
         for seed, (glue, squad, stdlib, loss) in enumerate(seeds):
             run = f"{RUN_NAMES[variant]}__seed_{seed}"
             planned.append((run, variant))
-            res = make_result(name, run, variant, seed, baseline=variant == "i.i.d.", glue=glue, squad_em=squad,
-                              stdlib=stdlib, loss=loss)
+            res = make_result(
+                name,
+                run,
+                variant,
+                seed,
+                baseline=variant == "i.i.d.",
+                glue=glue,
+                squad_em=squad,
+                stdlib=stdlib,
+                loss=loss,
+            )
             write_run(sweep_dir, res, loss_metrics(loss))
     write_failed(sweep_dir, "span_10__seed_0")
     write_incomplete(sweep_dir, "span_10__seed_1")

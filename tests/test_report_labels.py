@@ -70,24 +70,34 @@ def test_the_committed_s4_table_is_unchanged():
 def test_benchmark_averages_over_fewer_tasks_than_the_paper_say_so(tmp_path):
     res = make_result(SWEEP, "a", "A", 0, glue=70.0)
     for task in ("glue_mrpc", "glue_stsb", "glue_qnli", "glue_rte"):
-        res["downstream"][task] = {"best": {"accuracy": 1.0}, "last": {"accuracy": 1.0}, "best_step": 1,
-                                   "primary_metric": "accuracy"}
+        res["downstream"][task] = {
+            "best": {"accuracy": 1.0},
+            "last": {"accuracy": 1.0},
+            "best_step": 1,
+            "primary_metric": "accuracy",
+        }
     res["downstream"]["superglue_boolq"] = dict(res["downstream"]["glue_rte"])
     res["benchmarks"]["best"]["superglue_average"] = 1.0
     write_run(tmp_path / SWEEP, res)
     cols = {c.paper: c for c in default_columns(load_results(tmp_path).runs) if c.paper}
     assert cols["GLUE"].label == "GLUE (6/9 tasks)" and cols["SGLUE"].label == "SGLUE (BoolQ)"
-    assert cols["GLUE"].note == ("GLUE (6/9 tasks) = the mean of CoLA, SST-2, MRPC, STS-B, QNLI, RTE; the paper's "
-                                 "GLUE averages 9 tasks (CoLA, SST-2, MRPC, STS-B, QQP, MNLI-m, MNLI-mm, QNLI, RTE), "
-                                 "so the two are not the same score.")
+    assert cols["GLUE"].note == (
+        "GLUE (6/9 tasks) = the mean of CoLA, SST-2, MRPC, STS-B, QNLI, RTE; the paper's "
+        "GLUE averages 9 tasks (CoLA, SST-2, MRPC, STS-B, QQP, MNLI-m, MNLI-mm, QNLI, RTE), "
+        "so the two are not the same score."
+    )
     assert GLUE_LABEL == "GLUE (2/9 tasks)"  # the helpers' two-task fixture, used across the report tests
 
 
 def test_a_label_written_in_result_json_wins_over_the_legacy_table(tmp_path):
     res = make_result(SWEEP, "a", "A", 0, stdlib=40.0)
-    res.update(schema=SCHEMA_VERSION, registry={
-        "tasks": {"stdlib_module": {"label": "Std-lib module", "benchmarks": []}},
-        "metrics": {"accuracy": {"label": "accuracy", "axis": "accuracy (%)", "better": "higher"}}})
+    res.update(
+        schema=SCHEMA_VERSION,
+        registry={
+            "tasks": {"stdlib_module": {"label": "Std-lib module", "benchmarks": []}},
+            "metrics": {"accuracy": {"label": "accuracy", "axis": "accuracy (%)", "better": "higher"}},
+        },
+    )
     write_run(tmp_path / SWEEP, res)
     labels = [c.label for c in default_columns(load_results(tmp_path).runs) if c.kind == "score"]
     assert labels == ["Std-lib module accuracy"]

@@ -8,8 +8,17 @@ import pytest
 from test_report_helpers import GLUE_LABEL, known_sweep
 
 from t5explore.report.aggregate import summarize
-from t5explore.report.paper import (compare_with_paper, detect_paper_table, kendall_tau, kendall_tau_ci, match_rows,
-                                    paper_baseline_std, paper_columns, paper_source, paper_table)
+from t5explore.report.paper import (
+    compare_with_paper,
+    detect_paper_table,
+    kendall_tau,
+    kendall_tau_ci,
+    match_rows,
+    paper_baseline_std,
+    paper_columns,
+    paper_source,
+    paper_table,
+)
 from t5explore.report.results import ReportError, SweepInfo, load_results
 from t5explore.report.stats import SeedValues
 
@@ -51,8 +60,12 @@ def test_detect_and_match_rows():
     assert detect_paper_table(SweepInfo("table17")) is None
     t6 = paper_table("table6")
     m = match_rows(["10%", "rate 25", "0.5", "No pre-training", "mine"], t6)
-    assert {v: r.name for v, r in m.items()} == {"10%": "10 %", "rate 25": "25 %", "0.5": "50 %",
-                                                 "No pre-training": "No pre-training"}
+    assert {v: r.name for v, r in m.items()} == {
+        "10%": "10 %",
+        "rate 25": "25 %",
+        "0.5": "50 %",
+        "No pre-training": "No pre-training",
+    }
     # The sweep's ★ baseline falls back to the table's ★ row; an explicit mapping wins.
     m = match_rows(["default", "mine"], t6, {"mine": "25 %"}, baseline="default")
     assert m["default"].name == "15 %" and m["mine"].name == "25 %"

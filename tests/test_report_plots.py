@@ -9,8 +9,8 @@ import pytest
 from matplotlib.container import ErrorbarContainer
 from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep, make_result, write_run
 
-from t5explore.report.commands import add_commands
 from t5explore.report.aggregate import summarize
+from t5explore.report.commands import add_commands
 from t5explore.report.plots import MAX_WIDTH_IN, mean_curve, score_bars_figure, write_plots
 from t5explore.report.results import load_results
 

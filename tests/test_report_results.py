@@ -14,7 +14,8 @@ def test_one_sweep_dir_flattens_runs_and_separates_failed_and_incomplete(tmp_pat
     sweep_dir = known_sweep(tmp_path)
     res = load_results(sweep_dir)
     assert sorted(res.runs["run"]) == sorted(
-        ["iid__seed_0", "iid__seed_1", "iid__seed_2", "span_2__seed_0", "span_2__seed_1", "span_3__seed_0"])
+        ["iid__seed_0", "iid__seed_1", "iid__seed_2", "span_2__seed_0", "span_2__seed_1", "span_3__seed_0"]
+    )
     row = res.runs.set_index("run").loc["span_3__seed_0"]
     assert row["benchmarks.best.glue_average"] == 79
     assert row["downstream.squad_v1.best.exact_match"] == 60
@@ -70,15 +71,18 @@ def test_malformed_result_json_names_the_file(tmp_path):
         load_results(d)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda r: r.pop("variant"), "missing required field 'variant'"),
-    (lambda r: r.update(seed="0"), "field 'seed' must be int or null"),
-    (lambda r: r.update(baseline="yes"), "field 'baseline' must be true or false"),
-    (lambda r: r.update(schema=3), "schema version 3 is newer than this t5explore reads"),
-    (lambda r: r.update(schema="1"), "schema version '1' is not a positive integer"),
-    (lambda r: r["pretrain"].update(final_loss="low"), "field 'pretrain.final_loss' must be a number"),
-    (lambda r: r["benchmarks"]["best"].update(glue_average=[1]), "benchmarks.best.glue_average"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r.pop("variant"), "missing required field 'variant'"),
+        (lambda r: r.update(seed="0"), "field 'seed' must be int or null"),
+        (lambda r: r.update(baseline="yes"), "field 'baseline' must be true or false"),
+        (lambda r: r.update(schema=3), "schema version 3 is newer than this t5explore reads"),
+        (lambda r: r.update(schema="1"), "schema version '1' is not a positive integer"),
+        (lambda r: r["pretrain"].update(final_loss="low"), "field 'pretrain.final_loss' must be a number"),
+        (lambda r: r["benchmarks"]["best"].update(glue_average=[1]), "benchmarks.best.glue_average"),
+    ],
+)
 def test_bad_fields_name_file_and_field(tmp_path, edit, message):
     res = make_result(SWEEP, "r", "A", 0, glue=70.0)
     edit(res)

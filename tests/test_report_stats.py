@@ -7,8 +7,19 @@ import math
 import numpy as np
 import pytest
 
-from t5explore.report.stats import (Boot, Interval, SeedValues, boot_for, cell_interval, intervals_overlap,
-                                    paired_difference, pooled_paired_sd, seeds_to_resolve, t_interval, t_quantile)
+from t5explore.report.stats import (
+    Boot,
+    Interval,
+    SeedValues,
+    boot_for,
+    cell_interval,
+    intervals_overlap,
+    paired_difference,
+    pooled_paired_sd,
+    seeds_to_resolve,
+    t_interval,
+    t_quantile,
+)
 
 
 def test_t_interval_hand_computed():
@@ -66,9 +77,14 @@ def test_pooled_sd_and_seeds_to_resolve_one_point():
 
 
 def test_boot_for_maps_report_columns_to_the_stored_bootstrap():
-    boot = {"best": {"tasks": {"glue_cola": {"matthews_corr": [1.0, 3.0]}}, "benchmarks": {"glue_average": [2.0, 4.0]},
-                     "examples": {"glue_cola": {"n": 3, "hash": "h"}},
-                     "samples": {"tasks": {"glue_cola": {"matthews_corr": "1 2.5 3"}}, "benchmarks": {}}}}
+    boot = {
+        "best": {
+            "tasks": {"glue_cola": {"matthews_corr": [1.0, 3.0]}},
+            "benchmarks": {"glue_average": [2.0, 4.0]},
+            "examples": {"glue_cola": {"n": 3, "hash": "h"}},
+            "samples": {"tasks": {"glue_cola": {"matthews_corr": "1 2.5 3"}}, "benchmarks": {}},
+        }
+    }
     cola = boot_for(boot, "downstream.glue_cola.best.matthews_corr")
     assert (cola.lo, cola.hi) == (1.0, 3.0) and cola.samples.tolist() == [1.0, 2.5, 3.0]
     glue = boot_for(boot, "benchmarks.best.glue_average")

@@ -16,8 +16,20 @@ from t5explore.report.commands import add_commands, parse_baseline_std
 from t5explore.report.results import ReportError, load_results
 from t5explore.report.tables import markdown_table, summary_table, to_html, to_latex, to_markdown, write_tables
 
-HEADER = ["Variant", "n", GLUE_LABEL, f"Δ {GLUE_LABEL}", "SQuAD EM", "Δ SQuAD EM", "stdlib acc", "Δ stdlib acc", "Pre-train loss",
-          "Held-out loss", "Tokens", "Wall time"]
+HEADER = [
+    "Variant",
+    "n",
+    GLUE_LABEL,
+    f"Δ {GLUE_LABEL}",
+    "SQuAD EM",
+    "Δ SQuAD EM",
+    "stdlib acc",
+    "Δ stdlib acc",
+    "Pre-train loss",
+    "Held-out loss",
+    "Tokens",
+    "Wall time",
+]
 
 
 @pytest.fixture()
@@ -35,22 +47,54 @@ def test_markdown_rows_star_bold_missing_and_failed_runs(sweep_dir):
     cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
     assert cells[0] == HEADER
     # ± = t(0.975, n−1)·s/√n: 4.303·2/√3 = 4.97 for three seeds, 12.706·√2/√2 = 12.71 for two.
-    assert cells[1] == ["★ i.i.d.", "3", "82.00 ± 4.97", "★", "52.00 ± 4.97", "★", "**32.00 ± 4.97**", "★",
-                        "3.200 ± 0.497", "3.300 ± 0.497", "1.64M", "2.0 min"]
-    assert cells[2][:8] == ["μ = 2", "2", "**86.00 ± 12.71**", "+5.00 ± 0.00 ▲", "41.00 ± 12.71", "-10.00 ± 0.00 ▼",
-                            "**40.00 ± 0.00**", "+9.00 ± 12.71 ≈"]
-    assert cells[3][:8] == ["μ = 3", "1", "79.00", "-1.00 (n/a, 1 seed)", "**60.00**", "+10.00 (n/a, 1 seed)", "36.00",
-                            "+6.00 (n/a, 1 seed)"]
+    assert cells[1] == [
+        "★ i.i.d.",
+        "3",
+        "82.00 ± 4.97",
+        "★",
+        "52.00 ± 4.97",
+        "★",
+        "**32.00 ± 4.97**",
+        "★",
+        "3.200 ± 0.497",
+        "3.300 ± 0.497",
+        "1.64M",
+        "2.0 min",
+    ]
+    assert cells[2][:8] == [
+        "μ = 2",
+        "2",
+        "**86.00 ± 12.71**",
+        "+5.00 ± 0.00 ▲",
+        "41.00 ± 12.71",
+        "-10.00 ± 0.00 ▼",
+        "**40.00 ± 0.00**",
+        "+9.00 ± 12.71 ≈",
+    ]
+    assert cells[3][:8] == [
+        "μ = 3",
+        "1",
+        "79.00",
+        "-1.00 (n/a, 1 seed)",
+        "**60.00**",
+        "+10.00 (n/a, 1 seed)",
+        "36.00",
+        "+6.00 (n/a, 1 seed)",
+    ]
     assert cells[4] == ["μ = 10", "0"] + ["–"] * 10
     assert "± = 95% CI of the mean over seeds (Student t)." in md and "bootstrap CI over evaluation" not in md
     assert "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0)." in md
     assert "Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95%" in md
-    assert (f"Power: σ of the paired differences vs. ★ (pooled over variants): {GLUE_LABEL} 0.00 (1 dof), SQuAD EM "
-            "0.00 (1 dof), stdlib acc 1.41 (1 dof). Seeds to resolve a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n "
-            f"< 1, Student t): {GLUE_LABEL} 2, SQuAD EM 2, stdlib acc 11.") in md
+    assert (
+        f"Power: σ of the paired differences vs. ★ (pooled over variants): {GLUE_LABEL} 0.00 (1 dof), SQuAD EM "
+        "0.00 (1 dof), stdlib acc 1.41 (1 dof). Seeds to resolve a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n "
+        f"< 1, Student t): {GLUE_LABEL} 2, SQuAD EM 2, stdlib acc 11."
+    ) in md
     # the GLUE column averages 2 of the paper's 9 GLUE tasks, and the table says which
-    assert (f"{GLUE_LABEL} = the mean of CoLA, SST-2; the paper's GLUE averages 9 tasks (CoLA, SST-2, MRPC, STS-B, "
-            "QQP, MNLI-m, MNLI-mm, QNLI, RTE), so the two are not the same score.") in md
+    assert (
+        f"{GLUE_LABEL} = the mean of CoLA, SST-2; the paper's GLUE averages 9 tasks (CoLA, SST-2, MRPC, STS-B, "
+        "QQP, MNLI-m, MNLI-mm, QNLI, RTE), so the two are not the same score."
+    ) in md
     assert "Tiny test scale" not in md
     assert "- Failed: span_10__seed_0 (μ = 10): FloatingPointError: loss is nan" in md
     assert "- Incomplete: span_10__seed_1 (μ = 10)" in md
@@ -60,18 +104,27 @@ def test_csv_parses_back_with_the_numbers(sweep_dir, tmp_path):
     paths = write_tables(sweep_dir, tmp_path / "out", ["csv"])
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}.csv").read_text())))
     assert [r["variant"] for r in rows] == ["i.i.d.", "μ = 2", "μ = 3", "μ = 10"]
-    assert float(rows[0][GLUE_LABEL]) == 82.0 and float(rows[0][f"{GLUE_LABEL} std"]) == 2.0 and rows[0][f"{GLUE_LABEL} n"] == "3"
+    assert (
+        float(rows[0][GLUE_LABEL]) == 82.0
+        and float(rows[0][f"{GLUE_LABEL} std"]) == 2.0
+        and rows[0][f"{GLUE_LABEL} n"] == "3"
+    )
     assert float(rows[0][f"{GLUE_LABEL} ci_lo"]) == pytest.approx(82 - 4.968275) and rows[0][f"{GLUE_LABEL} ci"] == "t"
     assert float(rows[0][f"{GLUE_LABEL} ci_hi"]) == pytest.approx(82 + 4.968275)
     assert rows[0]["baseline"] == "True" and rows[1]["baseline"] == "False"
     assert [r[f"{GLUE_LABEL} bold"] for r in rows] == ["False", "True", "False", "False"]
-    assert [r[f"{GLUE_LABEL} delta"] for r in rows[:3]] == ["", "5.0", "-1.0"] and rows[1][f"{GLUE_LABEL} delta_lo"] == "5.0"
+    assert [r[f"{GLUE_LABEL} delta"] for r in rows[:3]] == ["", "5.0", "-1.0"] and rows[1][
+        f"{GLUE_LABEL} delta_lo"
+    ] == "5.0"
     assert [r[f"{GLUE_LABEL} tie"] for r in rows[:3]] == ["", "False", ""]  # no Δ for ★, no interval for one seed
     assert rows[1]["stdlib acc tie"] == "True" and rows[1]["stdlib acc delta_n"] == "2"
     assert rows[2][f"{GLUE_LABEL} delta_n"] == "1" and rows[2][f"{GLUE_LABEL} delta_lo"] == ""
     assert rows[3][GLUE_LABEL] == ""
     status = list(csv.DictReader(io.StringIO((tmp_path / "out" / f"{SWEEP}_not_complete.csv").read_text())))
-    assert [(r["run"], r["status"]) for r in status] == [("span_10__seed_0", "failed"), ("span_10__seed_1", "incomplete")]
+    assert [(r["run"], r["status"]) for r in status] == [
+        ("span_10__seed_0", "failed"),
+        ("span_10__seed_1", "incomplete"),
+    ]
     assert {p.name for p in paths} == {f"{SWEEP}.csv", f"{SWEEP}_not_complete.csv", f"{SWEEP}_vs_paper.csv"}
 
 
@@ -79,7 +132,7 @@ def test_latex_is_booktabs_with_a_consistent_column_count(sweep_dir):
     tex = to_latex(_table(sweep_dir))
     spec = re.search(r"\\begin\{tabular\}\{([lr]+)\}", tex).group(1)
     assert len(spec) == len(HEADER)
-    body = tex[tex.index(r"\toprule"):tex.index(r"\bottomrule")]
+    body = tex[tex.index(r"\toprule") : tex.index(r"\bottomrule")]
     rows = [ln for ln in body.splitlines() if ln.endswith(r"\\")]
     assert len(rows) == 1 + 4
     for r in rows:
@@ -146,7 +199,9 @@ def test_write_tables_all_formats_and_per_task(sweep_dir, tmp_path):
         assert {f"{stem}.md", f"{stem}.csv", f"{stem}.tex", f"{stem}.html"} <= names
     per_task = (tmp_path / "out" / f"{SWEEP}_per_task.md").read_text()
     assert "CoLA MCC" in per_task and "| ★ i.i.d. | 3 | 42.00 ± 4.97 | ★ |" in per_task
-    assert "| CoLA MCC | Δ CoLA MCC |" in per_task and f"| stdlib invalid | {GLUE_LABEL} |" in per_task  # no Δ for a count
+    assert (
+        "| CoLA MCC | Δ CoLA MCC |" in per_task and f"| stdlib invalid | {GLUE_LABEL} |" in per_task
+    )  # no Δ for a count
     assert not list((tmp_path / "out").glob(".*tmp"))
     with pytest.raises(ReportError, match="unknown table format"):
         write_tables(sweep_dir, tmp_path / "out", ["pdf"])
@@ -163,8 +218,22 @@ def _cli(argv):
 
 def test_table_command_prints_and_writes(sweep_dir, tmp_path, capsys):
     out = tmp_path / "tables"
-    assert _cli(["table", str(sweep_dir), "--format", "md,latex", "--out", str(out), "--per_task",
-                 "--baseline_std", "GLUE=2"]) == 0
+    assert (
+        _cli(
+            [
+                "table",
+                str(sweep_dir),
+                "--format",
+                "md,latex",
+                "--out",
+                str(out),
+                "--per_task",
+                "--baseline_std",
+                "GLUE=2",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| ★ i.i.d. | 3 | **82.00 ± 4.97** | ★ |" in printed  # the paper's rule: 82 is within 2σ = 4 of 86
     assert f"Bold (the paper's rule, for the σ given) = within 2σ of the best (σ: {GLUE_LABEL} 2)." in printed
@@ -209,8 +278,10 @@ def test_a_paper_sweep_sharing_no_score_column_prints_one_line_instead_of_the_co
     for run, variant, acc in (("iid__seed_0", "i.i.d.", 30.0), ("span_3__seed_0", "μ = 3", 40.0)):
         write_run(d, make_result(SWEEP, run, variant, 0, baseline=variant == "i.i.d.", stdlib=acc))
     md = markdown_table(d)
-    line = (f"{SWEEP} vs. T5 paper table7: no score column in common with the paper "
-            "(paper: GLUE, CNNDM, SQuAD, SGLUE, EnDe, EnFr, EnRo; ours: stdlib acc); comparison skipped.")
+    line = (
+        f"{SWEEP} vs. T5 paper table7: no score column in common with the paper "
+        "(paper: GLUE, CNNDM, SQuAD, SGLUE, EnDe, EnFr, EnRo; ours: stdlib acc); comparison skipped."
+    )
     assert line in md.splitlines()
     assert md.count("### ") == 1 and "Kendall" not in md and "Paper row" not in md
     names = {p.name for p in write_tables(d, tmp_path / "out")}
@@ -228,10 +299,15 @@ def _one_seed_sweep(root, scale=None):
     rng = np.random.default_rng(0)
     noise = rng.normal(0, 1.0, 1000)
     d = root / SWEEP
-    for variant, score, samples in (("B", 70.0, 70.0 + noise), ("V", 73.0, 73.0 + 1.3 * noise),
-                                    ("W", 71.0, 71.0 + noise + rng.normal(0, 3, 1000))):
-        res = add_bootstrap(make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score),
-                            {"stdlib_module.accuracy": samples})
+    for variant, score, samples in (
+        ("B", 70.0, 70.0 + noise),
+        ("V", 73.0, 73.0 + 1.3 * noise),
+        ("W", 71.0, 71.0 + noise + rng.normal(0, 3, 1000)),
+    ):
+        res = add_bootstrap(
+            make_result(SWEEP, variant.lower(), variant, 0, baseline=variant == "B", stdlib=score),
+            {"stdlib_module.accuracy": samples},
+        )
         if scale:
             res["scale"] = scale
         write_run(d, res)
@@ -240,8 +316,11 @@ def _one_seed_sweep(root, scale=None):
 
 def test_one_seed_tables_show_bootstrap_intervals_and_say_so(tmp_path):
     md = markdown_table(_one_seed_sweep(tmp_path))
-    rows = {r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")] for r in md.splitlines()
-            if r.startswith("| ") and "Variant" not in r}
+    rows = {
+        r.split("|")[1].strip(): [c.strip() for c in r.strip("|").split("|")]
+        for r in md.splitlines()
+        if r.startswith("| ") and "Variant" not in r
+    }
     assert re.fullmatch(r"70\.00 \[68\.\d\d, 71\.\d\d\]", rows["★ B"][2]) and rows["★ B"][3] == "★"
     assert re.fullmatch(r"\*\*73\.00 \[7\d\.\d\d, 7\d\.\d\d\]\*\*", rows["V"][2])
     assert re.fullmatch(r"\+3\.00 \[\+2\.\d\d, \+3\.\d\d\] ▲", rows["V"][3])

@@ -13,11 +13,37 @@ from t5explore.results_schema import SCHEMA_VERSION, RunResult, schema_fields
 from t5explore.train.run import execute, run_metadata
 from t5explore.train.writers import read_metrics
 
-SCHEMA_KEYS = {"schema", "sweep", "run", "variant", "variant_bindings", "seed", "scale", "baseline", "objective",
-               "pretrain", "downstream", "benchmarks", "bootstrap", "timing", "attempts", "throughput", "model",
-               "versions", "git_commit", "devices", "host", "registry"}
-METADATA = {"sweep": "t", "run": "r0", "variant": "μ = 3", "variant_bindings": {"Pretrain.steps": "6"},
-            "baseline": True}
+SCHEMA_KEYS = {
+    "schema",
+    "sweep",
+    "run",
+    "variant",
+    "variant_bindings",
+    "seed",
+    "scale",
+    "baseline",
+    "objective",
+    "pretrain",
+    "downstream",
+    "benchmarks",
+    "bootstrap",
+    "timing",
+    "attempts",
+    "throughput",
+    "model",
+    "versions",
+    "git_commit",
+    "devices",
+    "host",
+    "registry",
+}
+METADATA = {
+    "sweep": "t",
+    "run": "r0",
+    "variant": "μ = 3",
+    "variant_bindings": {"Pretrain.steps": "6"},
+    "baseline": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +64,14 @@ def test_result_has_exactly_the_schema(run_dir):
     assert {k: result[k] for k in METADATA} == METADATA and result["schema"] == SCHEMA_VERSION and result["seed"] == 0
     assert result["scale"] == "tiny"  # gin/runs/tiny_cpu.gin labels itself, so tables say it is a smoke test
     assert result["objective"] == "span_corruption"
-    assert set(result["pretrain"]) == {"steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss",
-                                       "eval_accuracy"}
+    assert set(result["pretrain"]) == {
+        "steps",
+        "tokens_seen",
+        "final_loss",
+        "final_accuracy",
+        "eval_loss",
+        "eval_accuracy",
+    }
     assert result["pretrain"]["steps"] == 6 and result["pretrain"]["tokens_seen"] == 6 * 8 * 32
     assert result["pretrain"]["final_loss"] > 0 and result["pretrain"]["eval_loss"] > 0
     task = result["downstream"]["stdlib_module"]
@@ -59,15 +91,19 @@ def test_result_has_exactly_the_schema(run_dir):
     assert result["throughput"]["finetune_real_tokens_per_s"] > 0  # fine-tuning's, packed by default
     assert 0 < result["throughput"]["finetune_packing_ratio"] <= 1
     assert result["model"]["name"] == "tiny" and result["model"]["num_params"] > 10_000
-    assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu",
-            "jax_backend"} <= set(result["versions"])
+    assert {"t5explore", "jax", "jaxlib", "flax", "optax", "numpy", "python", "cpu", "jax_backend"} <= set(
+        result["versions"]
+    )
     assert result["versions"]["jax"] and result["versions"]["numpy"]
     assert result["devices"]["platform"] == "cpu" and result["devices"]["count"] >= 1
     # the task registry's labels travel with the result, so the report needs no data/ import
     assert result["registry"]["tasks"] == {"stdlib_module": {"label": "stdlib", "benchmarks": []}}
     assert result["registry"]["benchmarks"] == {}
-    assert result["registry"]["metrics"]["invalid_predictions"] == {"label": "invalid", "axis": "invalid predictions",
-                                                                    "better": "lower"}
+    assert result["registry"]["metrics"]["invalid_predictions"] == {
+        "label": "invalid",
+        "axis": "invalid predictions",
+        "better": "lower",
+    }
     assert RunResult.from_json(result).to_json() == result  # the file is exactly the typed record
 
 
@@ -113,8 +149,13 @@ def test_cli_train_reports_a_missing_gin_file(tmp_path, capsys):
 def test_standalone_run_is_named_after_its_directory_and_sweep_metadata_wins(tmp_path):
     run_dir = tmp_path / "my_sweep" / "my_run"
     standalone = run_metadata(run_dir)
-    assert standalone == {"sweep": "my_sweep", "run": "my_run", "variant": "my_run", "variant_bindings": {},
-                          "baseline": False}
+    assert standalone == {
+        "sweep": "my_sweep",
+        "run": "my_run",
+        "variant": "my_run",
+        "variant_bindings": {},
+        "baseline": False,
+    }
     types = {f.name: f.metadata["types"] for f in schema_fields()}
     for key in ("sweep", "run", "variant"):  # what the report requires of result.json
         assert isinstance(standalone[key], types[key])

@@ -31,11 +31,19 @@ def test_tasks_are_registered_with_their_primary_metrics():
     assert {"cnn_dailymail", *WMT_TASKS} <= set(TASK_NAMES)
     cnndm = get_task("cnn_dailymail")
     assert (cnndm.benchmarks, cnndm.primary_metric, cnndm.metric_names, cnndm.label) == (
-        {"cnndm": ("rouge2",)}, "rouge2", ("rouge1", "rouge2", "rougeLsum"), "CNNDM")
+        {"cnndm": ("rouge2",)},
+        "rouge2",
+        ("rouge1", "rouge2", "rougeLsum"),
+        "CNNDM",
+    )
     for name in WMT_TASKS:
         task = get_task(name)
         assert (task.benchmarks, task.primary_metric, task.metric_names, task.label_words) == (
-            {"en_" + name[-2:]: ("bleu",)}, "bleu", ("bleu",), None)
+            {"en_" + name[-2:]: ("bleu",)},
+            "bleu",
+            ("bleu",),
+            None,
+        )
 
 
 def test_generation_tasks_from_tfds_mock_data():
@@ -47,16 +55,19 @@ def test_generation_tasks_from_tfds_mock_data():
         assert len(wmt[name]) == 4
         assert all(e.inputs.startswith(f"translate English to {language}: ") for e in wmt[name])
     # Random mock strings still flow through the metrics with the right keys.
-    scores = get_task("cnn_dailymail").score([e.targets for e in cnndm], [e.targets for e in cnndm],
-                                             [e.meta for e in cnndm])
+    scores = get_task("cnn_dailymail").score(
+        [e.targets for e in cnndm], [e.targets for e in cnndm], [e.meta for e in cnndm]
+    )
     assert scores == pytest.approx({"rouge1": 100.0, "rouge2": 100.0, "rougeLsum": 100.0})
     de = wmt["wmt_en_de"]
     assert get_task("wmt_en_de").score([e.targets for e in de], [""] * 4, [e.meta for e in de]) == {"bleu": 0.0}
 
 
 def test_cnndm_local_jsonl(tmp_path):
-    rows = [{"article": "A storm hit the coast on Monday .", "highlights": "Storm hits coast .\nNo one hurt ."},
-            {"article": "Prices rose .", "highlights": "Prices up .", "id": "abc"}]
+    rows = [
+        {"article": "A storm hit the coast on Monday .", "highlights": "Storm hits coast .\nNo one hurt ."},
+        {"article": "Prices rose .", "highlights": "Prices up .", "id": "abc"},
+    ]
     _write_jsonl(tmp_path / "cnn_dailymail" / "validation.jsonl", rows)
     examples = get_task("cnn_dailymail").examples("validation", data_dir=tmp_path)
     assert [e.inputs for e in examples] == ["summarize: A storm hit the coast on Monday .", "summarize: Prices rose ."]
@@ -67,8 +78,10 @@ def test_cnndm_local_jsonl(tmp_path):
 @pytest.mark.parametrize("name", sorted(WMT_TASKS))
 def test_wmt_local_jsonl(tmp_path, name):
     code, language = WMT_TASKS[name]
-    _write_jsonl(tmp_path / "wmt" / f"en-{code}" / "train.jsonl",
-                 [{"en": "Good morning .", code: "target one"}, {"en": "Thanks", code: "target two"}])
+    _write_jsonl(
+        tmp_path / "wmt" / f"en-{code}" / "train.jsonl",
+        [{"en": "Good morning .", code: "target one"}, {"en": "Thanks", code: "target two"}],
+    )
     examples = get_task(name).examples("train", data_dir=str(tmp_path))
     assert [(e.inputs, e.targets) for e in examples] == [
         (f"translate English to {language}: Good morning .", "target one"),
@@ -104,10 +117,17 @@ def test_benchmark_scores_report_generation_columns_as_the_paper():
         "wmt_en_fr": {"bleu": 39.8},
         "wmt_en_ro": {"bleu": 27.6},
     }
-    assert benchmark_scores(per_task) == pytest.approx({
-        "glue_average": 60.0, "squad_em": 40.0, "squad_f1": 50.0,
-        "cnndm": 19.2, "en_de": 27.0, "en_fr": 39.8, "en_ro": 27.6,
-    })
+    assert benchmark_scores(per_task) == pytest.approx(
+        {
+            "glue_average": 60.0,
+            "squad_em": 40.0,
+            "squad_f1": 50.0,
+            "cnndm": 19.2,
+            "en_de": 27.0,
+            "en_fr": 39.8,
+            "en_ro": 27.6,
+        }
+    )
     assert "cnndm" not in benchmark_scores({"glue_rte": {"accuracy": 60.0}})
     with pytest.raises(KeyError, match="wmt_en_ro has no metric 'bleu'"):
         benchmark_scores({"wmt_en_ro": {"rouge2": 1.0}})

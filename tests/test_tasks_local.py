@@ -45,7 +45,7 @@ def test_known_rows_are_formatted_exactly_as_t5(shared_data):
     assert first("glue_sst2") == ("sst2 sentence: one long string of cliches .", "negative")
     assert first("glue_mrpc") == (
         "mrpc sentence1: He said the foodservice pie business doesn 't fit the company 's long-term growth "
-        "strategy . sentence2: \" The foodservice pie business does not fit our long-term growth strategy .",
+        'strategy . sentence2: " The foodservice pie business does not fit our long-term growth strategy .',
         "equivalent",
     )
     assert first("glue_qnli") == (
@@ -56,12 +56,14 @@ def test_known_rows_are_formatted_exactly_as_t5(shared_data):
     assert first("glue_rte")[0].startswith("rte sentence1: Dana Reeve, the widow of the actor")
     assert first("glue_rte")[0].endswith(" sentence2: Christopher Reeve had an accident.")
     assert first("glue_stsb") == (
-        "stsb sentence1: A man with a hard hat is dancing. sentence2: A man wearing a hard hat is dancing.", "5.0"
+        "stsb sentence1: A man with a hard hat is dancing. sentence2: A man wearing a hard hat is dancing.",
+        "5.0",
     )
     # dev.tsv line 52 has score 0.500: x5 = 2.5 rounds half to even (TF's tf.round) -> 0.4, not 0.6.
     assert first("glue_stsb", i=50) == (
         "stsb sentence1: Two little girls are talking on the phone. sentence2: A little girl is walking down "
-        "the street.", "0.4"
+        "the street.",
+        "0.4",
     )
     inputs, target = first("superglue_boolq")
     assert inputs.startswith("boolq passage: Rita Bennett -- In the fourth season opener, Rita and Dexter")

@@ -3,9 +3,9 @@ report's labels without an edit anywhere else; bad entries are refused with a cl
 
 from __future__ import annotations
 
+import gin
 import pytest
 
-import gin
 from t5explore.data import metrics
 from t5explore.data.tasks import (
     TASK_NAMES,
@@ -78,8 +78,11 @@ def test_a_new_task_flows_from_one_entry_to_the_table(toy_task, tmp_path, cache_
 
     run_dir = tmp_path / "toy_sweep" / "r0"
     try:
-        result = execute(run_dir, ["gin/runs/tiny_cpu.gin"],
-                         [f"Experiment.cache_dir = '{cache_dir}'", "Pretrain.steps = 0", f"Finetune.tasks = ['{TOY}']"])
+        result = execute(
+            run_dir,
+            ["gin/runs/tiny_cpu.gin"],
+            [f"Experiment.cache_dir = '{cache_dir}'", "Pretrain.steps = 0", f"Finetune.tasks = ['{TOY}']"],
+        )
     finally:
         gin.clear_config()
     assert set(result["downstream"]) == {TOY} and result["downstream"][TOY]["primary_metric"] == "accuracy"
@@ -120,7 +123,16 @@ def test_each_benchmark_fact_lives_in_the_registry_only():
     """GLUE's metric names are the GLUE entries' (nothing in metrics.py duplicates them), and the averages
     follow the entries: MRPC's F1 and accuracy are averaged first, then the tasks."""
     assert not any(name.endswith("_TASK_METRICS") or name == "GENERATION_BENCHMARKS" for name in vars(metrics))
-    glue = {name: task_spec(name).benchmarks["glue_average"] for name in TASK_NAMES
-            if "glue_average" in task_spec(name).benchmarks}
-    assert glue == {"glue_cola": ("matthews_corr",), "glue_sst2": ("accuracy",), "glue_mrpc": ("f1", "accuracy"),
-                    "glue_qnli": ("accuracy",), "glue_rte": ("accuracy",), "glue_stsb": ("pearson", "spearman")}
+    glue = {
+        name: task_spec(name).benchmarks["glue_average"]
+        for name in TASK_NAMES
+        if "glue_average" in task_spec(name).benchmarks
+    }
+    assert glue == {
+        "glue_cola": ("matthews_corr",),
+        "glue_sst2": ("accuracy",),
+        "glue_mrpc": ("f1", "accuracy"),
+        "glue_qnli": ("accuracy",),
+        "glue_rte": ("accuracy",),
+        "glue_stsb": ("pearson", "spearman"),
+    }

@@ -46,7 +46,10 @@ def _fake_docs():
     docs += [BuiltinDocument(f"rare doc {i}", "rare") for i in range(3)]  # too few examples
     docs += [BuiltinDocument(f"private doc {i} text", "_private") for i in range(20)]  # not a public package
     docs += [BuiltinDocument(f"topic {i} text", f"pydoc_data.topics:t{i}") for i in range(20)]
-    docs += [BuiltinDocument("shared text in two packages", "email"), BuiltinDocument("shared text in two packages", "json")]
+    docs += [
+        BuiltinDocument("shared text in two packages", "email"),
+        BuiltinDocument("shared text in two packages", "json"),
+    ]
     return docs
 
 

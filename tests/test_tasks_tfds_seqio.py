@@ -25,8 +25,9 @@ def test_glue_and_squad_from_tfds_mock_data():
 
 def test_tfds_failure_names_the_dataset_and_the_local_alternative():
     with pytest.raises(ValueError, match="TFDS dataset 'glue/rte'.*data_dir"):
-        with tfds.testing.mock_data(num_examples=1, policy=tfds.testing.MockPolicy.USE_FILES,
-                                    data_dir="/nonexistent/t5explore"):
+        with tfds.testing.mock_data(
+            num_examples=1, policy=tfds.testing.MockPolicy.USE_FILES, data_dir="/nonexistent/t5explore"
+        ):
             get_task("glue_rte").examples("train")
 
 

@@ -33,15 +33,20 @@ class StandInSeq2Seq(nn.Module):
 
     @nn.compact
     def __call__(self, encoder_input_tokens, decoder_input_tokens, *, enable_dropout=False):
-        emb = self.param("embedding", nn.with_logical_partitioning(nn.initializers.normal(1.0), ("vocab", "embed")),
-                         (self.vocab, self.dim))
+        emb = self.param(
+            "embedding",
+            nn.with_logical_partitioning(nn.initializers.normal(1.0), ("vocab", "embed")),
+            (self.vocab, self.dim),
+        )
         enc = jnp.mean(emb[encoder_input_tokens], axis=1, keepdims=True)
         h = emb[decoder_input_tokens] + enc
         h = nn.Dropout(0.1, deterministic=not enable_dropout)(h)
-        w = self.param("mlp", nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("embed", "mlp")),
-                       (self.dim, 64))
-        out = self.param("out", nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("mlp", "vocab")),
-                         (64, self.vocab))
+        w = self.param(
+            "mlp", nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("embed", "mlp")), (self.dim, 64)
+        )
+        out = self.param(
+            "out", nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("mlp", "vocab")), (64, self.vocab)
+        )
         return jnp.tanh(h @ w) @ out
 
 
@@ -79,8 +84,18 @@ def make_trainer(steps, seed=0, z_loss=0.0):
 
 
 def run(tmp_path, steps, **kw):
-    cfg = Pretrain(objective=object(), steps=steps, batch_size=8, inputs_length=12, log_every=1,
-                   checkpoint_every=2, keep_checkpoints=3, eval_every=2, eval_batches=1, **kw)
+    cfg = Pretrain(
+        objective=object(),
+        steps=steps,
+        batch_size=8,
+        inputs_length=12,
+        log_every=1,
+        checkpoint_every=2,
+        keep_checkpoints=3,
+        eval_every=2,
+        eval_batches=1,
+        **kw,
+    )
     eval_batches = [next(StandInStream(seed=1))]
     writer = MetricsWriter(tmp_path, tensorboard=False)
     trainer = make_trainer(steps)
@@ -164,7 +179,7 @@ def test_z_loss_adds_mean_squared_log_partition():
     with_z, m1 = loss_and_metrics(logits, batch, z_loss=1e-2)
     log_z = np.log(np.exp(np.asarray(logits, np.float64)).sum(-1))
     mask = np.asarray(targets) != 0
-    ce = (log_z - np.take_along_axis(np.asarray(logits, np.float64), np.asarray(targets)[..., None], -1)[..., 0])
+    ce = log_z - np.take_along_axis(np.asarray(logits, np.float64), np.asarray(targets)[..., None], -1)[..., 0]
     assert float(base) == pytest.approx(ce[mask].mean(), rel=1e-5)  # padding ignored
     assert float(with_z) - float(base) == pytest.approx(1e-2 * (log_z[mask] ** 2).mean(), rel=1e-5)
     assert float(m1["cross_entropy"]) == pytest.approx(float(m0["cross_entropy"]))

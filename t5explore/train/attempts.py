@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from t5explore.io_utils import atomic_write_json, read_json
 
@@ -29,23 +29,30 @@ TIMING_KEYS = ("compile_s", "compile_saved_s", "pretrain_s", "finetune_s", "eval
 
 def phase_timing(pretrain: Any = None, finetune: Any = None) -> dict:
     """compile/pretrain/finetune/eval seconds of a PretrainOutcome and a FinetuneOutcome (either may be None)."""
-    return {"compile_s": (pretrain.compile_s if pretrain else 0.0) + (finetune.compile_s if finetune else 0.0),
-            "pretrain_s": pretrain.train_s if pretrain else 0.0,
-            "compile_saved_s": finetune.compile_saved_s if finetune else 0.0,
-            "finetune_s": finetune.finetune_s if finetune else 0.0,
-            "eval_s": (pretrain.eval_s if pretrain else 0.0) + (finetune.eval_s if finetune else 0.0)}
+    return {
+        "compile_s": (pretrain.compile_s if pretrain else 0.0) + (finetune.compile_s if finetune else 0.0),
+        "pretrain_s": pretrain.train_s if pretrain else 0.0,
+        "compile_saved_s": finetune.compile_saved_s if finetune else 0.0,
+        "finetune_s": finetune.finetune_s if finetune else 0.0,
+        "eval_s": (pretrain.eval_s if pretrain else 0.0) + (finetune.eval_s if finetune else 0.0),
+    }
 
 
 class Attempts:
     """The attempts recorded in `run_dir` plus this one, which started at `t_start` (time.perf_counter())."""
 
-    def __init__(self, run_dir: str | os.PathLike, t_start: Optional[float] = None):
+    def __init__(self, run_dir: str | os.PathLike, t_start: float | None = None):
         self.path = Path(run_dir) / ATTEMPTS_FILE
         self.t_start = time.perf_counter() if t_start is None else t_start
         self.entries = _read(self.path)
-        self.current = {"attempt": len(self.entries) + 1, "resumed": bool(self.entries),
-                        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "host": socket.gethostname(), "pid": os.getpid(), **{k: 0.0 for k in TIMING_KEYS}}
+        self.current = {
+            "attempt": len(self.entries) + 1,
+            "resumed": bool(self.entries),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            **{k: 0.0 for k in TIMING_KEYS},
+        }
         self.entries.append(self.current)
         self._phases: dict[str, dict] = {}
         self._write()

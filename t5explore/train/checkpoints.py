@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,8 +38,10 @@ def require_finite(state: Any, what: str) -> None:
     """Raise NonFiniteStateError naming `what` unless every float array in `state` is finite."""
     leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
     if leaves and not bool(_all_finite(leaves)):
-        raise NonFiniteStateError(f"not saving {what}: the parameters or optimiser state hold NaN/inf (training "
-                                  "diverged: lower the learning rate, add Pretrain.z_loss, or check the data)")
+        raise NonFiniteStateError(
+            f"not saving {what}: the parameters or optimiser state hold NaN/inf (training "
+            "diverged: lower the learning rate, add Pretrain.z_loss, or check the data)"
+        )
 
 
 class Checkpointer:
@@ -47,11 +50,15 @@ class Checkpointer:
     def __init__(self, directory: str | os.PathLike, every: int, keep: int, label: str = "pretrain"):
         self.directory = os.path.abspath(os.fspath(directory))
         self.label = label  # names its test kill point, `checkpoint/<label>` (faults.py)
-        options = ocp.CheckpointManagerOptions(save_interval_steps=max(int(every), 1), max_to_keep=max(int(keep), 1),
-                                               create=True, enable_async_checkpointing=True)
+        options = ocp.CheckpointManagerOptions(
+            save_interval_steps=max(int(every), 1),
+            max_to_keep=max(int(keep), 1),
+            create=True,
+            enable_async_checkpointing=True,
+        )
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=(STATE_ITEM, DATA_ITEM))
 
-    def latest_step(self) -> Optional[int]:
+    def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
     def should_save(self, step: int) -> bool:
@@ -73,7 +80,7 @@ class Checkpointer:
             kill_point(f"checkpoint/{self.label}", step)
         return started
 
-    def read_data(self, step: Optional[int] = None) -> Optional[tuple[dict, int]]:
+    def read_data(self, step: int | None = None) -> tuple[dict, int] | None:
         """(data_state, step) of the newest (or given) checkpoint without restoring its state; None if none."""
         self._manager.wait_until_finished()
         step = self.latest_step() if step is None else step
@@ -82,15 +89,19 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.Composite(**{DATA_ITEM: ocp.args.JsonRestore()}))
         return dict(restored[DATA_ITEM] or {}), int(step)
 
-    def restore(self, like_state: Any, step: Optional[int] = None) -> tuple[Any, dict, int]:
+    def restore(self, like_state: Any, step: int | None = None) -> tuple[Any, dict, int]:
         """Restore (state, data_state, step) with the structure, dtypes and shardings of `like_state`."""
         self._manager.wait_until_finished()
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_state)
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            **{STATE_ITEM: ocp.args.StandardRestore(abstract), DATA_ITEM: ocp.args.JsonRestore()}))
+        restored = self._manager.restore(
+            step,
+            args=ocp.args.Composite(
+                **{STATE_ITEM: ocp.args.StandardRestore(abstract), DATA_ITEM: ocp.args.JsonRestore()}
+            ),
+        )
         return restored[STATE_ITEM], dict(restored[DATA_ITEM] or {}), int(step)
 
     def wait(self) -> None:
@@ -124,11 +135,13 @@ def window_state(window: Sequence[dict]) -> dict:
     if not fetched:
         return {}
     keys = sorted(fetched[0])
-    return {"dtypes": {k: str(np.asarray(fetched[0][k]).dtype) for k in keys},
-            "values": {k: [np.asarray(m[k]).item() for m in fetched] for k in keys}}
+    return {
+        "dtypes": {k: str(np.asarray(fetched[0][k]).dtype) for k in keys},
+        "values": {k: [np.asarray(m[k]).item() for m in fetched] for k in keys},
+    }
 
 
-def restore_window(state: Optional[dict]) -> list[dict]:
+def restore_window(state: dict | None) -> list[dict]:
     """The metrics window saved by `window_state` (empty for checkpoints made before windows were saved)."""
     if not state:
         return []

@@ -8,12 +8,14 @@ import json
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="pretrain, fine-tune and evaluate one run into --run_dir",
+        "train",
+        help="pretrain, fine-tune and evaluate one run into --run_dir",
         description="One run: parse gin, pretrain (resuming from run_dir/checkpoints), fine-tune, evaluate, "
-                    "write config.gin, metrics.jsonl, TensorBoard events, predictions/ and result.json.",
+        "write config.gin, metrics.jsonl, TensorBoard events, predictions/ and result.json.",
         epilog="example: t5explore train --gin_file=gin/runs/quickstart.gin --gin.Pretrain.steps=100 "
-               "--run_dir=results/one",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "--run_dir=results/one",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--run_dir", required=True, help="output directory (re-running the same directory resumes)")
     p.set_defaults(func=run_train)
 
@@ -54,7 +56,16 @@ def run_train(args, gin_files, gin_bindings) -> int:
 
     guard_run_dir(args.run_dir, gin_files, gin_bindings)  # never resume or overwrite another config's run
     result = execute_recording_failure(execute, args.run_dir, gin_files, gin_bindings)
-    print(json.dumps({"run_dir": args.run_dir, "pretrain": result["pretrain"], "benchmarks": result["benchmarks"],
-                      "downstream": {t: r["best"] for t, r in result["downstream"].items()},
-                      "total_s": round(result["timing"]["total_s"], 1)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "run_dir": args.run_dir,
+                "pretrain": result["pretrain"],
+                "benchmarks": result["benchmarks"],
+                "downstream": {t: r["best"] for t, r in result["downstream"].items()},
+                "total_s": round(result["timing"]["total_s"], 1),
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -12,7 +12,8 @@ import collections.abc
 import dataclasses
 import functools
 import typing
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gin
 import jax.numpy as jnp
@@ -38,11 +39,12 @@ def check_types(obj: Any, scope: str) -> None:
 
 def check_value(binding: str, value: Any, annotation: Any) -> None:
     if not _matches(value, annotation):
-        raise ConfigError(f"gin binding {binding}: must be {_describe(annotation)}, "
-                          f"got {value!r:.60} ({type(value).__name__})")
+        raise ConfigError(
+            f"gin binding {binding}: must be {_describe(annotation)}, got {value!r:.60} ({type(value).__name__})"
+        )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -108,10 +110,10 @@ class Experiment:
     """Run-wide settings: the one seed everything derives from, and names for the report."""
 
     seed: int = 0
-    model_name: Optional[str] = None  # None -> T5Config.name
+    model_name: str | None = None  # None -> T5Config.name
     notes: str = ""
     scale: str = ""  # a label for the report, e.g. 'tiny' (gin/runs/tiny_cpu.gin: tables say it is a smoke test)
-    cache_dir: Optional[str] = None  # vocab / token-store cache; None -> $T5EXPLORE_CACHE or ~/.cache/t5explore
+    cache_dir: str | None = None  # vocab / token-store cache; None -> $T5EXPLORE_CACHE or ~/.cache/t5explore
 
     def validate(self) -> None:
         check_types(self, "Experiment")
@@ -132,15 +134,19 @@ class Optimizer:
     learning_rate: float = 0.01
     warmup_steps: int = 10_000
     weight_decay: float = 0.0
-    decay_steps: Optional[int] = None
-    grad_clip_norm: Optional[float] = None
+    decay_steps: int | None = None
+    grad_clip_norm: float | None = None
 
     def validate(self, scope: str = "Optimizer") -> None:
         check_types(self, scope)
-        _require(self.name in ("adafactor", "adamw"), f"{scope}.name",
-                 f"must be 'adafactor' or 'adamw', got {self.name!r}")
-        _require(self.schedule in ("rsqrt", "cosine", "constant"), f"{scope}.schedule",
-                 f"must be 'rsqrt', 'cosine' or 'constant', got {self.schedule!r}")
+        _require(
+            self.name in ("adafactor", "adamw"), f"{scope}.name", f"must be 'adafactor' or 'adamw', got {self.name!r}"
+        )
+        _require(
+            self.schedule in ("rsqrt", "cosine", "constant"),
+            f"{scope}.schedule",
+            f"must be 'rsqrt', 'cosine' or 'constant', got {self.schedule!r}",
+        )
         _require(self.learning_rate > 0, f"{scope}.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.warmup_steps >= 0, f"{scope}.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         _require(self.weight_decay >= 0, f"{scope}.weight_decay", f"must be >= 0, got {self.weight_decay}")
@@ -200,14 +206,18 @@ class Pretrain:
         _require(self.steps >= 0, "Pretrain.steps", f"must be >= 0, got {self.steps}")
         if self.steps == 0:
             return
-        _require(self.objective is not None, "Pretrain.objective", "is required when Pretrain.steps > 0 "
-                 "(include e.g. gin/objectives/span_corruption.gin)")
+        _require(
+            self.objective is not None,
+            "Pretrain.objective",
+            "is required when Pretrain.steps > 0 (include e.g. gin/objectives/span_corruption.gin)",
+        )
         for name in ("inputs_length", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
             _require(getattr(self, name) > 0, f"Pretrain.{name}", f"must be > 0, got {getattr(self, name)}")
         _require(self.eval_every >= 0 and self.eval_batches >= 0, "Pretrain.eval_every/eval_batches", "must be >= 0")
         _require(self.z_loss >= 0, "Pretrain.z_loss", f"must be >= 0, got {self.z_loss}")
-        _require(0 <= self.label_smoothing < 1, "Pretrain.label_smoothing",
-                 f"must be in [0, 1), got {self.label_smoothing}")
+        _require(
+            0 <= self.label_smoothing < 1, "Pretrain.label_smoothing", f"must be in [0, 1), got {self.label_smoothing}"
+        )
 
     def get_optimizer(self) -> Optimizer:
         opt = self.optimizer if self.optimizer is not None else Optimizer()
@@ -231,7 +241,7 @@ class Finetune:
     """
 
     tasks: Sequence[str] = ()
-    data_dir: Optional[str] = None  # None -> TFDS; else a local directory in the original file formats
+    data_dir: str | None = None  # None -> TFDS; else a local directory in the original file formats
     mode: str = "per_task"
     mixing_cap: int = 2**19
     steps: int = 0
@@ -240,16 +250,19 @@ class Finetune:
     targets_length: int = 16
     learning_rate: float = 1e-3
     eval_every: int = 0  # 0 -> only at the end
-    eval_max_examples: Optional[int] = None
-    max_train_examples: Optional[int] = None  # low-resource fine-tuning: a fixed subset of each task's train split
-    eval_batch_size: Optional[int] = None  # None -> batch_size
+    eval_max_examples: int | None = None
+    max_train_examples: int | None = None  # low-resource fine-tuning: a fixed subset of each task's train split
+    eval_batch_size: int | None = None  # None -> batch_size
     log_every: int = 50
     optimizer: Any = None  # None -> Adafactor at constant `learning_rate`; or e.g. @finetune/Optimizer()
     packing: bool = True  # several examples per row (segment ids + positions); False: one padded example per row
 
     def validate(self) -> None:
-        _require(self.mode in ("per_task", "multi_task"), "Finetune.mode",
-                 f"must be 'per_task' or 'multi_task', got {self.mode!r}")
+        _require(
+            self.mode in ("per_task", "multi_task"),
+            "Finetune.mode",
+            f"must be 'per_task' or 'multi_task', got {self.mode!r}",
+        )
         _require(not isinstance(self.tasks, str), "Finetune.tasks", "must be a list of task names, e.g. ['glue_sst2']")
         check_types(self, "Finetune")
         _require(self.steps >= 0, "Finetune.steps", f"must be >= 0, got {self.steps}")
@@ -260,13 +273,19 @@ class Finetune:
         _require(self.targets_length >= 2, "Finetune.targets_length", "must be >= 2 (one token and EOS)")
         _require(self.learning_rate > 0, "Finetune.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.eval_every >= 0, "Finetune.eval_every", f"must be >= 0, got {self.eval_every}")
-        _require(self.max_train_examples is None or self.max_train_examples > 0, "Finetune.max_train_examples",
-                 f"must be > 0 or None, got {self.max_train_examples}")
+        _require(
+            self.max_train_examples is None or self.max_train_examples > 0,
+            "Finetune.max_train_examples",
+            f"must be > 0 or None, got {self.max_train_examples}",
+        )
 
     def get_optimizer(self) -> Optimizer:
         if self.optimizer is None:
             return Optimizer(name="adafactor", schedule="constant", learning_rate=self.learning_rate, warmup_steps=0)
-        _require(isinstance(self.optimizer, Optimizer), "Finetune.optimizer",
-                 f"must be @Optimizer() (e.g. @finetune/Optimizer()), got {type(self.optimizer).__name__}")
+        _require(
+            isinstance(self.optimizer, Optimizer),
+            "Finetune.optimizer",
+            f"must be @Optimizer() (e.g. @finetune/Optimizer()), got {type(self.optimizer).__name__}",
+        )
         self.optimizer.validate("Finetune.optimizer")
         return self.optimizer

@@ -25,25 +25,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 
+from t5explore.data.packing import example_lengths
 from t5explore.io_utils import atomic_write_text
 from t5explore.train import finetune_resume as resume
 from t5explore.train.checkpoints import require_finite, restore_window, window_state
 from t5explore.train.config import Finetune
 from t5explore.train.faults import kill_point
-from t5explore.data.packing import example_lengths
 from t5explore.train.finetune_data import (  # noqa: F401 - re-exported: callers import them from here
-    MixtureSampler, PackedSampler, TokenizedTask, batch_token_counts, detokenize, encode, load_task, make_sampler,
-    prepare_tasks, report_truncation, tokenize, train_subset, validation_examples)
+    MixtureSampler,
+    PackedSampler,
+    TokenizedTask,
+    batch_token_counts,
+    detokenize,
+    encode,
+    load_task,
+    make_sampler,
+    prepare_tasks,
+    report_truncation,
+    tokenize,
+    train_subset,
+    validation_examples,
+)
 from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
-
 
 MIN_EVAL_WIDTH = 16  # the narrowest encoder width `predict` cuts a batch to
 
@@ -57,8 +69,7 @@ def eval_width(longest: int, full: int) -> int:
     return min(width, full)
 
 
-def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int,
-            bucket: bool = True) -> np.ndarray:
+def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int, bucket: bool = True) -> np.ndarray:
     """Greedy-decode `inputs` [N, I] in batches of `batch_size` rows, returned in the order given.
 
     bucket: decode the examples sorted by input length (a stable sort), each batch cut to `eval_width` of its
@@ -69,7 +80,7 @@ def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: in
     order = np.argsort(lengths, kind="stable") if bucket else np.arange(len(inputs))
     outs = np.zeros((len(inputs), 0), np.int32)
     for start in range(0, len(inputs), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         width = eval_width(int(lengths[rows].max()), inputs.shape[1]) if bucket else inputs.shape[1]
         padded = np.zeros((batch_size, width), np.int32)
         padded[: len(rows)] = inputs[rows, :width]
@@ -83,20 +94,28 @@ def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: in
 @dataclasses.dataclass
 class TaskRecord:
     primary_metric: str
-    best: Optional[dict] = None
-    last: Optional[dict] = None
-    best_step: Optional[int] = None
-    best_predictions: Optional[list] = None  # the best evaluation's decoded predictions (for the bootstrap)
-    saved_hash: Optional[str] = None  # restored from a checkpoint: the hash of predictions/<task>.jsonl's
+    best: dict | None = None
+    last: dict | None = None
+    best_step: int | None = None
+    best_predictions: list | None = None  # the best evaluation's decoded predictions (for the bootstrap)
+    saved_hash: str | None = None  # restored from a checkpoint: the hash of predictions/<task>.jsonl's
 
     def as_dict(self) -> dict:
-        return {"best": self.best, "last": self.last, "best_step": self.best_step,
-                "primary_metric": self.primary_metric}
+        return {
+            "best": self.best,
+            "last": self.last,
+            "best_step": self.best_step,
+            "primary_metric": self.primary_metric,
+        }
 
     def state(self) -> dict:
         preds = self.best_predictions
-        return {"best": self.best, "last": self.last, "best_step": self.best_step,
-                "best_hash": resume.predictions_hash(preds) if preds is not None else self.saved_hash}
+        return {
+            "best": self.best,
+            "last": self.last,
+            "best_step": self.best_step,
+            "best_hash": resume.predictions_hash(preds) if preds is not None else self.saved_hash,
+        }
 
     def restore(self, state: dict) -> None:
         self.best, self.last, self.best_step = state["best"], state["last"], state["best_step"]
@@ -110,7 +129,7 @@ class FinetuneOutcome:
     eval_s: float = 0.0
     compile_s: float = 0.0
     compile_saved_s: float = 0.0  # compilation avoided by reusing one compiled train step across per-task groups
-    bootstrap: Optional[dict] = None  # result.json's `bootstrap` (data/bootstrap.py), None without tasks
+    bootstrap: dict | None = None  # result.json's `bootstrap` (data/bootstrap.py), None without tasks
     train_steps: int = 0  # steps this attempt trained, and their tokens: for `throughput()`
     real_tokens: int = 0
     token_slots: int = 0
@@ -121,9 +140,11 @@ class FinetuneOutcome:
         slots per second (T5's token count, as `pretrain_tokens_per_s`), real (non-pad, encoder + decoder)
         tokens per second, and the packing ratio real tokens / token slots."""
         trained = self.train_steps > 0 and self.finetune_s > 0
-        return {"finetune_tokens_per_s": self.encoder_slots / self.finetune_s if trained else None,
-                "finetune_real_tokens_per_s": self.real_tokens / self.finetune_s if trained else None,
-                "finetune_packing_ratio": self.real_tokens / self.token_slots if self.token_slots else None}
+        return {
+            "finetune_tokens_per_s": self.encoder_slots / self.finetune_s if trained else None,
+            "finetune_real_tokens_per_s": self.real_tokens / self.finetune_s if trained else None,
+            "finetune_packing_ratio": self.real_tokens / self.token_slots if self.token_slots else None,
+        }
 
 
 @dataclasses.dataclass
@@ -139,8 +160,8 @@ class _Context:
     records: dict
     out: FinetuneOutcome
     progress_stream: Any = None
-    on_checkpoint: Optional[Callable[[FinetuneOutcome], None]] = None
-    trainer: Optional[Trainer] = None  # the one Trainer every group uses (reset to the pretrained params)
+    on_checkpoint: Callable[[FinetuneOutcome], None] | None = None
+    trainer: Trainer | None = None  # the one Trainer every group uses (reset to the pretrained params)
 
 
 @dataclasses.dataclass
@@ -170,9 +191,18 @@ class _Group:
         return f"finetune/{self.name}"
 
 
-def finetune(make_trainer: Callable[[int], Trainer], decode_fn: Callable, cfg: Finetune, tasks: dict[str, Any],
-             vocab, writer: MetricsWriter, run_dir: str | Path, seed: int, progress_stream=None,
-             on_checkpoint: Optional[Callable[[FinetuneOutcome], None]] = None) -> FinetuneOutcome:
+def finetune(
+    make_trainer: Callable[[int], Trainer],
+    decode_fn: Callable,
+    cfg: Finetune,
+    tasks: dict[str, Any],
+    vocab,
+    writer: MetricsWriter,
+    run_dir: str | Path,
+    seed: int,
+    progress_stream=None,
+    on_checkpoint: Callable[[FinetuneOutcome], None] | None = None,
+) -> FinetuneOutcome:
     """Fine-tune and evaluate every task in `tasks` ({name: DownstreamTask}).
 
     `make_trainer(total_steps)` returns a Trainer starting from the pretrained params with the fine-tuning
@@ -184,8 +214,18 @@ def finetune(make_trainer: Callable[[int], Trainer], decode_fn: Callable, cfg: F
     cfg.validate()
     names = list(tasks)
     records = {name: TaskRecord(task.primary_metric) for name, task in tasks.items()}
-    ctx = _Context(decode_fn, cfg, vocab, writer, Path(run_dir), seed, records, FinetuneOutcome(downstream={}),
-                   progress_stream, on_checkpoint)
+    ctx = _Context(
+        decode_fn,
+        cfg,
+        vocab,
+        writer,
+        Path(run_dir),
+        seed,
+        records,
+        FinetuneOutcome(downstream={}),
+        progress_stream,
+        on_checkpoint,
+    )
     groups = [[i] for i in range(len(names))] if cfg.mode == "per_task" else [list(range(len(names)))]
     members = [[names[i] for i in group] for group in groups]
     ours = set().union(*(resume.group_phases(resume.group_name(m), m) for m in members))
@@ -215,8 +255,15 @@ def _run_group(ctx: _Context, make_trainer: Callable[[int], Trainer], tasks: dic
             return
         loaded = [load_task(m, tasks[m], cfg, ctx.vocab) for m in members]
         trainer = _trainer(ctx, make_trainer)
-        g = _Group(name, loaded, trainer, make_sampler(loaded, cfg, ctx.seed, group), ckpt,
-                   compile0=trainer.compile_s, train_compile0=trainer.train_compile_s)
+        g = _Group(
+            name,
+            loaded,
+            trainer,
+            make_sampler(loaded, cfg, ctx.seed, group),
+            ckpt,
+            compile0=trainer.compile_s,
+            train_compile0=trainer.train_compile_s,
+        )
         if saved is None:
             ctx.writer.discard_phases(phases)
         else:
@@ -244,12 +291,14 @@ def _trainer(ctx: _Context, make_trainer: Callable[[int], Trainer]) -> Trainer:
     ctx.trainer.reset()
     if ctx.trainer.train_compile_s:
         ctx.out.compile_saved_s += ctx.trainer.train_compile_s
-        print(f"finetune: reusing the compiled train step (saves ~{ctx.trainer.train_compile_s:.1f}s of "
-              f"compilation)", flush=True)
+        print(
+            f"finetune: reusing the compiled train step (saves ~{ctx.trainer.train_compile_s:.1f}s of compilation)",
+            flush=True,
+        )
     return ctx.trainer
 
 
-def _bootstrap_best(ctx: _Context, tasks: dict[str, Any]) -> Optional[dict]:
+def _bootstrap_best(ctx: _Context, tasks: dict[str, Any]) -> dict | None:
     """Bootstrap intervals of the best evaluation of every task; its time counts as evaluation time. The best
     predictions of a task finished by an earlier attempt are read back from its predictions file."""
     from t5explore.data.bootstrap import EvalSet, bootstrap_report
@@ -296,11 +345,20 @@ def _train_and_evaluate(ctx: _Context, g: _Group) -> None:
             tps = len(window) * tokens_per_step / elapsed
             real = sum(int(m["real_tokens"]) for m in fetched)
             ratio = real / max(sum(int(m["token_slots"]) for m in fetched), 1)
-            ctx.writer.write(g.phase, done, {"tokens_seen": done * tokens_per_step, "loss": loss, "accuracy": acc,
-                                             "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps,
-                                             "real_tokens_per_s": real / elapsed, "packing_ratio": ratio})
-            progress.report(done, loss=loss, acc=acc, tokens_per_s=tps, real_tokens_per_s=real / elapsed,
-                            packing=ratio)
+            ctx.writer.write(
+                g.phase,
+                done,
+                {
+                    "tokens_seen": done * tokens_per_step,
+                    "loss": loss,
+                    "accuracy": acc,
+                    "learning_rate": trainer.learning_rate(step),
+                    "tokens_per_s": tps,
+                    "real_tokens_per_s": real / elapsed,
+                    "packing_ratio": ratio,
+                },
+            )
+            progress.report(done, loss=loss, acc=acc, tokens_per_s=tps, real_tokens_per_s=real / elapsed, packing=ratio)
             window, t_window, compile0 = [], time.perf_counter(), trainer.train_compile_s
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps:
             dt = _evaluate(ctx, trainer, g.members, done)
@@ -317,14 +375,23 @@ def _checkpoint(ctx: _Context, g: _Group, step: int, window: list) -> float:
     finished = step == ctx.cfg.steps
     if finished and ctx.cfg.steps:  # the finishing checkpoint holds no state, but must not record a diverged one
         require_finite(g.trainer.state, f"the fine-tuning checkpoint of {g.phase} at step {step}")
-    data = {"finished": finished, "sampler": g.sampler.state(), "log_window": window_state(window),
-            "records": {t.name: ctx.records[t.name].state() for t in g.members}}
+    data = {
+        "finished": finished,
+        "sampler": g.sampler.state(),
+        "log_window": window_state(window),
+        "records": {t.name: ctx.records[t.name].state() for t in g.members},
+    }
     g.ckpt.save(step, None if finished else g.trainer.state, data)
     if ctx.on_checkpoint is not None:
         now = time.perf_counter()
-        ctx.on_checkpoint(dataclasses.replace(
-            ctx.out, eval_s=ctx.out.eval_s + g.eval_time, compile_s=ctx.out.compile_s + g.compile_s(),
-            finetune_s=ctx.out.finetune_s + now - g.t_start - g.eval_time - g.train_compile_s()))
+        ctx.on_checkpoint(
+            dataclasses.replace(
+                ctx.out,
+                eval_s=ctx.out.eval_s + g.eval_time,
+                compile_s=ctx.out.compile_s + g.compile_s(),
+                finetune_s=ctx.out.finetune_s + now - g.t_start - g.eval_time - g.train_compile_s(),
+            )
+        )
     return time.perf_counter() - t0
 
 
@@ -339,8 +406,9 @@ def _evaluate(ctx: _Context, trainer, members, step) -> float:
         scores = {k: float(v) for k, v in t.task.score(targets, predictions, [e.meta for e in t.val_examples]).items()}
         rec = ctx.records[t.name]
         if rec.primary_metric not in scores:
-            raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, "
-                           f"not its primary metric {rec.primary_metric!r}")
+            raise KeyError(
+                f"task {t.name}: score() returned {sorted(scores)}, not its primary metric {rec.primary_metric!r}"
+            )
         rec.last = scores
         if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
             rec.best, rec.best_step, rec.best_predictions = scores, step, predictions
@@ -357,6 +425,12 @@ def _predictions_path(run_dir: Path, task: str) -> Path:
 
 
 def _save_predictions(path: Path, examples: Sequence[Any], predictions: Sequence[str]) -> None:
-    lines = [json.dumps({"inputs": e.inputs, "target": e.targets, "prediction": p, "meta": dict(e.meta)},
-                        default=str, ensure_ascii=False) for e, p in zip(examples, predictions)]
+    lines = [
+        json.dumps(
+            {"inputs": e.inputs, "target": e.targets, "prediction": p, "meta": dict(e.meta)},
+            default=str,
+            ensure_ascii=False,
+        )
+        for e, p in zip(examples, predictions)
+    ]
     atomic_write_text(path, "\n".join(lines) + "\n")

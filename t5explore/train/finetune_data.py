@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +54,11 @@ def tokenize(texts: Sequence[str], vocab, length: int, what: str) -> np.ndarray:
 def report_truncation(what: str, parts: Sequence[tuple[str, int, int, int]]) -> None:
     """One line on stderr for (kind, truncated, total, length) parts with any truncation, e.g.
     `warning: task glue_rte train: truncated 12 of 2490 inputs to 512 tokens (0.5%), 3 of 2490 targets ...`."""
-    cut = [f"{n} of {total} {kind} to {length} tokens ({100 * n / max(total, 1):.1f}%)"
-           for kind, n, total, length in parts if n]
+    cut = [
+        f"{n} of {total} {kind} to {length} tokens ({100 * n / max(total, 1):.1f}%)"
+        for kind, n, total, length in parts
+        if n
+    ]
     if cut:
         print(f"warning: {what}: truncated {', '.join(cut)}", file=sys.stderr, flush=True)
 
@@ -79,8 +83,9 @@ def prepare_tasks(cfg: Finetune) -> dict[str, Any]:
     out = {}
     for name in cfg.tasks:
         if name not in TASK_NAMES:
-            raise ConfigError(f"gin binding Finetune.tasks: unknown downstream task {name!r}; "
-                              f"known tasks: {', '.join(TASK_NAMES)}")
+            raise ConfigError(
+                f"gin binding Finetune.tasks: unknown downstream task {name!r}; known tasks: {', '.join(TASK_NAMES)}"
+            )
         task = get_task(name)
         examples = {}
         for split in SPLITS:
@@ -105,18 +110,24 @@ def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
     val = validation_examples(task, cfg)
     train = train_subset(train, cfg.max_train_examples)
     if not train or not val:
-        raise ValueError(f"task {name}: {len(train)} train / {len(val)} validation examples "
-                         f"(data_dir={cfg.data_dir!r})")
+        raise ValueError(
+            f"task {name}: {len(train)} train / {len(val)} validation examples (data_dir={cfg.data_dir!r})"
+        )
     train_inputs, cut_inputs = encode([e.inputs for e in train], vocab, cfg.inputs_length)
     train_targets, cut_targets = encode([e.targets for e in train], vocab, cfg.targets_length)
     val_inputs, cut_val = encode([e.inputs for e in val], vocab, cfg.inputs_length)
-    report_truncation(f"task {name} train", [("inputs", cut_inputs, len(train), cfg.inputs_length),
-                                             ("targets", cut_targets, len(train), cfg.targets_length)])
+    report_truncation(
+        f"task {name} train",
+        [
+            ("inputs", cut_inputs, len(train), cfg.inputs_length),
+            ("targets", cut_targets, len(train), cfg.targets_length),
+        ],
+    )
     report_truncation(f"task {name} validation", [("inputs", cut_val, len(val), cfg.inputs_length)])
     return TokenizedTask(name, task, train_inputs, train_targets, val, val_inputs)
 
 
-def train_subset(examples: list, max_examples: Optional[int]) -> list:
+def train_subset(examples: list, max_examples: int | None) -> list:
     """A fixed random subset of `max_examples` training examples (all of them if None or fewer).
 
     The subset depends on neither the run seed nor the variant (stream STREAM_TRAIN_SUBSET, index 0), so every
@@ -150,9 +161,14 @@ class MixtureSampler:
         if len(state["pos"]) != len(self.tasks):
             raise ValueError(f"sampler state of {len(state['pos'])} tasks for a mixture of {len(self.tasks)}")
         self._pos, self._epoch = [int(p) for p in state["pos"]], [int(e) for e in state["epoch"]]
-        self._order = [numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], e - 1)
-                       .permutation(len(self.tasks[t].train_inputs)) if e else np.empty(0, np.int64)
-                       for t, e in enumerate(self._epoch)]
+        self._order = [
+            numpy_rng(self.seed, STREAM_FINETUNE_ORDER, self.task_ids[t], e - 1).permutation(
+                len(self.tasks[t].train_inputs)
+            )
+            if e
+            else np.empty(0, np.int64)
+            for t, e in enumerate(self._epoch)
+        ]
 
     def _peek(self, t: int) -> int:
         """The next example of task t (starting its next epoch if the current one is used up), not consumed.
@@ -175,8 +191,10 @@ class MixtureSampler:
         else:
             which = numpy_rng(self.seed, STREAM_MIXTURE, step).choice(len(self.tasks), self.batch_size, p=self.rates)
         rows = [(t, self._take(t)) for t in which]
-        return {"inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
-                "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows])}
+        return {
+            "inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
+            "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows]),
+        }
 
 
 _MIX_BLOCK = 1024  # task draws per Generator in a packed mixture
@@ -191,8 +209,16 @@ class PackedSampler(MixtureSampler):
     _MIX_BLOCK from numpy_rng(seed, STREAM_MIXTURE, block, 1) (the 1 keeps them apart from MixtureSampler's
     per-step draws). The state adds `drawn`, the number of examples packed so far."""
 
-    def __init__(self, tasks: Sequence[TokenizedTask], batch_size: int, seed: int, cap: int, task_ids: Sequence[int],
-                 inputs_length: int, targets_length: int):
+    def __init__(
+        self,
+        tasks: Sequence[TokenizedTask],
+        batch_size: int,
+        seed: int,
+        cap: int,
+        task_ids: Sequence[int],
+        inputs_length: int,
+        targets_length: int,
+    ):
         super().__init__(tasks, batch_size, seed, cap, task_ids)
         self.inputs_length, self.targets_length = inputs_length, targets_length
         self._lengths = [(example_lengths(t.train_inputs), example_lengths(t.train_targets)) for t in self.tasks]
@@ -232,8 +258,9 @@ class PackedSampler(MixtureSampler):
 def make_sampler(tasks: Sequence[TokenizedTask], cfg: Finetune, seed: int, task_ids: Sequence[int]) -> MixtureSampler:
     """The sampler `cfg` asks for: packed rows (Finetune.packing) or one example per row."""
     if cfg.packing:
-        return PackedSampler(tasks, cfg.batch_size, seed, cfg.mixing_cap, task_ids, cfg.inputs_length,
-                             cfg.targets_length)
+        return PackedSampler(
+            tasks, cfg.batch_size, seed, cfg.mixing_cap, task_ids, cfg.inputs_length, cfg.targets_length
+        )
     return MixtureSampler(tasks, cfg.batch_size, seed, cfg.mixing_cap, task_ids)
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from t5explore.train.checkpoints import Checkpointer
 
@@ -43,8 +44,9 @@ def group_phases(name: str, members: Sequence[str]) -> set[str]:
 
 def signature(cfg: Any, members: Sequence[str], seed: int) -> dict:
     """What a group's checkpoints are valid for: every Finetune field but the data location, its tasks, the seed."""
-    fields = {f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
-              if f.name not in ("tasks", "data_dir")}
+    fields = {
+        f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in ("tasks", "data_dir")
+    }
     return {**fields, "tasks": list(members), "seed": int(seed)}
 
 
@@ -52,16 +54,20 @@ def predictions_hash(predictions: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(predictions), ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
-def read_predictions(path: Path, expected_hash: Optional[str]) -> list[str]:
+def read_predictions(path: Path, expected_hash: str | None) -> list[str]:
     """The predictions of a best evaluation made by an earlier attempt, from its predictions file."""
     try:
         predictions = [json.loads(line)["prediction"] for line in path.read_text(encoding="utf-8").splitlines()]
     except (OSError, ValueError, KeyError) as e:
-        raise RuntimeError(f"cannot read the best predictions of an earlier attempt from {path} ({e}); delete "
-                           f"{path.parent.parent / 'checkpoints' / FINETUNE_DIR} to redo fine-tuning") from None
+        raise RuntimeError(
+            f"cannot read the best predictions of an earlier attempt from {path} ({e}); delete "
+            f"{path.parent.parent / 'checkpoints' / FINETUNE_DIR} to redo fine-tuning"
+        ) from None
     if predictions_hash(predictions) != expected_hash:
-        raise RuntimeError(f"{path} is not the best evaluation its fine-tuning checkpoint recorded; delete "
-                           f"{path.parent.parent / 'checkpoints' / FINETUNE_DIR} to redo fine-tuning")
+        raise RuntimeError(
+            f"{path} is not the best evaluation its fine-tuning checkpoint recorded; delete "
+            f"{path.parent.parent / 'checkpoints' / FINETUNE_DIR} to redo fine-tuning"
+        )
     return predictions
 
 
@@ -73,7 +79,7 @@ class GroupCheckpoint:
         self.directory = Path(run_dir) / "checkpoints" / FINETUNE_DIR / name
         self._ckpt = Checkpointer(self.directory, every=1, keep=1, label=f"finetune/{name}")
 
-    def saved(self) -> Optional[dict]:
+    def saved(self) -> dict | None:
         """The newest checkpoint's data item with its `step`, or None; one made under another config is refused."""
         found = self._ckpt.read_data()
         if found is None:
@@ -82,8 +88,10 @@ class GroupCheckpoint:
         if data.get("config") != self.signature:
             old, new = data.get("config") or {}, self.signature
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise ValueError(f"fine-tuning checkpoint {self.directory} was made under another config "
-                             f"({', '.join(changed)} changed); use a new run_dir or delete it")
+            raise ValueError(
+                f"fine-tuning checkpoint {self.directory} was made under another config "
+                f"({', '.join(changed)} changed); use a new run_dir or delete it"
+            )
         return {**data, "step": step}
 
     def restore_state(self, like_state: Any, step: int) -> Any:

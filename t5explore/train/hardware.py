@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import jax
 
 # Dense bf16 peak FLOP/s per device from the vendors' data sheets (no sparsity).
@@ -14,7 +12,7 @@ PEAK_BF16_FLOPS = (
 )
 
 
-def peak_flops_per_device(device_kind: Optional[str] = None) -> Optional[float]:
+def peak_flops_per_device(device_kind: str | None = None) -> float | None:
     """Peak bf16 FLOP/s of one device, or None when unknown (CPUs: MFU is not reported)."""
     kind = (device_kind if device_kind is not None else jax.devices()[0].device_kind).lower()
     if "h100" in kind and "pcie" in kind:
@@ -30,7 +28,7 @@ def device_info() -> dict:
     return {"platform": dev[0].platform, "count": len(dev), "kind": dev[0].device_kind}
 
 
-def model_flops_utilization(flops_per_s: Optional[float]) -> Optional[float]:
+def model_flops_utilization(flops_per_s: float | None) -> float | None:
     """Achieved model FLOP/s over the devices' peak; None if either is unknown."""
     peak = peak_flops_per_device()
     if flops_per_s is None or peak is None:

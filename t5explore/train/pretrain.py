@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -22,7 +23,6 @@ from t5explore.train.config import Pretrain
 from t5explore.train.hardware import model_flops_utilization
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
-
 
 LOG_WINDOW = "log_window"  # the checkpoint data item's key for the metrics of the steps not yet logged
 
@@ -35,21 +35,23 @@ class NonFiniteLossError(FloatingPointError):
 class PretrainOutcome:
     steps: int = 0
     tokens_seen: int = 0
-    final_loss: Optional[float] = None
-    final_accuracy: Optional[float] = None
-    eval_loss: Optional[float] = None
-    eval_accuracy: Optional[float] = None
+    final_loss: float | None = None
+    final_accuracy: float | None = None
+    eval_loss: float | None = None
+    eval_accuracy: float | None = None
     compile_s: float = 0.0
     train_s: float = 0.0
     eval_s: float = 0.0
-    tokens_per_s: Optional[float] = None
-    data_wait_share: Optional[float] = None
-    mfu: Optional[float] = None
-    resumed_from: Optional[int] = None
+    tokens_per_s: float | None = None
+    data_wait_share: float | None = None
+    mfu: float | None = None
+    resumed_from: int | None = None
 
     def summary(self) -> dict:
-        return {k: getattr(self, k) for k in ("steps", "tokens_seen", "final_loss", "final_accuracy",
-                                              "eval_loss", "eval_accuracy")}
+        return {
+            k: getattr(self, k)
+            for k in ("steps", "tokens_seen", "final_loss", "final_accuracy", "eval_loss", "eval_accuracy")
+        }
 
 
 def _mean_metrics(window: list[dict]) -> dict[str, float]:
@@ -59,13 +61,23 @@ def _mean_metrics(window: list[dict]) -> dict[str, float]:
 
 def check_finite(loss: float, step: int, phase: str) -> None:
     if not math.isfinite(loss):
-        raise NonFiniteLossError(f"{phase} loss is {loss} at step {step}: training diverged "
-                                 "(lower the learning rate, add Pretrain.z_loss, or check the data)")
+        raise NonFiniteLossError(
+            f"{phase} loss is {loss} at step {step}: training diverged "
+            "(lower the learning rate, add Pretrain.z_loss, or check the data)"
+        )
 
 
-def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequence[dict], writer: MetricsWriter,
-             checkpoint_dir: str | Path, flops_per_token: Optional[float] = None, progress_stream=None,
-             on_checkpoint: Optional[Callable[[PretrainOutcome], None]] = None) -> PretrainOutcome:
+def pretrain(
+    trainer: Trainer,
+    cfg: Pretrain,
+    stream: Any,
+    eval_batches: Sequence[dict],
+    writer: MetricsWriter,
+    checkpoint_dir: str | Path,
+    flops_per_token: float | None = None,
+    progress_stream=None,
+    on_checkpoint: Callable[[PretrainOutcome], None] | None = None,
+) -> PretrainOutcome:
     """Train `trainer` for cfg.steps on `stream` (an iterator of batches with state()/restore()).
 
     Resumes from the newest checkpoint in `checkpoint_dir` (train state + stream position + the metrics of
@@ -99,10 +111,16 @@ def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequenc
                 elapsed = now - window_t0 - (trainer.train_compile_s - compile_before)
                 compile_before = trainer.train_compile_s
                 tps = len(window) * tokens_per_step / max(elapsed, 1e-9)
-                row = {"tokens_seen": done * tokens_per_step, "loss": m["loss"], "accuracy": m["accuracy"],
-                       "cross_entropy": m["cross_entropy"], "z_loss": m["z_loss"],
-                       "learning_rate": trainer.learning_rate(step), "tokens_per_s": tps,
-                       "data_wait_share": data_wait / max(now - loop_t0 - (compile_before - compile_at_start), 1e-9)}
+                row = {
+                    "tokens_seen": done * tokens_per_step,
+                    "loss": m["loss"],
+                    "accuracy": m["accuracy"],
+                    "cross_entropy": m["cross_entropy"],
+                    "z_loss": m["z_loss"],
+                    "learning_rate": trainer.learning_rate(step),
+                    "tokens_per_s": tps,
+                    "data_wait_share": data_wait / max(now - loop_t0 - (compile_before - compile_at_start), 1e-9),
+                }
                 writer.write("pretrain", done, row)
                 progress.report(done, loss=m["loss"], acc=m["accuracy"], lr=row["learning_rate"], tokens_per_s=tps)
                 out.final_loss, out.final_accuracy = m["loss"], m["accuracy"]
@@ -126,8 +144,9 @@ def pretrain(trainer: Trainer, cfg: Pretrain, stream: Any, eval_batches: Sequenc
     return out
 
 
-def _resume(trainer: Trainer, cfg: Pretrain, stream: Any, writer: MetricsWriter, ckpt: Checkpointer,
-            out: PretrainOutcome) -> tuple[int, list[dict]]:
+def _resume(
+    trainer: Trainer, cfg: Pretrain, stream: Any, writer: MetricsWriter, ckpt: Checkpointer, out: PretrainOutcome
+) -> tuple[int, list[dict]]:
     """Restore the newest checkpoint, if any: (the step to start from, the metrics of the steps since the
     last row, which the next row averages over)."""
     if ckpt.latest_step() is None:
@@ -144,22 +163,38 @@ def _resume(trainer: Trainer, cfg: Pretrain, stream: Any, writer: MetricsWriter,
     return start, window
 
 
-def _evaluate(trainer: Trainer, eval_batches: Sequence[dict], writer: MetricsWriter, done: int, tokens_seen: int,
-              out: PretrainOutcome) -> float:
+def _evaluate(
+    trainer: Trainer,
+    eval_batches: Sequence[dict],
+    writer: MetricsWriter,
+    done: int,
+    tokens_seen: int,
+    out: PretrainOutcome,
+) -> float:
     """Held-out loss at step `done`, logged; returns the wall time it took (compilation included)."""
     t0, eval_compile0 = time.perf_counter(), trainer.eval_compile_s
     ev = trainer.evaluate(eval_batches)
     check_finite(ev["loss"], done, "held-out")
-    writer.write("pretrain_eval", done, {"tokens_seen": tokens_seen, "loss": ev["loss"],
-                                         "accuracy": ev["accuracy"], "num_tokens": ev["num_tokens"]})
+    writer.write(
+        "pretrain_eval",
+        done,
+        {"tokens_seen": tokens_seen, "loss": ev["loss"], "accuracy": ev["accuracy"], "num_tokens": ev["num_tokens"]},
+    )
     out.eval_loss, out.eval_accuracy = ev["loss"], ev["accuracy"]
     dt = time.perf_counter() - t0
     out.eval_s += dt - (trainer.eval_compile_s - eval_compile0)
     return dt
 
 
-def _summarise(out: PretrainOutcome, trainer: Trainer, cfg: Pretrain, start: int, loop_s: float, data_wait: float,
-               flops_per_token: Optional[float]) -> None:
+def _summarise(
+    out: PretrainOutcome,
+    trainer: Trainer,
+    cfg: Pretrain,
+    start: int,
+    loop_s: float,
+    data_wait: float,
+    flops_per_token: float | None,
+) -> None:
     trained = cfg.steps - start
     tokens_per_step = cfg.batch_size * cfg.inputs_length
     out.steps, out.tokens_seen = cfg.steps, cfg.steps * tokens_per_step
@@ -169,9 +204,12 @@ def _summarise(out: PretrainOutcome, trainer: Trainer, cfg: Pretrain, start: int
         out.tokens_per_s = trained * tokens_per_step / max(out.train_s, 1e-9)
         out.data_wait_share = data_wait / max(out.train_s, 1e-9)
         out.mfu = model_flops_utilization(out.tokens_per_s * flops_per_token if flops_per_token else None)
-        print(f"pretrain: {trained} steps in {out.train_s:.1f}s (+{out.compile_s:.1f}s compile), "
-              f"{out.tokens_per_s:,.0f} tok/s, data wait {100 * out.data_wait_share:.1f}% of step time"
-              + (f", MFU {100 * out.mfu:.1f}%" if out.mfu is not None else ""), flush=True)
+        print(
+            f"pretrain: {trained} steps in {out.train_s:.1f}s (+{out.compile_s:.1f}s compile), "
+            f"{out.tokens_per_s:,.0f} tok/s, data wait {100 * out.data_wait_share:.1f}% of step time"
+            + (f", MFU {100 * out.mfu:.1f}%" if out.mfu is not None else ""),
+            flush=True,
+        )
 
 
 def _fill_from_metrics(out: PretrainOutcome, writer: MetricsWriter) -> None:

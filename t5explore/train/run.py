@@ -15,14 +15,15 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import gin
 
 from t5explore import __version__
-from t5explore.distributed import is_primary, process_index
 from t5explore.config import REPO_ROOT, ConfigError, parse_gin
+from t5explore.distributed import is_primary, process_index
 from t5explore.io_utils import atomic_write_json, atomic_write_text
 from t5explore.results_schema import RunResult
 from t5explore.train.attempts import Attempts
@@ -42,7 +43,7 @@ def cache_dir_for(experiment: Experiment) -> Path:
     return Path(os.environ.get("T5EXPLORE_CACHE") or Path.home() / ".cache" / "t5explore")
 
 
-def git_commit() -> Optional[str]:
+def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
@@ -58,7 +59,7 @@ def versions() -> dict:
 
     import jax
 
-    def version(dist: str) -> Optional[str]:
+    def version(dist: str) -> str | None:
         try:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -70,11 +71,28 @@ def versions() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
     except OSError:
         pass
-    numeric = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "seqio", "sentencepiece", "tensorflow",
-               "tensorflow-datasets", "gin-config")
-    return {"t5explore": __version__, **{dist: version(dist) for dist in numeric},
-            "python": platform.python_version(), "machine": platform.machine(), "os": platform.platform(),
-            "cpu": cpu, "jax_backend": jax.default_backend()}
+    numeric = (
+        "jax",
+        "jaxlib",
+        "flax",
+        "optax",
+        "orbax-checkpoint",
+        "numpy",
+        "seqio",
+        "sentencepiece",
+        "tensorflow",
+        "tensorflow-datasets",
+        "gin-config",
+    )
+    return {
+        "t5explore": __version__,
+        **{dist: version(dist) for dist in numeric},
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "cpu": cpu,
+        "jax_backend": jax.default_backend(),
+    }
 
 
 def build_model(vocab) -> tuple[Any, Any]:
@@ -87,13 +105,18 @@ def build_model(vocab) -> tuple[Any, Any]:
     return build_architecture(cfg), cfg
 
 
-def run_metadata(run_dir: str | os.PathLike, metadata: Optional[dict] = None) -> dict:
+def run_metadata(run_dir: str | os.PathLike, metadata: dict | None = None) -> dict:
     """result.json's sweep/run/variant fields: a standalone run (no sweep metadata) is named after its
     directory, `results/<sweep>/<run>/`, so the report, which needs strings there, can read it too.
     Metadata given by the sweep runner wins."""
     run_dir = Path(run_dir).resolve()
-    out = {"sweep": run_dir.parent.name or "runs", "run": run_dir.name, "variant": run_dir.name,
-           "variant_bindings": {}, "baseline": False}
+    out = {
+        "sweep": run_dir.parent.name or "runs",
+        "run": run_dir.name,
+        "variant": run_dir.name,
+        "variant_bindings": {},
+        "baseline": False,
+    }
     out.update({key: metadata[key] for key in METADATA_KEYS if metadata and key in metadata})
     return out
 
@@ -103,8 +126,9 @@ def _close(obj: Any) -> None:
         obj.close()
 
 
-def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequence[str] = (),
-            metadata: Optional[dict] = None) -> dict:
+def execute(
+    run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequence[str] = (), metadata: dict | None = None
+) -> dict:
     """Run pretraining + fine-tuning + evaluation into `run_dir`; return (and write) the result dict."""
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -116,8 +140,10 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
     ft.validate()
     optimizer = pre.get_optimizer() if pre.steps else None
     if pre.corpus is None:
-        raise ConfigError("gin binding Pretrain.corpus is required (the vocabulary is trained on it); "
-                          "include e.g. gin/data/builtin.gin")
+        raise ConfigError(
+            "gin binding Pretrain.corpus is required (the vocabulary is trained on it); "
+            "include e.g. gin/data/builtin.gin"
+        )
 
     from t5explore.data.vocab import vocabulary
     from t5explore.train.finetune import prepare_tasks
@@ -140,10 +166,14 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
 
     attempts = Attempts(run_dir, t_start)
     # One process writes the run's files; the others log beside it, out of the report's way.
-    writer = (MetricsWriter(run_dir) if is_primary()
-              else MetricsWriter(run_dir / f".process_{process_index()}", tensorboard=False))
-    setup = _Setup(run_dir, experiment, pre, ft, model, model_cfg, partitioner, param_shardings, vocab, writer,
-                   attempts)
+    writer = (
+        MetricsWriter(run_dir)
+        if is_primary()
+        else MetricsWriter(run_dir / f".process_{process_index()}", tensorboard=False)
+    )
+    setup = _Setup(
+        run_dir, experiment, pre, ft, model, model_cfg, partitioner, param_shardings, vocab, writer, attempts
+    )
     try:
         outcome, params = _pretrain(setup, params, optimizer, cache_dir)
         ft_out = _finetune(setup, params, ft_optimizer, tasks) if tasks else None
@@ -153,8 +183,7 @@ def execute(run_dir: str | os.PathLike, gin_files: Sequence[str], bindings: Sequ
         write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
 
     attempts.update(outcome, ft_out)
-    result = result_dict(run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params),
-                         attempts)
+    result = result_dict(run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params), attempts)
     kill_point("result")
     if is_primary():
         atomic_write_json(run_dir / "result.json", result)
@@ -192,16 +221,26 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
 
     seed = s.experiment.seed
     store = get_token_store(pre.corpus, s.vocab, cache_dir)
-    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train",
-                            features=s.model.features)
+    stream = PretrainStream(
+        store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train", features=s.model.features
+    )
     eval_batches = held_out_batches(store, pre, seed, s.model.features)
     plan = pre.objective.plan(pre.inputs_length)  # the widths batches have (lm's encoder is 1 token wide)
     flops = s.model.flops_per_token(plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
-    trainer = Trainer(s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss,
-                      pre.label_smoothing)
+    trainer = Trainer(
+        s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss, pre.label_smoothing
+    )
     try:
-        outcome = pretrain(trainer, pre, stream, eval_batches, s.writer, s.run_dir / "checkpoints", flops,
-                           on_checkpoint=lambda partial: s.attempts.update(pretrain=partial))
+        outcome = pretrain(
+            trainer,
+            pre,
+            stream,
+            eval_batches,
+            s.writer,
+            s.run_dir / "checkpoints",
+            flops,
+            on_checkpoint=lambda partial: s.attempts.update(pretrain=partial),
+        )
     finally:
         _close(stream)
     s.attempts.update(pretrain=outcome)
@@ -219,12 +258,30 @@ def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
     def decode_fn(p, inputs):
         return s.model.greedy_decode(p, inputs, s.ft.targets_length)
 
-    return finetune(make_trainer, decode_fn, s.ft, tasks, s.vocab, s.writer, s.run_dir, s.experiment.seed,
-                    on_checkpoint=lambda partial: s.attempts.update(finetune=partial))
+    return finetune(
+        make_trainer,
+        decode_fn,
+        s.ft,
+        tasks,
+        s.vocab,
+        s.writer,
+        s.run_dir,
+        s.experiment.seed,
+        on_checkpoint=lambda partial: s.attempts.update(finetune=partial),
+    )
 
 
-def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment, pre: Pretrain, outcome: Any,
-                ft_out: Any, model_cfg: Any, num_params: int, attempts: Attempts) -> dict:
+def result_dict(
+    run_dir: Path,
+    metadata: dict | None,
+    experiment: Experiment,
+    pre: Pretrain,
+    outcome: Any,
+    ft_out: Any,
+    model_cfg: Any,
+    num_params: int,
+    attempts: Attempts,
+) -> dict:
     """result.json of a finished run: a RunResult (t5explore/results_schema.py) as its JSON object."""
     from t5explore.data.tasks import benchmark_scores, registry_info
 
@@ -237,22 +294,29 @@ def result_dict(run_dir: Path, metadata: Optional[dict], experiment: Experiment,
         objective=getattr(pre.objective, "name", None) if pre.steps else None,
         pretrain=outcome.summary(),
         downstream=downstream,
-        benchmarks={which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
-                    for which in ("best", "last")},
+        benchmarks={
+            which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
+            for which in ("best", "last")
+        },
         bootstrap=ft_out.bootstrap if ft_out else None,  # intervals over evaluation examples
         timing=attempts.totals(),  # summed over attempts
         attempts=attempts.entries,
-        throughput={"pretrain_tokens_per_s": outcome.tokens_per_s, "mfu": outcome.mfu,
-                    "data_wait_share": outcome.data_wait_share,
-                    **(ft_out.throughput() if ft_out else {})},  # finetune_*: the last attempt's too
+        throughput={
+            "pretrain_tokens_per_s": outcome.tokens_per_s,
+            "mfu": outcome.mfu,
+            "data_wait_share": outcome.data_wait_share,
+            **(ft_out.throughput() if ft_out else {}),
+        },  # finetune_*: the last attempt's too
         model={"name": experiment.model_name or model_cfg.name, "num_params": num_params},
-        versions=versions(), git_commit=git_commit(),
-        devices=device_info(), host=socket.gethostname(),
+        versions=versions(),
+        git_commit=git_commit(),
+        devices=device_info(),
+        host=socket.gethostname(),
         registry=registry_info(downstream, metrics),  # labels and benchmark membership, for the report
     ).to_json()
 
 
-def held_out_batches(store, pre: Pretrain, seed: int, features: Optional[Callable] = None) -> list:
+def held_out_batches(store, pre: Pretrain, seed: int, features: Callable | None = None) -> list:
     """The first `eval_batches` batches of the validation split (at most one pass over it): the same fixed
     set at every evaluation, so held-out losses are comparable across steps and runs. features: the model's
     `Model.features` (None: the encoder-decoder's)."""
@@ -261,8 +325,16 @@ def held_out_batches(store, pre: Pretrain, seed: int, features: Optional[Callabl
     from t5explore.data.features import encdec_features
     from t5explore.data.pretrain_stream import PretrainStream
 
-    stream = PretrainStream(store, pre.objective, pre.inputs_length, pre.batch_size, seed, "validation", prefetch=0,
-                            features=features or encdec_features)
+    stream = PretrainStream(
+        store,
+        pre.objective,
+        pre.inputs_length,
+        pre.batch_size,
+        seed,
+        "validation",
+        prefetch=0,
+        features=features or encdec_features,
+    )
     try:
         return [stream.batch(k) for k in range(min(pre.eval_batches, max(stream.batches_per_epoch, 1)))]
     finally:

@@ -11,7 +11,8 @@ z-loss (PaLM / t5x) adds `z_loss * logsumexp(logits)^2` per token to keep logits
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gin
 import jax
@@ -39,8 +40,13 @@ def cross_entropy_impl(cross_entropy: str = "one_hot") -> str:
     return cross_entropy
 
 
-def token_losses(logits: jax.Array, targets: jax.Array, z_loss: float = 0.0, label_smoothing: float = 0.0,
-                 cross_entropy: str = "one_hot"):
+def token_losses(
+    logits: jax.Array,
+    targets: jax.Array,
+    z_loss: float = 0.0,
+    label_smoothing: float = 0.0,
+    cross_entropy: str = "one_hot",
+):
     """Per-token (cross entropy, z-loss term) for float32 logits [B, T, V] and int targets [B, T].
 
     Label smoothing is t5x's: the target gets 1 - label_smoothing, every other id label_smoothing / (V - 1),
@@ -65,8 +71,9 @@ def token_losses(logits: jax.Array, targets: jax.Array, z_loss: float = 0.0, lab
     return ce, z_loss * jnp.square(log_z)
 
 
-def loss_and_metrics(logits, batch: Batch, z_loss: float = 0.0, label_smoothing: float = 0.0,
-                     cross_entropy: str = "one_hot"):
+def loss_and_metrics(
+    logits, batch: Batch, z_loss: float = 0.0, label_smoothing: float = 0.0, cross_entropy: str = "one_hot"
+):
     """Scalar training loss and the metrics dict (means over weighted target tokens)."""
     targets, weights = batch[TARGET_TOKENS], batch[LOSS_WEIGHTS].astype(jnp.float32)
     ce, zl = token_losses(logits, targets, z_loss, label_smoothing, cross_entropy)
@@ -76,13 +83,24 @@ def loss_and_metrics(logits, batch: Batch, z_loss: float = 0.0, label_smoothing:
     z_mean = jnp.sum(zl * weights) / denom
     correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
     loss = ce_mean + z_mean
-    metrics = {"loss": loss, "cross_entropy": ce_mean, "z_loss": z_mean,
-               "accuracy": jnp.sum(correct * weights) / denom, "num_tokens": num_tokens}
+    metrics = {
+        "loss": loss,
+        "cross_entropy": ce_mean,
+        "z_loss": z_mean,
+        "accuracy": jnp.sum(correct * weights) / denom,
+        "num_tokens": num_tokens,
+    }
     return loss, metrics
 
 
-def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, dropout_key: jax.Array,
-                    z_loss: float = 0.0, label_smoothing: float = 0.0, cross_entropy: str = "one_hot") -> Callable:
+def make_train_step(
+    apply_fn: Callable,
+    tx: optax.GradientTransformation,
+    dropout_key: jax.Array,
+    z_loss: float = 0.0,
+    label_smoothing: float = 0.0,
+    cross_entropy: str = "one_hot",
+) -> Callable:
     """Returns train_step(state, batch) -> (state, metrics). `apply_fn(params, batch, dropout_rng)` -> logits.
 
     The dropout rng of step s is fold_in(dropout_key, s): a resumed run draws the same masks.

@@ -11,7 +11,8 @@ several processes, each transfers only its own rows: t5explore/distributed.py).
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -41,14 +42,27 @@ def init_params(model: Model, partitioner: Partitioner, seed: int) -> tuple[Any,
     """Initialise the model's params, sharded by their logical axes; a pure function of the run seed (a
     scanned model starts from the unscanned one's numbers: Model.init_values)."""
     batch_size = partitioner.data_size
-    return partitioner.init_params(lambda key: model.init(key, batch_size), jax_key(seed, STREAM_PARAMS),
-                                   lambda key: model.init_values(key, batch_size))
+    return partitioner.init_params(
+        lambda key: model.init(key, batch_size),
+        jax_key(seed, STREAM_PARAMS),
+        lambda key: model.init_values(key, batch_size),
+    )
 
 
 class Trainer:
-    def __init__(self, model: Model, partitioner: Partitioner, params: Any, param_shardings: Any, optimizer: Optimizer,
-                 total_steps: int, seed: int, z_loss: float = 0.0, label_smoothing: float = 0.0,
-                 cross_entropy: Optional[str] = None):
+    def __init__(
+        self,
+        model: Model,
+        partitioner: Partitioner,
+        params: Any,
+        param_shardings: Any,
+        optimizer: Optimizer,
+        total_steps: int,
+        seed: int,
+        z_loss: float = 0.0,
+        label_smoothing: float = 0.0,
+        cross_entropy: str | None = None,
+    ):
         """cross_entropy: how the loss is computed (steps.CROSS_ENTROPY_IMPLS); None = gin's Loss.cross_entropy."""
         self.model, self.partitioner, self.param_shardings = model, partitioner, param_shardings
         self.tx, self.schedule = optimizer.make(total_steps)
@@ -58,7 +72,8 @@ class Trainer:
         ce = cross_entropy if cross_entropy is not None else cross_entropy_impl()
         self._train = partitioner.jit_train_step(
             make_train_step(apply_fn, self.tx, jax_key(seed, STREAM_DROPOUT), z_loss, label_smoothing, ce),
-            self.state_shardings)
+            self.state_shardings,
+        )
         self._eval = partitioner.jit_eval_step(make_eval_step(apply_fn, z_loss, ce), param_shardings)
         self._train_compiled = None
         self._eval_compiled = None
@@ -102,7 +117,7 @@ class Trainer:
             self.train_compile_s += time.perf_counter() - t0
         return self._train_compiled
 
-    def evaluate(self, batches: Sequence[dict[str, np.ndarray]]) -> Optional[dict[str, float]]:
+    def evaluate(self, batches: Sequence[dict[str, np.ndarray]]) -> dict[str, float] | None:
         """Token-weighted mean loss/accuracy over fixed held-out batches (None if there are none)."""
         totals: dict[str, float] = {}
         tokens = 0.0

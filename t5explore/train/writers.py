@@ -18,8 +18,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, Callable, Collection, Optional
+from typing import Any
 
 from t5explore.io_utils import atomic_write_text, disk_full_named
 from t5explore.train.faults import kill_point
@@ -65,19 +66,20 @@ class MetricsWriter:
         self._rewrite(lambda row: True)  # drop a torn last line before appending
         self._tb = _tensorboard_writer(self.run_dir) if tensorboard else None
 
-    def rows(self, phase: Optional[str] = None) -> list[dict]:
+    def rows(self, phase: str | None = None) -> list[dict]:
         return [r for r in read_metrics(self.path) if phase is None or r.get("phase") == phase]
 
     def discard_after(self, phase_prefix: str, step: int) -> int:
         """Drop rows whose phase starts with `phase_prefix` and whose step > `step`; returns how many."""
         return self._rewrite(
-            lambda r: not (str(r.get("phase", "")).startswith(phase_prefix) and r.get("step", 0) > step))
+            lambda r: not (str(r.get("phase", "")).startswith(phase_prefix) and r.get("step", 0) > step)
+        )
 
     def discard_phase(self, phase_prefix: str) -> int:
         """Drop every row of phases starting with `phase_prefix` (a phase that restarts from scratch)."""
         return self._rewrite(lambda r: not str(r.get("phase", "")).startswith(phase_prefix))
 
-    def discard_phases(self, phases: Collection[str], after: Optional[int] = None) -> int:
+    def discard_phases(self, phases: Collection[str], after: int | None = None) -> int:
         """Drop the rows of exactly these `phases` (all of them, or those past step `after`); returns how many."""
         return self._rewrite(lambda r: not (r.get("phase") in phases and (after is None or r.get("step", 0) > after)))
 
@@ -172,7 +174,7 @@ class Progress:
         self.stream = stream or sys.stdout
         self._t0 = time.perf_counter()
 
-    def eta_s(self, step: int) -> Optional[float]:
+    def eta_s(self, step: int) -> float | None:
         done = step - self.start_step
         if done <= 0:
             return None
