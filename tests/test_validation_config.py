@@ -111,3 +111,16 @@ def test_cli_train_exits_2_with_one_line_before_anything_runs(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith(f"t5explore: configuration error: {message}") and err.count("\n") == 1
     assert not run_dir.exists()  # refused while fingerprinting: not even fingerprint.json
+
+
+def test_pep604_and_optional_annotations_are_checked_alike():
+    """`str | None` (what ruff's UP045 writes) and `Optional[str]` must accept and refuse the same values."""
+    from typing import Optional
+
+    from t5explore.train.config import check_value
+
+    for annotation in (str | None, Optional[str]):  # noqa: UP045 - the old spelling is the point
+        check_value("A.b", "x", annotation)
+        check_value("A.b", None, annotation)
+        with pytest.raises(ConfigError, match=r"gin binding A\.b: must be str or None, got 3 \(int\)"):
+            check_value("A.b", 3, annotation)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import functools
+import types
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,10 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+# `Optional[X]` and `X | None` (PEP 604) have different origins before Python 3.14.
+UNION_TYPES = (typing.Union, types.UnionType)
+
+
 def _matches(value: Any, tp: Any) -> bool:
     """isinstance for the annotations used here: Any, int, float (an int is fine), str, bool, Optional[...],
     Sequence[...]. A bool is no int or float (gin reads `True` for a typo'd `1`-valued binding as a bool)."""
@@ -57,7 +62,7 @@ def _matches(value: Any, tp: Any) -> bool:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return True
-    if origin is typing.Union:
+    if origin in UNION_TYPES:
         return any(_matches(value, a) for a in args)
     if tp is type(None):
         return value is None
@@ -74,7 +79,7 @@ def _matches(value: Any, tp: Any) -> bool:
 
 def _describe(tp: Any) -> str:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union:
+    if origin in UNION_TYPES:
         return " or ".join(_describe(a) for a in args)
     if tp is type(None):
         return "None"
