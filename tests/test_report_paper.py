@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 from test_report_helpers import GLUE_LABEL, known_sweep
 
@@ -106,3 +107,99 @@ def test_kendall_tau_ci_resamples_seeds_jointly_and_contains_the_point():
     assert kendall_tau_ci(values, paper) == (lo, hi)  # a fixed random stream
     one_seed = [SeedValues({0: 1.0}), SeedValues({0: 2.0}), SeedValues({0: 3.0})]
     assert all(math.isnan(x) for x in kendall_tau_ci(one_seed, paper))  # resampling one seed says nothing
+
+
+def _stdlib_only_sweep(root):
+    """A Table 7 sweep scored only on the built-in task, ranking the variants in the reverse of the paper's
+    GLUE order (paper: μ = 10 82.85 < i.i.d. 83.28 < μ = 2 83.54; ours: μ = 2 < i.i.d. < μ = 10 on each seed)."""
+    from test_report_helpers import SWEEP, make_result, write_run
+
+    d = root / SWEEP
+    for variant, run, acc in (("i.i.d.", "iid", 40.0), ("μ = 2", "span_2", 30.0), ("μ = 10", "span_10", 50.0)):
+        for seed in (0, 1):
+            star = variant == "i.i.d."
+            write_run(d, make_result(SWEEP, f"{run}__seed_{seed}", variant, seed, baseline=star, stdlib=acc + 2 * seed))
+    return d
+
+
+def test_paper_column_ranks_a_different_task_against_the_papers_column(tmp_path):
+    res = load_results(_stdlib_only_sweep(tmp_path))
+    summary = summarize(res)
+    info = res.sweeps[summary.sweep]
+    assert compare_with_paper(summary, info).no_shared_columns_line() is not None  # without it: nothing shared
+    cmp = compare_with_paper(summary, info, paper_column="glue")  # the paper's spelling, case ignored
+    assert [c.label for c in cmp.columns] == ["stdlib acc"] and cmp.other_task == "GLUE"
+    assert cmp.no_shared_columns_line() is None
+    assert list(cmp.frame["variant"]) == ["i.i.d.", "μ = 10", "μ = 2"]  # ★ first, then by name (no sweep.json)
+    assert list(cmp.frame["stdlib acc (ours)"]) == [41.0, 51.0, 31.0]
+    assert list(cmp.frame["stdlib acc (paper's GLUE)"]) == [83.28, 82.85, 83.54]
+    # Every pair is discordant: τ = −1, and every seed resample keeps our order, so the CI is the point.
+    tau, _, n = cmp.kendall["stdlib acc"]
+    assert tau == pytest.approx(-1.0) and n == 3
+    assert cmp.kendall_ci["stdlib acc"] == pytest.approx((-1.0, -1.0))
+    assert "Different tasks: our stdlib acc is not the paper's GLUE" in cmp.different_tasks_line()
+    # The column chosen matters. CNNDM: i.i.d. 19.24 < μ = 10 19.33 < μ = 2 19.39; ours μ = 2 < i.i.d. < μ = 10:
+    # (i.i.d., μ = 10) concordant, (i.i.d., μ = 2) and (μ = 2, μ = 10) discordant -> τ = (1 − 2) / 3.
+    cnndm = compare_with_paper(summary, info, paper_column="CNNDM")
+    assert list(cnndm.frame["stdlib acc (paper's CNNDM)"]) == [19.24, 19.33, 19.39]
+    assert cnndm.kendall["stdlib acc"][0] == pytest.approx(-1 / 3)
+
+
+def test_paper_column_is_ignored_when_a_column_is_shared(tmp_path):
+    res = load_results(known_sweep(tmp_path))
+    summary = summarize(res)
+    plain = compare_with_paper(summary, res.sweeps[summary.sweep])
+    cmp = compare_with_paper(summary, res.sweeps[summary.sweep], paper_column="CNNDM")
+    assert cmp.other_task is None and cmp.different_tasks_line() is None
+    assert [c.label for c in cmp.columns] == [c.label for c in plain.columns] == [GLUE_LABEL, "SQuAD EM"]
+    assert cmp.frame.equals(plain.frame) and cmp.kendall == plain.kendall
+
+
+def test_an_unknown_paper_column_is_one_clear_error(tmp_path, capsys):
+    from t5explore import cli
+    from t5explore.report.tables import write_tables
+
+    d = _stdlib_only_sweep(tmp_path)
+    res = load_results(d)
+    summary = summarize(res)
+    with pytest.raises(ReportError, match="--paper_column 'MNLI' .* choose one of GLUE, CNNDM, SQuAD, SGLUE, EnDe"):
+        compare_with_paper(summary, res.sweeps[summary.sweep], paper_column="MNLI")
+    with pytest.raises(ReportError, match="--paper_column 'MNLI'"):
+        write_tables(d, tmp_path / "out", paper_column="MNLI")
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+    assert cli.main(["table", str(d), "--out", str(tmp_path / "cli"), "--findings", "--paper_column=MNLI"]) == 2
+    err = capsys.readouterr().err
+    assert "t5explore table: --paper_column 'MNLI' is not a column of the T5 paper's tables" in err
+    assert "GLUE, CNNDM, SQuAD, SGLUE, EnDe, EnFr, EnRo" in err
+    assert not (tmp_path / "cli").exists() and not (d / "FINDINGS.md").exists()
+
+
+def test_table_and_findings_with_paper_column_say_it_is_order_only(tmp_path, capsys):
+    from t5explore import cli
+
+    d = _stdlib_only_sweep(tmp_path)
+    out = tmp_path / "out"
+    argv = ["table", str(d), "--out", str(out), "--format=md,csv", "--findings", "--paper_column", "GLUE"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    stem = d.name
+    findings = (d / "FINDINGS.md").read_text()
+    vs_paper = (out / f"{stem}_vs_paper.md").read_text()
+    for text in (printed, findings, vs_paper):
+        assert "| Variant | Paper row | stdlib acc (ours) | GLUE (paper) |" in text
+        assert "Different tasks: our stdlib acc is not the paper's GLUE" in text and "(rank agreement)" in text
+        assert "| Kendall τ |  | -1.00 [-1.00, -1.00] | n = 3 |" in text
+        assert "comparison skipped" not in text
+    assert "## Beside the paper" in findings
+    assert (
+        "- stdlib acc (ours) vs. GLUE (paper), different tasks, so order only: Kendall τ = -1.00 over 3 rows, "
+        "95% CI [-1.00, -1.00] over seeds; the interval excludes 0: the ordering is reversed relative to the "
+        "paper's more than chance."
+    ) in findings
+    csv = pd.read_csv(out / f"{stem}_vs_paper.csv")
+    assert list(csv["stdlib acc (paper's GLUE)"]) == [83.28, 82.85, 83.54, 3]  # the τ row carries n
+    assert list(csv["stdlib acc (ours)"]) == [41.0, 51.0, 31.0, -1.0]
+    # Without the option nothing is compared, as before.
+    assert cli.main(["table", str(d), "--out", str(tmp_path / "plain"), "--format=md", "--findings"]) == 0
+    assert "comparison skipped" in capsys.readouterr().out and "comparison skipped" in (d / "FINDINGS.md").read_text()
+    assert not (tmp_path / "plain" / f"{stem}_vs_paper.md").exists()

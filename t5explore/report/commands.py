@@ -36,6 +36,15 @@ def add_commands(subparsers) -> None:
     table.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
     table.add_argument("--paper_table", default=None, help="compare with T5 table N (4-7) whatever the sweep name")
     table.add_argument(
+        "--paper_column",
+        default=None,
+        metavar="COL",
+        help="when the sweep shares no score column with the paper (e.g. scored only on the built-in task), "
+        "rank each of our score columns against the paper's column COL (e.g. GLUE; an unknown name lists "
+        "them): the tasks differ, so Kendall τ then says only whether the variants come out in the "
+        "paper's order, not whether the scores match. Ignored when some column is shared (those are compared)",
+    )
+    table.add_argument(
         "--findings",
         action="store_true",
         help="also write DIR/FINDINGS.md (one sweep): setting, table, resolved differences and ties, "
@@ -76,12 +85,14 @@ def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
 
 
 def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+    from t5explore.report.paper import check_paper_column
     from t5explore.report.results import ReportError, load_results
     from t5explore.report.tables import markdown_table, write_tables
 
     try:
         which = "last" if args.last else "best"
         std = parse_baseline_std(args.baseline_std)
+        paper_column = check_paper_column(args.paper_column)
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
         results = load_results(args.dir)  # read once, for the files and the printed table
         paths = write_tables(
@@ -93,12 +104,30 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
             baseline_std=std,
             paper_table=args.paper_table,
             results=results,
+            paper_column=paper_column,
         )
-        print(markdown_table(args.dir, which=which, baseline_std=std, paper_table=args.paper_table, results=results))
+        print(
+            markdown_table(
+                args.dir,
+                which=which,
+                baseline_std=std,
+                paper_table=args.paper_table,
+                results=results,
+                paper_column=paper_column,
+            )
+        )
         if args.findings:
             from t5explore.report.findings import write_findings
 
-            paths.append(write_findings(args.dir, notes=args.notes, results=results))
+            paths.append(
+                write_findings(
+                    args.dir,
+                    notes=args.notes,
+                    results=results,
+                    paper_table=args.paper_table,
+                    paper_column=paper_column,
+                )
+            )
     except ReportError as e:
         print(f"t5explore table: {e}", file=sys.stderr)
         return 2

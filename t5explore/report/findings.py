@@ -18,7 +18,7 @@ import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
 from t5explore.report.aggregate import BETTER, TIE, WORSE, Summary, shows_delta, summarize
-from t5explore.report.paper import PaperComparison, compare_with_paper
+from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper
 from t5explore.report.results import ReportError, Results, load_results
 from t5explore.report.tables import comparison_table, format_seconds, format_tokens, summary_table, to_markdown
 
@@ -31,8 +31,12 @@ def write_findings(
     notes: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
     results: Results | None = None,
+    paper_table: str | None = None,
+    paper_column: str | None = None,
 ) -> Path:
-    """Write `<sweep_dir>/FINDINGS.md` (or `out`) for the one sweep in `sweep_dir`; return its path."""
+    """Write `<sweep_dir>/FINDINGS.md` (or `out`) for the one sweep in `sweep_dir`; return its path.
+    `paper_table` and `paper_column` choose the paper comparison as for the tables (`compare_with_paper`)."""
+    check_paper_column(paper_column)
     results = results if results is not None else load_results(sweep_dir)
     names = results.sweep_names()
     if len(names) != 1:
@@ -41,7 +45,7 @@ def write_findings(
         )
     notes_text = _read_notes(notes)
     summary = summarize(results, names[0])
-    cmp = compare_with_paper(summary, results.sweeps[names[0]])
+    cmp = compare_with_paper(summary, results.sweeps[names[0]], table_id=paper_table, paper_column=paper_column)
     text = findings_markdown(summary, cmp, results.for_sweep(names[0]), notes_text, notes)
     path = Path(out) if out is not None else Path(sweep_dir) / FINDINGS_FILE
     atomic_write_text(path, text)
@@ -125,20 +129,29 @@ def verdict_lines(summary: Summary) -> str:
 
 
 def tau_lines(cmp: PaperComparison) -> str:
+    """One line per compared column: τ, its interval and whether it is resolved against chance; compared
+    across tasks, the line names both columns and says τ is about the order only."""
     lines = []
     for col in cmp.columns:
+        name = col.label
+        if cmp.other_task is not None:
+            name = f"{col.label} (ours) vs. {cmp.paper_header(col)}, different tasks, so order only"
         tau, _, n = cmp.kendall.get(col.label, (math.nan, math.nan, 0))
         lo, hi = cmp.kendall_ci.get(col.label, (math.nan, math.nan))
         ci = "no interval (one seed)" if math.isnan(lo) else f"95% CI [{lo:.2f}, {hi:.2f}] over seeds"
-        agrees = (
-            "the interval excludes 0: the ordering agrees with the paper's more than chance"
-            if not math.isnan(lo) and lo > 0
-            else "the ordering is not resolved against chance"
-            if not math.isnan(lo)
-            else ""
-        )
-        lines.append(f"- {col.label}: Kendall τ = {tau:.2f} over {n} rows, {ci}" + (f"; {agrees}." if agrees else "."))
+        lines.append(f"- {name}: Kendall τ = {tau:.2f} over {n} rows, {ci}" + _tau_verdict(lo, hi))
     return "\n".join(lines) + "\n"
+
+
+def _tau_verdict(lo: float, hi: float) -> str:
+    """What τ's interval says: agreement or reversal beyond chance (the interval excludes 0), or neither."""
+    if math.isnan(lo):
+        return "."
+    if lo > 0:
+        return "; the interval excludes 0: the ordering agrees with the paper's more than chance."
+    if hi < 0:
+        return "; the interval excludes 0: the ordering is reversed relative to the paper's more than chance."
+    return "; the ordering is not resolved against chance."
 
 
 def compute_lines(runs: pd.DataFrame) -> str:

@@ -7,6 +7,11 @@ Rank agreement per column is Kendall's τ-b (scipy) between our means and the pa
 bootstrap interval over seeds: each replicate draws the sweep's seeds with replacement (the same draw for
 every variant, so the comparison stays paired), recomputes every variant's mean over the drawn seeds it has
 (its full mean if it has none of them) and τ against the paper; the interval is the 2.5th-97.5th percentile.
+
+A sweep scored on none of the paper's columns (a CPU reproduction scored on the built-in task) can still be
+compared by order: `paper_column="GLUE"` ranks every one of our score columns against the paper's GLUE. The
+tasks differ, so such a τ says only whether the variants come out in the paper's order, never whether the
+scores match; tables and FINDINGS.md label it so (`stdlib acc (ours)` beside `GLUE (paper)`, and a note).
 """
 
 from __future__ import annotations
@@ -61,6 +66,33 @@ class PaperComparison:
     kendall_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> 95% CI over seeds
     unmatched: list[str] = field(default_factory=list)  # our variants with no paper row
     our_scores: list[str] = field(default_factory=list)  # labels of all our score columns
+    paper_of: dict[str, str] = field(default_factory=dict)  # label -> the paper column it is compared with
+    other_task: str | None = None  # the paper column our (different-task) scores are ranked against, if any
+
+    def paper_key(self, column: Column) -> str:
+        """The frame column holding the paper's score compared with `column`: `<label> (paper)` when the
+        column is the paper's own, `<label> (paper's GLUE)` when it is a different task ranked against GLUE."""
+        if self.other_task is None:
+            return f"{column.label} (paper)"
+        return f"{column.label} (paper's {self.other_task})"
+
+    def paper_header(self, column: Column) -> str:
+        """The header above the paper's numbers: `<label> (paper)` for a shared column, the paper's own
+        column name (`GLUE (paper)`) beside a different task of ours."""
+        if self.other_task is None:
+            return f"{column.label} (paper)"
+        return f"{self.other_task} (paper)"
+
+    def different_tasks_line(self) -> str | None:
+        """The warning that goes with a comparison across tasks (None when the columns are the paper's own)."""
+        if self.other_task is None:
+            return None
+        ours = ", ".join(c.label for c in self.columns)
+        return (
+            f"Different tasks: our {ours} is not the paper's {self.other_task}. Kendall τ here measures only "
+            f"whether the variants come out in the same order as in the paper's {self.other_task} column "
+            "(rank agreement), not whether the scores match."
+        )
 
     def no_shared_columns_line(self) -> str | None:
         """One line saying why there is nothing to compare, or None when some column is shared.
@@ -90,6 +122,20 @@ def paper_data() -> dict:
 
 def paper_columns() -> list[str]:
     return list(paper_data()["columns"])
+
+
+def check_paper_column(column: str | None) -> str | None:
+    """The paper's spelling of `column` (case ignored), None for None; an unknown name is an error listing
+    the valid ones."""
+    if column is None:
+        return None
+    known = {c.lower(): c for c in paper_columns()}
+    if column.strip().lower() not in known:
+        raise ReportError(
+            f"--paper_column {column!r} is not a column of the T5 paper's tables; choose one of "
+            f"{', '.join(paper_columns())}"
+        )
+    return known[column.strip().lower()]
 
 
 def paper_source() -> str:
@@ -150,21 +196,36 @@ def match_rows(
 
 
 def compare_with_paper(
-    summary: Summary, info: SweepInfo, table_id: str | None = None, mapping: Mapping[str, str] | None = None
+    summary: Summary,
+    info: SweepInfo,
+    table_id: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    paper_column: str | None = None,
 ) -> PaperComparison | None:
-    """Side-by-side frame and Kendall τ per shared column; None if the sweep reproduces no T5 table."""
+    """Side-by-side frame and Kendall τ per compared column; None if the sweep reproduces no T5 table.
+
+    The compared columns are those we share with the paper. Only when there are none does `paper_column`
+    (e.g. "GLUE") matter: each of our score columns is then ranked against that paper column."""
+    other_task = check_paper_column(paper_column)
     table_id = table_id or detect_paper_table(info)
     if table_id is None:
         return None
     table = paper_table(table_id)
     matched = match_rows(summary.variants, table, {**info.paper_rows, **(mapping or {})}, summary.baseline)
-    known = set(paper_columns())
-    paper_key = {c.key: c.paper for c in summary.columns if c.paper is not None and c.paper in known}
-    columns = [c for c in summary.columns if c.key in paper_key]
+    columns, paper_of, other_task = _compared_columns(summary.columns, other_task)
+    cmp = PaperComparison(
+        summary.sweep,
+        table,
+        paper_source(),
+        columns,
+        pd.DataFrame(),
+        unmatched=[v for v in summary.variants if v not in matched],
+        our_scores=[c.label for c in summary.columns if c.kind == "score"],
+        paper_of=paper_of,
+        other_task=other_task,
+    )
     records = []
-    for v in summary.variants:
-        if v not in matched:
-            continue
+    for v in [v for v in summary.variants if v in matched]:
         rec: dict[str, object] = {"variant": v, "paper_row": matched[v].name}
         for c in columns:
             cell = summary.cell(v, c.key)
@@ -174,35 +235,31 @@ def compare_with_paper(
                     f"{c.label} (ours ci_lo)": cell.lo,
                     f"{c.label} (ours ci_hi)": cell.hi,
                     f"{c.label} (ours ci)": cell.ci.kind or "",
-                    f"{c.label} (paper)": matched[v].scores[paper_key[c.key]],
+                    cmp.paper_key(c): matched[v].scores[paper_of[c.label]],
                 }
             )
         records.append(rec)
-    suffixes = ("ours", "ours ci_lo", "ours ci_hi", "ours ci", "paper")
-    frame = pd.DataFrame(
-        records, columns=["variant", "paper_row"] + [f"{c.label} ({s})" for c in columns for s in suffixes]
-    )
-    kendall = {c.label: kendall_tau(frame[f"{c.label} (ours)"], frame[f"{c.label} (paper)"]) for c in columns}
-    kendall_ci = {
-        c.label: kendall_tau_ci(
-            [summary.seed_values.get((v, c.key), SeedValues()) for v in frame["variant"]],
-            list(frame[f"{c.label} (paper)"]),
-        )
-        for c in columns
-    }
-    unmatched = [v for v in summary.variants if v not in matched]
-    our_scores = [c.label for c in summary.columns if c.kind == "score"]
-    return PaperComparison(
-        summary.sweep,
-        table,
-        paper_source(),
-        columns,
-        frame,
-        kendall=kendall,
-        kendall_ci=kendall_ci,
-        unmatched=unmatched,
-        our_scores=our_scores,
-    )
+    ours = ("ours", "ours ci_lo", "ours ci_hi", "ours ci")
+    names = [name for c in columns for name in [*(f"{c.label} ({s})" for s in ours), cmp.paper_key(c)]]
+    cmp.frame = pd.DataFrame(records, columns=["variant", "paper_row", *names])
+    for c in columns:
+        paper = list(cmp.frame[cmp.paper_key(c)])
+        cmp.kendall[c.label] = kendall_tau(cmp.frame[f"{c.label} (ours)"], paper)
+        seeds = [summary.seed_values.get((v, c.key), SeedValues()) for v in cmp.frame["variant"]]
+        cmp.kendall_ci[c.label] = kendall_tau_ci(seeds, paper)
+    return cmp
+
+
+def _compared_columns(columns: list[Column], other_task: str | None) -> tuple[list[Column], dict[str, str], str | None]:
+    """(our columns to compare, label -> paper column, the paper column of a cross-task comparison or None).
+
+    Columns we share with the paper win; `other_task` is used only when there are none."""
+    known = set(paper_columns())
+    shared = [c for c in columns if c.paper is not None and c.paper in known]
+    if shared or other_task is None:
+        return shared, {c.label: str(c.paper) for c in shared}, None
+    scores = [c for c in columns if c.kind == "score"]
+    return scores, {c.label: other_task for c in scores}, other_task
 
 
 def kendall_tau(ours, paper) -> tuple[float, float, int]:

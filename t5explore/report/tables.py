@@ -35,7 +35,7 @@ from t5explore.report.aggregate import (
     shows_delta,
     summarize,
 )
-from t5explore.report.paper import PaperComparison, compare_with_paper, paper_baseline_std
+from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper, paper_baseline_std
 from t5explore.report.results import ReportError, Results, load_results
 from t5explore.report.stats import Interval
 
@@ -142,8 +142,9 @@ def _power_notes(summary: Summary) -> list[str]:
 
 
 def comparison_table(cmp: PaperComparison) -> TextTable:
-    """Ours (mean and 95% interval) beside the paper's numbers, with a Kendall τ row [95% CI over seeds]."""
-    header = ["Variant", "Paper row"] + [f"{c.label} {s}" for c in cmp.columns for s in ("(ours)", "(paper)")]
+    """Ours (mean and 95% interval) beside the paper's numbers, with a Kendall τ row [95% CI over seeds].
+    Compared across tasks (`--paper_column`), the headers name both columns and a note says τ is order only."""
+    header = ["Variant", "Paper row"] + [h for c in cmp.columns for h in (f"{c.label} (ours)", cmp.paper_header(c))]
     rows = []
     for _, r in cmp.frame.iterrows():
         row = [r["variant"], r["paper_row"]]
@@ -155,7 +156,7 @@ def comparison_table(cmp: PaperComparison) -> TextTable:
                 0,
                 r[f"{c.label} (ours ci)"] or None,
             )
-            row += [format_interval(ours, 2), _fmt(r[f"{c.label} (paper)"], 2)]
+            row += [format_interval(ours, 2), _fmt(r[cmp.paper_key(c)], 2)]
         rows.append(row)
     tau_row = ["Kendall τ", ""]
     for c in cmp.columns:
@@ -169,6 +170,9 @@ def comparison_table(cmp: PaperComparison) -> TextTable:
         "Kendall τ-b between our ordering of the variants and the paper's; [lo, hi] = 95% bootstrap CI "
         "over seeds (the same resampled seeds for every variant), shown when some variant has ≥ 2 seeds.",
     ]
+    different = cmp.different_tasks_line()
+    if different:
+        notes.insert(0, different)
     if cmp.unmatched:
         notes.append(f"No paper row for: {', '.join(cmp.unmatched)} (map them with sweep.json `paper_rows`).")
     return TextTable(
@@ -329,16 +333,19 @@ def markdown_table(
     baseline_std: Mapping[str, float] | str | None = None,
     paper_table: str | None = None,
     results: Results | None = None,
+    paper_column: str | None = None,
 ) -> str:
     """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies.
-    Pass `results` when they are already loaded (e.g. by write_tables) to read the files only once."""
+    Pass `results` when they are already loaded (e.g. by write_tables) to read the files only once;
+    `paper_column` as in `compare_with_paper` (our scores ranked against that paper column when none is shared)."""
+    check_paper_column(paper_column)
     results = results if results is not None else load_results(sweep_dir)
     std = _std_for(baseline_std, results, which)
     out = []
     for name in results.sweep_names():
         summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
         out.append(to_markdown(summary_table(summary)))
-        cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
+        cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table, paper_column=paper_column)
         no_shared = cmp.no_shared_columns_line() if cmp is not None else None
         if no_shared:
             out.append(no_shared + "\n")
@@ -356,12 +363,14 @@ def write_tables(
     baseline_std: Mapping[str, float] | str | None = None,
     paper_table: str | None = None,
     results: Results | None = None,
+    paper_column: str | None = None,
 ) -> list[Path]:
     """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths."""
     formats = list(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportError(f"unknown table format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    check_paper_column(paper_column)  # before any file is written
     results = results if results is not None else load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     std = _std_for(baseline_std, results, which)
@@ -379,7 +388,7 @@ def write_tables(
             status = pd.concat(parts, ignore_index=True)
             if "csv" in formats:
                 written += _write(out / f"{stem}_not_complete", None, status, ["csv"])
-        cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table)
+        cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table, paper_column=paper_column)
         if cmp is not None and cmp.columns and len(cmp.frame):
             written += _write(out / f"{stem}_vs_paper", comparison_table(cmp), _kendall_frame(cmp), formats)
         if per_task:
@@ -428,7 +437,7 @@ def _kendall_frame(cmp: PaperComparison) -> pd.DataFrame:
                 f"{c.label} (ours ci_lo)": lo,
                 f"{c.label} (ours ci_hi)": hi,
                 f"{c.label} (ours ci)": "bootstrap over seeds",
-                f"{c.label} (paper)": cmp.kendall[c.label][2],
+                cmp.paper_key(c): cmp.kendall[c.label][2],
             }
         )
     return pd.concat([cmp.frame, pd.DataFrame([tau])], ignore_index=True)
