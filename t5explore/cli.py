@@ -21,7 +21,7 @@ import traceback
 
 from t5explore import __version__, compile_cache
 from t5explore.config import ConfigError, split_gin_flags
-from t5explore.errors import InputError, one_line
+from t5explore.errors import InputError, failed_file, one_line
 
 # Each module defines add_commands(subparsers); a subcommand sets `func(args, gin_files, gin_bindings) -> int`.
 # Keep their top-level imports light: building the parser imports all of them (`t5explore --help`).
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(e, f"{kind}: {_first_line(e)}", verbose)
         return 2
     except Exception as e:  # noqa: BLE001 - a failed run is one line; the traceback is in FAILED or --verbose
-        failed = getattr(e, "failed_file", None)
+        failed = failed_file(e)
         where = f"traceback in {failed}" if failed else f"run with {VERBOSE_FLAG} for the traceback"
         _report(e, f"run failed: {one_line(e)} ({where})", verbose)
         return 1

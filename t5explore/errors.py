@@ -9,6 +9,13 @@ imports it before anything else.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_FAILED_FILE = "failed_file"  # the attribute a failed run's error carries: where its traceback was written
+
 
 class InputError(ValueError):
     """A configuration or an input file is wrong; the message names the binding, file or field at fault."""
@@ -20,3 +27,13 @@ def one_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     name = type(e).__name__
     return f"{name}: {lines[0]}" if lines else name
+
+
+def mark_failed_file(e: BaseException, path: Path) -> None:
+    """Attach to `e` (any exception a run raised) the FAILED file its traceback went to, for `failed_file`."""
+    setattr(e, _FAILED_FILE, path)
+
+
+def failed_file(e: BaseException) -> Path | None:
+    """The FAILED file `mark_failed_file` attached to `e`, or None (the error happened outside a run)."""
+    return getattr(e, _FAILED_FILE, None)

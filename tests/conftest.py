@@ -26,3 +26,13 @@ def shared_data() -> Path:
 def cache_dir(tmp_path_factory) -> Path:
     """One cache (vocab, token stores) for the whole test session, like a sweep shares one."""
     return tmp_path_factory.mktemp("t5explore_cache")
+
+
+@pytest.fixture(scope="session")
+def builtin_vocab(cache_dir):
+    """The quickstart's vocabulary (sentencepiece on the built-in corpus), built once for the test session
+    (test_finetune.py and test_packing.py fine-tune with it)."""
+    from t5explore.data.corpus import builtin_corpus
+    from t5explore.data.vocab import get_vocabulary
+
+    return get_vocabulary(builtin_corpus(cache_dir=str(cache_dir)), 1000, cache_dir)

@@ -192,15 +192,16 @@ def run_pretrain(args, trainer, pre, store, stream) -> list[dict]:
     metrics_dir = run_dir if jax.process_index() == 0 else run_dir / f"process_{jax.process_index()}"
     writer = MetricsWriter(metrics_dir, tensorboard=False)
     try:
-        pretrain(
-            trainer,
-            pre,
-            stream,
-            held_out_batches(store, pre, 0),
-            writer,
-            run_dir / "checkpoints",
-            progress_stream=open(os.devnull, "w"),
-        )
+        with open(os.devnull, "w") as quiet:
+            pretrain(
+                trainer,
+                pre,
+                stream,
+                held_out_batches(store, pre, 0),
+                writer,
+                run_dir / "checkpoints",
+                progress_stream=quiet,
+            )
         return [{k: r[k] for k in ("phase", "step", "loss")} for r in writer.rows()]
     finally:
         writer.close()

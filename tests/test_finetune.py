@@ -76,15 +76,6 @@ def test_mixture_is_examples_proportional_with_cap_and_deterministic():
     assert sorted(seen) == list(range(10))
 
 
-@pytest.fixture(scope="module")
-def builtin_vocab(cache_dir):
-    """The quickstart's vocabulary (sentencepiece on the built-in corpus), cached for the test session."""
-    from t5explore.data.corpus import builtin_corpus
-    from t5explore.data.vocab import get_vocabulary
-
-    return get_vocabulary(builtin_corpus(cache_dir=str(cache_dir)), 1000, cache_dir)
-
-
 def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, tmp_path, capsys):
     """From random init (the paper's no-pretraining row), 300 steps; not timed, takes ~30 s on 2 cores."""
     from t5explore.data.tasks import get_task

@@ -169,7 +169,10 @@ def test_segment_ids_isolate_packed_examples(tiny_params):
         random_tokens(13, (3,)),
         random_tokens(14, (2,)),
     )
-    pad = lambda x, n: jnp.pad(x, (0, n - len(x)))  # alone: padded encoder, trailing decoder tokens unseen
+
+    def pad(x, n):  # alone: padded encoder, trailing decoder tokens unseen
+        return jnp.pad(x, (0, n - len(x)))
+
     alone = forward(TINY, tiny_params, jnp.stack([pad(e1, 6), pad(e2, 6)]), jnp.stack([pad(d1, 5), pad(d2, 5)]))
     packed = forward(
         TINY,
@@ -265,7 +268,10 @@ def test_dropout_only_when_enabled():
         lambda key, on: T5(cfg).apply({"params": params}, enc, dec, enable_dropout=on, rngs={"dropout": key}),
         static_argnums=1,
     )
-    run = lambda seed, on: apply(jax.random.fold_in(prng_key(STREAM_DROPOUT), seed), on)
+
+    def run(seed, on):
+        return apply(jax.random.fold_in(prng_key(STREAM_DROPOUT), seed), on)
+
     np.testing.assert_array_equal(run(0, False), run(1, False))
     assert not np.allclose(run(0, True), run(1, True))
 

@@ -20,7 +20,6 @@ from t5explore.train.finetune import PackedSampler, TokenizedTask, finetune, pre
 from t5explore.train.writers import MetricsWriter, read_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_finetune import builtin_vocab  # noqa: F401 - the fixture
 from test_finetune_resume import TASKS, ByteVocab  # the synthetic tasks and byte vocabulary
 
 

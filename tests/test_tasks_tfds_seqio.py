@@ -24,11 +24,13 @@ def test_glue_and_squad_from_tfds_mock_data():
 
 
 def test_tfds_failure_names_the_dataset_and_the_local_alternative():
-    with pytest.raises(ValueError, match="TFDS dataset 'glue/rte'.*data_dir"):
-        with tfds.testing.mock_data(
+    with (
+        pytest.raises(ValueError, match="TFDS dataset 'glue/rte'.*data_dir"),
+        tfds.testing.mock_data(
             num_examples=1, policy=tfds.testing.MockPolicy.USE_FILES, data_dir="/nonexistent/t5explore"
-        ):
-            get_task("glue_rte").examples("train")
+        ),
+    ):
+        get_task("glue_rte").examples("train")
 
 
 def test_seqio_task_yields_our_texts_and_scores_with_our_metrics(shared_data):

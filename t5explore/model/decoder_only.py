@@ -36,6 +36,7 @@ from t5explore.model.decoding import check_max_length, greedy_loop
 from t5explore.model.interface import LOSS_WEIGHTS, TARGET_TOKENS, Model, dropout_rngs, init_tokens
 from t5explore.model.layers import MLP, MultiHeadAttention, RelativePositionBias, RMSNorm, activation_dtype
 from t5explore.model.partitioning import BATCH_LENGTH_EMBED, constrain
+from t5explore.model.scan import StackLayer
 from t5explore.model.t5 import default_positions, make_token_embedder, output_logits, run_stack, segment_mask
 from t5explore.special_ids import EOS_ID, PAD_ID
 
@@ -103,7 +104,7 @@ def decoder_only_features(
     return out
 
 
-class DecoderOnlyLayer(nn.Module):
+class DecoderOnlyLayer(StackLayer):
     """T5's decoder layer without cross-attention: self-attention (with a decode cache) and MLP, pre-norm."""
 
     STATIC_ARGNUMS: ClassVar[tuple[int, ...]] = (4, 5)  # `deterministic`, `decode`, counting self (for nn.remat)

@@ -8,6 +8,7 @@ that factor into the query initialisation instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal, cast
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from t5explore.model.partitioning import BATCH_LENGTH_EMBED, BATCH_LENGTH_HEADS,
 
 NEG_INF = -1e10  # finite, so a row with every key masked gives a uniform softmax instead of NaN
 Array = jax.Array
+FusedImplementation = Literal["xla", "cudnn"]  # jax.nn.dot_product_attention's `implementation` values
 
 
 def activation_dtype(cfg: T5Config):
@@ -27,7 +29,9 @@ def activation_dtype(cfg: T5Config):
 
 def param_with_axes(module: nn.Module, name: str, init: Callable, shape: Sequence[int], axes: tuple[str, ...]) -> Array:
     """Create a float32 parameter whose box carries logical axis names (so a mesh + rules can shard it)."""
-    return module.param(name, nn.with_logical_partitioning(init, axes), tuple(shape), jnp.float32)
+    # Module.param unboxes (unbox=True): it returns the array, though flax types it as the init's return type,
+    # the LogicallyPartitioned box.
+    return cast(Array, module.param(name, nn.with_logical_partitioning(init, axes), tuple(shape), jnp.float32))
 
 
 def kernel_init(in_axis, out_axis, scale: float = 1.0):
@@ -161,7 +165,9 @@ class MultiHeadAttention(nn.Module):
         return constrain(jnp.einsum("bqhd,hde->bqe", out, w_o.astype(dtype)), BATCH_LENGTH_EMBED)
 
 
-def fused_attention_implementation(cfg: T5Config, dtype, deterministic: bool, decode: bool) -> str | None:
+def fused_attention_implementation(
+    cfg: T5Config, dtype, deterministic: bool, decode: bool
+) -> FusedImplementation | None:
     """The `implementation` for jax.nn.dot_product_attention, or None for the einsum path.
 
     The einsum path stays where the fused call cannot do the same thing: attention dropout while training
@@ -178,14 +184,16 @@ def fused_attention_implementation(cfg: T5Config, dtype, deterministic: bool, de
     return "cudnn" if on_gpu and half and cfg.head_dim % 8 == 0 else "xla"
 
 
-def fused_attention(q: Array, k: Array, v: Array, mask: Array, bias: Array | None, implementation: str) -> Array:
+def fused_attention(
+    q: Array, k: Array, v: Array, mask: Array, bias: Array | None, implementation: FusedImplementation
+) -> Array:
     """jax.nn.dot_product_attention with T5's conventions: no 1/sqrt(head_dim) scaling (scale=1.0; T5 folds
     it into the query initialisation), the relative position bias as `bias`, the padding/causal/segment mask
     as `mask`. q [B, Q, H, D], k/v [B, K, H, D] -> [B, Q, H, D]."""
     if bias is not None and implementation == "cudnn":
         bias = bias.astype(q.dtype)  # cuDNN wants one dtype for q, k, v and bias
-    mask = jnp.broadcast_to(mask, (q.shape[0], 1, q.shape[1], k.shape[1])) if jnp.ndim(mask) else None
-    return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=1.0, implementation=implementation)
+    full_mask = jnp.broadcast_to(mask, (q.shape[0], 1, q.shape[1], k.shape[1])) if jnp.ndim(mask) else None
+    return jax.nn.dot_product_attention(q, k, v, bias=bias, mask=full_mask, scale=1.0, implementation=implementation)
 
 
 class MLP(nn.Module):

@@ -79,4 +79,5 @@ def constrain(x: jax.Array, logical_axes: tuple[str | None, ...]) -> jax.Array:
         return x
     mesh, rules = context
     spec = nn.logical_to_mesh_axes(logical_axes, rules)
+    assert spec is not None  # None only for array_dim_names=None; a tuple of names always maps to a spec
     return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))

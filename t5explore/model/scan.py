@@ -10,7 +10,7 @@ parameters between the two layouts (e.g. to load an unscanned checkpoint into a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,13 @@ REMAT_POLICIES: dict[str, Callable | None] = {
     "dots": jax.checkpoint_policies.checkpoint_dots,
     "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
 }
+
+
+class StackLayer(nn.Module):
+    """A layer that `run_stack` (model/t5.py) loops or scans: its `__call__` takes the hidden states first, and
+    STATIC_ARGNUMS names its Python-flag arguments (counting `self` as 0) for nn.remat."""
+
+    STATIC_ARGNUMS: ClassVar[tuple[int, ...]] = ()
 
 
 def layer_class(cfg: T5Config, layer: type[nn.Module], static_argnums: tuple[int, ...]) -> type[nn.Module]:

@@ -24,7 +24,7 @@ from t5explore.model.layers import (
     param_with_axes,
 )
 from t5explore.model.partitioning import BATCH_LENGTH_EMBED, BATCH_LENGTH_VOCAB, constrain
-from t5explore.model.scan import LAYERS, layer_class, scanned
+from t5explore.model.scan import LAYERS, StackLayer, layer_class, scanned
 from t5explore.special_ids import PAD_ID
 
 Array = jax.Array
@@ -45,7 +45,7 @@ def segment_mask(q_segments: Array | None, k_segments: Array | None) -> Array | 
     return (q_segments[:, :, None] == k_segments[:, None, :])[:, None]
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(StackLayer):
     STATIC_ARGNUMS: ClassVar[tuple[int, ...]] = (4,)  # `deterministic`, counting self (for nn.remat)
     cfg: T5Config
     scanned: bool = False  # inside nn.scan: return (carry, None)
@@ -62,7 +62,7 @@ class EncoderLayer(nn.Module):
         return (x, None) if self.scanned else x
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(StackLayer):
     STATIC_ARGNUMS: ClassVar[tuple[int, ...]] = (6, 7)  # `deterministic`, `decode`, counting self (for nn.remat)
     cfg: T5Config
     scanned: bool = False  # inside nn.scan: return (carry, None)
@@ -88,7 +88,7 @@ class DecoderLayer(nn.Module):
         return (y, None) if self.scanned else y
 
 
-def run_stack(cfg: T5Config, layer: type[nn.Module], num_layers: int, x, *args):
+def run_stack(cfg: T5Config, layer: type[StackLayer], num_layers: int, x, *args):
     """Apply num_layers layers to x: a loop of `layer_{i}` modules, or (cfg.scan_layers) one scan named
     'layers'; each layer rematerialised per cfg.remat_policy. args: the layer's other positional arguments."""
     cls = layer_class(cfg, layer, layer.STATIC_ARGNUMS)

@@ -1,8 +1,9 @@
 """A mixture of objectives with rates, chosen per row (UL2's mixture of denoisers, or any user list).
 
 Plan: the largest raw length and the largest targets length of the parts, so one chunk width and one
-targets width serve every row (the inputs are `inputs_length` wide, also where a part's are narrower: lm's); a row given to a part uses the first `part.raw_length` tokens of its
-chunk, and that part's shorter targets are padded. The part of each row is drawn from the batch's
+targets width serve every row (the inputs are `inputs_length` wide, also where a part's are narrower: lm's);
+a row given to a part uses the first `part.raw_length` tokens of its chunk, and that part's shorter targets
+are padded. The part of each row is drawn from the batch's
 Generator before the parts draw their noise, so the whole batch is a pure function of the seed.
 
 Raw tokens: the stream (data/pretrain_stream.py) cuts the corpus into chunks of one width, the plan's

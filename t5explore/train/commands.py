@@ -26,7 +26,7 @@ def execute_recording_failure(execute, run_dir: str, gin_files, gin_bindings) ->
     import traceback
     from pathlib import Path
 
-    from t5explore.errors import one_line
+    from t5explore.errors import mark_failed_file, one_line
     from t5explore.sweep import rundir
 
     path = Path(run_dir)
@@ -41,7 +41,7 @@ def execute_recording_failure(execute, run_dir: str, gin_files, gin_bindings) ->
             rundir.write_failed(path, f"run {run_dir} failed\n{text}\n")
         except OSError:  # e.g. the disk that filled up: the error itself still says what went wrong
             raise e from None
-        e.failed_file = path / rundir.FAILED_FILE
+        mark_failed_file(e, path / rundir.FAILED_FILE)
         raise
 
 

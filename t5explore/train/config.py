@@ -33,7 +33,8 @@ def _require(cond: bool, binding: str, message: str) -> None:
 
 def check_types(obj: Any, scope: str) -> None:
     """Every field of the dataclass `obj` has its annotated type; else one ConfigError naming `scope.field`."""
-    hints = _type_hints(type(obj))
+    cls: type = type(obj)  # annotated: mypy takes type(obj) of an Any for unhashable (the cache's key)
+    hints = _type_hints(cls)
     for field in dataclasses.fields(obj):
         check_value(f"{scope}.{field.name}", getattr(obj, field.name), hints[field.name])
 

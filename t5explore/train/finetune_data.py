@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -95,8 +95,17 @@ def prepare_tasks(cfg: Finetune) -> dict[str, Any]:
                 raise TaskDataError(f"task {name}: {e}") from None
             if not examples[split]:
                 raise TaskDataError(f"task {name}: no {split} examples (Finetune.data_dir = {cfg.data_dir!r})")
-        out[name] = dataclasses.replace(task, loader=lambda split, data_dir, ex=examples: ex[split])
+        out[name] = dataclasses.replace(task, loader=_read_already(examples))
     return out
+
+
+def _read_already(examples: dict[str, list]) -> Callable[[str, str | None], list]:
+    """A task loader that hands on examples read before: {split: examples} -> (split, data_dir) -> examples."""
+
+    def load(split: str, data_dir: str | None) -> list:
+        return examples[split]
+
+    return load
 
 
 def validation_examples(task: Any, cfg: Finetune) -> list:
@@ -190,7 +199,7 @@ class MixtureSampler:
             which = np.zeros(self.batch_size, np.int64)
         else:
             which = numpy_rng(self.seed, STREAM_MIXTURE, step).choice(len(self.tasks), self.batch_size, p=self.rates)
-        rows = [(t, self._take(t)) for t in which]
+        rows = [(t, self._take(t)) for t in which.tolist()]
         return {
             "inputs": np.stack([self.tasks[t].train_inputs[i] for t, i in rows]),
             "targets": np.stack([self.tasks[t].train_targets[i] for t, i in rows]),

@@ -34,7 +34,7 @@ def make_mesh(mesh_shape: Sequence[int], devices: Sequence[Any] | None = None) -
     devices = list(devices if devices is not None else jax.devices())
     shape = list(mesh_shape)
     if len(shape) == 1:
-        shape = shape + [1]
+        shape = [*shape, 1]
     if len(shape) != 2 or shape.count(-1) > 1:
         raise ConfigError(
             f"gin binding Partitioner.mesh_shape must be (data, model) with at most one -1, got {mesh_shape}"
@@ -129,7 +129,7 @@ class Partitioner:
         """(first, stop): the rows of every global batch that this process's devices hold."""
         return process_rows(self.batch_sharding, global_batch_size)
 
-    def jit_train_step(self, step_fn: Callable, state_shardings: Any) -> Callable:
+    def jit_train_step(self, step_fn: Callable, state_shardings: Any) -> jax.stages.Wrapped:
         """(state, batch) -> (state, metrics); the old state's buffers are donated."""
         return jax.jit(
             self._traced(step_fn),
@@ -138,7 +138,7 @@ class Partitioner:
             donate_argnums=(0,),
         )
 
-    def jit_eval_step(self, step_fn: Callable, param_shardings: Any) -> Callable:
+    def jit_eval_step(self, step_fn: Callable, param_shardings: Any) -> jax.stages.Wrapped:
         return jax.jit(
             self._traced(step_fn), in_shardings=(param_shardings, self.batch_sharding), out_shardings=self.replicated
         )

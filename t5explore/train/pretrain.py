@@ -174,6 +174,8 @@ def _evaluate(
     """Held-out loss at step `done`, logged; returns the wall time it took (compilation included)."""
     t0, eval_compile0 = time.perf_counter(), trainer.eval_compile_s
     ev = trainer.evaluate(eval_batches)
+    if ev is None:  # only called with batches; None means that none of them holds a target token
+        raise ValueError(f"pretrain: the {len(eval_batches)} held-out batches hold no target tokens to evaluate")
     check_finite(ev["loss"], done, "held-out")
     writer.write(
         "pretrain_eval",

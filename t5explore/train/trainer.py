@@ -75,8 +75,8 @@ class Trainer:
             self.state_shardings,
         )
         self._eval = partitioner.jit_eval_step(make_eval_step(apply_fn, z_loss, ce), param_shardings)
-        self._train_compiled = None
-        self._eval_compiled = None
+        self._train_compiled: jax.stages.Compiled | None = None  # compiled on first use
+        self._eval_compiled: jax.stages.Compiled | None = None
         self.train_compile_s = 0.0
         self.eval_compile_s = 0.0
 
@@ -104,11 +104,10 @@ class Trainer:
     def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
         """One update; returns the step's metrics as (unfetched) device arrays."""
         sharded = self.partitioner.shard_batch(to_features(batch, self.model))
-        self.compiled_train_step(sharded)
-        self.state, metrics = self._train_compiled(self.state, sharded)
+        self.state, metrics = self.compiled_train_step(sharded)(self.state, sharded)
         return metrics
 
-    def compiled_train_step(self, sharded: dict[str, jax.Array]) -> Any:
+    def compiled_train_step(self, sharded: dict[str, jax.Array]) -> jax.stages.Compiled:
         """The compiled train step (compiled on first use, timed into train_compile_s); its `.as_text()` is
         the optimised HLO that runs (benchmarks/fsdp_hlo.py reads its collectives)."""
         if self._train_compiled is None:
@@ -123,11 +122,7 @@ class Trainer:
         tokens = 0.0
         for batch in batches:
             sharded = self.partitioner.shard_batch(to_features(batch, self.model))
-            if self._eval_compiled is None:
-                t0 = time.perf_counter()
-                self._eval_compiled = self._eval.lower(self.state.params, sharded).compile()
-                self.eval_compile_s += time.perf_counter() - t0
-            m = jax.device_get(self._eval_compiled(self.state.params, sharded))
+            m = jax.device_get(self._compiled_eval_step(sharded)(self.state.params, sharded))
             n = float(m["num_tokens"])
             tokens += n
             for key in ("loss", "cross_entropy", "accuracy"):
@@ -135,3 +130,11 @@ class Trainer:
         if not batches or tokens == 0:
             return None
         return {**{k: v / tokens for k, v in totals.items()}, "num_tokens": tokens}
+
+    def _compiled_eval_step(self, sharded: dict[str, jax.Array]) -> jax.stages.Compiled:
+        """The compiled eval step (compiled on first use, timed into eval_compile_s)."""
+        if self._eval_compiled is None:
+            t0 = time.perf_counter()
+            self._eval_compiled = self._eval.lower(self.state.params, sharded).compile()
+            self.eval_compile_s += time.perf_counter() - t0
+        return self._eval_compiled

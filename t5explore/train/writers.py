@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ class MetricsWriter:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / METRICS_FILE
         self._rewrite(lambda row: True)  # drop a torn last line before appending
-        self._tb = _tensorboard_writer(self.run_dir) if tensorboard else None
+        self._tb = _EventsFile(self.run_dir) if tensorboard else None
 
     def rows(self, phase: str | None = None) -> list[dict]:
         return [r for r in read_metrics(self.path) if phase is None or r.get("phase") == phase]
@@ -94,9 +93,11 @@ class MetricsWriter:
 
     def write(self, phase: str, step: int, metrics: dict[str, Any]) -> dict:
         row = {"phase": phase, "step": int(step), **{k: _clean(v) for k, v in metrics.items()}}
-        with disk_full_named(self.path, f"the {phase} metrics of step {step}"):
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row, sort_keys=True) + "\n")
+        with (
+            disk_full_named(self.path, f"the {phase} metrics of step {step}"),
+            open(self.path, "a", encoding="utf-8") as f,
+        ):
+            f.write(json.dumps(row, sort_keys=True) + "\n")
         if self._tb is not None:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
@@ -117,7 +118,8 @@ class MetricsWriter:
 
 class _EventsFile:
     """tensorboardX's own events-file format, written in this thread (its SummaryWriter queues events for a
-    background thread, so neither its flush nor a kill would see the newest ones)."""
+    background thread, so neither its flush nor a kill would see the newest ones). tensorboardX is a required
+    dependency; it is imported here, not at module level, so that a run without TensorBoard never loads it."""
 
     def __init__(self, log_dir: Path):
         from tensorboardX.event_file_writer import EventsWriter
@@ -135,35 +137,6 @@ class _EventsFile:
 
     def close(self) -> None:
         self._w.close()
-
-
-def _tensorboard_writer(log_dir: Path):
-    """tensorboardX (light, pure Python) if installed; else TensorFlow's writer; else none, with a warning."""
-    try:
-        return _EventsFile(log_dir)
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-
-        class _TFWriter:
-            def __init__(self):
-                self._w = tf.summary.create_file_writer(str(log_dir))
-
-            def add_scalar(self, tag, value, step):
-                with self._w.as_default():
-                    tf.summary.scalar(tag, value, step=step)
-
-            def flush(self):
-                self._w.flush()
-
-            def close(self):
-                self._w.close()
-
-        return _TFWriter()
-    except ImportError:
-        warnings.warn("neither tensorboardX nor tensorflow is installed: no TensorBoard events are written")
-        return None
 
 
 class Progress:
