@@ -1,4 +1,4 @@
-"""Model room: shapes, masks, relative positions, decoding, partitioning metadata, sizes, and learning."""
+"""The model: shapes, masks, relative positions, decoding, partitioning metadata, sizes, and learning."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def test_gin_bindings_reach_the_task_and_gin_files_name_real_tasks():
     files = sorted((REPO_ROOT / "gin/data").glob("tasks_*.gin"))
     assert len(files) >= 4
     for path in files:
-        try:  # syntax check; Finetune belongs to the train room and may not be registered here
+        try:  # syntax check; Finetune belongs to t5explore.train and may not be registered here
             gin.parse_config_file(str(path), skip_unknown=True)
         finally:
             gin.clear_config()

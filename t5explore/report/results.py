@@ -6,7 +6,7 @@ sweeps written by many machines on a shared filesystem. A run directory is *comp
 `result.json`, *failed* when it has `FAILED` but no `result.json`, and *incomplete* otherwise (still running
 or never started). Failed and incomplete runs are kept in their own lists so tables can name them.
 
-`sweep.json` (written by the sweep room) is read for the variant order and the baseline:
+`sweep.json` (written by the sweep) is read for the variant order and the baseline:
 
     {"name": "t5_table7_span_length", "baseline": "i.i.d.",
      "runs": [{"run": "iid__seed_0", "variant": "i.i.d."}, ...],

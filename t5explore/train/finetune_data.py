@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from t5explore.config import ConfigError
-from t5explore.data.features import EOS_ID
 from t5explore.data.packing import RowPacker, example_lengths, token_counts
 from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
+from t5explore.special_ids import EOS_ID
 from t5explore.train.config import Finetune
 
 
