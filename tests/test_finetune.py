@@ -15,6 +15,8 @@ from t5explore.train.partitioning import Partitioner
 from t5explore.train.trainer import Trainer, init_params
 from t5explore.train.writers import MetricsWriter, read_metrics
 
+from tiny_models import tiny_encoder_decoder
+
 
 class ByteVocab:
     """Stand-in vocabulary: UTF-8 bytes shifted past pad/eos/unk/mode ids, 100 sentinels on top."""
@@ -79,21 +81,8 @@ def test_mixture_is_examples_proportional_with_cap_and_deterministic():
 def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, tmp_path, capsys):
     """From random init (the paper's no-pretraining row), 300 steps; not timed, takes ~30 s on 2 cores."""
     from t5explore.data.tasks import get_task
-    from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.encoder_decoder import EncoderDecoder
 
-    tiny_t5 = EncoderDecoder(
-        T5Config(
-            vocab_size=padded_vocab_size(builtin_vocab.vocab_size),
-            d_model=64,
-            num_heads=4,
-            head_dim=16,
-            d_ff=128,
-            num_encoder_layers=2,
-            num_decoder_layers=2,
-            name="tiny",
-        )
-    )
+    tiny_t5 = tiny_encoder_decoder(builtin_vocab.vocab_size, d_model=64)
     task = get_task("stdlib_module")
     part = Partitioner()
     params, shardings = init_params(tiny_t5, part, seed=0)

@@ -20,6 +20,8 @@ from t5explore.train.finetune import MixtureSampler, TokenizedTask, finetune
 from t5explore.train.pretrain import pretrain
 from t5explore.train.writers import MetricsWriter, read_metrics
 
+from tiny_models import tiny_model_and_params
+
 TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}
 
 
@@ -59,26 +61,7 @@ TASKS = {"task_a": _task("task_a", 0), "task_b": _task("task_b", 1)}
 
 @pytest.fixture(scope="module")
 def model_and_params():
-    from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.encoder_decoder import EncoderDecoder
-    from t5explore.train.partitioning import Partitioner
-    from t5explore.train.trainer import init_params
-
-    model = EncoderDecoder(
-        T5Config(
-            vocab_size=padded_vocab_size(ByteVocab.vocab_size),
-            d_model=32,
-            num_heads=2,
-            head_dim=16,
-            d_ff=64,
-            num_encoder_layers=1,
-            num_decoder_layers=1,
-            name="tiny",
-        )
-    )
-    partitioner = Partitioner()
-    params, shardings = init_params(model, partitioner, seed=0)
-    return model, partitioner, params, shardings
+    return tiny_model_and_params(ByteVocab.vocab_size, layers=1)
 
 
 @pytest.fixture

@@ -22,29 +22,12 @@ from t5explore.train.writers import MetricsWriter, read_metrics
 sys.path.insert(0, str(Path(__file__).parent))
 from test_finetune_resume import TASKS, ByteVocab  # the synthetic tasks and byte vocabulary
 
+from tiny_models import tiny_encoder_decoder, tiny_model_and_params
+
 
 @pytest.fixture(scope="module")
 def tiny():
-    from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.encoder_decoder import EncoderDecoder
-    from t5explore.train.partitioning import Partitioner
-    from t5explore.train.trainer import init_params
-
-    model = EncoderDecoder(
-        T5Config(
-            vocab_size=padded_vocab_size(ByteVocab.vocab_size),
-            d_model=32,
-            num_heads=2,
-            head_dim=16,
-            d_ff=64,
-            num_encoder_layers=2,
-            num_decoder_layers=2,
-            name="tiny",
-        )
-    )
-    partitioner = Partitioner()
-    params, shardings = init_params(model, partitioner, seed=0)
-    return model, partitioner, params, shardings
+    return tiny_model_and_params(ByteVocab.vocab_size)
 
 
 def test_packed_rows_restart_positions_and_decoder_inputs_per_segment():
@@ -272,23 +255,10 @@ def test_packed_and_unpacked_finetuning_reach_the_same_scores_within_seed_noise(
     """stdlib_module from random init, 3 seeds each way (~2 min on a busy core): the mean accuracies differ by
     less than 3 standard errors of their difference (+ 3 points for so few seeds), and both learn."""
     from t5explore.data.tasks import get_task
-    from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.trainer import Trainer, init_params
 
-    model = EncoderDecoder(
-        T5Config(
-            vocab_size=padded_vocab_size(builtin_vocab.vocab_size),
-            d_model=64,
-            num_heads=4,
-            head_dim=16,
-            d_ff=128,
-            num_encoder_layers=2,
-            num_decoder_layers=2,
-            name="tiny",
-        )
-    )
+    model = tiny_encoder_decoder(builtin_vocab.vocab_size, d_model=64)
     task = get_task("stdlib_module")
     part = Partitioner()
     scores: dict[bool, list[float]] = {True: [], False: []}
