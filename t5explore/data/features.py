@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from t5explore.special_ids import EOS_ID, PAD_ID
+from t5explore.special_ids import PAD_ID
 
-__all__ = ["EOS_ID", "PAD_ID", "encdec_features", "shift_right"]  # EOS_ID, PAD_ID: re-exported
+__all__ = ["encdec_features", "shift_right"]
 
 
 def shift_right(targets: np.ndarray) -> np.ndarray:
