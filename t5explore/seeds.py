@@ -21,6 +21,7 @@ STREAM_VOCAB = 8  # sentencepiece sampling of training sentences
 STREAM_TRAIN_SUBSET = 9  # which downstream training examples a low-resource fine-tune keeps (seed-independent)
 STREAM_EVAL_BOOTSTRAP = 10  # resampled evaluation examples (folded with the task's id and the replicate)
 STREAM_REPORT_BOOTSTRAP = 11  # the report's resampling of seeds (Kendall τ intervals; run seed 0)
+STREAM_PRETRAIN_PART = 12  # the part of a pretraining mixture each row gets (folded with the block of rows)
 
 
 def numpy_rng(seed: int, stream: int, *index: int) -> np.random.Generator:

@@ -190,16 +190,17 @@ def test_lm_plan_uses_inputs_length_as_the_targets_budget():
     assert named.prefix_lm().plan(64) == LengthPlan(64, 64, 64)
 
 
-def test_ul2_parts_plans_and_the_share_of_raw_tokens_its_rows_use():
-    """Every UL2 row reads a chunk of the widest part's raw length (X μ64 r.5: 1,004 at 512 inputs); the
-    other parts encode a prefix of it, so 70.3% of the raw tokens read are used (equal rates)."""
+def test_ul2_parts_plans_and_their_mean_raw_length():
+    """UL2's parts need 511 to 1,004 raw tokens at 512 inputs; the stream reads each row its own part's
+    length (test_pretrain_stream), 70.3% of the widest on average, which is what a direct call on chunks of
+    the widest length encodes of them."""
     obj = named.ul2()
     plan = obj.plan(512)
     assert plan == LengthPlan(1004, 512, 512)
     parts = obj.part_plans(plan)
     assert [p.raw_length for p in parts] == [567, 587, 511, 765, 907, 599, 1004]
     assert parts[2].targets_length == 257  # S: at most the last ~half, 25% on average (was 511 at share 0.5)
-    assert obj.raw_token_share(plan) == pytest.approx(sum(p.raw_length for p in parts) / 7 / 1004)
-    assert obj.raw_token_share(plan) == pytest.approx(0.7029, abs=1e-4)
+    assert obj.mean_raw_length(plan) == pytest.approx(sum(p.raw_length for p in parts) / 7)
+    assert obj.mean_raw_length(plan) / plan.raw_length == pytest.approx(0.7029, abs=1e-4)
     only_widest = named.ul2(rates=(0, 0, 0, 0, 0, 0, 1))
-    assert only_widest.raw_token_share(only_widest.plan(512)) == 1.0
+    assert only_widest.mean_raw_length(only_widest.plan(512)) == 1004

@@ -4,7 +4,9 @@ Batch k is a pure function of (store, objective, seed, k, host): the split's tok
 non-overlapping chunks of `objective.plan(inputs_length).raw_length`; epoch e visits them in the order
 `numpy_rng(seed, STREAM_CHUNK_ORDER, e).permutation`; global batch k takes positions [k·B, (k+1)·B) of the
 concatenated epochs and host h its slice [h·B/H, (h+1)·B/H); the objective corrupts that slice with
-`numpy_rng(seed, STREAM_OBJECTIVE, k, h)`. So exact resume is "start at batch k" (`state()`/`restore()`),
+`numpy_rng(seed, STREAM_OBJECTIVE, k, h)`. A mixture of parts with different raw lengths (UL2) reads
+each row a chunk of its own part's length from that part's pool instead (data/chunk_pools.py), the
+row's part a pure function of (seed, row). So exact resume is "start at batch k" (`state()`/`restore()`),
 no chunk repeats within an epoch, and hosts never overlap (`for_process`: host = this JAX process). A
 multi-process run uses one host (the global batch) in every process unless it asks for `for_process`,
 and each process transfers only its devices' rows (t5explore/distributed.py). A background thread
@@ -21,9 +23,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from t5explore.data.chunk_pools import ChunkPools
 from t5explore.data.features import encdec_features
 from t5explore.distributed import ProcessLocalBatch
-from t5explore.seeds import STREAM_CHUNK_ORDER, STREAM_OBJECTIVE, numpy_rng
+from t5explore.objectives.base import PartedObjective
+from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 
 _STOP_POLL_S = 0.1
 
@@ -59,12 +63,19 @@ class PretrainStream:
         self.local_batch_size = batch_size // host_count
         self.tokens = tokens if tokens is not None else store.token_space
         self.first_token, stop = store.split_bounds(split)
-        self.num_chunks = (stop - self.first_token) // self.chunk_length
-        if self.num_chunks < batch_size:
+        self.parted = isinstance(objective, PartedObjective)
+        if self.parted:
+            widths = [p.raw_length for p in objective.part_plans(self.plan)]
+            self.pools = ChunkPools(self.first_token, stop - self.first_token, widths, objective.probabilities, seed)
+        else:
+            self.pools = ChunkPools(self.first_token, stop - self.first_token, [self.chunk_length], [1.0], seed)
+        self.num_chunks = self.pools.num_groups  # chunks per pool
+        needed = self.pools.max_rows_per_pool(batch_size)
+        if self.num_chunks < needed:
             raise ValueError(
                 f"the {split} split of {store} has {stop - self.first_token} tokens = {self.num_chunks} chunks of "
-                f"{self.chunk_length} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
-                f"{inputs_length}); one batch needs {batch_size}: use a bigger corpus or a smaller batch"
+                f"{self.pools.group_width} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
+                f"{inputs_length}); one batch needs {needed}: use a bigger corpus or a smaller batch"
             )
         self.prefetch, self.process_local, self.features = prefetch, process_local, features
         self.wait_seconds = 0.0
@@ -74,37 +85,42 @@ class PretrainStream:
         self._worker: tuple[threading.Thread, queue.Queue, threading.Event] | None = None
 
     # ---- pure functions of k -------------------------------------------------------------------------------
+    def _first_row(self, k: int) -> int:
+        return k * self.batch_size + self.host_index * self.local_batch_size
+
     def epoch_order(self, epoch: int) -> np.ndarray:
-        """The chunk visiting order of one epoch (the last two are kept)."""
-        with self._perm_lock:
-            if epoch not in self._perms:
-                if len(self._perms) >= 2:
-                    self._perms.pop(min(self._perms))
-                self._perms[epoch] = numpy_rng(self.seed, STREAM_CHUNK_ORDER, epoch).permutation(self.num_chunks)
-            return self._perms[epoch]
+        """The chunk visiting order of one epoch of a one-part objective."""
+        return self.pools.order(0, epoch)
 
     def chunk_ids(self, k: int) -> np.ndarray:
-        """Ids (chunk index within the split) of this host's rows of global batch k."""
-        first = k * self.batch_size + self.host_index * self.local_batch_size
-        positions = np.arange(first, first + self.local_batch_size, dtype=np.int64)
-        epochs, within = np.divmod(positions, self.num_chunks)
-        out = np.empty_like(positions)
-        for e in np.unique(epochs):
-            sel = epochs == e
-            out[sel] = self.epoch_order(int(e))[within[sel]]
-        return out
+        """Ids (chunk index within the split) of this host's rows of global batch k (one-part objectives)."""
+        return (self.row_starts(k)[1] - self.first_token) // self.chunk_length
+
+    def row_starts(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(part, first token in the store) of this host's rows of global batch k."""
+        return self.pools.rows(self._first_row(k), self.local_batch_size)
 
     def chunks(self, k: int) -> np.ndarray:
-        """int32 [local_batch, chunk_length] raw tokens of this host's rows of batch k."""
-        starts = self.first_token + self.chunk_ids(k) * self.chunk_length
-        return np.asarray(self.store.tokens[starts[:, None] + np.arange(self.chunk_length)], dtype=np.int32)
+        """int32 [local_batch, chunk_length] raw tokens of this host's rows of batch k (one-part objectives;
+        a mixture's rows have their parts' widths: `part_chunks`)."""
+        if self.parted:
+            raise ValueError("a mixture's rows have different widths; use part_chunks(k)")
+        return self.part_chunks(k)[1][0]
+
+    def part_chunks(self, k: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(part of each row, per part the int32 [its rows, its raw length] tokens) of this host's batch k."""
+        return self.pools.read(self.store.tokens, self._first_row(k), self.local_batch_size)
 
     def batch(self, k: int) -> dict[str, np.ndarray]:
         """Features of batch k for this host (pure: same arguments, same arrays)."""
         if k < 0:
             raise ValueError(f"batch index must be >= 0, got {k}")
         rng = numpy_rng(self.seed, STREAM_OBJECTIVE, k, self.host_index)
-        out = self.objective(self.chunks(k), rng, self.tokens)
+        choice, part_chunks = self.part_chunks(k)
+        if self.parted:
+            out = self.objective.encode_parts(choice, part_chunks, rng, self.tokens, plan=self.plan)
+        else:
+            out = self.objective(part_chunks[0], rng, self.tokens)
         inputs, targets = out["inputs"], out["targets"]
         want = (self.local_batch_size, self.plan.inputs_length)
         if inputs.shape != want or targets.ndim != 2 or targets.shape[0] != want[0]:
@@ -152,12 +168,13 @@ class PretrainStream:
         )
 
     def epoch_of(self, k: int) -> float:
-        return k * self.batch_size / self.num_chunks
+        """Passes over the split before batch k (a mixture's: in tokens read, its pools cycle separately)."""
+        return k * self.batch_size / self.pools.rows_per_epoch
 
     @property
     def batches_per_epoch(self) -> int:
         """Whole batches in one pass over the split (e.g. the size of a full validation pass)."""
-        return self.num_chunks // self.batch_size
+        return int(self.pools.rows_per_epoch + 1e-9) // self.batch_size
 
     # ---- position ----------------------------------------------------------------------------------------
     def state(self) -> dict:

@@ -6,6 +6,7 @@ Objectives are pure functions of (chunks, rng); they never see the sentencepiece
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -68,3 +69,25 @@ class Objective(Protocol):
         """chunks int32 [B, plan.raw_length] -> {'inputs' [B, inputs_length], 'targets' [B, targets_length]},
         each ending in EOS and right-padded with 0."""
         ...
+
+
+@runtime_checkable
+class PartedObjective(Objective, Protocol):
+    """An objective whose rows each belong to one of several parts with their own raw lengths (a Mixture).
+
+    The pretraining stream draws each row's part itself, reads a chunk of exactly that part's raw length for
+    it (data/chunk_pools.py) and hands the rows over with `encode_parts`."""
+
+    probabilities: np.ndarray
+
+    def part_plans(self, plan: LengthPlan) -> list[LengthPlan]: ...
+
+    def encode_parts(
+        self,
+        choice: np.ndarray,
+        part_chunks: Sequence[np.ndarray],
+        rng: np.random.Generator,
+        tokens: TokenSpace,
+        *,
+        plan: LengthPlan,
+    ) -> dict[str, np.ndarray]: ...

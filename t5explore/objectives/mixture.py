@@ -1,17 +1,16 @@
 """A mixture of objectives with rates, chosen per row (UL2's mixture of denoisers, or any user list).
 
-Plan: the largest raw length and the largest targets length of the parts, so one chunk width and one
-targets width serve every row (the inputs are `inputs_length` wide, also where a part's are narrower: lm's);
-a row given to a part uses the first `part.raw_length` tokens of its chunk, and that part's shorter targets
-are padded. The part of each row is drawn from the batch's
-Generator before the parts draw their noise, so the whole batch is a pure function of the seed.
+Plan: the largest raw length and the largest targets length of the parts, so one targets width serves every
+row (the inputs are `inputs_length` wide, also where a part's are narrower: lm's), and a part's shorter
+targets are padded.
 
-Raw tokens: the stream (data/pretrain_stream.py) cuts the corpus into chunks of one width, the plan's
-raw length, and gives each row one chunk, so a row whose part is shorter leaves the chunk's tail unread:
-`raw_token_share(plan)` is the expected share used. For UL2 (equal rates) it is 70.3% at 512 inputs:
-the widest part (X μ64 r.5) needs 1,004 raw tokens, the others 511 (S), 567 and 587 (R), 599, 765 and 907
-(X). The tail is not handed to another row: a row stays one contiguous stretch of text, and using the
-tails would need the stream to read a length per row (e.g. a chunk pool per part length), which it does not.
+Raw tokens: the pretraining stream gives each row a chunk of its own part's raw length
+(data/chunk_pools.py), draws the row's part itself and calls `encode_parts`, so no token read goes
+unencoded. Called directly on a [batch, raw_length] array (`__call__`, e.g. by the seqio adapter), the
+mixture draws each row's part from `rng` before the parts draw their noise, so the batch is a pure
+function of the seed, and a row whose part is narrower encodes a prefix of its chunk:
+`mean_raw_length(plan) / plan.raw_length` is the share used that way (70.3% for UL2 at 512 inputs, whose
+parts need 511 (S), 567 and 587 (R), 599, 765, 907 and 1,004 (X) raw tokens).
 """
 
 from __future__ import annotations
@@ -63,25 +62,40 @@ class Mixture(PlannedObjective):
     ) -> dict[str, np.ndarray]:
         plan = self._resolve(chunks, plan)
         part_plans = self.part_plans(plan)
-        self._check_parts(part_plans, tokens)
         chunks = np.asarray(chunks)
-        batch = chunks.shape[0]
-        choice = self.choose(rng, batch)
+        choice = self.choose(rng, chunks.shape[0])
+        part_chunks = [chunks[choice == k, : p.raw_length] for k, p in enumerate(part_plans)]
+        return self.encode_parts(choice, part_chunks, rng, tokens, plan=plan)
+
+    def encode_parts(
+        self,
+        choice: np.ndarray,
+        part_chunks: Sequence[np.ndarray],
+        rng: np.random.Generator,
+        tokens: TokenSpace,
+        *,
+        plan: LengthPlan,
+    ) -> dict[str, np.ndarray]:
+        """Rows whose parts are already chosen: row i is part `choice[i]`, and part_chunks[k] holds the
+        chunks of part k's rows in row order, each exactly that part's raw length."""
+        part_plans = self.part_plans(plan)
+        self._check_parts(part_plans, tokens)
+        batch = len(choice)
         inputs = np.full((batch, plan.inputs_length), PAD_ID, np.int32)
         targets = np.full((batch, plan.targets_length), PAD_ID, np.int32)
         for k, (part, part_plan) in enumerate(zip(self.parts, part_plans)):
             rows = np.flatnonzero(choice == k)
             if rows.size == 0:
                 continue
-            out = part(chunks[rows, : part_plan.raw_length], rng, tokens, plan=part_plan)
+            out = part(part_chunks[k], rng, tokens, plan=part_plan)
             inputs[rows, : part_plan.inputs_length] = out["inputs"]  # lm's inputs are narrower
             targets[rows, : part_plan.targets_length] = out["targets"]
         return {"inputs": inputs, "targets": targets}
 
-    def raw_token_share(self, plan: LengthPlan) -> float:
-        """Expected share of a chunk's `plan.raw_length` tokens that a row encodes (1.0: none unread)."""
+    def mean_raw_length(self, plan: LengthPlan) -> float:
+        """Raw tokens a row encodes on average (each part's own raw length, weighted by its rate)."""
         lengths = np.array([p.raw_length for p in self.part_plans(plan)], dtype=np.float64)
-        return float(self.probabilities @ lengths / plan.raw_length)
+        return float(self.probabilities @ lengths)
 
     def check_sentinels(self, plan: LengthPlan, tokens: TokenSpace) -> None:
         """Every part must fit the vocabulary's sentinels, checked up front: a part that a small batch

@@ -156,8 +156,8 @@ def ul2(
     `prefix_lm_pivot_mean`, but there it is the mean split point, i.e. the context share.) 0.5 gives T5's
     prefix LM, split point uniform in [1, L-1].
 
-    Rows are contiguous text: every row is given one chunk of the mixture's raw length (the longest part's,
-    X μ64 r.5) and its part encodes a prefix of it (see mixture.Mixture for the share of raw tokens used)."""
+    Rows are contiguous text, each read at its own denoiser's raw length (511 to 1,004 tokens at 512
+    inputs) from that denoiser's pool of chunks (data/chunk_pools.py), so no raw token read goes unused."""
     name = "ul2"
     parts = []
     for kind, mode, mu, rate in UL2_DENOISERS:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from t5explore.config import ConfigError
+from t5explore.data.block_draws import BlockDraws
 from t5explore.data.packing import RowPacker, example_lengths, token_counts
 from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
 from t5explore.special_ids import EOS_ID
@@ -232,7 +233,7 @@ class PackedSampler(MixtureSampler):
         self.inputs_length, self.targets_length = inputs_length, targets_length
         self._lengths = [(example_lengths(t.train_inputs), example_lengths(t.train_targets)) for t in self.tasks]
         self._drawn = 0
-        self._block, self._block_index = np.zeros(0, np.int64), -1
+        self._draws = BlockDraws(self.rates, lambda b: numpy_rng(self.seed, STREAM_MIXTURE, b, 1), _MIX_BLOCK)
 
     def state(self) -> dict:
         return {**super().state(), "drawn": self._drawn}
@@ -241,20 +242,11 @@ class PackedSampler(MixtureSampler):
         super().restore(state)
         self._drawn = int(state["drawn"])
 
-    def _task_of(self, k: int) -> int:
-        if len(self.tasks) == 1:
-            return 0
-        block = k // _MIX_BLOCK
-        if block != self._block_index:
-            rng = numpy_rng(self.seed, STREAM_MIXTURE, block, 1)
-            self._block, self._block_index = rng.choice(len(self.tasks), _MIX_BLOCK, p=self.rates), block
-        return int(self._block[k % _MIX_BLOCK])
-
     def batch(self, step: int) -> dict[str, np.ndarray]:
         """The next packed batch (a function of the sampler's position; `step` is not needed)."""
         packer = RowPacker(self.batch_size, self.inputs_length, self.targets_length)
         while True:
-            t = self._task_of(self._drawn)
+            t = self._draws.part(self._drawn)
             i = self._peek(t)
             n_in, n_tg = self._lengths[t][0][i], self._lengths[t][1][i]
             task = self.tasks[t]
