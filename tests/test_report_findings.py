@@ -51,3 +51,22 @@ def test_findings_need_exactly_one_sweep_and_an_existing_notes_file(tmp_path):
         write_findings(tmp_path)
     with pytest.raises(ReportError, match="no such file"):
         write_findings(tmp_path / "one", notes=tmp_path / "missing.md")
+
+
+def test_runs_from_more_than_one_commit_are_flagged(tmp_path):
+    """A fingerprint covers the gin config, not the code: rows trained at different commits get a warning."""
+    sweep = tmp_path / "s"
+    for seed in (0, 1):
+        for run, variant, commit in ((f"a__seed_{seed}", "A", "1111111111aaaa"), (f"b__seed_{seed}", "B", None)):
+            result = make_result("s", run, variant, seed, baseline=variant == "A", stdlib=50 + seed)
+            result["git_commit"] = commit or ("2222222222bbbb" if seed else "1111111111aaaa")
+            result["versions"] = {"jax": "0.10.2", "flax": "0.12.8", "numpy": "2.4.6", "cpu": "AMD EPYC"}
+            write_run(sweep, result)
+    text = write_findings(sweep).read_text()
+    assert "jax 0.10.2, flax 0.12.8, numpy 2.4.6, CPU AMD EPYC, commit 1111111111 (3 runs) / 2222222222 (1 run)" in text
+    assert "**Mixed provenance** (commit differ between runs)" in text
+    same = tmp_path / "same"
+    for seed in (0, 1):
+        write_run(same, make_result("same", f"a__seed_{seed}", "A", seed, baseline=True, stdlib=50))
+    text = write_findings(same).read_text()
+    assert "CPU unknown, commit abc123." in text and "Mixed provenance" not in text

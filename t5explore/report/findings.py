@@ -97,12 +97,41 @@ def setting_lines(summary: Summary, results: Results) -> str:
             f"({_millions(_get(first, 'model.num_params'))} parameters); pre-training tokens per run: "
             f"{format_tokens(float(done.get('pretrain.tokens_seen', pd.Series([0.0])).max()))}."
         )
-        lines.append(
-            f"- Software: jax {_get(first, 'versions.jax')}, flax {_get(first, 'versions.flax')}, "
-            f"numpy {_get(first, 'versions.numpy')}; CPU: {_get(first, 'versions.cpu') or 'unknown'}; "
-            f"commit {str(_get(first, 'git_commit') or 'unknown')[:10]}."
-        )
+        lines += software_lines(done)
     return "\n".join(lines) + "\n"
+
+
+PROVENANCE = {"jax": "versions.jax", "flax": "versions.flax", "numpy": "versions.numpy", "CPU": "versions.cpu"}
+
+
+def software_lines(done: pd.DataFrame) -> list[str]:
+    """Versions, CPU and commit of the runs, each value with its run count where they differ, and a warning
+    when the runs come from more than one commit or software stack: a run's fingerprint covers its gin
+    config, not the code, so a change between commits can move numbers that look comparable."""
+    counts = {name: _value_counts(done, key) for name, key in {**PROVENANCE, "commit": "git_commit"}.items()}
+    shown = ", ".join(f"{name} {_counted(c)}" for name, c in counts.items())
+    lines = [f"- Software: {shown}."]
+    mixed = [name for name, c in counts.items() if len(c) > 1]
+    if mixed:
+        lines.append(
+            f"- **Mixed provenance** ({', '.join(mixed)} differ between runs): a run's fingerprint covers its gin "
+            "config, not the code or the libraries, so compare these rows with care or rerun them on one."
+        )
+    return lines
+
+
+def _value_counts(done: pd.DataFrame, key: str) -> dict[str, int]:
+    values = done[key] if key in done else pd.Series([None] * len(done), dtype=object)
+    short = values.map(lambda v: "unknown" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    if key == "git_commit":
+        short = short.map(lambda v: v[:10])
+    return {str(k): int(n) for k, n in short.value_counts(sort=False).items()}
+
+
+def _counted(counts: dict[str, int]) -> str:
+    if len(counts) == 1:
+        return next(iter(counts))
+    return " / ".join(f"{value} ({n} run{'s' if n != 1 else ''})" for value, n in sorted(counts.items()))
 
 
 def verdict_lines(summary: Summary) -> str:
