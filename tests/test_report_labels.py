@@ -14,7 +14,7 @@ from t5explore.data.tasks import registry_info
 from t5explore.report import legacy_labels
 from t5explore.report.columns import default_columns
 from t5explore.report.results import load_results
-from t5explore.report.tables import markdown_table, write_tables
+from t5explore.report.sweep_tables import markdown_table, write_tables
 from t5explore.results_schema import SCHEMA_VERSION
 
 S4 = REPO_ROOT / "experiments" / "regime" / "results" / "s4"  # committed version-1 results

@@ -157,7 +157,7 @@ def test_paper_column_is_ignored_when_a_column_is_shared(tmp_path):
 
 def test_an_unknown_paper_column_is_one_clear_error(tmp_path, capsys):
     from t5explore import cli
-    from t5explore.report.tables import write_tables
+    from t5explore.report.sweep_tables import write_tables
 
     d = _stdlib_only_sweep(tmp_path)
     res = load_results(d)

@@ -14,7 +14,9 @@ from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep
 from t5explore.report.aggregate import summarize
 from t5explore.report.commands import add_commands, parse_baseline_std
 from t5explore.report.results import ReportError, load_results
-from t5explore.report.tables import markdown_table, summary_table, to_html, to_latex, to_markdown, write_tables
+from t5explore.report.sweep_tables import markdown_table, write_tables
+from t5explore.report.table_render import to_html, to_latex, to_markdown
+from t5explore.report.tables import summary_table
 
 HEADER = [
     "Variant",

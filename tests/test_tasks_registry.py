@@ -21,7 +21,7 @@ from t5explore.data.tasks import (
 )
 from t5explore.report.columns import default_columns, per_task_columns
 from t5explore.report.results import load_results
-from t5explore.report.tables import markdown_table
+from t5explore.report.sweep_tables import markdown_table
 
 TOY = "toy_cb"
 WORDS = ("even", "odd")

@@ -9,7 +9,8 @@ import pytest
 
 from t5explore.data import token_store as ts_lib
 from t5explore.data.corpus import builtin_corpus, text_files
-from t5explore.data.token_store import TokenStore, get_token_store, write_token_store
+from t5explore.data.token_store import get_token_store, write_token_store
+from t5explore.data.token_store_reader import TokenStore
 from t5explore.data.vocab import get_vocabulary
 from t5explore.objectives.base import TokenSpace
 

@@ -14,6 +14,7 @@ from t5explore.data import token_shards
 from t5explore.data import token_store as ts
 from t5explore.data.corpus import builtin_corpus, text_files
 from t5explore.data.pretrain_stream import PretrainStream
+from t5explore.data.token_store_reader import DEFAULT_EVAL_FRACTION, TokenStore
 from t5explore.data.vocab import get_vocabulary
 from t5explore.objectives.named import span_corruption
 
@@ -49,7 +50,7 @@ class FirstFormatStore:
     """The store as the first format's code built it: one int32 array of every document's encoding in order,
     the same held-out tail (TokenStore.split_point before shards)."""
 
-    def __init__(self, corpus, vocab, eval_fraction=ts.DEFAULT_EVAL_FRACTION):
+    def __init__(self, corpus, vocab, eval_fraction=DEFAULT_EVAL_FRACTION):
         encoded = vocab.encode_batch(list(corpus.documents()))
         self.tokens = np.concatenate([np.asarray(ids, np.int32) for ids in encoded])
         self.doc_offsets = np.concatenate([[0], np.cumsum([len(ids) for ids in encoded])]).astype(np.int64)
@@ -122,7 +123,7 @@ def test_unfinished_store_is_not_opened(books, vocab, tmp_path):
     _, jobs = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS, part=(0, 2))
     token_shards.build_shards(jobs, 1, vocab, books.name, progress=False)
     with pytest.raises(token_shards.IncompleteStoreError, match=r"no manifest\.json.*build-store"):
-        ts.TokenStore(entry)
+        TokenStore(entry)
     plan, _ = ts.shard_jobs(books, vocab, entry, SMALL_SHARDS)
     with pytest.raises(token_shards.IncompleteStoreError, match=r"shards are not built \(first: 00001-"):
         token_shards.finalize_store(entry, books, plan, np.dtype(np.uint16), {})
@@ -171,7 +172,7 @@ def test_build_store_command_shard_by_shard(serial_store, shared_data, tmp_path,
         assert build_store(f"--shard={i}/3", "--num_workers=1")["part"] == f"{i}/3"
     done = build_store("--finalize")
     assert done["complete"] and done["entry"] == plan["entry"]
-    store = ts.TokenStore(done["entry"])
+    store = TokenStore(done["entry"])
     assert store.num_documents == serial_store.num_documents and store.meta["corpus"].startswith("text_files:")
     assert build_store()["tokens"] == store.num_tokens  # complete: opened, nothing built
     assert cli.main(["build-store", "--shard=3/3", *flags]) == 2

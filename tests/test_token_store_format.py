@@ -12,6 +12,7 @@ from t5explore.data import token_shards
 from t5explore.data import token_store as ts
 from t5explore.data.corpus import builtin_corpus, text_files
 from t5explore.data.pretrain_stream import PretrainStream
+from t5explore.data.token_store_reader import OldStoreFormatError, ShardedTokens, TokenStore
 from t5explore.data.vocab import get_vocabulary
 from t5explore.objectives.base import TokenSpace
 from t5explore.objectives.named import span_corruption
@@ -45,7 +46,7 @@ def test_sharded_tokens_index_like_one_array(tmp_path):
     for i, part in enumerate(parts):
         paths.append(tmp_path / f"{i}.npy")
         write_npy(paths[-1], [part], np.uint16)
-    tokens = ts.ShardedTokens(paths, [len(p) for p in parts])
+    tokens = ShardedTokens(paths, [len(p) for p in parts])
     flat = np.concatenate(parts).astype(np.int32)
     assert tokens.shape == flat.shape and len(tokens) == 18 and tokens.dtype == np.int32
     for key in [0, 4, 5, 7, 8, 17, -1, -18, np.int64(9)]:
@@ -77,7 +78,7 @@ def test_uint16_where_the_vocabulary_fits_else_int32(tmp_path):
     assert ts.shards_lib.token_dtype(65536) == np.uint16 and ts.shards_lib.token_dtype(65537) == np.int32
     small = ts.write_token_store(tmp_path / "small", [np.arange(3, 65536)], TokenSpace(vocab_size=65536))
     assert small.storage_dtype == np.uint16 and small.tokens[-1] == 65535
-    assert (small.directory / "shards").is_dir() and small.meta["format"] == ts.STORE_FORMAT
+    assert (small.directory / "shards").is_dir() and small.meta["format"] == token_shards.STORE_FORMAT
     big = ts.write_token_store(tmp_path / "big", [np.arange(69_990, 70_000)], TokenSpace(vocab_size=70_000))
     assert big.storage_dtype == np.int32 and big.tokens[:].tolist() == list(range(69_990, 70_000))
     with pytest.raises(ValueError, match="do not fit the store's uint16"):
@@ -109,12 +110,12 @@ def small_corpus(tmp_path):
 def test_first_format_store_is_refused_when_opened(small_corpus, vocab, tmp_path):
     old = tmp_path / "old"
     write_first_format(old, small_corpus.documents(), vocab)
-    with pytest.raises(ts.OldStoreFormatError, match=rf"token store {old} is in the old format .* migrates it"):
-        ts.TokenStore(old)
+    with pytest.raises(OldStoreFormatError, match=rf"token store {old} is in the old format .* migrates it"):
+        TokenStore(old)
     write_first_format(tmp_path / "future", ["x"], vocab)
     (tmp_path / "future" / "manifest.json").write_text(json.dumps({"format": 99}))
-    with pytest.raises(ts.OldStoreFormatError, match="has format 99; this version reads format 2: delete"):
-        ts.TokenStore(tmp_path / "future")
+    with pytest.raises(OldStoreFormatError, match="has format 99; this version reads format 2: delete"):
+        TokenStore(tmp_path / "future")
 
 
 def test_first_format_store_is_migrated_without_tokenising(small_corpus, vocab, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 # pandas, scipy and matplotlib are imported when a command runs, not to build the parser (`--help` stays fast).
-FORMAT_NAMES = ("md", "csv", "latex", "html")  # t5explore.report.tables.FORMATS
+FORMAT_NAMES = ("md", "csv", "latex", "html")  # t5explore.report.sweep_tables.FORMATS
 
 
 def add_commands(subparsers) -> None:
@@ -87,7 +87,7 @@ def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
 def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
     from t5explore.report.paper import check_paper_column
     from t5explore.report.results import ReportError, load_results
-    from t5explore.report.tables import markdown_table, write_tables
+    from t5explore.report.sweep_tables import markdown_table, write_tables
 
     try:
         which = "last" if args.last else "best"

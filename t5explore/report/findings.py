@@ -20,7 +20,8 @@ from t5explore.io_utils import atomic_write_text
 from t5explore.report.aggregate import BETTER, TIE, WORSE, Summary, shows_delta, summarize
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper
 from t5explore.report.results import ReportError, Results, load_results
-from t5explore.report.tables import comparison_table, format_seconds, format_tokens, summary_table, to_markdown
+from t5explore.report.table_render import to_markdown
+from t5explore.report.tables import comparison_table, format_seconds, format_tokens, summary_table
 
 FINDINGS_FILE = "FINDINGS.md"
 VERDICTS = {BETTER: "better than ★", WORSE: "worse than ★", TIE: "tied with ★ (the 95% CI of Δ contains 0)"}

@@ -26,7 +26,7 @@ from t5explore.report.columns import Column
 from t5explore.report.paper import PaperComparison, compare_with_paper
 from t5explore.report.results import Results, load_metrics, load_results
 from t5explore.report.stats import t_quantile
-from t5explore.report.tables import safe_name
+from t5explore.report.sweep_tables import safe_name
 
 DPI = 110
 MAX_WIDTH_IN = 10.0  # a title longer than this is wrapped instead of widening the figure further

@@ -322,9 +322,9 @@ def print_dry_run(spec: SweepSpec, selected: Sequence[RunSpec], out: TextIO) -> 
 def write_table(sdir: Path, out: TextIO) -> str | None:
     """Print and save the comparison table via t5explore.report, if it is installed."""
     try:
-        from t5explore.report.tables import markdown_table
+        from t5explore.report.sweep_tables import markdown_table
     except ImportError as e:
-        print(f"(no comparison table: t5explore.report.tables is not available: {e})", file=out)
+        print(f"(no comparison table: t5explore.report.sweep_tables is not available: {e})", file=out)
         return None
     try:
         table = markdown_table(sdir)
