@@ -17,23 +17,20 @@ training metrics row logs `packing_ratio` (real tokens / token slots, encoder an
 Per-task groups share one Trainer, reset to the pretrained params for each task, so the train step is compiled
 once; the compile time that saves (the first compile's time for every reuse) is `compile_saved_s`.
 Evaluation decodes examples sorted by input length, each batch cut to the width its longest input needs
-(`predict`), with the empty fill rows of a last batch done from the start (model/decoding.py).
+(train/predict.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from t5explore.data.packing import example_lengths
-from t5explore.io_utils import atomic_write_text
 from t5explore.train import finetune_resume as resume
 from t5explore.train.checkpoints import require_finite, restore_window, window_state
 from t5explore.train.config import Finetune
@@ -53,42 +50,10 @@ from t5explore.train.finetune_data import (  # noqa: F401 - re-exported: callers
     train_subset,
     validation_examples,
 )
+from t5explore.train.predict import predict, predictions_path, save_predictions
 from t5explore.train.pretrain import check_finite
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress
-
-MIN_EVAL_WIDTH = 16  # the narrowest encoder width `predict` cuts a batch to
-
-
-def eval_width(longest: int, full: int) -> int:
-    """The encoder width of a decoding batch whose longest input has `longest` tokens: the next power of two
-    (at least MIN_EVAL_WIDTH, at most the full width), so a few compilations serve every batch."""
-    width = MIN_EVAL_WIDTH
-    while width < longest:
-        width *= 2
-    return min(width, full)
-
-
-def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int, bucket: bool = True) -> np.ndarray:
-    """Greedy-decode `inputs` [N, I] in batches of `batch_size` rows, returned in the order given.
-
-    bucket: decode the examples sorted by input length (a stable sort), each batch cut to `eval_width` of its
-    longest input, so short inputs are not decoded at the full width; the predictions are the same, since
-    padding is masked out of every attention (tests/test_packing.py checks it). The last batch is filled with
-    empty rows, which decoding treats as done from the start (model/decoding.py)."""
-    lengths = example_lengths(inputs)
-    order = np.argsort(lengths, kind="stable") if bucket else np.arange(len(inputs))
-    outs = np.zeros((len(inputs), 0), np.int32)
-    for start in range(0, len(inputs), batch_size):
-        rows = order[start : start + batch_size]
-        width = eval_width(int(lengths[rows].max()), inputs.shape[1]) if bucket else inputs.shape[1]
-        padded = np.zeros((batch_size, width), np.int32)
-        padded[: len(rows)] = inputs[rows, :width]
-        decoded = np.asarray(jax.device_get(decode_fn(params, padded)))[: len(rows)]
-        if outs.shape[1] == 0:
-            outs = np.zeros((len(inputs), decoded.shape[1]), np.int32)
-        outs[rows] = decoded
-    return outs
 
 
 @dataclasses.dataclass
@@ -312,7 +277,7 @@ def _bootstrap_best(ctx: _Context, tasks: dict[str, Any]) -> dict | None:
         val = validation_examples(task, ctx.cfg)
         preds = rec.best_predictions
         if preds is None:
-            preds = resume.read_predictions(_predictions_path(ctx.run_dir, name), rec.saved_hash)
+            preds = resume.read_predictions(predictions_path(ctx.run_dir, name), rec.saved_hash)
         evals[name] = EvalSet([e.targets for e in val], preds, [e.meta for e in val], task.score)
     report = bootstrap_report(evals, ctx.seed) if evals else None
     ctx.out.eval_s += time.perf_counter() - t0
@@ -412,25 +377,9 @@ def _evaluate(ctx: _Context, trainer, members, step) -> float:
         rec.last = scores
         if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
             rec.best, rec.best_step, rec.best_predictions = scores, step, predictions
-            _save_predictions(_predictions_path(ctx.run_dir, t.name), t.val_examples, predictions)
+            save_predictions(predictions_path(ctx.run_dir, t.name), t.val_examples, predictions)
         kill_point(f"eval/{t.name}", step)
         ctx.writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
         shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
         print(f"finetune_eval/{t.name} step {step}: {shown}", flush=True)
     return time.perf_counter() - t0
-
-
-def _predictions_path(run_dir: Path, task: str) -> Path:
-    return Path(run_dir) / "predictions" / f"{task}.jsonl"
-
-
-def _save_predictions(path: Path, examples: Sequence[Any], predictions: Sequence[str]) -> None:
-    lines = [
-        json.dumps(
-            {"inputs": e.inputs, "target": e.targets, "prediction": p, "meta": dict(e.meta)},
-            default=str,
-            ensure_ascii=False,
-        )
-        for e, p in zip(examples, predictions)
-    ]
-    atomic_write_text(path, "\n".join(lines) + "\n")
