@@ -36,3 +36,22 @@ def builtin_vocab(cache_dir):
     from t5explore.data.vocab import get_vocabulary
 
     return get_vocabulary(builtin_corpus(cache_dir=str(cache_dir)), 1000, cache_dir)
+
+
+@pytest.fixture
+def clean_gin():
+    """Clears gin's global config after the test (modules that parse gin opt in with
+    `pytestmark = pytest.mark.usefixtures("clean_gin")`), so no binding leaks into the next test."""
+    import gin
+
+    yield
+    gin.clear_config()
+
+
+@pytest.fixture
+def sweep_cli(monkeypatch):
+    """cli.main with only the sweep subcommands, so the sweep tests do not depend on other subpackages' CLIs."""
+    from t5explore import cli
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
+    return cli.main

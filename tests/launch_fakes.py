@@ -1,12 +1,18 @@
-"""Fakes for the launcher tests (tests/test_launch_*.py): a cheap executor that worker processes load by path.
+"""The fake executor of the sweep and launcher tests, and their helpers. Subprocesses (a killed `t5explore sweep`,
+Slurm/Ray workers) load it by path (`EXECUTOR`), so it imports neither pytest nor the CLI and loads fast.
 
-`fake_execute` keeps the on-disk conventions of test_sweep_runner.py's fake (one `checkpoints/step_N` directory
-per step, every start logged to `starts.log`, result.json written atomically last), without importing pytest or
-the CLI, so Slurm/Ray worker processes load it fast. `Experiment.notes` (a real gin binding) makes a run
-interrupt itself after step 2 of its first attempt:
+`fake_execute` behaves like train/run.py's `execute` as far as the sweep can tell: it resumes from the
+"checkpoints" it left in the run dir (one `checkpoints/step_N` directory per step), logs every start to
+`starts.log`, and writes result.json atomically at the end. Its switches are real gin bindings of
+`Experiment.notes` (every run's config is parsed for real before the sweep starts, fingerprint.py):
 
-    'preempt'  sends itself SIGUSR2, as Slurm does before the time limit (submitit then checkpoints + requeues)
-    'kill'     SIGKILLs its own process (a worker lost without a word)
+    'fail'     raises before the first step (the sweep records it as FAILED)
+    'nan'      completes with a NaN final loss (the sweep rejects it)
+    'preempt'  after step 2 of its first attempt, sends itself SIGUSR2, as Slurm does before the time limit
+               (submitit then checkpoints + requeues)
+    'kill'     after step 2 of its first attempt, SIGKILLs its own process (a worker lost without a word)
+
+$FAKE_STEP_S (seconds, default 0) is slept before each step, so a test can kill the sweep mid-run.
 """
 
 from __future__ import annotations
@@ -32,16 +38,21 @@ def fake_execute(run_dir, gin_files, bindings, metadata):
     start = done[-1] if done else 0
     with open(run_dir / "starts.log", "a") as f:
         f.write(f"{start}\n")
+    if "Experiment.notes = 'fail'" in bindings:
+        raise RuntimeError(f"injected failure in {metadata['run']}")
+    step_s = float(os.environ.get("FAKE_STEP_S", "0"))
     for step in range(start + 1, STEPS + 1):
+        time.sleep(step_s)
         (ckpts / f"step_{step}").mkdir()
         if step == 2 and start == 0:
             _maybe_interrupt(bindings)
+    loss = float("nan") if "Experiment.notes = 'nan'" in bindings else 1.0 / (1 + len(metadata["run"]))
     result = {
         **metadata,
         "schema": 1,
         "bindings": list(bindings),
         "gin_files": list(gin_files),
-        "pretrain": {"steps": STEPS, "final_loss": 1.0 / (1 + len(metadata["run"]))},
+        "pretrain": {"steps": STEPS, "final_loss": loss},
         "cache_env": os.environ.get("T5EXPLORE_CACHE"),
     }
     io_utils.atomic_write_json(run_dir / "result.json", result)
@@ -57,12 +68,16 @@ def _maybe_interrupt(bindings) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def write_sweep(tmp_path: Path, extra_variants: str = "") -> str:
-    """Two variants x two seeds (distinct configs, so no run is shared from another)."""
+NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]  # the runs of write_sweep
+
+
+def write_sweep(tmp_path: Path, extra_variants: str = "", display_names: dict[str, str] | None = None) -> str:
+    """Two variants x two seeds (distinct configs, so no run is shared from another), baseline 'alpha'."""
     path = tmp_path / "fake_sweep.gin"
     path.write_text(
         "Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}"
         f"{extra_variants}}}\nSweep.seeds = [0, 1]\nSweep.baseline = 'alpha'\n"
+        + (f"Sweep.display_names = {display_names!r}\n" if display_names else "")
     )
     return str(path)
 

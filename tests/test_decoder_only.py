@@ -17,7 +17,6 @@ from jax.sharding import PartitionSpec
 
 from t5explore.config import ConfigError, parse_gin
 from t5explore.data.packing import RowPacker
-from t5explore.model.config import T5Config
 from t5explore.model.decoder_only import DecoderOnly, decoder_only_features
 from t5explore.model.encoder_decoder import EncoderDecoder
 from t5explore.model.partitioning import LOGICAL_AXIS_NAMES
@@ -26,16 +25,9 @@ from t5explore.model.scan import stack_layers
 from t5explore.seeds import numpy_rng
 from t5explore.train.steps import loss_and_metrics
 
-TINY = T5Config(
-    vocab_size=96,
-    d_model=32,
-    num_heads=4,
-    head_dim=8,
-    d_ff=64,
-    num_encoder_layers=1,
-    num_decoder_layers=2,
-    name="test_tiny_decoder_only",
-)
+from tiny_models import tiny_t5_config
+
+TINY = tiny_t5_config("test_tiny_decoder_only", num_encoder_layers=1)
 EOS = 1
 
 

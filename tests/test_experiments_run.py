@@ -25,10 +25,7 @@ BATCH, NUM_BATCHES = 8, 4
 EXPERIMENTS = sorted(p.stem for p in (REPO_ROOT / "experiments").glob("*.gin"))
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def first_batches(run) -> list[dict[str, np.ndarray]] | None:

@@ -13,19 +13,18 @@ import os
 import subprocess
 import sys
 
-import gin
 import pytest
 
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 from t5explore.sweep.runner import run_sweep
 
-from launch_fakes import EXECUTOR, require, results, starts, write_sweep
+from launch_fakes import EXECUTOR, NAMES, require, results, starts, write_sweep
 
 ray = require("ray", "ray")
 
-NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
 VICTIM = "victim__seed_0"
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +33,6 @@ def ray_cluster():
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2, log_to_driver=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
 
 
 def ray_launcher(**kw) -> launch.RemoteLauncher:

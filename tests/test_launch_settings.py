@@ -7,21 +7,15 @@ import argparse
 import sys
 import time
 
-import gin
 import pytest
 
-from t5explore import cli
 from t5explore.config import ConfigError
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 
 from launch_fakes import write_sweep
 
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -64,13 +58,12 @@ def test_launcher_bindings_never_reach_the_runs():
 
 
 @pytest.mark.parametrize("name,package", [("slurm", "submitit"), ("ray", "ray")])
-def test_a_missing_extra_says_what_to_install(name, package, monkeypatch, tmp_path, capsys):
+def test_a_missing_extra_says_what_to_install(name, package, monkeypatch, tmp_path, capsys, sweep_cli):
     monkeypatch.setitem(sys.modules, package, None)  # import fails as if it were not installed
     monkeypatch.delitem(sys.modules, launch.BACKENDS[name][0], raising=False)
     with pytest.raises(ConfigError, match=rf"pip install 't5explore\[{name}\]'"):
         launch.backend(name)
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
-    assert cli.main(["sweep", write_sweep(tmp_path), f"--results_dir={tmp_path / 'r'}", f"--launcher={name}"]) == 2
+    assert sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={tmp_path / 'r'}", f"--launcher={name}"]) == 2
     assert f"t5explore[{name}]" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 

@@ -11,32 +11,19 @@ import json
 import time
 from pathlib import Path
 
-import gin
 import pytest
 
-from t5explore import cli, io_utils
+from t5explore import io_utils
 from t5explore.sweep import launch
 from t5explore.sweep.launch import settings, task
 from t5explore.sweep.runner import run_sweep
 
-from launch_fakes import EXECUTOR, require, results, starts, write_sweep
+from launch_fakes import EXECUTOR, NAMES, require, results, starts, write_sweep
 
 submitit = require("submitit", "slurm")
 from t5explore.sweep.launch import slurm  # noqa: E402 - needs submitit
 
-NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
-
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
-
-
-@pytest.fixture
-def sweep_cli(monkeypatch):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
-    return cli.main
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def local_array(**kw) -> launch.RemoteLauncher:

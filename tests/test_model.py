@@ -23,19 +23,9 @@ from t5explore.model.partitioning import DEFAULT_LOGICAL_RULES, LOGICAL_AXIS_NAM
 from t5explore.model.t5 import T5
 from t5explore.seeds import STREAM_DROPOUT, STREAM_PARAMS, numpy_rng
 
-TINY = T5Config(
-    vocab_size=96,
-    d_model=32,
-    num_heads=4,
-    head_dim=8,
-    d_ff=64,
-    num_encoder_layers=2,
-    num_decoder_layers=2,
-    mlp="gated-gelu",
-    tie_embeddings=False,
-    dtype="float32",
-    name="test_tiny",
-)
+from tiny_models import tiny_t5_config
+
+TINY = tiny_t5_config("test_tiny", mlp="gated-gelu", tie_embeddings=False, dtype="float32")  # T5.1.1
 TINY_T5_1_0 = dataclasses.replace(TINY, mlp="relu", tie_embeddings=True, name="test_tiny_1_0")
 
 

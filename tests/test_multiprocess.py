@@ -5,11 +5,13 @@ both hosts' rows. Plus: when the CLI initialises the distributed system, and wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -29,38 +31,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_pair(args: list[str], timeout: int = 600) -> list[dict]:
-    """The worker as processes 0 and 1 of one distributed run; returns both results."""
-    port = free_port()
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off", **TWO_DEVICES}
+@contextlib.contextmanager
+def process_pair(argv: Callable[[str, int], list[str]], env: dict[str, str] | None = None):
+    """Processes 0 and 1 of one distributed run on CPU, `argv(coordinator_address, process_id)` each, started
+    together in the repository root; yields both Popens (text pipes) and kills any still running on the way out,
+    so a failed assertion about one does not leave the other waiting for its peer."""
+    coordinator = f"localhost:{free_port()}"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off", **(env or {})}
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO_ROOT / "tests" / "mesh_worker.py"),
-                *args,
-                f"--coordinator=localhost:{port}",
-                "--num_processes=2",
-                f"--process_id={i}",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            argv(coordinator, i), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         for i in range(2)
     ]
-    outs = []
     try:
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=timeout)
-            assert proc.returncode == 0, stderr[-3000:]
-            outs.append(json.loads(next(ln for ln in stdout.splitlines() if ln.startswith("RESULT "))[7:]))
+        yield procs
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+
+
+def launch_pair(args: list[str], timeout: int = 600) -> list[dict]:
+    """The worker as processes 0 and 1 of one distributed run; returns both results."""
+
+    def worker(address: str, i: int) -> list[str]:
+        return [
+            sys.executable,
+            str(REPO_ROOT / "tests" / "mesh_worker.py"),
+            *args,
+            f"--coordinator={address}",
+            "--num_processes=2",
+            f"--process_id={i}",
+        ]
+
+    outs = []
+    with process_pair(worker, TWO_DEVICES) as procs:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, stderr[-3000:]
+            outs.append(json.loads(next(ln for ln in stdout.splitlines() if ln.startswith("RESULT "))[7:]))
     return outs
 
 
@@ -103,35 +113,17 @@ def test_per_process_data_equals_one_process_fed_both_hosts(one_process, cache_d
 def test_cli_initialises_from_gin_and_refuses_fine_tuning_across_processes(tmp_path):
     """`t5explore train` with Distributed bindings joins the processes before anything else, then refuses
     a config that fine-tunes (exit 2, one line naming the fix) in every process."""
-    port = free_port()
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "T5EXPLORE_COMPILE_CACHE": "off"}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "t5explore.cli",
-                "train",
-                "--gin_file=gin/runs/tiny_cpu.gin",
-                f"--gin.Distributed.coordinator_address='localhost:{port}'",
-                "--gin.Distributed.num_processes=2",
-                f"--gin.Distributed.process_id={i}",
-                f"--run_dir={tmp_path / 'run'}",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
+
+    def train(address: str, i: int) -> list[str]:
+        distributed = {"coordinator_address": f"'{address}'", "num_processes": 2, "process_id": i}
+        return [
+            *(sys.executable, "-m", "t5explore.cli", "train", "--gin_file=gin/runs/tiny_cpu.gin"),
+            *(f"--gin.Distributed.{name}={value}" for name, value in distributed.items()),
+            f"--run_dir={tmp_path / 'run'}",
+        ]
+
+    with process_pair(train) as procs:
         outs = [proc.communicate(timeout=300) for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
     for proc, (_, stderr) in zip(procs, outs):
         assert proc.returncode == 2, stderr[-2000:]
         assert "2 processes, and multi-process runs pretrain only" in stderr

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 
-import gin
 import pytest
 
 from t5explore.config import REPO_ROOT, parse_gin
@@ -20,10 +19,7 @@ from t5explore.train.partitioning import Partitioner
 DATA_PARALLEL = "[('batch', 'data'), ('embed', None)]"
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def test_default_rules_are_the_model_rooms():

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import io
 
-import gin
 import pytest
 
 from t5explore import io_utils
 from t5explore.sweep.runner import run_sweep
 
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 @pytest.mark.slow

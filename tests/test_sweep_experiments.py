@@ -28,10 +28,7 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def test_every_experiment_file_is_covered():

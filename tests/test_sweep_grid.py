@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import gin
 import pytest
 
 from t5explore.config import ConfigError
 from t5explore.sweep.grid import load_sweep
 
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def write(tmp_path, text: str, name: str = "grid.gin") -> str:

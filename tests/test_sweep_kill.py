@@ -1,6 +1,6 @@
 """SIGKILL a real `t5explore sweep` mid-run, re-run it: every run completes and none restarts from scratch.
 
-The subprocess runs the fake executor of test_sweep_runner.py (via $T5EXPLORE_SWEEP_EXECUTOR), which keeps
+The subprocess runs the fake executor of launch_fakes.py (via $T5EXPLORE_SWEEP_EXECUTOR), which keeps
 one "checkpoint" directory per step and logs the step it starts from, so a second start from 0 would show.
 """
 
@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
-NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
+from t5explore.sweep.runner import EXECUTOR_ENV
+
+from launch_fakes import EXECUTOR, NAMES, starts, write_sweep
 
 
 def sweep_cmd(sweep: Path, results: Path) -> list[str]:
@@ -30,17 +31,14 @@ def sweep_cmd(sweep: Path, results: Path) -> list[str]:
 
 
 def test_sigkill_mid_run_then_rerun_finishes_without_training_twice(tmp_path):
-    sweep = tmp_path / "fake_sweep.gin"
     # distinct configs: identical runs would be computed once (copied), which is not what this test is about
-    sweep.write_text(
-        "Sweep.variants = {'alpha': {'Pretrain.steps': '1'}, 'beta': {'Pretrain.steps': '2'}}\nSweep.seeds = [0, 1]\n"
-    )
+    sweep = Path(write_sweep(tmp_path))
     results = tmp_path / "results"
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "FAKE_STEP_S": "0.3",
-        "T5EXPLORE_SWEEP_EXECUTOR": f"{TESTS / 'test_sweep_runner.py'}:fake_execute",
+        EXECUTOR_ENV: EXECUTOR,
     }
     victim = results / "fake_sweep" / "alpha__seed_1"
     proc = subprocess.Popen(sweep_cmd(sweep, results), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -73,7 +71,6 @@ def test_sigkill_mid_run_then_rerun_finishes_without_training_twice(tmp_path):
         run = results / "fake_sweep" / name
         assert (run / "result.json").exists(), name
         assert not (run / "CLAIM").exists(), name
-        starts = [int(x) for x in (run / "starts.log").read_text().split()]
-        assert starts.count(0) == 1, (name, starts)  # trained from scratch exactly once
-    victim_starts = [int(x) for x in (victim / "starts.log").read_text().split()]
+        assert starts(run).count(0) == 1, (name, starts(run))  # trained from scratch exactly once
+    victim_starts = starts(victim)
     assert victim_starts[0] == 0 and victim_starts[1] >= 2

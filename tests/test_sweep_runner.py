@@ -1,83 +1,25 @@
-"""run_sweep with a cheap fake executor: completion, skip/resume, failure isolation, shards, dry run, status.
-
-`fake_execute` behaves like train/run.py's `execute` as far as the sweep can tell: it resumes from the
-"checkpoints" it left in the run dir (one directory per step), logs every start to `starts.log`, writes
-result.json atomically at the end, and fails or returns a NaN loss when a binding asks it to. It is also
-what the killed `t5explore sweep` subprocess runs (via $T5EXPLORE_SWEEP_EXECUTOR=this_file.py:fake_execute).
-Its switches are real gin bindings (`Experiment.notes = 'fail'` / `'nan'`): every run's config is parsed
-for real before the sweep starts (fingerprint.py).
-"""
+"""run_sweep with the cheap fake executor of launch_fakes.py: completion, skip/resume, failure isolation, shards,
+dry run, status."""
 
 from __future__ import annotations
 
 import io
 import os
-import time
-from pathlib import Path
 
-import gin
 import pytest
 
-from t5explore import cli, io_utils
+from t5explore import io_utils
 from t5explore.sweep.runner import run_sweep, select_runs
 from t5explore.sweep.status import print_status
 
-FAKE_STEPS = 4
+from launch_fakes import fake_execute, starts, write_sweep
 
-
-def fake_execute(run_dir, gin_files, bindings, metadata):
-    run_dir = Path(run_dir)
-    ckpts = run_dir / "checkpoints"
-    ckpts.mkdir(parents=True, exist_ok=True)
-    done = sorted(int(p.name.split("_")[1]) for p in ckpts.glob("step_*"))
-    start = done[-1] if done else 0
-    with open(run_dir / "starts.log", "a") as f:
-        f.write(f"{start}\n")
-    if "Experiment.notes = 'fail'" in bindings:
-        raise RuntimeError(f"injected failure in {metadata['run']}")
-    step_s = float(os.environ.get("FAKE_STEP_S", "0"))
-    for step in range(start + 1, FAKE_STEPS + 1):
-        time.sleep(step_s)
-        (ckpts / f"step_{step}").mkdir()
-    loss = float("nan") if "Experiment.notes = 'nan'" in bindings else 1.0 / (1 + len(metadata["run"]))
-    result = {
-        **metadata,
-        "schema": 1,
-        "bindings": list(bindings),
-        "gin_files": list(gin_files),
-        "pretrain": {"steps": FAKE_STEPS, "final_loss": loss},
-        "cache_env": os.environ.get("T5EXPLORE_CACHE"),
-    }
-    io_utils.atomic_write_json(run_dir / "result.json", result)
-    return result
-
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
-
-
-@pytest.fixture
-def sweep_cli(monkeypatch):
-    """cli.main with only the sweep subcommands, so these tests do not depend on other subpackages' CLIs."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands",))
-    return cli.main
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def sweep_file(tmp_path, extra_variants: str = "") -> str:
-    path = tmp_path / "fake_sweep.gin"
-    path.write_text(f"""
-Sweep.variants = {{'alpha': {{'Pretrain.steps': '1'}}, 'beta': {{'Pretrain.steps': '2'}}{extra_variants}}}
-Sweep.seeds = [0, 1]
-Sweep.baseline = 'alpha'
-Sweep.display_names = {{'alpha': 'Alpha ★'}}
-""")
-    return str(path)
-
-
-def starts(run_dir: Path) -> list[int]:
-    return [int(x) for x in (run_dir / "starts.log").read_text().split()]
+    """launch_fakes' sweep, its baseline shown as 'Alpha ★'."""
+    return write_sweep(tmp_path, extra_variants, display_names={"alpha": "Alpha ★"})
 
 
 def test_four_run_sweep_completes_and_rerun_skips_everything(tmp_path):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import gin
 import pytest
-from test_sweep_runner import fake_execute
 
 from t5explore import io_utils
 from t5explore.config import parse_gin
@@ -20,11 +19,9 @@ from t5explore.sweep import fingerprint, sharing
 from t5explore.sweep.grid import load_sweep
 from t5explore.sweep.runner import run_sweep
 
+from launch_fakes import fake_execute
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 class CountingExecutor:

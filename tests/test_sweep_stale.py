@@ -1,6 +1,6 @@
 """A re-run whose config changed is refused (one error, before anything runs) unless told what to do.
 
-Runs go through the real CLI (`t5explore.cli.main`) with the fake executor of test_sweep_runner.py, which logs
+Runs go through the real CLI (`t5explore.cli.main`) with the fake executor of launch_fakes.py, which logs
 every start to starts.log and keeps one "checkpoint" directory per step, so an execution or a resume shows.
 """
 
@@ -10,31 +10,25 @@ import io
 import json
 from pathlib import Path
 
-import gin
 import pytest
 
 from t5explore import cli, io_utils
 from t5explore.report.results import find_sweep_dirs, load_results
 from t5explore.sweep import fingerprint, rundir
-from t5explore.sweep.runner import run_sweep
+from t5explore.sweep.runner import EXECUTOR_ENV, run_sweep
 from t5explore.sweep.status import print_status
 
-TESTS = Path(__file__).resolve().parent
-NAMES = ["alpha__seed_0", "alpha__seed_1", "beta__seed_0", "beta__seed_1"]
+from launch_fakes import EXECUTOR, NAMES, starts
 
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 @pytest.fixture
-def sweep_cli(monkeypatch):
-    """cli.main with the sweep and train commands and the fake executor."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("t5explore.sweep.commands", "t5explore.train.commands"))
-    monkeypatch.setenv("T5EXPLORE_SWEEP_EXECUTOR", f"{TESTS / 'test_sweep_runner.py'}:fake_execute")
-    return cli.main
+def sweep_cli(sweep_cli, monkeypatch):
+    """conftest's sweep CLI plus the train command, running the fake executor."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "t5explore.train.commands"))
+    monkeypatch.setenv(EXECUTOR_ENV, EXECUTOR)
+    return sweep_cli
 
 
 def write_sweep(tmp_path: Path, alpha_steps: str = "1", notes: str = "ok") -> str:
@@ -45,10 +39,6 @@ Sweep.variants = {{'alpha': {{'Pretrain.steps': '{alpha_steps}'}}, 'beta': {{'Pr
 Sweep.seeds = [0, 1]
 """)
     return str(path)
-
-
-def starts(run: Path) -> list[int]:
-    return [int(x) for x in (run / "starts.log").read_text().split()]
 
 
 def test_changed_binding_after_completion_is_refused_naming_old_and_new_values(tmp_path, sweep_cli, capsys):

@@ -3,18 +3,13 @@ annotations (one checker), unparseable values name their binding, and the CLI ex
 
 from __future__ import annotations
 
-import gin
 import pytest
 
 from t5explore import cli
 from t5explore.config import ConfigError, parse_gin
 from t5explore.train.config import Experiment, Finetune, Optimizer, Pretrain, check_gin_bindings
 
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ problems (binary, non-UTF-8, empty, missing directory) name the file."""
 
 from __future__ import annotations
 
-import gin
 import pytest
 
 from t5explore import cli
@@ -18,10 +17,7 @@ from t5explore.train.run import execute
 HEADER = "index\tsentence1\tsentence2\tlabel\n"
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def rte_dir(tmp_path, train: str = HEADER + "0\ta\tb\tentailment\n", dev: str = HEADER + "0\tc\td\tnot_entailment\n"):

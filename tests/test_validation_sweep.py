@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 
-import gin
 import pytest
 
 from t5explore import cli
@@ -14,11 +13,7 @@ from t5explore.sweep.grid import SweepSettings, expand
 from t5explore.sweep.runner import run_sweep
 from t5explore.sweep.status import print_status
 
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def write_sweep(tmp_path, beta: str) -> str:

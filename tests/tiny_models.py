@@ -1,4 +1,5 @@
-"""The tiny encoder-decoders the fine-tuning tests train: one builder instead of a T5Config block per test file."""
+"""The tiny models of the tests: one builder instead of a T5Config block per test file (the fine-tuning tests'
+encoder-decoders, and the model tests' config)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def tiny_model_and_params(vocab_size: int, d_model: int = 32, layers: int = 2) -
     partitioner = Partitioner()
     params, shardings = init_params(model, partitioner, seed=0)
     return model, partitioner, params, shardings
+
+
+def tiny_t5_config(name: str, **overrides) -> Any:
+    """The model tests' T5Config (test_model.py, test_decoder_only.py): vocab 96, d_model 32, 4 heads of 8, d_ff 64,
+    2 + 2 layers, named `name`; `overrides` replace any field."""
+    from t5explore.model.config import T5Config
+
+    fields = dict(
+        vocab_size=96, d_model=32, num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=2, num_decoder_layers=2
+    )
+    return T5Config(**{**fields, "name": name, **overrides})
