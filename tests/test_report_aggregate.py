@@ -21,7 +21,11 @@ LOSS = "pretrain.final_loss"
 
 @pytest.fixture()
 def results(tmp_path):
-    return load_results(known_sweep(tmp_path))
+    results = load_results(known_sweep(tmp_path))
+    # Rows that differ in the model, not the objective, so their losses are ranked like scores (see
+    # test_losses_are_ranked_only_between_rows_with_the_same_objective).
+    results.runs["variant_bindings"] = results.runs["variant"].map(lambda v: f'{{"T5Config.num_layers": "{v}"}}')
+    return results
 
 
 def test_mean_sample_std_and_n(results):
@@ -255,3 +259,25 @@ def test_generation_benchmarks_get_the_paper_columns_in_the_paper_order(tmp_path
         ("EnDe", "EnDe"),
         ("EnRo", "EnRo"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("objectives", "bindings", "ranked"),
+    [
+        (("span_corruption", "span_corruption"), ("T5Config.num_layers", "T5Config.num_layers"), True),
+        (("span_corruption", "span_corruption"), ("span_corruption.mean_noise_span_length",) * 2, False),
+        (("span_corruption", "prefix_lm"), ("T5Config.num_layers", "T5Config.num_layers"), False),
+    ],
+)
+def test_losses_are_ranked_only_between_rows_with_the_same_objective(tmp_path, objectives, bindings, ranked):
+    """A loss is per target token of a row's own objective: bold across objectives (or noise rates) would
+    rank numbers that measure different things."""
+    for i, (objective, key) in enumerate(zip(objectives, bindings)):
+        for seed in (0, 1):
+            result = make_result("s", f"v{i}__seed_{seed}", f"v{i}", seed, baseline=i == 0, stdlib=50, loss=3 + i)
+            result["objective"], result["variant_bindings"] = objective, {key: str(i)}
+            write_run(tmp_path / "s", result)
+    s = summarize(load_results(tmp_path / "s"))
+    loss = next(c for c in s.columns if c.label == "Pre-train loss")
+    assert (loss.better == "lower") is ranked and (loss.note is None) is ranked
+    assert s.cell("v0", loss.key).bold is ranked and not s.cell("v1", loss.key).bold

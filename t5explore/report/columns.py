@@ -5,6 +5,7 @@ Labels, ranking direction and benchmark membership come from the runs' `registry
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -109,14 +110,48 @@ def _task_column(task: str, metric: str, which: str, labels: Labels) -> Column:
     )
 
 
+LOSSES_NOT_RANKED = (
+    "Losses are not ranked (no bold): the rows pre-train on different objectives, and each loss is per target "
+    "token of its own row's targets."
+)
+
+
 def _loss_and_cost_columns(runs: pd.DataFrame) -> list[Column]:
+    ranked = losses_comparable(runs)
+    better, note = ("lower", None) if ranked else (None, LOSSES_NOT_RANKED)
     candidates = [
-        Column("pretrain.final_loss", "Pre-train loss", "lower", "loss"),
-        Column("pretrain.eval_loss", "Held-out loss", "lower", "loss"),
+        Column("pretrain.final_loss", "Pre-train loss", better, "loss", note=note),
+        Column("pretrain.eval_loss", "Held-out loss", better, "loss", note=note),
         Column("pretrain.tokens_seen", "Tokens", None, "cost"),
         Column("timing.total_s", "Wall time", None, "cost"),
     ]
     return [c for c in candidates if c.key in runs.columns and runs[c.key].notna().any()]
+
+
+def losses_comparable(runs: pd.DataFrame) -> bool:
+    """Whether the pre-training losses of different rows measure the same thing: every pre-trained run names
+    one objective and no row's own bindings configure it (`<objective>.x = ...`, as Table 6's noise rates
+    do). Rows that differ in model, data or steps compare; rows with different targets do not."""
+    if "objective" not in runs.columns:
+        return True
+    trained = runs[runs["pretrain.final_loss"].notna()] if "pretrain.final_loss" in runs.columns else runs
+    names = {str(n) for n in trained["objective"].dropna()}
+    if len(names) > 1:
+        return False
+    if not names or "variant_bindings" not in trained.columns:
+        return True
+    prefix = f"{next(iter(names))}."
+    return not any(any(k.startswith(prefix) for k in _binding_keys(b)) for b in trained["variant_bindings"])
+
+
+def _binding_keys(bindings) -> list[str]:
+    """The keys of a run's variant bindings (a dict, or the JSON text the results frame keeps)."""
+    if isinstance(bindings, str):
+        try:
+            bindings = json.loads(bindings)
+        except ValueError:
+            return []
+    return [str(k) for k in bindings] if isinstance(bindings, dict) else []
 
 
 def _check_which(which: str) -> None:
