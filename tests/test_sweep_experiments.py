@@ -25,6 +25,16 @@ EXPECTED = {
     "t5_table6_rate": (["10 %", "15 %", "25 %", "50 %", NONE], "15 %"),
     "t5_table7_span_length": (["i.i.d.", "μ = 2", "μ = 3", "μ = 5", "μ = 10", NONE], "i.i.d."),
     "ul2_vs_t5": (["T5 span corruption", "UL2 mixture of denoisers"], "T5 span corruption"),
+    "target_tokens_control": (
+        [
+            "BERT-style, 800 steps",
+            "BERT-style, 230 steps (replace-spans target tokens)",
+            "Replace spans, 800 steps",
+            "Replace spans, 2,780 steps (BERT-style target tokens)",
+            NONE,
+        ],
+        "Replace spans, 800 steps",
+    ),
 }
 
 
@@ -77,3 +87,31 @@ def test_table7_rows_bind_span_lengths_and_table6_rows_bind_rates():
     ]
     quick = load_sweep("experiments/quickstart.gin").runs
     assert "Pretrain.steps = 0" in quick[2].bindings
+
+
+def test_the_target_token_control_matches_the_measured_targets_and_reuses_the_table_runs():
+    """Its step counts come from the objectives' real target lengths at the CPU scale's 64 inputs, and its
+    800-step rows are Table 4's and Table 5's runs (the same fingerprint, so a sweep copies them)."""
+    import numpy as np
+
+    from t5explore.objectives import named
+    from t5explore.objectives.base import TokenSpace
+    from t5explore.seeds import numpy_rng
+    from t5explore.sweep.fingerprint import compute
+
+    def targets_per_example(objective) -> float:
+        chunks = numpy_rng(0, 99).integers(3, 1800, size=(4000, objective.plan(64).raw_length)).astype(np.int32)
+        return float((objective(chunks, numpy_rng(0, 1), TokenSpace(vocab_size=2000))["targets"] != 0).sum(1).mean())
+
+    ratio = targets_per_example(named.bert_style()) / targets_per_example(named.iid_replace_spans(noise_density=0.15))
+    runs = {(r.variant, r.seed): r for r in load_sweep("experiments/target_tokens_control.gin").runs}
+    steps = {v: int(dict(b.split(" = ") for b in r.bindings).get("Pretrain.steps", 800)) for (v, _), r in runs.items()}
+    assert steps["BERT-style, 230 steps (replace-spans target tokens)"] == pytest.approx(800 / ratio, rel=0.01)
+    assert steps["Replace spans, 2,780 steps (BERT-style target tokens)"] == pytest.approx(800 * ratio, rel=0.01)
+    for mine, table, theirs in (
+        ("BERT-style, 800 steps", "t5_table4_objectives", "BERT-style"),
+        ("Replace spans, 800 steps", "t5_table5_corruption", "Replace corrupted spans"),
+    ):
+        other = {(r.variant, r.seed): r for r in load_sweep(f"experiments/{table}.gin").runs}
+        a, b = runs[(mine, 1)], other[(theirs, 1)]
+        assert compute(a.gin_files, a.bindings).digest == compute(b.gin_files, b.bindings).digest
