@@ -64,11 +64,12 @@ class PretrainStream:
         self.tokens = tokens if tokens is not None else store.token_space
         self.first_token, stop = store.split_bounds(split)
         self.parted = isinstance(objective, PartedObjective)
-        if self.parted:
-            widths = [p.raw_length for p in objective.part_plans(self.plan)]
-            self.pools = ChunkPools(self.first_token, stop - self.first_token, widths, objective.probabilities, seed)
-        else:
-            self.pools = ChunkPools(self.first_token, stop - self.first_token, [self.chunk_length], [1.0], seed)
+        widths, rates = (
+            ([p.raw_length for p in objective.part_plans(self.plan)], objective.probabilities)
+            if self.parted
+            else ([self.chunk_length], [1.0])
+        )
+        self.pools = ChunkPools(self.first_token, stop - self.first_token, widths, rates, seed)
         self.num_chunks = self.pools.num_groups  # chunks per pool
         needed = self.pools.max_rows_per_pool(batch_size)
         if self.num_chunks < needed:
@@ -80,8 +81,6 @@ class PretrainStream:
         self.prefetch, self.process_local, self.features = prefetch, process_local, features
         self.wait_seconds = 0.0
         self._next = 0
-        self._perms: dict[int, np.ndarray] = {}
-        self._perm_lock = threading.Lock()
         self._worker: tuple[threading.Thread, queue.Queue, threading.Event] | None = None
 
     # ---- pure functions of k -------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def software_lines(done: pd.DataFrame) -> list[str]:
 
 def _value_counts(done: pd.DataFrame, key: str) -> dict[str, int]:
     values = done[key] if key in done else pd.Series([None] * len(done), dtype=object)
-    short = values.map(lambda v: "unknown" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    short = values.map(lambda v: "unknown" if _missing(v) else str(v))
     if key == "git_commit":
         short = short.map(lambda v: v[:10])
     return {str(k): int(n) for k, n in short.value_counts(sort=False).items()}
@@ -208,9 +208,14 @@ def _read_notes(notes) -> str | None:
     return path.read_text(encoding="utf-8")
 
 
+def _missing(value) -> bool:
+    """None, or the NaN pandas puts where a run has no such field."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _get(row: pd.Series, key: str):
     value = row.get(key)
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    return None if _missing(value) else value
 
 
 def _millions(n) -> str:
