@@ -52,6 +52,10 @@ def test_block_draws_give_any_window_of_parts_and_ranks_without_a_replay():
         assert np.array_equal(got[1], ranks[first : first + count])
     draws = BlockDraws(p, rng_for_block, 16)
     assert [draws.part(n) for n in (199, 3, 100)] == [parts[199], parts[3], parts[100]]
+    drawn = []
+    sequential = BlockDraws(p, lambda b: drawn.append(b) or rng_for_block(b), 16)
+    assert [sequential.part(n) for n in range(200)] == list(parts)
+    assert drawn == list(range(13))  # reading on draws each block once
     one = BlockDraws([1.0], rng_for_block, 16).parts_and_ranks(40, 5)
     assert np.array_equal(one[0], np.zeros(5)) and np.array_equal(one[1], np.arange(40, 45))
     with pytest.raises(ValueError, match="distribution"):

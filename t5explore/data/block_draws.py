@@ -72,6 +72,8 @@ class BlockDraws:
                     earlier = self._draw(len(self._starts) - 1)
                     self._starts.append(self._starts[-1] + np.bincount(earlier, minlength=self.num_parts))
                 parts = self._draw(b)
+                if len(self._starts) == b + 1:  # the next block's counts, so reading on never draws b again
+                    self._starts.append(self._starts[b] + np.bincount(parts, minlength=self.num_parts))
                 ranks = np.empty(self.block, np.int64)
                 for j in range(self.num_parts):
                     rows = np.flatnonzero(parts == j)
