@@ -2,7 +2,8 @@
 # Reproduce the T5 paper's objective tables (Raffel et al. 2020, Tables 4-7) and UL2 vs T5 at the CPU reproduction
 # scale (gin/runs/cpu_repro.gin, docs/cpu_regime.md): 3 seeds per row, plus the no-pre-training row.
 # Identical runs are computed once (Tables 5/6 share ★, Tables 4/5 share BERT-style, Tables 4-6 share the
-# no-pre-training row; Table 7 pre-trains on 128-token inputs, so its runs are its own). Sweeps resume: re-run this script after an interruption and it continues where it stopped.
+# no-pre-training row; Table 7 pre-trains on 128-token inputs, so its runs are its own). Sweeps resume: re-run
+# this script after an interruption and it continues where it stopped.
 #   bash experiments/reproduce.sh [RESULTS_DIR]      (default: experiments/results)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -32,16 +32,8 @@ def test_committed_tables_and_findings_are_regenerated_exactly(sweep, tmp_path, 
     results = load_results(sdir)
     written = write_tables(sdir, tmp_path, ["md", "csv"], results=results, paper_column="GLUE")
     notes = Path("experiments/notes") / f"{sweep}.md"
-    written.append(
-        write_findings(
-            sdir,
-            notes=notes if notes.exists() else None,
-            out=tmp_path / "FINDINGS.md",
-            results=results,
-            paper_column="GLUE",
-        )
-    )
-    written = [p for p in written if p.name != "FINDINGS.md"] + [tmp_path / "FINDINGS.md"]
+    notes_if_any = notes if notes.exists() else None
+    written.append(write_findings(sdir, notes_if_any, tmp_path / "FINDINGS.md", results, paper_column="GLUE"))
     stale = [p.name for p in written if (sdir / p.name).read_text() != p.read_text()]
     assert not stale, f"{sdir}: {stale} differ from what `t5explore table` writes now; regenerate them"
     assert (sdir / "table.md").read_text() == markdown_table(sdir, results=results) + "\n"
