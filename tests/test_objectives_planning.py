@@ -204,3 +204,50 @@ def test_ul2_parts_plans_and_their_mean_raw_length():
     assert obj.mean_raw_length(plan) / plan.raw_length == pytest.approx(0.7029, abs=1e-4)
     only_widest = named.ul2(rates=(0, 0, 0, 0, 0, 0, 1))
     assert only_widest.mean_raw_length(only_widest.plan(512)) == 1004
+
+
+# Section 3 of issue 23: the mask counts in T5's TF float32 arithmetic, the planner in random_spans_helper's.
+ROUNDING_DENSITIES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.5, 0.75)
+ROUNDING_MUS = (1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 64.0)
+
+
+def float32_oracle(length, density, mu):
+    """t5's random_spans_noise_mask counts with numpy float32 (np.rint rounds half to even, like tf.round)."""
+    noise = int(np.rint(np.float32(length) * np.float32(density)))
+    noise = min(max(noise, 1), length - 1)
+    return noise, max(1, int(np.rint(np.float32(noise) / np.float32(mu))))
+
+
+def test_mask_counts_match_t5s_float32_arithmetic_at_every_length():
+    from t5explore.objectives.masks import t5_noise_counts, t5_planner_counts
+
+    differ = 0
+    for density in ROUNDING_DENSITIES:
+        for mu in ROUNDING_MUS:
+            for length in range(2, 2049):
+                want = float32_oracle(length, density, mu)
+                assert t5_noise_counts(length, density, mu) == want, (length, density, mu)
+                differ += t5_planner_counts(length, density, mu) != want
+    assert differ > 0  # the float64 planner really differs somewhere (e.g. L = 190, r = 0.15)
+    assert t5_noise_counts(190, 0.15, 3.0)[0] == 29 and t5_planner_counts(190, 0.15, 3.0)[0] == 28
+
+
+@pytest.mark.parametrize("length,density", [(190, 0.15), (2045, 0.1), (512, 0.15), (568, 0.15)])
+def test_sampled_masks_hold_exactly_the_float32_count(length, density):
+    from t5explore.objectives.masks import RandomSpansMask
+
+    noise = RandomSpansMask(density, 3.0).sample(np.random.default_rng(0), 8, length)
+    want_noise, want_spans = float32_oracle(length, density, 3.0)
+    assert np.all(noise.sum(1) == want_noise)
+    assert np.all(span_starts(noise)[0].sum(1) == want_spans)
+
+
+def test_plans_still_fit_every_row_where_the_two_roundings_differ():
+    """At raw lengths where the float32 and float64 counts differ the plan bounds both, so no row overflows;
+    the standard lengths keep random_spans_helper's plan (test above)."""
+    for inputs_length in range(60, 260):
+        obj = named.span_corruption(noise_density=0.15, mean_noise_span_length=3.0)
+        plan = obj.plan(inputs_length)
+        rng = np.random.default_rng(inputs_length)
+        out = obj(rng.integers(6, 800, (4, plan.raw_length)), rng, TOKENS)  # pack asserts a row fits
+        assert out["inputs"].shape == (4, inputs_length)

@@ -99,10 +99,23 @@ def _check_rate(owner: str, name: str, value: float, upper_inclusive: bool = Fal
 
 
 def t5_noise_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
-    """T5's `random_spans_noise_mask` counts: noise = round(L*r) clamped to [1, L-1];
-    spans = max(1, round(noise / mu)). Python/numpy round half to even, like tf.round."""
-    num_noise = min(max(int(np.round(length * noise_density)), 1), length - 1)
-    num_spans = max(1, int(np.round(num_noise / mean_noise_span_length)))
+    """The counts T5's `random_spans_noise_mask` draws, in its TF float32 arithmetic, rounding half to even:
+    noise = round(float32(L) * float32(r)) clamped to [1, L-1]; spans = max(1, round(float32(noise) /
+    float32(mu))). The float32 product is not the float64 one: at L = 190, r = 0.15 it is 28.500002 (29
+    tokens) where float64's is 28.5 (28, half to even). tests/test_objectives_planning.py pins every L in
+    2..2048 against a numpy float32 oracle."""
+    f32 = np.float32
+    num_noise = min(max(int(np.rint(f32(length) * f32(noise_density))), 1), length - 1)
+    num_spans = max(1, int(np.rint(f32(num_noise) / f32(mean_noise_span_length))))
+    return num_noise, num_spans
+
+
+def t5_planner_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
+    """The counts T5's `random_spans_helper` plans lengths with: Python float64 `round` (half to even),
+    clamped like the mask's. Where they differ from `t5_noise_counts` the mask draws the float32 counts and
+    the planner bounds both (RandomSpansMask.outcomes), so a row always fits its plan."""
+    num_noise = min(max(round(length * noise_density), 1), length - 1)
+    num_spans = max(1, round(num_noise / mean_noise_span_length))
     return num_noise, num_spans
 
 
@@ -211,10 +224,13 @@ class RandomSpansMask(_FixedCounts):
             )
 
     def outcomes(self, length: int) -> list[tuple[int, int, int]]:
-        n, s = self.counts(length)
-        if self.random_roll:
-            return [(n, s, s), (n, s + 1, s), (n, s, s + 1)]
-        return [(n, s, s)]
+        """The drawn counts' outcomes, and the planner's (float64) where they differ: T5's helper plans with
+        those, and bounding both keeps the plan T5's wherever the two agree (every standard length)."""
+        counts = {self.counts(length), t5_planner_counts(length, self.noise_density, self.mean_noise_span_length)}
+        out = []
+        for n, s in sorted(counts):
+            out += [(n, s, s), (n, s + 1, s), (n, s, s + 1)] if self.random_roll else [(n, s, s)]
+        return out
 
     def sample(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
         self.validate(length, length)
