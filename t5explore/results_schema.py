@@ -11,6 +11,10 @@ Versions (the JSON key is `schema`, as version 1 wrote it; the dataclass calls i
 - 2: adds `registry`: what the task registry says about the tasks, benchmarks and metrics in the file
   (display labels, benchmark membership, the paper's tasks behind a benchmark average), so the report
   labels a table without importing data/. Version-1 files get the report's own legacy table instead.
+- 3: adds `numerics_version` (t5explore/numerics.py: the version of the code's arithmetic that made the
+  numbers), `hygiene` (what the run measured and removed of its evaluation text in the pre-training corpus,
+  and which split chose its best checkpoint) and `budgets` (the run's scores at every pre-training budget it
+  was evaluated at, `Pretrain.eval_at_steps`). Older files load with these absent (None).
 
 A file whose version is newer than SCHEMA_VERSION (or not a positive integer) fails with one
 ResultSchemaError naming the file and the version. Fields are only ever added, never renamed; top-level
@@ -28,7 +32,7 @@ from typing import Any
 
 from t5explore.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = "schema"  # the JSON key of `schema_version`
 NULL = type(None)
 
@@ -224,6 +228,35 @@ class RunResult:
         metadata=_meta(
             "`<sweep>/<run>` this run was copied from (an identical run, sweep/sharing.py); absent when trained",
             (str,),
+            omit_if_none=True,
+        ),
+    )
+    numerics_version: int | None = field(
+        default=None,
+        metadata=_meta(
+            "t5explore/numerics.py's NUMERICS_VERSION of the code that computed this run's numbers",
+            (int,),
+            since=3,
+            omit_if_none=True,
+        ),
+    )
+    hygiene: dict | None = field(
+        default=None,
+        metadata=_meta(
+            "{decontamination: {ngram, eval_examples, contaminated_before, documents_removed, overlap_after}, "
+            "selection: {split, examples per task}}: evaluation text removed from the corpus, the selection split",
+            (dict,),
+            since=3,
+            omit_if_none=True,
+        ),
+    )
+    budgets: list | None = field(
+        default=None,
+        metadata=_meta(
+            "one object per evaluated pre-training budget (Pretrain.eval_at_steps): steps, input_tokens, "
+            "target_tokens, flops, wall_s, pretrain losses, downstream, benchmarks, bootstrap",
+            (list,),
+            since=3,
             omit_if_none=True,
         ),
     )

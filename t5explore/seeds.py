@@ -22,6 +22,7 @@ STREAM_TRAIN_SUBSET = 9  # which downstream training examples a low-resource fin
 STREAM_EVAL_BOOTSTRAP = 10  # resampled evaluation examples (folded with the task's id and the replicate)
 STREAM_REPORT_BOOTSTRAP = 11  # the report's resampling of seeds (Kendall τ intervals; run seed 0)
 STREAM_PRETRAIN_PART = 12  # the part of a pretraining mixture each row gets (folded with the block of rows)
+STREAM_SELECTION = 13  # which downstream training examples are held out to choose checkpoints (seed-independent)
 
 
 def numpy_rng(seed: int, stream: int, *index: int) -> np.random.Generator:

@@ -206,10 +206,18 @@ class Pretrain:
     z_loss: float = 0.0
     label_smoothing: float = 0.0
     optimizer: Any = None  # an Optimizer; None -> Optimizer() with its gin bindings
+    # Drop every corpus document sharing a word n-gram of this length with an evaluation or selection example of
+    # the run's tasks (data/decontaminate.py), before the vocabulary and the token store; 0 keeps the corpus whole.
+    decontaminate_ngram: int = 13
 
     def validate(self) -> None:
         check_types(self, "Pretrain")
         _require(self.steps >= 0, "Pretrain.steps", f"must be >= 0, got {self.steps}")
+        _require(
+            self.decontaminate_ngram >= 0,
+            "Pretrain.decontaminate_ngram",
+            f"must be >= 0 (0: off), got {self.decontaminate_ngram}",
+        )
         if self.steps == 0:
             return
         _require(
@@ -262,6 +270,10 @@ class Finetune:
     log_every: int = 50
     optimizer: Any = None  # None -> Adafactor at constant `learning_rate`; or e.g. @finetune/Optimizer()
     packing: bool = True  # several examples per row (segment ids + positions); False: one padded example per row
+    # Training examples held out (a fixed, seed-independent subset, never trained on) to choose the best
+    # checkpoint, so the reported validation score is of examples selection never saw. 0: the best checkpoint is
+    # chosen on the reported validation examples themselves (optimistic; result.json's `hygiene` says so).
+    selection_examples: int = 0
 
     def validate(self) -> None:
         _require(
@@ -279,6 +291,11 @@ class Finetune:
         _require(self.targets_length >= 2, "Finetune.targets_length", "must be >= 2 (one token and EOS)")
         _require(self.learning_rate > 0, "Finetune.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.eval_every >= 0, "Finetune.eval_every", f"must be >= 0, got {self.eval_every}")
+        _require(
+            self.selection_examples >= 0,
+            "Finetune.selection_examples",
+            f"must be >= 0, got {self.selection_examples}",
+        )
         _require(
             self.max_train_examples is None or self.max_train_examples > 0,
             "Finetune.max_train_examples",

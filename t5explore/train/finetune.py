@@ -64,6 +64,10 @@ class TaskRecord:
     best_step: int | None = None
     best_predictions: list | None = None  # the best evaluation's decoded predictions (for the bootstrap)
     saved_hash: str | None = None  # restored from a checkpoint: the hash of predictions/<task>.jsonl's
+    # The selection examples' scores at the best step: with a selection split, `best` is the validation score at
+    # the step that scored best on the selection examples, so the reported examples never chose it.
+    best_selection: dict | None = None
+    selected_on: str = "validation"  # "selection" when Finetune.selection_examples > 0
 
     def as_dict(self) -> dict:
         return {
@@ -71,6 +75,8 @@ class TaskRecord:
             "last": self.last,
             "best_step": self.best_step,
             "primary_metric": self.primary_metric,
+            "selected_on": self.selected_on,
+            **({"best_selection": self.best_selection} if self.best_selection is not None else {}),
         }
 
     def state(self) -> dict:
@@ -80,11 +86,22 @@ class TaskRecord:
             "last": self.last,
             "best_step": self.best_step,
             "best_hash": resume.predictions_hash(preds) if preds is not None else self.saved_hash,
+            "best_selection": self.best_selection,
         }
 
     def restore(self, state: dict) -> None:
         self.best, self.last, self.best_step = state["best"], state["last"], state["best_step"]
         self.best_predictions, self.saved_hash = None, state["best_hash"]
+        self.best_selection = state.get("best_selection")
+
+    def improves(self, scores: dict, selection: dict | None) -> bool:
+        """Whether an evaluation is the new best: by the selection examples' primary metric when there are
+        selection examples, else by the validation examples' (the first evaluation always is)."""
+        if self.best is None:
+            return True
+        if selection is not None:
+            return selection[self.primary_metric] > (self.best_selection or {}).get(self.primary_metric, -np.inf)
+        return scores[self.primary_metric] > self.best[self.primary_metric]
 
 
 @dataclasses.dataclass
@@ -178,7 +195,8 @@ def finetune(
     """
     cfg.validate()
     names = list(tasks)
-    records = {name: TaskRecord(task.primary_metric) for name, task in tasks.items()}
+    selected_on = "selection" if cfg.selection_examples else "validation"
+    records = {name: TaskRecord(task.primary_metric, selected_on=selected_on) for name, task in tasks.items()}
     ctx = _Context(
         decode_fn,
         cfg,
@@ -360,26 +378,39 @@ def _checkpoint(ctx: _Context, g: _Group, step: int, window: list) -> float:
     return time.perf_counter() - t0
 
 
+def _score(ctx: _Context, trainer, t, inputs, examples) -> tuple[dict, list[str]]:
+    """(scores, predictions) of greedy decoding on `examples` of task `t`; the primary metric must be scored."""
+    ids = predict(ctx.decode_fn, trainer.params, inputs, ctx.cfg.eval_batch_size or ctx.cfg.batch_size)
+    predictions = detokenize(ids, ctx.vocab)
+    raw = t.task.score([e.targets for e in examples], predictions, [e.meta for e in examples])
+    scores = {k: float(v) for k, v in raw.items()}
+    primary = ctx.records[t.name].primary_metric
+    if primary not in scores:
+        raise KeyError(f"task {t.name}: score() returned {sorted(scores)}, not its primary metric {primary!r}")
+    return scores, predictions
+
+
+def _log_scores(ctx: _Context, phase: str, step: int, scores: dict, n: int) -> None:
+    ctx.writer.write(phase, step, {**scores, "num_examples": n})
+    print(f"{phase} step {step}: " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), flush=True)
+
+
 def _evaluate(ctx: _Context, trainer, members, step) -> float:
-    """Decode each task's validation inputs, score, update best/last, save the best predictions."""
+    """Score each task's selection examples (if any) and validation examples, update best/last (best chosen on
+    the selection examples when there are any), save the best validation predictions."""
     t0 = time.perf_counter()
-    cfg = ctx.cfg
     for t in members:
-        ids = predict(ctx.decode_fn, trainer.params, t.val_inputs, cfg.eval_batch_size or cfg.batch_size)
-        predictions = detokenize(ids, ctx.vocab)
-        targets = [e.targets for e in t.val_examples]
-        scores = {k: float(v) for k, v in t.task.score(targets, predictions, [e.meta for e in t.val_examples]).items()}
+        selection = None
+        if t.sel_examples:
+            selection, _ = _score(ctx, trainer, t, t.sel_inputs, t.sel_examples)
+            _log_scores(ctx, f"finetune_select/{t.name}", step, selection, len(t.sel_examples))
+        scores, predictions = _score(ctx, trainer, t, t.val_inputs, t.val_examples)
         rec = ctx.records[t.name]
-        if rec.primary_metric not in scores:
-            raise KeyError(
-                f"task {t.name}: score() returned {sorted(scores)}, not its primary metric {rec.primary_metric!r}"
-            )
         rec.last = scores
-        if rec.best is None or scores[rec.primary_metric] > rec.best[rec.primary_metric]:
+        if rec.improves(scores, selection):
             rec.best, rec.best_step, rec.best_predictions = scores, step, predictions
+            rec.best_selection = selection
             save_predictions(predictions_path(ctx.run_dir, t.name), t.val_examples, predictions)
         kill_point(f"eval/{t.name}", step)
-        ctx.writer.write(f"finetune_eval/{t.name}", step, {**scores, "num_examples": len(targets)})
-        shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
-        print(f"finetune_eval/{t.name} step {step}: {shown}", flush=True)
+        _log_scores(ctx, f"finetune_eval/{t.name}", step, scores, len(t.val_examples))
     return time.perf_counter() - t0

@@ -15,7 +15,13 @@ import numpy as np
 from t5explore.config import ConfigError
 from t5explore.data.block_draws import BlockDraws
 from t5explore.data.packing import RowPacker, example_lengths, token_counts
-from t5explore.seeds import STREAM_FINETUNE_ORDER, STREAM_MIXTURE, STREAM_TRAIN_SUBSET, numpy_rng
+from t5explore.seeds import (
+    STREAM_FINETUNE_ORDER,
+    STREAM_MIXTURE,
+    STREAM_SELECTION,
+    STREAM_TRAIN_SUBSET,
+    numpy_rng,
+)
 from t5explore.special_ids import EOS_ID
 from t5explore.train.config import Finetune
 
@@ -28,6 +34,8 @@ class TokenizedTask:
     train_targets: np.ndarray
     val_examples: list  # TextExample, capped at eval_max_examples
     val_inputs: np.ndarray
+    sel_examples: list = dataclasses.field(default_factory=list)  # held-out training examples choosing the best
+    sel_inputs: np.ndarray | None = None
 
 
 def encode(texts: Sequence[str], vocab, length: int) -> tuple[np.ndarray, int]:
@@ -115,8 +123,35 @@ def validation_examples(task: Any, cfg: Finetune) -> list:
     return val[: cfg.eval_max_examples] if cfg.eval_max_examples else val
 
 
+def selection_split(name: str, train: list, cfg: Finetune) -> tuple[list, list]:
+    """(selection examples, the training examples left): `Finetune.selection_examples` training examples held
+    out to choose the best checkpoint. The held-out set depends on neither the seed nor the variant (stream
+    STREAM_SELECTION), so every row of a sweep is selected on the same examples; both parts keep file order."""
+    n = cfg.selection_examples
+    if not n:
+        return [], train
+    if n >= len(train):
+        raise ConfigError(
+            f"gin binding Finetune.selection_examples: {n} held out of task {name}'s {len(train)} training "
+            "examples leaves none to train on"
+        )
+    held = np.zeros(len(train), bool)
+    held[numpy_rng(0, STREAM_SELECTION, len(train)).permutation(len(train))[:n]] = True
+    return [e for e, h in zip(train, held, strict=True) if h], [e for e, h in zip(train, held, strict=True) if not h]
+
+
+def held_out_texts(tasks: dict[str, Any], cfg: Finetune) -> list[str]:
+    """The inputs of every example a run evaluates or selects on (all validation examples, uncapped, and the
+    selection examples): the texts the pre-training corpus is de-duplicated against (data/decontaminate.py)."""
+    texts = []
+    for name, task in tasks.items():
+        selection, _ = selection_split(name, task.examples("train", cfg.data_dir), cfg)
+        texts += [e.inputs for e in task.examples("validation", cfg.data_dir)] + [e.inputs for e in selection]
+    return texts
+
+
 def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
-    train = task.examples("train", cfg.data_dir)
+    selection, train = selection_split(name, task.examples("train", cfg.data_dir), cfg)
     val = validation_examples(task, cfg)
     train = train_subset(train, cfg.max_train_examples)
     if not train or not val:
@@ -134,7 +169,8 @@ def load_task(name: str, task: Any, cfg: Finetune, vocab) -> TokenizedTask:
         ],
     )
     report_truncation(f"task {name} validation", [("inputs", cut_val, len(val), cfg.inputs_length)])
-    return TokenizedTask(name, task, train_inputs, train_targets, val, val_inputs)
+    sel_inputs = tokenize([e.inputs for e in selection], vocab, cfg.inputs_length, f"task {name} selection")
+    return TokenizedTask(name, task, train_inputs, train_targets, val, val_inputs, selection, sel_inputs)
 
 
 def train_subset(examples: list, max_examples: int | None) -> list:

@@ -38,8 +38,9 @@ def group_name(members: Sequence[str]) -> str:
 
 
 def group_phases(name: str, members: Sequence[str]) -> set[str]:
-    """The metrics.jsonl phases a group writes: its training rows and every member's evaluation rows."""
-    return {f"finetune/{name}"} | {f"finetune_eval/{m}" for m in members}
+    """The metrics.jsonl phases a group writes: its training rows and every member's evaluation rows (on the
+    reported validation examples, and on the selection examples that choose the best checkpoint)."""
+    return {f"finetune/{name}"} | {f"{kind}/{m}" for m in members for kind in ("finetune_eval", "finetune_select")}
 
 
 def signature(cfg: Any, members: Sequence[str], seed: int) -> dict:

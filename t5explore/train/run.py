@@ -25,6 +25,7 @@ from t5explore import __version__
 from t5explore.config import REPO_ROOT, ConfigError, parse_gin
 from t5explore.distributed import is_primary, process_index
 from t5explore.io_utils import atomic_write_json, atomic_write_text
+from t5explore.numerics import NUMERICS_VERSION
 from t5explore.results_schema import RunResult
 from t5explore.train.attempts import Attempts
 from t5explore.train.config import Experiment, Finetune, Pretrain
@@ -152,6 +153,7 @@ def execute(
 
     tasks = prepare_tasks(ft)  # every task's data read and checked before the vocabulary and pretraining
     cache_dir = cache_dir_for(experiment)
+    pre, hygiene = evaluation_hygiene(pre, ft, tasks, cache_dir)
     vocab = vocabulary(corpus=pre.corpus, cache_dir=str(cache_dir))
     model, model_cfg = build_model(vocab)
     partitioner = Partitioner()
@@ -183,7 +185,9 @@ def execute(
         write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
 
     attempts.update(outcome, ft_out)
-    result = result_dict(run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params), attempts)
+    result = result_dict(
+        run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params), attempts, hygiene
+    )
     kill_point("result")
     if is_primary():
         atomic_write_json(run_dir / "result.json", result)
@@ -281,9 +285,11 @@ def result_dict(
     model_cfg: Any,
     num_params: int,
     attempts: Attempts,
+    hygiene: dict | None = None,
 ) -> dict:
     """result.json of a finished run: a RunResult (t5explore/results_schema.py) as its JSON object."""
     from t5explore.data.tasks import benchmark_scores, registry_info
+    from t5explore.model.registry import result_fields as fields
 
     downstream = ft_out.downstream if ft_out else {}
     metrics = [m for r in downstream.values() for which in ("best", "last") for m in (r[which] or {})]
@@ -307,13 +313,45 @@ def result_dict(
             "data_wait_share": outcome.data_wait_share,
             **(ft_out.throughput() if ft_out else {}),
         },  # finetune_*: the last attempt's too
-        model={"name": experiment.model_name or model_cfg.name, "num_params": num_params},
+        model={"name": experiment.model_name or model_cfg.name, "num_params": num_params, **fields(model_cfg, pre)},
         versions=versions(),
         git_commit=git_commit(),
         devices=device_info(),
         host=socket.gethostname(),
         registry=registry_info(downstream, metrics),  # labels and benchmark membership, for the report
+        numerics_version=NUMERICS_VERSION,
+        hygiene=hygiene,
     ).to_json()
+
+
+def evaluation_hygiene(pre: Pretrain, ft: Finetune, tasks: dict, cache_dir: Path) -> tuple[Pretrain, dict | None]:
+    """(Pretrain with its corpus de-duplicated against the tasks' evaluation and selection examples, result.json's
+    `hygiene`): what the corpus held of those examples and removed (data/decontaminate.py), and which examples
+    chose the best checkpoint. The vocabulary and the token store are built from the filtered corpus."""
+    if not tasks:
+        return pre, None
+    from t5explore.data.decontaminate import decontaminate
+    from t5explore.train.finetune_data import held_out_texts
+
+    selection = {
+        "split": "selection" if ft.selection_examples else "validation",
+        "selection_examples": ft.selection_examples,
+        "note": None
+        if ft.selection_examples
+        else "the best checkpoint was chosen on the reported validation examples (optimistic)",
+    }
+    if not pre.decontaminate_ngram:
+        return pre, {"decontamination": None, "selection": selection}
+    corpus, report = decontaminate(pre.corpus, held_out_texts(tasks, ft), cache_dir, pre.decontaminate_ngram)
+    if report["overlap_after"]:
+        raise RuntimeError(f"decontamination left {report['overlap_after']} evaluation examples in the corpus")
+    print(
+        f"decontamination: {report['contaminated_before']} of {report['eval_examples']} evaluation/selection "
+        f"examples shared a {report['ngram']}-gram with {pre.corpus.name}; removed {report['documents_removed']} "
+        f"of {report['documents']} documents; overlap now {report['overlap_after']}",
+        flush=True,
+    )
+    return dataclasses.replace(pre, corpus=corpus), {"decontamination": report, "selection": selection}
 
 
 def held_out_batches(store, pre: Pretrain, seed: int, features: Callable | None = None) -> list:
