@@ -15,6 +15,7 @@ import pytest
 
 from t5explore import io_utils
 from t5explore.config import parse_gin
+from t5explore.numerics import NUMERICS_VERSION
 from t5explore.sweep import fingerprint, sharing
 from t5explore.sweep.grid import load_sweep
 from t5explore.sweep.runner import run_sweep
@@ -119,7 +120,12 @@ def test_fingerprint_is_the_canonical_config_without_sweep_bindings_comments_or_
     )
     fp = fingerprint.compute([str(one)])
     assert fp == fingerprint.compute([str(two)])
-    assert fp.config == ("Experiment.seed = 0", "Finetune.tasks = ['glue_cola', 'glue_sst2']", "Pretrain.steps = 6")
+    assert fp.config == (
+        "Experiment.seed = 0",
+        "Finetune.tasks = ['glue_cola', 'glue_sst2']",
+        f"NUMERICS_VERSION = {NUMERICS_VERSION}",  # the code's arithmetic (t5explore/numerics.py)
+        "Pretrain.steps = 6",
+    )
     other_seed = fingerprint.compute([str(one)], ["Experiment.seed = 1"])
     assert other_seed.digest != fp.digest
     assert fingerprint.diff(fp.config, other_seed.config) == ["Experiment.seed: 0 -> 1"]

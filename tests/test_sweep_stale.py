@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from t5explore import cli, io_utils
+from t5explore.numerics import NUMERICS_VERSION
 from t5explore.report.results import find_sweep_dirs, load_results
 from t5explore.sweep import fingerprint, rundir
 from t5explore.sweep.runner import EXECUTOR_ENV, run_sweep
@@ -161,4 +162,5 @@ def test_train_refuses_a_run_dir_made_under_another_config(tmp_path, sweep_cli, 
     assert sweep_cli(["train", f"--run_dir={run}", f"--gin_file={gin_file}"]) == 2
     err = capsys.readouterr().err
     assert f"run directory {run} was made under a different config (Experiment.seed: 0 -> 1)" in err
-    assert json.loads((run / "fingerprint.json").read_text())["config"] == ["Experiment.seed = 0", "Pretrain.steps = 6"]
+    recorded = json.loads((run / "fingerprint.json").read_text())["config"]
+    assert recorded == ["Experiment.seed = 0", f"NUMERICS_VERSION = {NUMERICS_VERSION}", "Pretrain.steps = 6"]

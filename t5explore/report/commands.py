@@ -53,6 +53,12 @@ def add_commands(subparsers) -> None:
     table.add_argument(
         "--notes", default=None, help="with --findings: a Markdown file of interpretation, copied in verbatim"
     )
+    table.add_argument(
+        "--allow_mixed_numerics",
+        action="store_true",
+        help="tabulate a sweep whose runs were computed by code of different numerics versions "
+        "(t5explore/numerics.py; refused otherwise), with a note under the table naming the mix",
+    )
     table.set_defaults(func=run_table)
 
     plot = subparsers.add_parser(
@@ -85,6 +91,7 @@ def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
 
 
 def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+    from t5explore.report.consistency import check_numerics
     from t5explore.report.paper import check_paper_column
     from t5explore.report.results import ReportError, load_results
     from t5explore.report.sweep_tables import markdown_table, write_tables
@@ -95,6 +102,7 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
         paper_column = check_paper_column(args.paper_column)
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
         results = load_results(args.dir)  # read once, for the files and the printed table
+        check_numerics(results, getattr(args, "allow_mixed_numerics", False))  # before any file is written
         paths = write_tables(
             args.dir,
             args.out,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
+from t5explore.report import consistency
 from t5explore.report.aggregate import default_columns, per_task_columns, resolve_baseline_std, summarize
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper, paper_baseline_std
 from t5explore.report.results import ReportError, Results, load_results
@@ -42,7 +43,9 @@ def markdown_table(
     out = []
     for name in results.sweep_names():
         summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
-        out.append(to_markdown(summary_table(summary)))
+        table = summary_table(summary)
+        table.notes += consistency.notes(results, name)  # a numerics mix, rows made under other configs
+        out.append(to_markdown(table))
         cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table, paper_column=paper_column)
         no_shared = cmp.no_shared_columns_line() if cmp is not None else None
         if no_shared:
@@ -76,7 +79,9 @@ def write_tables(
     for name in results.sweep_names():
         stem = safe_name(name)
         summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
-        written += _write(out / stem, summary_table(summary), summary.to_frame(), formats)
+        table = summary_table(summary)
+        table.notes += consistency.notes(results, name)
+        written += _write(out / stem, table, summary.to_frame(), formats)
         if len(summary.failed) or len(summary.incomplete):
             parts = [
                 df.assign(status=label)

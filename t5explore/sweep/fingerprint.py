@@ -10,6 +10,10 @@ Each run directory records it in `fingerprint.json` before the run executes:
     {"schema": 1, "fingerprint": "<sha256>", "config": ["Experiment.seed = 0", "Pretrain.steps = 6", ...]}
 
 The sorted statements are kept so that a refused re-run can say which bindings changed, old and new value.
+One statement is not gin's: `NUMERICS_VERSION = N` (t5explore/numerics.py), the version of the code's
+arithmetic, so that a run computed by code of another numerics version is another run (refused on resume and
+never shared, like a changed binding). A fingerprint.json without it was written before the constant existed:
+it reads as version 1.
 A run directory whose recorded fingerprint differs from the one it is asked to run, and which holds
 progress (result.json or checkpoints), must not be resumed or skipped as done: its results would be
 another config's. Parsing is cheap (no model, no data) and leaves the caller's gin config as it was.
@@ -29,12 +33,15 @@ import gin
 
 from t5explore import config, io_utils
 from t5explore.config import ConfigError
+from t5explore.numerics import NUMERICS_VERSION
 
 FINGERPRINT_FILE = "fingerprint.json"
 SCHEMA = 1
 # Not what a run computes: the grid, where the run executes, and how its token store is built.
 IGNORED_CONFIGURABLES = ("Sweep", "Distributed", "token_store")
 UNSET = "(unset)"
+NUMERICS_KEY = "NUMERICS_VERSION"  # the statement `NUMERICS_VERSION = N` every fingerprint holds
+UNVERSIONED = 1  # the numerics version of a run recorded before the constant existed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +51,22 @@ class Fingerprint:
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "fingerprint": self.digest, "config": list(self.config)}
+
+    @property
+    def numerics_version(self) -> int:
+        """The NUMERICS_VERSION of the code that computed (or will compute) this config."""
+        return numerics_version_of(self.config)
+
+
+def numerics_version_of(config_: Sequence[str]) -> int:
+    """The `NUMERICS_VERSION = N` statement's N; a config without one was recorded as version 1."""
+    for s in config_:
+        if binding_key(s) == NUMERICS_KEY:
+            try:
+                return int(s.split(" = ", 1)[1])
+            except (IndexError, ValueError):
+                return UNVERSIONED
+    return UNVERSIONED
 
 
 @contextlib.contextmanager
@@ -93,8 +116,13 @@ def compute(gin_files: Sequence[str], bindings: Sequence[str] = ()) -> Fingerpri
     return from_config_text(text)
 
 
-def from_config_text(text: str) -> Fingerprint:
-    lines = tuple(sorted(s for s in statements(text) if configurable_of(binding_key(s)) not in IGNORED_CONFIGURABLES))
+def from_config_text(text: str, numerics_version: int | None = None) -> Fingerprint:
+    """The fingerprint of a config (gin.config_str() text) computed by code of `numerics_version` (default:
+    this code's NUMERICS_VERSION)."""
+    numerics_version = NUMERICS_VERSION if numerics_version is None else numerics_version
+    kept = [s for s in statements(text) if configurable_of(binding_key(s)) not in IGNORED_CONFIGURABLES]
+    kept = [s for s in kept if binding_key(s) != NUMERICS_KEY] + [f"{NUMERICS_KEY} = {int(numerics_version)}"]
+    lines = tuple(sorted(kept))
     return Fingerprint(hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest(), lines)
 
 
@@ -123,11 +151,17 @@ def configurable_of(key: str) -> str:
 
 
 def read(run_dir: str | os.PathLike) -> Fingerprint | None:
-    """The recorded fingerprint, or None (a run made before fingerprints, or an unreadable file)."""
+    """The recorded fingerprint, or None (a run made before fingerprints, or an unreadable file).
+
+    A config recorded without a numerics version gets `NUMERICS_VERSION = 1` (its digest stays as recorded),
+    so that a refusal says `NUMERICS_VERSION: 1 -> 2` rather than that the statement appeared."""
     try:
         d = io_utils.read_json(Path(run_dir) / FINGERPRINT_FILE)
-        return Fingerprint(str(d["fingerprint"]), tuple(d.get("config", ())))
-    except (OSError, ValueError, KeyError, TypeError):
+        recorded = tuple(str(s) for s in d.get("config", ()))
+        if not any(binding_key(s) == NUMERICS_KEY for s in recorded):
+            recorded = tuple(sorted((*recorded, f"{NUMERICS_KEY} = {UNVERSIONED}")))
+        return Fingerprint(str(d["fingerprint"]), recorded)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
