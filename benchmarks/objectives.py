@@ -13,15 +13,17 @@ paragraph. Sections:
 3. the full stream, like for like: token store to batch. Ours: `PretrainStream` over a token store written
    from the documents (chunking, the objective and the model features, with its prefetch thread). T5:
    `t5.data.preprocessors.span_corruption` (select_random_chunk, reduce_concat_tokens, split_tokens, denoise)
-   over a graph-mode dataset of the same documents (sliced from one tensor, no Python generator), batched,
-   prefetched. T5's side does less: no shuffling and no decoder features.
+   over a graph-mode dataset of the same documents (a ragged tensor's rows: no Python generator, no per-element
+   slicing map), batched, prefetched with AUTOTUNE: T5's pipeline at its best (a per-element slicing map and
+   a fixed prefetch of 2 made it about 1.5x slower). T5's side does less: no shuffling and no decoder features.
 4. the seqio adapter (objectives/seqio_adapter.py) over the same graph-mode documents, batched: ours only.
 
-Sections 2 and 3 run the two sides interleaved (A, B, A, B, ...), each repetition `--seconds` long after
-draining the batches that prefetching filled while the other side ran, and report each side's median, the
-ratio of the medians and the range of the per-repetition ratios. The reference is installed only for this
-script, into the git-ignored .t5ref/ (160 kB; nothing else: the script stubs the modules t5 imports but span
-corruption never uses):
+Sections 2 and 3 run the two sides interleaved, the order rotated every repetition (A B, B A, ...), each
+repetition `--seconds` long after draining the batches that prefetching filled while the other side ran, and
+report each side's median, the ratio of the medians and the range of the per-repetition ratios. Each side's
+config is recorded (`config[...]` lines); output: benchmarks/results/objectives.txt (benchmarks/record.py).
+The reference is installed only for this script, into the git-ignored .t5ref/ (160 kB; nothing else: the
+script stubs the modules t5 imports but span corruption never uses):
 
     pip install --no-deps --target .t5ref t5==0.9.4
 """
@@ -42,11 +44,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import record  # benchmarks/ is the script's directory
 
 REPO = Path(__file__).resolve().parent.parent
 T5REF = REPO / ".t5ref"
 T5REF_INSTALL = f"pip install --no-deps --target {T5REF} t5==0.9.4"
 NextBatch = Callable[[], int]  # produces one batch, returns its number of examples
+# The recorded configs (benchmarks/record.py): the reference's path, as graph_documents and _batched build it
+SPAN_CORRUPTION = "span corruption: noise_density = 0.15, mean_noise_span_length = 3.0"
+T5_SOURCE = "source = ragged tensor rows (graph mode)"
+T5_MAP = "map num_parallel_calls = AUTOTUNE (seqio)"
+T5_PREFETCH = "prefetch = AUTOTUNE"
+SMOKE = ["--batch", "8", "--inputs_length", "64", "--seconds", "0.2", "--reps", "2", "--max_chars", "300000"]
 
 
 def load_documents(data_dir: Path, max_chars: int) -> tuple[list[np.ndarray], int]:
@@ -78,29 +87,27 @@ def rate(next_batch: NextBatch, seconds: float, warm: int = 3) -> float:
 
 
 def interleaved(sides: dict[str, NextBatch], reps: int, seconds: float) -> dict[str, list[float]]:
-    """Each side `reps` times, alternating A, B, A, B, ... (after one warm-up of every side)."""
+    """Each side `reps` times, in turn, the order rotated every repetition (after one warm-up of every side)."""
     for next_batch in sides.values():
         rate(next_batch, 0.0, warm=8)
     rates: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(reps):
-        for name, next_batch in sides.items():
-            rates[name].append(rate(next_batch, seconds))
+    for r in range(reps):
+        for name in record.rotated(list(sides), r):
+            rates[name].append(rate(sides[name], seconds))
     return rates
 
 
-def report(title: str, rates: dict[str, list[float]]) -> None:
+def report(title: str, rates: dict[str, list[float]], configs: dict[str, list[str]]) -> None:
     print(f"\n== {title} ==")
     for name, values in rates.items():
         print(
             f"  {name:<58} median {statistics.median(values):>9,.0f} examples/s   "
             f"(runs: {', '.join(f'{v:,.0f}' for v in values)})"
         )
+    for name in rates:
+        print(record.config_line(name, configs[name]))
     (_, ra), (_, rb) = rates.items()
-    pairs = [x / y for x, y in zip(ra, rb)]
-    print(
-        f"  ratio of medians: {statistics.median(ra) / statistics.median(rb):.1f}x   "
-        f"(per-repetition ratios {min(pairs):.1f}x - {max(pairs):.1f}x)"
-    )
+    print(f"  ours / t5: {record.ratio_spread(ra, rb)} ({title.split(':')[0]})")
 
 
 # ---- ours ---------------------------------------------------------------------------------------------------------
@@ -216,12 +223,11 @@ def import_t5_preprocessors():
 
 
 def graph_documents(docs: list[np.ndarray]):
-    """tf.data dataset of {'targets': document} sliced from one tensor in graph mode, repeated."""
+    """tf.data dataset of {'targets': document}, the rows of one ragged tensor (graph mode), repeated."""
     import tensorflow as tf
 
-    flat = tf.constant(np.concatenate(docs))
-    offsets = tf.constant(np.concatenate([[0], np.cumsum([len(d) for d in docs])]))
-    return tf.data.Dataset.range(len(docs)).map(lambda i: {"targets": flat[offsets[i] : offsets[i + 1]]}).repeat()
+    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(docs), [len(d) for d in docs])
+    return tf.data.Dataset.from_tensor_slices({"targets": ragged}).repeat()
 
 
 def _t5_features(vocab_size: int):
@@ -232,11 +238,13 @@ def _t5_features(vocab_size: int):
 
 
 def _batched(ds, batch: int, inputs_length: int, targets_length: int) -> NextBatch:
-    """Padded batches, prefetched 2 ahead like PretrainStream (a bounded read-ahead on both sides)."""
+    """Padded batches, prefetched with AUTOTUNE (tf.data's best; ours reads ahead a fixed 2)."""
+    import tensorflow as tf
+
     ds = ds.padded_batch(
         batch, padded_shapes={"inputs": [inputs_length], "targets": [targets_length]}, drop_remainder=True
     )
-    it = iter(ds.prefetch(2))
+    it = iter(ds.prefetch(tf.data.AUTOTUNE))
     return lambda: len(next(it)["inputs"])
 
 
@@ -277,16 +285,21 @@ def like_for_like(t5p, docs, flat, tokens, vocab_size: int, args) -> None:
     objective = named.span_corruption()
     plan = objective.plan(args.inputs_length)
     chunks_all = flat[: len(flat) // plan.raw_length * plan.raw_length].reshape(-1, plan.raw_length)
+    shared = [SPAN_CORRUPTION, f"batch = {args.batch}", f"inputs_length = {args.inputs_length}"]
     if t5p is not None:
+        ours_label, t5_label = "ours: numpy objective", "t5: denoise() in tf.data graph mode"
         sides = {
-            "ours: numpy objective, one call per batch": ours_objective(objective, chunks_all, tokens, args.batch),
-            "t5: denoise() mapped in tf.data graph mode, batched, prefetched": t5_denoise(
-                t5p, chunks_all, vocab_size, plan, args.batch
-            ),
+            ours_label: ours_objective(objective, chunks_all, tokens, args.batch),
+            t5_label: t5_denoise(t5p, chunks_all, vocab_size, plan, args.batch),
+        }
+        configs = {
+            ours_label: [*shared, "source = pre-cut chunks", "one numpy call per batch"],
+            t5_label: [*shared, "source = pre-cut chunks", T5_MAP, T5_PREFETCH],
         }
         report(
             f"the objective alone: span corruption on pre-cut chunks, batch {args.batch}",
             interleaved(sides, args.reps, args.seconds),
+            configs,
         )
     with tempfile.TemporaryDirectory(prefix="objectives_bench.") as tmp:
         store = write_token_store(tmp, docs, tokens)
@@ -294,19 +307,20 @@ def like_for_like(t5p, docs, flat, tokens, vocab_size: int, args) -> None:
         if t5p is None:
             print(f"\nfull stream, ours only: {rate(ours, args.seconds, warm=8):,.0f} examples/s")
             return
-        sides = {
-            "ours: PretrainStream (store -> chunks -> objective -> features)": ours,
-            "t5: span_corruption() in tf.data graph mode, batched, prefetched": t5_stream(
-                t5p, docs, vocab_size, plan, args.batch
-            ),
+        ours_label, t5_label = "ours: PretrainStream", "t5: span_corruption() in tf.data graph mode"
+        sides = {ours_label: ours, t5_label: t5_stream(t5p, docs, vocab_size, plan, args.batch)}
+        configs = {
+            ours_label: [*shared, "source = token store", "prefetch = 2 (PretrainStream's thread)"],
+            t5_label: [*shared, T5_SOURCE, T5_MAP, T5_PREFETCH],
         }
         report(
             f"the full stream: token store / documents to batches of {args.batch}",
             interleaved(sides, args.reps, args.seconds),
+            configs,
         )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--inputs_length", type=int, default=512)
@@ -314,8 +328,17 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--max_chars", type=int, default=6_000_000)
     parser.add_argument("--data_dir", default=os.environ.get("T5EXPLORE_SHARED_DATA", REPO.parent / "shared" / "data"))
-    args = parser.parse_args()
+    parser.add_argument("--out", help="output file (default benchmarks/results/objectives.txt; --smoke: none)")
+    parser.add_argument("--smoke", action="store_true", help=f"seconds: {' '.join(SMOKE)} (numbers mean nothing)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args = parser.parse_args([*argv, *SMOKE])
+    with record.Recorder("objectives", argv, record.default_out("objectives", args.smoke, args.out)):
+        run(args)
 
+
+def run(args) -> None:
     from t5explore.objectives import named
     from t5explore.objectives.base import TokenSpace
 
@@ -344,7 +367,6 @@ def main() -> None:
         f"{rate(documents_alone(graph_documents(docs), args.batch), args.seconds, warm=8) * per_doc:,.0f} "
         f"examples' worth of documents/s"
     )
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

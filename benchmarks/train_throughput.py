@@ -24,12 +24,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 
 import gin
 import jax
 import numpy as np
+import record  # benchmarks/ is the script's directory
 
 from t5explore.config import ConfigError, parse_gin
 from t5explore.data.features import encdec_features
@@ -41,8 +43,28 @@ from t5explore.train.config import Optimizer
 from t5explore.train.hardware import device_info, model_flops_utilization, peak_flops_per_device
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.state import count_params
+from t5explore.train.steps import cross_entropy_impl
 from t5explore.train.trainer import Trainer, init_params
 
+# --smoke: the tiny model at test size, and a case only a gin binding read by the Trainer tells apart
+SMOKE = [
+    "--model",
+    "gin/models/tiny.gin",
+    "--batch",
+    "4",
+    "--inputs",
+    "16",
+    "--targets",
+    "4",
+    "--steps",
+    "2",
+    "--rounds",
+    "2",
+    "--vocab",
+    "512",
+    "--case",
+    "integer labels=Loss.cross_entropy = 'integer_labels'",
+]
 OTHER_DTYPE = {"bfloat16": "float32", "float32": "bfloat16"}
 FIRST_REGULAR_ID = 3  # 0 pad, 1 EOS, 2 UNK
 NUM_SENTINELS = 100
@@ -63,23 +85,51 @@ class Measurement:
 
 @dataclasses.dataclass
 class Case:
+    """One timed configuration: the model, optimiser, loss and partitioner exactly as its gin bindings made
+    them (read while they were parsed), and the operative config those reads left (recorded per case)."""
+
     label: str
     cfg: T5Config
     optimizer: Optimizer
+    cross_entropy: str
+    partitioner: Partitioner
+    bindings: list[str]  # the case's own bindings (on top of the files and --binding): what distinguishes it
+    operative: list[str]  # "Configurable.param = value" lines of everything read while building the case
 
 
-def load_config(
-    model_gin: str, optim_gin: str, vocab_size: int, bindings: Sequence[str] = ()
-) -> tuple[T5Config, Optimizer]:
-    """The model and optimiser exactly as the gin files (and bindings) bind them, vocabulary filled like a run."""
+def operative_lines() -> list[str]:
+    """gin's operative config as one "A.b = value" line per parameter (continuation lines joined)."""
+    lines: list[str] = []
+    for raw in gin.operative_config_str().splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        if raw[0].isspace() and lines:
+            lines[-1] += " " + raw.strip()
+        else:
+            lines.append(raw.strip())
+    return lines
+
+
+def load_case(
+    label: str, model_gin: str, optim_gin: str, vocab_size: int, common: Sequence[str], own: Sequence[str] = ()
+) -> Case:
+    """A case built while its gin is parsed: every gin-configurable the timed step depends on (T5Config,
+    Optimizer, Loss.cross_entropy, Partitioner) is read here, then gin is cleared. Raises ConfigError when one
+    of the case's own bindings was not read (it would be silently dropped: the step would time the default)."""
     try:
-        parse_gin([model_gin, optim_gin], bindings)
+        parse_gin([model_gin, optim_gin], [*common, *own])
         cfg = dataclasses.replace(T5Config(), vocab_size=padded_vocab_size(vocab_size))
-        optimizer = Optimizer()
+        optimizer, cross_entropy, partitioner = Optimizer(), cross_entropy_impl(), Partitioner()
+        operative = operative_lines()
     finally:
         gin.clear_config()
     optimizer.validate()
-    return cfg, optimizer
+    read = {line.split(" = ", 1)[0] for line in operative}
+    for binding in own:
+        key = binding.split("=", 1)[0].strip()
+        if key not in read:
+            raise ConfigError(f"--case {label!r}: gin binding {binding!r} is not read by anything this benchmark times")
+    return Case(label, cfg, optimizer, cross_entropy, partitioner, list(own), operative)
 
 
 def synthetic_batches(
@@ -103,12 +153,21 @@ class Runner:
     """One case's Trainer, compiled and warmed up; `time(batches)` times len(batches) steps."""
 
     def __init__(self, case: Case, batches: list[dict], seed: int, total_steps: int):
-        self.case, self.partitioner = case, Partitioner()
+        self.case, self.partitioner = case, case.partitioner
         self.partitioner.check_batch_size(len(batches[0]["encoder_input_tokens"]), "--batch")
         self.model = model = EncoderDecoder(case.cfg)
         params, shardings = init_params(model, self.partitioner, seed)
         self.num_params = count_params(params)
-        self.trainer = Trainer(model, self.partitioner, params, shardings, case.optimizer, total_steps, seed)
+        self.trainer = Trainer(
+            model,
+            self.partitioner,
+            params,
+            shardings,
+            case.optimizer,
+            total_steps,
+            seed,
+            cross_entropy=case.cross_entropy,
+        )
         del params
         jax.block_until_ready(self.trainer.train_step(batches[0]))  # compile + first step (allocations, autotuning)
         self.round_step_s: list[float] = []
@@ -142,10 +201,11 @@ class Runner:
 
 
 def measure_interleaved(cases: Sequence[Case], batches: list[dict], seed: int, rounds: int) -> list[Measurement]:
-    """Compile and warm up every case, then `rounds` rounds of len(batches) - 1 timed steps per case, in turn."""
+    """Compile and warm up every case, then `rounds` rounds of len(batches) - 1 timed steps per case, in turn;
+    round r starts with case r (mod the number of cases), so no case always runs first."""
     runners = [Runner(case, batches, seed, 1 + rounds * (len(batches) - 1)) for case in cases]
-    for _ in range(rounds):
-        for runner in runners:
+    for r in range(rounds):
+        for runner in record.rotated(runners, r):
             runner.time(batches[1:])
     return [runner.measurement(batches) for runner in runners]
 
@@ -190,7 +250,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is reported)")
     ap.add_argument("--vocab", type=int, default=32100, help="vocabulary size incl. sentinels (padded to 128)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="the output file (default benchmarks/results/<name>.txt; a --smoke run: none)")
+    ap.add_argument("--name", default="train_throughput", help=argparse.SUPPRESS)  # gpu_mfu.py's own file
+    ap.add_argument("--smoke", action="store_true", help=f"seconds: {' '.join(SMOKE)} (the numbers mean nothing)")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
+    args.argv = argv
+    if args.smoke:
+        args = ap.parse_args([*argv, *SMOKE])
+        args.argv = argv
     for name in ("batch", "inputs", "targets", "steps", "rounds"):
         if getattr(args, name) < (2 if name == "targets" else 1):
             ap.error(f"--{name} must be >= {2 if name == 'targets' else 1}, got {getattr(args, name)}")
@@ -202,51 +270,61 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_cases(args) -> list[Case]:
-    cfg, optimizer = load_config(args.model, args.optim, args.vocab, args.binding)
-    cases = [Case(describe(cfg), cfg, optimizer)]
+    """The model as the files and --binding bind it, the baseline, then each --case; each built and checked
+    while its own gin is parsed (load_case)."""
+    common = list(args.binding)
+    first = load_case("", args.model, args.optim, args.vocab, common)
+    cases = [dataclasses.replace(first, label=describe(first.cfg))]
     if args.baseline == "other-dtype":
-        base = dataclasses.replace(cfg, dtype=OTHER_DTYPE[cfg.dtype])
-        cases.append(Case("baseline: " + describe(base), base, optimizer))
+        own = [f"T5Config.dtype = '{OTHER_DTYPE[first.cfg.dtype]}'"]
+        base = load_case("baseline", args.model, args.optim, args.vocab, common, own)
+        cases.append(dataclasses.replace(base, label="baseline: " + describe(base.cfg)))
     elif args.baseline != "none":
-        base, base_opt = load_config(args.baseline, args.optim, args.vocab, args.binding)
-        cases.append(Case("baseline: " + describe(base), base, base_opt))
+        base = load_case("baseline", args.baseline, args.optim, args.vocab, common)
+        cases.append(dataclasses.replace(base, label="baseline: " + describe(base.cfg)))
     for spec in args.case:
         label, sep, bindings = spec.partition("=")
         if not sep or not label.strip():
             raise ConfigError(f"--case {spec!r}: expected LABEL=BINDING[; BINDING...]")
-        case_cfg, case_opt = load_config(
-            args.model, args.optim, args.vocab, args.binding + [b.strip() for b in bindings.split(";") if b.strip()]
-        )
-        cases.append(Case(label.strip(), case_cfg, case_opt))
+        own = [b.strip() for b in bindings.split(";") if b.strip()]
+        cases.append(load_case(label.strip(), args.model, args.optim, args.vocab, common, own))
     return cases
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    cfg = args.cases[0].cfg
-    batches = synthetic_batches(args.steps + 1, args.batch, args.inputs, args.targets, cfg.vocab_size, args.seed)
-    dev = device_info()
-    peak = peak_flops_per_device()
-    print(
-        f"device: {dev['count']} x {dev['kind']} ({dev['platform']}), peak bf16 "
-        + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (MFU n/a)")
-        + f"; jax {jax.__version__}; batch {args.batch} x inputs {args.inputs} / targets {args.targets}, "
-        f"{args.rounds} interleaved rounds x {args.steps} steps per case, optimiser "
-        f"{args.cases[0].optimizer.name}/{args.cases[0].optimizer.schedule}",
-        flush=True,
-    )
-    results = measure_interleaved(args.cases, batches, args.seed, args.rounds)
+def report(args, results: list[Measurement]) -> None:
+    """The table, each case's recorded config, and each case's speed against the first: ratio of the medians
+    and the range of the per-round ratios (both cases ran in the same round)."""
     print(
         f"{'case':<56} {'params':>9} {'compile':>10} {'ms/step':>10} {'(min-max)':>13} {'tokens/s':>12} "
         f"{'TFLOP/s':>9} {'MFU':>6} {'speed':>7} {'loss':>8}"
     )
     for m in results:
         print_row(m, results[0])
+    for case in args.cases:
+        print(record.config_line(case.label, case.operative))
     for m in results[1:]:
+        speed = record.ratio_spread(results[0].round_step_s, m.round_step_s)
+        print(f"ratio {m.label} vs {results[0].label}: tokens/s {speed} (medians of {args.rounds} rotated rounds)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with record.Recorder(args.name, args.argv, record.default_out(args.name, args.smoke, args.out)):
+        cfg = args.cases[0].cfg
+        batches = synthetic_batches(args.steps + 1, args.batch, args.inputs, args.targets, cfg.vocab_size, args.seed)
+        dev = device_info()
+        peak = peak_flops_per_device()
         print(
-            f"ratio {m.label} vs {results[0].label}: tokens/s x{m.tokens_per_s / results[0].tokens_per_s:.3f}, "
-            f"ms/step x{m.step_s / results[0].step_s:.3f} (medians of {args.rounds} interleaved rounds)"
+            f"device: {dev['count']} x {dev['kind']} ({dev['platform']}), peak bf16 "
+            + (f"{peak / 1e12:.0f} TFLOP/s" if peak else "unknown (MFU n/a)")
+            + f"; jax {jax.__version__}; batch {args.batch} x inputs {args.inputs} / targets {args.targets}, "
+            f"{args.rounds} rotated rounds x {args.steps} steps per case, optimiser "
+            f"{args.cases[0].optimizer.name}/{args.cases[0].optimizer.schedule}",
+            flush=True,
         )
+        report(args, measure_interleaved(args.cases, batches, args.seed, args.rounds))
+        if args.smoke:
+            print("smoke run: the numbers above mean nothing")
     return 0
 
 
