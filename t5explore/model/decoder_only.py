@@ -272,6 +272,11 @@ class DecoderOnly(Model):
         self.prefix_lm = self.attention == "prefix"
         self.module: nn.Module = DecoderOnlyLM(cfg, prefix_lm=self.prefix_lm)
 
+    @property
+    def architecture(self) -> str:
+        """Table 2's "Language model" (decoder_only_lm) or "Prefix LM" (decoder_only_prefix_lm), as the gin files."""
+        return "decoder_only_prefix_lm" if self.prefix_lm else "decoder_only_lm"
+
     def features(self, inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
         return decoder_only_features(inputs, targets)
 

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 from flax import linen as nn
 
+from t5explore.config import ConfigError
 from t5explore.data.features import encdec_features
 from t5explore.model import flops
 from t5explore.model.config import T5Config
@@ -67,3 +68,32 @@ class EncoderDecoder(Model):
 
     def unscanned(self) -> EncoderDecoder:
         return EncoderDecoder(dataclasses.replace(self.cfg, scan_layers=False))
+
+
+def halve_depth(cfg: T5Config, owner: str) -> T5Config:
+    """cfg with half the encoder and half the decoder layers (T5 Table 2's "Enc-dec, 6 layers" of a 12 + 12
+    baseline); an odd layer count is a config error naming the field."""
+    for field in ("num_encoder_layers", "num_decoder_layers"):
+        if getattr(cfg, field) % 2:
+            raise ConfigError(
+                f"Model.name = '{owner}' halves T5Config.{field}, which is {getattr(cfg, field)} (odd); "
+                "bind an even number of layers"
+            )
+    return dataclasses.replace(
+        cfg, num_encoder_layers=cfg.num_encoder_layers // 2, num_decoder_layers=cfg.num_decoder_layers // 2
+    )
+
+
+class HalfDepthEncoderDecoder(EncoderDecoder):
+    """T5 Table 2's "Encoder-decoder, L/2 layers" (gin: `Model.name = 'encoder_decoder_half'`): the configured
+    size with half the layers in each stack, so P parameters (one stack's worth, as the decoder-only LM) and
+    M/2 FLOPs. `cfg` is the halved config (what is built and counted); `full_cfg` the configured one."""
+
+    name = "encoder_decoder_half"
+
+    def __init__(self, cfg: T5Config):
+        self.full_cfg = cfg
+        super().__init__(halve_depth(cfg, self.name))
+
+    def unscanned(self) -> HalfDepthEncoderDecoder:
+        return HalfDepthEncoderDecoder(dataclasses.replace(self.full_cfg, scan_layers=False))

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from t5explore.model import flops
 from t5explore.model.config import T5Config
 from t5explore.model.partitioning import param_logical_axes
 from t5explore.model.scan import stack_layers
@@ -73,6 +74,20 @@ class Model(abc.ABC):
     @abc.abstractmethod
     def num_params(self) -> int:
         """The exact number of parameters `init` creates."""
+
+    @property
+    def architecture(self) -> str:
+        """The architecture as result.json and the tables name it (T5 Table 2's rows): the registry name,
+        refined where one class serves two rows (the decoder-only LM and prefix LM)."""
+        return self.name
+
+    def embedding_params(self) -> int:
+        """The parameters of the token embedding and output head (the paper's P and 2P count layer stacks)."""
+        return flops.embedding_params(self.cfg)
+
+    def train_flops_per_example(self, inputs_length: int, targets_length: int) -> float:
+        """Training FLOPs of one example (the paper's M): flops_per_token counts per input token."""
+        return self.flops_per_token(inputs_length, targets_length) * inputs_length
 
     @abc.abstractmethod
     def flops_per_token(self, inputs_length: int, targets_length: int) -> float:

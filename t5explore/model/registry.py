@@ -7,17 +7,21 @@ ARCHITECTURES, and a gin file binding `Model.name` to it (gin/models/decoder_onl
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import gin
 
 from t5explore.config import ConfigError
 from t5explore.model.config import T5Config
 from t5explore.model.decoder_only import DecoderOnly
-from t5explore.model.encoder_decoder import EncoderDecoder
+from t5explore.model.encoder_decoder import EncoderDecoder, HalfDepthEncoderDecoder
 from t5explore.model.interface import Model
+from t5explore.model.shared_encoder_decoder import SharedEncoderDecoder
 
 ARCHITECTURES: dict[str, Callable[[T5Config], Model]] = {
     EncoderDecoder.name: EncoderDecoder,  # T5 (Table 2's "Encoder-decoder"), the default
+    SharedEncoderDecoder.name: SharedEncoderDecoder,  # Table 2's "Enc-dec, shared"
+    HalfDepthEncoderDecoder.name: HalfDepthEncoderDecoder,  # Table 2's "Enc-dec, 6 layers" (half the depth)
     DecoderOnly.name: DecoderOnly,  # Table 2's "Language model" / "Prefix LM" (gin DecoderOnly.attention)
 }
 
@@ -35,3 +39,19 @@ def architecture(name: str = EncoderDecoder.name) -> str:
 def build_model(cfg: T5Config) -> Model:
     """The gin-configured architecture (Model.name) built from `cfg` (its vocab_size set)."""
     return ARCHITECTURES[architecture()](cfg)
+
+
+def result_fields(cfg: T5Config, pre: Any) -> dict[str, Any]:
+    """result.json's `model` fields beyond name and num_params: the configured architecture (Model.architecture),
+    its embedding parameters (num_params less them is what the paper's P / 2P count) and the training FLOPs of
+    one pre-training example at the objective's planned widths (the paper's M; None without pre-training)."""
+    model = build_model(cfg)
+    flops = None
+    if getattr(pre, "steps", 0) and getattr(pre, "objective", None) is not None:
+        plan = pre.objective.plan(pre.inputs_length)
+        flops = float(model.train_flops_per_example(plan.inputs_length, plan.targets_length))
+    return {
+        "architecture": model.architecture,
+        "embedding_params": model.embedding_params(),
+        "train_flops_per_example": flops,
+    }
