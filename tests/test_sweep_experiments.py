@@ -25,6 +25,10 @@ EXPECTED = {
     "t5_table6_rate": (["10 %", "15 %", "25 %", "50 %", NONE], "15 %"),
     "t5_table7_span_length": (["i.i.d.", "μ = 2", "μ = 3", "μ = 5", "μ = 10", NONE], "i.i.d."),
     "ul2_vs_t5": (["T5 span corruption", "UL2 mixture of denoisers"], "T5 span corruption"),
+    "budget_objectives": (
+        ["BERT-style", "Replace corrupted spans", "μ = 3", "Deshuffling", "Prefix language modeling", NONE],
+        "BERT-style",
+    ),
     "target_tokens_control": (
         [
             "BERT-style, 800 steps",

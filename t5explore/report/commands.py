@@ -7,6 +7,7 @@ import sys
 
 # pandas, scipy and matplotlib are imported when a command runs, not to build the parser (`--help` stays fast).
 FORMAT_NAMES = ("md", "csv", "latex", "html")  # t5explore.report.sweep_tables.FORMATS
+BUDGET_MEASURES = ("steps", "flops", "input_tokens", "target_tokens")  # t5explore.report.budget.MEASURES
 
 
 def add_commands(subparsers) -> None:
@@ -18,7 +19,8 @@ def add_commands(subparsers) -> None:
         "resolved, ≈ tie), bold the best and every variant not significantly worse than it (paired "
         "t-test), and say how many seeds would resolve a 1-point Δ; print Markdown and write the "
         "chosen formats. Also writes <sweep>_vs_paper.* (Kendall τ with a CI over seeds) when the "
-        "sweep reproduces a T5 table (4-7).",
+        "sweep reproduces a T5 table (4-7). With --budget (runs evaluated at several pre-training budgets): "
+        "the rows at one matched budget (--at) and/or crossovers and τ along the budget (--crossovers) instead.",
     )
     table.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
     table.add_argument(
@@ -59,16 +61,45 @@ def add_commands(subparsers) -> None:
         help="tabulate a sweep whose runs were computed by code of different numerics versions "
         "(t5explore/numerics.py; refused otherwise), with a note under the table naming the mix",
     )
+    table.add_argument(
+        "--budget",
+        default=None,
+        choices=BUDGET_MEASURES,
+        help="compare the rows at a matched pre-training budget (runs evaluated at several budgets, "
+        "Pretrain.eval_at_steps): with --at, the table at one budget; with --crossovers, along the budget",
+    )
+    table.add_argument(
+        "--at",
+        default=None,
+        type=float,
+        metavar="VALUE",
+        help="with --budget: the budget to rank at (e.g. --budget=target_tokens --at=5e6). Each seed uses its "
+        "own evaluated point there, else is interpolated linearly in log(budget) between its two nearest "
+        "evaluated points (cells marked †); a value outside a row's evaluated range is refused (exit 2)",
+    )
+    table.add_argument(
+        "--crossovers",
+        action="store_true",
+        help="with --budget: per row, the budget ranges where Δ vs. ★ is resolved ▲, resolved ▼ or tied, "
+        "computed at each budget ★ was evaluated at, and Kendall τ against the paper at each",
+    )
     table.set_defaults(func=run_table)
 
     plot = subparsers.add_parser(
         "plot",
         help="PNG plots of a results directory",
-        description="Loss curves, score bars and ours-vs-paper plots, as PNG.",
+        description="Loss curves, score bars and ours-vs-paper plots, as PNG; where runs were evaluated at "
+        "several pre-training budgets, also score against budget and Kendall τ by budget (see --budget).",
     )
     plot.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
     plot.add_argument("--out", default=None, help="where to write the PNGs (default: DIR)")
     plot.add_argument("--last", action="store_true", help="use the last checkpoint's scores, not the best")
+    plot.add_argument(
+        "--budget",
+        action="store_true",
+        help="require the budget plots (score against steps, FLOPs and target tokens on a log axis with 95%% CI "
+        "bands over seeds; Kendall τ vs. the paper by budget), drawn anyway whenever runs have budgets",
+    )
     plot.set_defaults(func=run_plot)
 
 
@@ -96,6 +127,8 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
     from t5explore.report.results import ReportError, load_results
     from t5explore.report.sweep_tables import markdown_table, write_tables
 
+    if args.budget is not None or args.at is not None or args.crossovers:
+        return run_budget_table(args)
     try:
         which = "last" if args.last else "best"
         std = parse_baseline_std(args.baseline_std)
@@ -144,12 +177,51 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
     return 0
 
 
+def run_budget_table(args: argparse.Namespace) -> int:
+    """`table --budget=M --at=V` and/or `--crossovers`: the budget tables only (budget_tables.py)."""
+    from t5explore.report.budget_tables import write_budget_tables
+    from t5explore.report.consistency import check_numerics
+    from t5explore.report.paper import check_paper_column
+    from t5explore.report.results import ReportError, load_results
+
+    try:
+        if args.budget is None:
+            raise ReportError("--at and --crossovers need --budget=steps|flops|input_tokens|target_tokens")
+        if args.at is None and not args.crossovers:
+            raise ReportError(f"--budget={args.budget} needs --at=VALUE or --crossovers")
+        if args.findings or args.per_task:
+            raise ReportError("--budget does not combine with --findings or --per_task")
+        formats = [f.strip() for f in args.format.split(",") if f.strip()]
+        results = load_results(args.dir)
+        check_numerics(results, getattr(args, "allow_mixed_numerics", False))  # as the ordinary tables do
+        text, paths = write_budget_tables(
+            results,
+            args.out if args.out is not None else args.dir,
+            formats,
+            args.budget,
+            args.at,
+            args.crossovers,
+            which="last" if args.last else "best",
+            paper_column=check_paper_column(args.paper_column),
+        )
+    except ReportError as e:
+        print(f"t5explore table: {e}", file=sys.stderr)
+        return 2
+    print(text)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
 def run_plot(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+    from t5explore.report.budget_plots import write_budget_plots
     from t5explore.report.plots import write_plots  # matplotlib only when plotting
     from t5explore.report.results import ReportError
 
     try:
-        paths = write_plots(args.dir, args.out, which="last" if args.last else "best")
+        which = "last" if args.last else "best"
+        paths = write_plots(args.dir, args.out, which=which)
+        paths += write_budget_plots(args.dir, args.out, which, required=args.budget)
     except ReportError as e:
         print(f"t5explore plot: {e}", file=sys.stderr)
         return 2

@@ -63,7 +63,8 @@ class Results:
     runs: one row per completed run, nested result.json fields flattened with '.'
           (e.g. `pretrain.final_loss`, `benchmarks.best.glue_average`, `downstream.glue_cola.best.matthews_corr`),
           except `bootstrap` (intervals and replicates over evaluation examples), kept as one dict (or None),
-          and `registry` (labels, as a RegistryInfo; version-1 files get legacy_labels.py's).
+          `registry` (labels, as a RegistryInfo; version-1 files get legacy_labels.py's) and `budgets` (the
+          list of per-budget scores of schema 3, or None; budget.py reads it).
     failed / incomplete: columns sweep, run, variant, run_dir, reason.
     """
 
@@ -218,7 +219,8 @@ def read_result(path: str | os.PathLike) -> RunResult:
 def flatten_result(result: RunResult, path: Path | str = "result.json") -> dict[str, Any]:
     """One flat row: nested objects joined with '.', numbers checked, bindings kept as JSON text, the
     `bootstrap` object kept whole (its replicate lists are read by the report's paired comparisons) and
-    the `registry` record kept whole (the labels; a version-1 file gets the legacy table's)."""
+    the `registry` record kept whole (the labels; a version-1 file gets the legacy table's) and `budgets`
+    kept as its list (scores at each pre-training budget, read by budget.py)."""
     row: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -234,7 +236,7 @@ def flatten_result(result: RunResult, path: Path | str = "result.json") -> dict[
     for key, value in data.items():
         if key == "variant_bindings":
             row[key] = json.dumps(value, sort_keys=True, ensure_ascii=False)
-        elif key == "bootstrap":
+        elif key in ("bootstrap", "budgets"):  # budgets: read per budget by budget.py
             row[key] = value
         elif key != REGISTRY_COLUMN:
             walk(key, value)
