@@ -144,3 +144,56 @@ def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_numbers(tmp_path, c
             assert result["timing"][key] == pytest.approx(sum(a[key] for a in attempts)), (name, key)
         assert result["timing"]["pretrain_s"] > 0 and result["timing"]["finetune_s"] > 0, result["timing"]
         assert len(attempts) >= 2 and [a["attempt"] for a in attempts] == list(range(1, len(attempts) + 1))
+
+
+# Budgets at 2 and 4 (train/budgets.py): each is fine-tuned like the final params, in run_dir/budgets/<step>/.
+BUDGET_SWEEP = """include 'gin/runs/tiny_cpu.gin'
+Sweep.name = 'budget_faults'
+Sweep.variants = {'base': {}}
+Sweep.seeds = [0]
+Pretrain.eval_at_steps = [2, 4]
+Finetune.log_every = 3
+T5Config.num_encoder_layers = 1
+T5Config.num_decoder_layers = 1
+"""
+
+
+def _budget_numbers(run: Path) -> dict:
+    """result.json's numbers (a budget's wall_s is wall-clock) and every budget's metrics rows and predictions."""
+    result = json.loads((run / "result.json").read_text())
+    budgets = [{k: v for k, v in b.items() if k != "wall_s"} for b in result["budgets"]]
+    numbers = {k: result[k] for k in ("pretrain", "downstream", "benchmarks", "bootstrap")}
+    for step in (2, 4):
+        where = run / "budgets" / str(step)
+        rows = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(where / "metrics.jsonl")]
+        predictions = (where / "predictions" / "stdlib_module.jsonl").read_text()
+        numbers[f"budget {step}"] = {"rows": rows, "predictions": predictions}
+    return {**numbers, "budgets": budgets}
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_budgets_finetuning_resumes_there(tmp_path, cache_dir):
+    """Killed in budget 4's fine-tuning (its row at 3, after its checkpoint at 2), the re-run resumes budget 4 at
+    step 2, leaves budget 2's finished fine-tuning as it was, and ends with the uninterrupted run's numbers."""
+    sweep_file = tmp_path / "budgets.gin"
+    sweep_file.write_text(BUDGET_SWEEP)
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "T5EXPLORE_CACHE": str(cache_dir),
+        "T5EXPLORE_COMPILE_CACHE": str(tmp_path / "jax_cache"),
+    }
+    env.pop(KILL_ENV, None)
+    reference = _sweep(sweep_file, tmp_path / "reference", env)
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+    proc = _sweep(sweep_file, tmp_path / "killed", env, kill="budget/4/finetune/stdlib_module:3")
+    assert proc.returncode == -signal.SIGKILL, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "killed" / "budget_faults" / "base__seed_0"
+    assert not (run / "result.json").exists() and not (run / "budgets" / "6").exists()
+    done = {p: p.stat().st_mtime_ns for p in (run / "budgets" / "2").rglob("*") if p.is_file()}
+    final = _sweep(sweep_file, tmp_path / "killed", env)
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert "finetune/stdlib_module: finished by an earlier attempt; not redone" in final.stdout  # budget 2
+    assert "finetune/stdlib_module: resumed from checkpoint at step 2" in final.stdout  # budget 4
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # budget 2's files untouched
+    assert _budget_numbers(run) == _budget_numbers(tmp_path / "reference" / "budget_faults" / "base__seed_0")

@@ -36,6 +36,7 @@ SCHEMA_KEYS = {
     "devices",
     "host",
     "registry",
+    "budgets",  # every pre-training run: at least its final step (train/budgets.py)
 }
 METADATA = {
     "sweep": "t",

@@ -209,10 +209,16 @@ class Pretrain:
     # Drop every corpus document sharing a word n-gram of this length with an evaluation or selection example of
     # the run's tasks (data/decontaminate.py), before the vocabulary and the token store; 0 keeps the corpus whole.
     decontaminate_ngram: int = 13
+    # Budgets (train/budgets.py): steps < `steps` at which the params are kept, then fine-tuned and evaluated as
+    # the final ones are; the final step is always a budget too. Each must equal a run of that many steps, so a
+    # schedule that depends on the total is refused unless `allow_total_dependent_budgets` (then labelled).
+    eval_at_steps: Sequence[int] = ()
+    allow_total_dependent_budgets: bool = False
 
     def validate(self) -> None:
         check_types(self, "Pretrain")
         _require(self.steps >= 0, "Pretrain.steps", f"must be >= 0, got {self.steps}")
+        self._validate_budgets()
         _require(
             self.decontaminate_ngram >= 0,
             "Pretrain.decontaminate_ngram",
@@ -238,6 +244,35 @@ class Pretrain:
         _require(isinstance(opt, Optimizer), "Pretrain.optimizer", f"must be @Optimizer(), got {type(opt).__name__}")
         opt.validate()
         return opt
+
+    def budget_steps(self) -> list[int]:
+        """Every evaluated budget, ascending: `eval_at_steps` and the final step (none without pre-training)."""
+        return [*self.eval_at_steps, self.steps] if self.steps else []
+
+    def schedule_depends_on_total(self) -> bool:
+        """Whether the learning rate before the last step depends on `steps` (Optimizer.make_schedule): only the
+        cosine schedule without an explicit `decay_steps` decays to the total; rsqrt and constant do not."""
+        opt = self.get_optimizer()
+        return opt.schedule == "cosine" and opt.decay_steps is None
+
+    def _validate_budgets(self) -> None:
+        """eval_at_steps: distinct ascending steps in [1, steps), on a schedule that does not depend on the total
+        (the step-k checkpoint must be what a k-step run ends with) unless opted in."""
+        at, binding = list(self.eval_at_steps), "Pretrain.eval_at_steps"
+        _require(
+            all(0 < k < self.steps for k in at),
+            binding,
+            f"every budget must be a step in [1, Pretrain.steps) (the final step {self.steps} is always one), got {at}",
+        )
+        _require(at == sorted(set(at)), binding, f"must be distinct steps in ascending order, got {at}")
+        if at and not self.allow_total_dependent_budgets and self.schedule_depends_on_total():
+            raise ConfigError(
+                f"gin binding {binding}: the cosine schedule decays to Pretrain.steps = {self.steps} "
+                "(Optimizer.decay_steps is None), so the checkpoint at step k is not what a k-step run ends with; "
+                "use schedule 'rsqrt' or 'constant', set Optimizer.decay_steps, or set "
+                "Pretrain.allow_total_dependent_budgets = True to evaluate them anyway (each such budget is "
+                "labelled schedule_depends_on_total in result.json)"
+            )
 
 
 @gin.configurable("Finetune")

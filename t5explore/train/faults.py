@@ -7,6 +7,7 @@ outside tests — `kill_point` only reads the variable. The points (tests/test_f
     <phase>                  a metrics row of `phase` at `step` was just appended (writers.py)
     checkpoint/<label>       a checkpoint of `step` is being written in the background (checkpoints.py)
     eval/<task>              `task`'s evaluation at `step` decoded and scored, its row not yet written
+    budget/<k>/<phase>       a metrics row of `phase` of budget k's fine-tuning was just appended (budgets.py)
     result                   everything done, result.json about to be written (step 0)
 """
 

@@ -178,7 +178,7 @@ def execute(
     )
     try:
         outcome, params = _pretrain(setup, params, optimizer, cache_dir)
-        ft_out = _finetune(setup, params, ft_optimizer, tasks) if tasks else None
+        ft_out, budget_outs = _finetune_budgets(setup, params, ft_optimizer, tasks)
     finally:
         writer.close()
     if is_primary():
@@ -188,6 +188,7 @@ def execute(
     result = result_dict(
         run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params), attempts, hygiene
     )
+    result = {**result, **_budgets_field(setup, outcome, ft_out, budget_outs)}
     kill_point("result")
     if is_primary():
         atomic_write_json(run_dir / "result.json", result)
@@ -229,8 +230,7 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
         store, pre.objective, pre.inputs_length, pre.batch_size, seed, "train", features=s.model.features
     )
     eval_batches = held_out_batches(store, pre, seed, s.model.features)
-    plan = pre.objective.plan(pre.inputs_length)  # the widths batches have (lm's encoder is 1 token wide)
-    flops = s.model.flops_per_token(plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
+    flops = pretrain_flops_per_token(s)
     trainer = Trainer(
         s.model, s.partitioner, params, s.param_shardings, optimizer, pre.steps, seed, pre.z_loss, pre.label_smoothing
     )
@@ -244,6 +244,7 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
             s.run_dir / "checkpoints",
             flops,
             on_checkpoint=lambda partial: s.attempts.update(pretrain=partial),
+            on_budget=_budget_recorder(s, flops),
         )
     finally:
         _close(stream)
@@ -251,8 +252,11 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
     return outcome, trainer.params
 
 
-def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
-    """FinetuneOutcome of every task, resuming from run_dir/checkpoints/finetune/."""
+def _finetune(
+    s: _Setup, params: Any, ft_optimizer: Any, tasks: dict, on_checkpoint: Callable[[Any], None] | None = None
+) -> Any:
+    """FinetuneOutcome of every task, resuming from run_dir/checkpoints/finetune/. on_checkpoint(partial):
+    None records the timing so far in s.attempts."""
     from t5explore.train.finetune import finetune
     from t5explore.train.trainer import Trainer
 
@@ -271,8 +275,87 @@ def _finetune(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> Any:
         s.writer,
         s.run_dir,
         s.experiment.seed,
-        on_checkpoint=lambda partial: s.attempts.update(finetune=partial),
+        on_checkpoint=on_checkpoint or (lambda partial: s.attempts.update(finetune=partial)),
     )
+
+
+def pretrain_flops_per_token(s: _Setup) -> float:
+    """Training FLOPs per input token (batch x inputs_length) of the batches pre-training runs: the model's count
+    at the widths the objective's batches have (lm's encoder is 1 token wide)."""
+    pre = s.pre
+    plan = pre.objective.plan(pre.inputs_length)
+    return s.model.flops_per_token(plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
+
+
+def _budget_recorder(s: _Setup, flops: float) -> Any:
+    """pretrain()'s on_budget (train/budgets.py): a budget's wall_s adds the pre-training seconds of earlier
+    attempts (each counted up to its last checkpoint, as `timing` counts them) to this attempt's."""
+    from t5explore.train import budgets
+
+    earlier = sum(float(e.get("pretrain_s") or 0.0) for e in s.attempts.entries[:-1])
+    return budgets.Recorder(s.run_dir, s.pre, flops, earlier, primary=is_primary())
+
+
+def _finetune_budgets(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> tuple[Any, dict[int, Any]]:
+    """(the final params' FinetuneOutcome, {budget step: its FinetuneOutcome}): every budget of
+    Pretrain.eval_at_steps fine-tuned from its kept params into run_dir/budgets/<step>/ (resuming there, a
+    finished one read back), then the final params as always. The timing and token counts of the returned
+    outcome, and the attempt's, sum all of them; its scores are the final params'."""
+    from t5explore.train import budgets
+
+    if not tasks:
+        return None, {}
+    done: Any = None  # the budgets fine-tuned so far, summed
+
+    def on_checkpoint(partial: Any) -> None:
+        s.attempts.update(finetune=budgets.add_timing(done, partial))
+
+    outs = {}
+    for step in s.pre.eval_at_steps if s.pre.steps else ():
+        where = budgets.finetune_dir(s.run_dir, step)
+        writer = (
+            budgets.BudgetWriter(where, step)
+            if is_primary()
+            else budgets.BudgetWriter(where / f".process_{process_index()}", step, tensorboard=False)
+        )
+        try:
+            kept = budgets.restore_params(s.run_dir, step, params)
+            at = dataclasses.replace(s, run_dir=where, writer=writer)
+            outs[step] = _finetune(at, kept, ft_optimizer, tasks, on_checkpoint)
+        finally:
+            writer.close()
+        done = budgets.add_timing(done, outs[step])
+    return budgets.add_timing(done, _finetune(s, params, ft_optimizer, tasks, on_checkpoint)), outs
+
+
+def _budgets_field(s: _Setup, outcome: Any, ft_out: Any, outs: dict[int, Any]) -> dict:
+    """result.json's `budgets`, one entry per Pretrain.budget_steps(), as {"budgets": [...]}; {} without
+    pre-training (the key is then absent: budget 0)."""
+    from t5explore.train import budgets
+
+    entries = []
+    for step in s.pre.budget_steps():
+        record = budgets.read_record(s.run_dir, step)
+        if record is None and step == s.pre.steps:  # pre-trained before budgets were recorded
+            wall_s = s.attempts.totals()["pretrain_s"]
+            record = budgets.fallback_record(s.pre, outcome, pretrain_flops_per_token(s), wall_s)
+        if record is None:
+            raise FileNotFoundError(
+                f"no record of budget {step} in {budgets.checkpoint_dir(s.run_dir, step)}: pre-training passed step "
+                f"{step} without it (was Pretrain.eval_at_steps changed?); use a new run_dir"
+            )
+        entries.append(budgets.entry(record, ft_out if step == s.pre.steps else outs.get(step), benchmarks_of))
+    return {"budgets": entries} if entries else {}
+
+
+def benchmarks_of(downstream: dict) -> dict:
+    """result.json's `benchmarks` ({best, last}: benchmark score -> score) of a `downstream` dict."""
+    from t5explore.data.tasks import benchmark_scores
+
+    return {
+        which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
+        for which in ("best", "last")
+    }
 
 
 def result_dict(
@@ -288,7 +371,7 @@ def result_dict(
     hygiene: dict | None = None,
 ) -> dict:
     """result.json of a finished run: a RunResult (t5explore/results_schema.py) as its JSON object."""
-    from t5explore.data.tasks import benchmark_scores, registry_info
+    from t5explore.data.tasks import registry_info
     from t5explore.model.registry import result_fields as fields
 
     downstream = ft_out.downstream if ft_out else {}
@@ -300,10 +383,7 @@ def result_dict(
         objective=getattr(pre.objective, "name", None) if pre.steps else None,
         pretrain=outcome.summary(),
         downstream=downstream,
-        benchmarks={
-            which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
-            for which in ("best", "last")
-        },
+        benchmarks=benchmarks_of(downstream),
         bootstrap=ft_out.bootstrap if ft_out else None,  # intervals over evaluation examples
         timing=attempts.totals(),  # summed over attempts
         attempts=attempts.entries,
