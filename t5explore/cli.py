@@ -33,8 +33,9 @@ COMMAND_MODULES = (
 )
 # Subcommands that compile, and so run with the persistent JAX compilation cache (t5explore/compile_cache.py).
 COMPILING_COMMANDS = ("train", "sweep")
-# Subcommands that parse gin; the others read a results directory and ignore gin flags.
-GIN_COMMANDS = ("train", "sweep", "build-store")
+# Subcommands that parse gin (status only the sweep file its --sweep_file names, never one from a results
+# directory); the others read a results directory and ignore gin flags.
+GIN_COMMANDS = ("train", "sweep", "build-store", "status")
 VERBOSE_FLAG = "--verbose"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
 

@@ -135,22 +135,42 @@ def test_changed_config_of_a_run_without_progress_just_runs(tmp_path, sweep_cli)
     assert starts(run) == [0, 0] and (run / "result.json").exists()
 
 
-def test_status_shows_stale_runs_against_the_sweep_file_as_it_is_now(tmp_path, sweep_cli):
+def test_status_shows_stale_runs_against_the_sweep_file_the_user_names(tmp_path, sweep_cli, capsys):
+    """Status never parses the sweep file sweep.json names (a results directory is data); given one on the
+    command line, with the sweep's gin flags, it names the changed bindings."""
     res = tmp_path / "results"
     sweep = write_sweep(tmp_path)
     assert sweep_cli(["sweep", sweep, f"--results_dir={res}", "--gin.Optimizer.warmup_steps=5"]) == 0
     out = io.StringIO()
     print_status(res / "fake_sweep", out)
-    assert "4 runs: 4 done, 0 running, 0 failed, 0 pending, 0 stale" in out.getvalue()
+    assert "4 runs: 4 done, 0 running, 0 failed, 0 pending, 0 stale, 0 corrupt" in out.getvalue()
 
     write_sweep(tmp_path, alpha_steps="3")
     out = io.StringIO()
     assert print_status(res / "fake_sweep", out) == 0
-    text = out.getvalue()
+    assert "4 runs: 4 done, 0 running, 0 failed, 0 pending, 0 stale" in out.getvalue()  # no file named: not read
+    capsys.readouterr()
+    assert sweep_cli(["status", str(res), f"--sweep_file={sweep}", "--gin.Optimizer.warmup_steps=5"]) == 0
+    text = capsys.readouterr().out
     assert "4 runs: 2 done, 0 running, 0 failed, 0 pending, 2 stale" in text  # the override still applies
     line = next(ln for ln in text.splitlines() if "alpha__seed_1" in ln)
     assert "stale" in line and "Pretrain.steps: 1 -> 3" in line
     assert "--rerun_changed" in text
+
+
+def test_status_shows_runs_stale_against_the_fingerprints_the_last_sweep_recorded(tmp_path, sweep_cli):
+    """A sweep re-run under a changed config for one run leaves the other changed run stale; status sees it from
+    the fingerprints sweep.json and the run directory recorded, without any sweep file."""
+    res = tmp_path / "results"
+    assert sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}"]) == 0
+    sweep = write_sweep(tmp_path, alpha_steps="3")
+    assert sweep_cli(["sweep", sweep, f"--results_dir={res}", "--rerun_changed", "--only=alpha__seed_0"]) == 0
+    out = io.StringIO()
+    assert print_status(res / "fake_sweep", out) == 0
+    text = out.getvalue()
+    assert "4 runs: 3 done, 0 running, 0 failed, 0 pending, 1 stale" in text
+    line = next(ln for ln in text.splitlines() if "alpha__seed_1" in ln)
+    assert "stale" in line and "the last `t5explore sweep` of this directory" in line and "--sweep_file" in line
 
 
 def test_train_refuses_a_run_dir_made_under_another_config(tmp_path, sweep_cli, capsys):

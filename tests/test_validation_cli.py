@@ -85,7 +85,7 @@ def test_help_imports_nothing_heavy():
     [
         ("train", "One run: parse gin, pretrain", "--gin.SCOPE.PARAM=VALUE"),
         ("sweep", "Run every run of a sweep gin file", "--gin.SCOPE.PARAM=VALUE"),
-        ("status", "show done/running/failed/pending runs", "gin flags: none (`t5explore status` ignores them)"),
+        ("status", "show done/running/failed/pending runs", "--gin.SCOPE.PARAM=VALUE"),  # with --sweep_file
         ("table", "Aggregate seeds per variant", "gin flags: none (`t5explore table` ignores them)"),
         ("plot", "Loss curves, score bars", "gin flags: none (`t5explore plot` ignores them)"),
     ],

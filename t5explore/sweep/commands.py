@@ -77,6 +77,12 @@ def add_commands(subparsers) -> None:
         default=claim.DEFAULT_STALE_AFTER_S,
         help="seconds without heartbeat after which a claim counts as dead",
     )
+    s.add_argument(
+        "--sweep_file",
+        default=None,
+        help="the sweep gin file (with the sweep's gin flags) to check the runs against, naming the bindings "
+        "that changed; without it, status reads only the records in DIR (it never parses gin from DIR)",
+    )
     s.set_defaults(func=_status)
 
 
@@ -105,4 +111,4 @@ def _sweep(args, gin_files, gin_bindings) -> int:
 def _status(args, gin_files, gin_bindings) -> int:
     from t5explore.sweep.status import print_status
 
-    return print_status(args.dir, sys.stdout, args.stale_after)
+    return print_status(args.dir, sys.stdout, args.stale_after, args.sweep_file, gin_files, gin_bindings)

@@ -8,7 +8,8 @@
     <results_dir>/<sweep>/.stale/<run>.<UTC time>/   a run made under an older config, kept aside
     <results_dir>/.by_fingerprint/    which run computed which config (sharing.py)
 
-A run is `done` when result.json exists (written atomically, last), `running` while a live CLAIM exists,
+A run is `done` when a readable result.json exists (written atomically, last), `corrupt` when its result.json
+does not parse (a truncated copy; the next sweep runs it again), `running` while a live CLAIM exists,
 `failed` when FAILED (its traceback) exists, and `pending` otherwise — including an interrupted run whose
 owner died, which the next worker resumes from its checkpoints. `status` also calls a run `stale` when it
 holds progress made under a config other than the one its sweep file now gives (fingerprint.py).
@@ -32,7 +33,8 @@ SWEEP_FILE = "sweep.json"
 TABLE_FILE = "table.md"
 CACHE_DIR = ".cache"
 STALE_DIR = ".stale"
-STATES = ("done", "running", "failed", "pending", "stale")
+CORRUPT_RESULT_FILE = "result.corrupt.json"  # an unreadable result.json, kept when its run runs again
+STATES = ("done", "running", "failed", "pending", "stale", "corrupt")
 # Moved/deleted first and last, so that an interrupted set_aside never leaves a result.json behind
 # without its fingerprint (which would read as a finished run of unknown config).
 _FIRST, _LAST = (RESULT_FILE,), ("fingerprint.json",)
@@ -62,11 +64,25 @@ class RunState:
     detail: str = ""
 
 
+def result_problem(path: Path) -> str | None:
+    """Why the run's result.json is no result (it does not parse as a JSON object), or None."""
+    try:
+        data = io_utils.read_json(path / RESULT_FILE)
+    except (OSError, ValueError) as e:
+        return f"result.json is unreadable ({type(e).__name__}: {str(e)[:80]})"
+    return None if isinstance(data, dict) else "result.json is not a JSON object"
+
+
 def run_state(path: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> RunState:
-    if (path / RESULT_FILE).exists():
-        return RunState(path.name, "done")
     info = claim.read_claim(path)
-    if info is not None and not claim.is_stale(info, stale_after):
+    live = info is not None and not claim.is_stale(info, stale_after)
+    if (path / RESULT_FILE).exists():
+        problem = result_problem(path)
+        if problem is None:
+            return RunState(path.name, "done")
+        if not live:
+            return RunState(path.name, "corrupt", f"{problem}: {path / RESULT_FILE}; `t5explore sweep` runs it again")
+    if live and info is not None:
         since = time.time() - info.start_time if info.start_time else 0.0
         return RunState(path.name, "running", f"{info.host}:{info.pid}, {since:.0f}s, heartbeat {info.age():.0f}s ago")
     if (path / FAILED_FILE).exists():

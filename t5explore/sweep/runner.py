@@ -10,12 +10,19 @@ The executor is injectable: `executor(run_dir, gin_files, bindings, metadata) ->
 `T5EXPLORE_SWEEP_EXECUTOR=module:function` (or `path/to/file.py:function`) swaps it, which is how tests
 drive a real `t5explore sweep` subprocess with a cheap fake.
 
-Stale state is never mixed with a new config: before anything executes, every selected run's config is
-fingerprinted (fingerprint.py) and compared with what its directory recorded. A finished or checkpointed run
-made under another config stops the sweep with one ConfigError naming the changed bindings, unless
-`on_changed` says what to do: 'rerun' moves the old run to `<sweep>/.stale/`, 'force' deletes it. A run
+Stale state is never mixed with a new config: before anything executes, every run of the sweep (not only the
+selected ones) is fingerprinted (fingerprint.py, numerics version included) and compared with what its
+directory recorded. A finished or checkpointed run made under another config stops the sweep with one
+ConfigError naming the changed bindings, unless `on_changed` says what to do: 'rerun' moves the old run to
+`<sweep>/.stale/`, 'force' deletes it. Two sweeps of different configs started together in one directory are
+caught too: each run, once claimed and its fingerprint recorded, checks the directory again before it starts
+(a run that another worker holds under another config stops the sweep, whatever `on_changed` says). A run
 whose config an earlier run in the same results directory already computed is copied, not trained
-(sharing.py).
+(sharing.py). A run whose result.json does not parse (a truncated file) is not done: it runs again, from its
+checkpoints, and the unreadable file is kept beside it as result.corrupt.json.
+
+sweep.json records the expanded grid as data for `status` and the report: run names, rows, each run's
+fingerprint, and paths relative to the results directory (so that a copied directory reads the same).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from t5explore.errors import one_line
 from t5explore.sweep import claim, fingerprint, rundir, sharing, stale
 from t5explore.sweep.fingerprint import Fingerprint
 from t5explore.sweep.grid import RunSpec, SweepSpec, load_sweep
+from t5explore.sweep.progress import Progress
 
 EXECUTOR_ENV = "T5EXPLORE_SWEEP_EXECUTOR"
 CACHE_ENV = "T5EXPLORE_CACHE"
@@ -122,6 +130,7 @@ class RunContext:
     progress: Progress
     on_changed: str | None = None  # one of ON_CHANGED
     on_start: Callable[[Path], None] | None = None  # called under the claim before a run starts (launch.json)
+    expected: dict[str, Fingerprint] | None = None  # every run's fingerprint, to recheck the directory (run_one)
 
 
 @contextlib.contextmanager
@@ -166,19 +175,20 @@ def run_sweep(
     sdir = rundir.sweep_dir(results_dir, spec.name)
     outcome = SweepOutcome(spec, sdir, selected)
     run = resolve_executor(executor)  # first: an executor module may register gin configurables
-    prints = stale.fingerprints(selected)  # every run's gin parsed and type-checked, --dry_run included
+    prints = stale.fingerprints(spec.runs)  # every run's gin parsed and type-checked, --dry_run included
     if dry_run:
         print_dry_run(spec, selected, out)
         return outcome
     if not selected:
         print(f"sweep {spec.name}: no run matches --only={only} --shard={shard}", file=out)
         return outcome
-    changed = stale.changed_runs(sdir, selected, prints)
+    changed = stale.changed_runs(sdir, spec.runs, prints)  # every run: the directory must hold one config
     if changed and on_changed is None:
         raise ConfigError(stale.changed_message(spec.name, sdir, changed))
     sdir.mkdir(parents=True, exist_ok=True)
-    io_utils.atomic_write_json(sdir / rundir.SWEEP_FILE, sweep_json(spec, overrides, gin_files))
+    io_utils.atomic_write_json(sdir / rundir.SWEEP_FILE, sweep_json(spec, overrides, gin_files, results_dir, prints))
     ctx = RunContext(spec.name, Path(results_dir), run, stale_after, Progress(len(selected), out), on_changed)
+    ctx.expected = prints
     if launcher is not None:  # claims, resumes and failure records stay in run_one and the run directories
         outcome.states.update(launcher(selected, prints, ctx, executor or os.environ.get(EXECUTOR_ENV)))
         if "submitted" in outcome.states.values():
@@ -192,23 +202,36 @@ def run_sweep(
     return outcome
 
 
-def sweep_json(spec: SweepSpec, overrides: Sequence[str] = (), gin_files: Sequence[str] = ()) -> dict[str, Any]:
-    """sweep.json: the report reads `baseline` as the ★ row's display name (what result.json calls variant).
+def sweep_json(
+    spec: SweepSpec,
+    overrides: Sequence[str] = (),
+    gin_files: Sequence[str] = (),
+    results_dir: str | os.PathLike = ".",
+    prints: dict[str, Fingerprint] | None = None,
+) -> dict[str, Any]:
+    """sweep.json, data for `status` and the report: the report reads `baseline` as the ★ row's display name
+    (what result.json calls variant); `status` reads the run names and each run's `fingerprint`.
 
-    `invocation` (the command line's gin files and bindings) lets `t5explore status` re-expand the sweep file
-    and show runs that are stale against it."""
+    Paths are relative to the results directory; `invocation` (the command line's gin files and bindings)
+    is a record for people: nothing parses the gin files sweep.json names."""
     d = spec.to_json()
-    d["invocation"] = {"gin_files": [_absolute(f) for f in gin_files], "overrides": list(overrides)}
+    d["sweep_file"] = _relative(spec.sweep_file, results_dir)
+    for run in d["runs"]:
+        run["gin_files"] = [_relative(f, results_dir) for f in run["gin_files"]]
+        if prints and run["run"] in prints:
+            run["fingerprint"] = prints[run["run"]].digest
+    d["invocation"] = {"gin_files": [_relative(f, results_dir) for f in gin_files], "overrides": list(overrides)}
     star = next((r for r in spec.runs if r.baseline), None)
     d["baseline_name"] = spec.baseline
     d["baseline"] = star.variant if star else None
     return d
 
 
-def _absolute(gin_file: str) -> str:
+def _relative(gin_file: str, results_dir: str | os.PathLike) -> str:
+    """A gin file's path relative to the results directory (as given when it does not resolve)."""
     try:
-        return os.path.abspath(config.resolve_gin_file(gin_file))
-    except ConfigError:
+        return os.path.relpath(os.path.abspath(config.resolve_gin_file(gin_file)), os.path.abspath(results_dir))
+    except (ConfigError, ValueError):
         return gin_file
 
 
@@ -227,8 +250,10 @@ def run_one(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
         if _finished(path, fp):  # finished by another worker between the check and the claim
             ctx.progress.skipped(r.name, "done")
             return "done"
+        _set_aside_corrupt(r, path, ctx)
         rundir.clear_failed(path)
         fingerprint.write(path, fp)
+        _recheck_directory(r, path, ctx)
         if ctx.on_start is not None:
             ctx.on_start(path)
         source = sharing.find_source(ctx.results_dir, fp, exclude=path)
@@ -238,11 +263,39 @@ def run_one(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
 
 
 def _finished(path: Path, fp: Fingerprint) -> bool:
-    """result.json, recorded under this config (or before fingerprints existed, when nobody can tell)."""
-    if not (path / rundir.RESULT_FILE).exists():
+    """A readable result.json, recorded under this config (or before fingerprints existed, when nobody can
+    tell). A truncated one is no result: the run runs again."""
+    if not (path / rundir.RESULT_FILE).exists() or rundir.result_problem(path):
         return False
     recorded = fingerprint.read(path)
     return recorded is None or recorded.digest == fp.digest
+
+
+def _set_aside_corrupt(r: RunSpec, path: Path, ctx: RunContext) -> None:
+    """Under the claim: an unreadable result.json is kept as result.corrupt.json and the run goes on from its
+    checkpoints (its executor resumes them)."""
+    problem = rundir.result_problem(path) if (path / rundir.RESULT_FILE).exists() else None
+    if problem:
+        os.replace(path / rundir.RESULT_FILE, path / rundir.CORRUPT_RESULT_FILE)
+        ctx.progress.note(f"{r.name}: {problem} (kept as {rundir.CORRUPT_RESULT_FILE}); running it again")
+
+
+def _recheck_directory(r: RunSpec, path: Path, ctx: RunContext) -> None:
+    """Under the claim, our fingerprint recorded: one last look at every run of the directory before this one
+    starts. Two sweeps of different configs started together each passed the up-front check; whichever looks
+    last sees the other's recorded fingerprint and stops here, before training."""
+    if ctx.expected is None:  # a remote task: its driver checked the directory up front
+        return
+    live, changed = stale.conflicts(path.parent, ctx.expected, exclude=r.name, stale_after=ctx.stale_after)
+    if live:
+        name, changes = live[0]
+        raise ConfigError(
+            f"run {name} of sweep {ctx.sweep_name} is being run right now under a different config "
+            f"({fingerprint.describe(changes)}): another sweep with other bindings uses {path.parent}; "
+            "wait for it to end or stop it, then run this sweep again (or use another --results_dir)"
+        )
+    if changed and ctx.on_changed is None:
+        raise ConfigError(stale.changed_message(ctx.sweep_name, path.parent, changed))
 
 
 def _make_room(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> None:
@@ -334,66 +387,3 @@ def write_table(sdir: Path, out: TextIO) -> str | None:
     io_utils.atomic_write_text(sdir / rundir.TABLE_FILE, table + "\n")
     print(f"\n{table}\n(saved to {sdir / rundir.TABLE_FILE})", file=out)
     return table
-
-
-class Progress:
-    """Overall progress: runs finished / total, elapsed time, ETA from the runs this worker executed."""
-
-    def __init__(self, total: int, out: TextIO):
-        self.total, self.out, self.t0 = total, out, time.time()
-        self.finished = 0
-        self.durations: list[float] = []
-
-    def _line(self, text: str) -> None:
-        elapsed = time.time() - self.t0
-        left = self.total - self.finished
-        eta = f"{_hms(left * sum(self.durations) / len(self.durations))}" if self.durations and left else "?"
-        if not left:
-            eta = "0s"
-        print(
-            f"[sweep {self.finished}/{self.total} | elapsed {_hms(elapsed)} | ETA {eta}] {text}",
-            file=self.out,
-            flush=True,
-        )
-
-    def skipped(self, name: str, why: str) -> None:
-        self.finished += 1
-        self._line(f"{name}: {why}, skipped")
-
-    def shared(self, name: str, source: str) -> None:
-        self.finished += 1
-        self._line(f"{name}: shared from {source} (same config), not trained")
-
-    def note(self, text: str) -> None:
-        self._line(text)
-
-    def start(self, r: RunSpec, resumed: bool) -> None:
-        self._line(f"{'resuming' if resumed else 'starting'} {r.name} [{r.variant}]")
-
-    def ended(self, name: str, state: str, elapsed: float, why: str = "") -> None:
-        self.finished += 1
-        self.durations.append(elapsed)
-        self._line(f"{name}: {'FAILED: ' + why if state == 'failed' else 'done'} in {_hms(elapsed)}")
-
-    def finish(self, outcome: SweepOutcome) -> None:
-        counts = {s: list(outcome.states.values()).count(s) for s in ("ran", "shared", "done", "failed", "busy")}
-        shared = f", {counts['shared']} shared from identical runs" if counts["shared"] else ""
-        print(
-            f"sweep {outcome.sweep.name}: {counts['ran']} ran, {counts['done']} already done, "
-            f"{counts['failed']} failed, {counts['busy']} running elsewhere{shared}; "
-            f"wall {_hms(time.time() - self.t0)}",
-            file=self.out,
-            flush=True,
-        )
-        for name in outcome.failed:
-            path = outcome.sweep_dir / name
-            print(f"  FAILED {name}: {rundir.failure_reason(path)} (see {path / rundir.FAILED_FILE})", file=self.out)
-
-
-def _hms(seconds: float) -> str:
-    s = round(seconds)
-    return (
-        f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
-        if s >= 3600
-        else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
-    )

@@ -59,8 +59,8 @@ def find_source(
         return None
     if exclude is not None and source.resolve() == Path(exclude).resolve():
         return None
-    if not (source / rundir.RESULT_FILE).is_file():
-        return None
+    if not (source / rundir.RESULT_FILE).is_file() or rundir.result_problem(source):
+        return None  # not complete, or its result.json is damaged (it will run again)
     recorded = fingerprint.read(source)
     if recorded is None or recorded.digest != fp.digest:
         return None  # moved aside, or re-run under another config since it was indexed

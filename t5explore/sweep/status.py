@@ -1,11 +1,18 @@
 """`t5explore status DIR`: what every run of one sweep (or of every sweep under DIR) is doing.
 
-Runs listed in sweep.json but without a directory yet are shown as pending, so the counts cover the whole
-sweep even before (or while) workers on other machines start their shards.
+A results directory is data: status reads JSON and text files only (sweep.json, fingerprint.json, CLAIM,
+FAILED, metrics.jsonl, config.gin as text) and never parses gin, imports a module or unpickles anything that
+came from it; a copied or downloaded directory cannot run code. The runs a sweep should have are the names in
+sweep.json's `runs` list (written by the runner as data); runs listed there but without a directory yet are
+shown as pending, so the counts cover the whole sweep even before (or while) workers on other machines start
+their shards.
 
-A run is shown `stale` when it holds a result or checkpoints made under a config other than the one its sweep
-file now gives: status re-expands the sweep file named in sweep.json with the gin files and overrides of the
-last `t5explore sweep` call (stale.py). `t5explore sweep` refuses such runs until told --rerun_changed/--force.
+A run is shown `stale` when it holds a result or checkpoints that `t5explore sweep` would refuse: made by code
+of another numerics version (t5explore/numerics.py), or under a config other than the one the last sweep of
+the directory recorded for it in sweep.json. Given `--sweep_file FILE` (and gin flags), status expands that
+file, which the user named, and names the changed bindings of every stale run (stale.py).
+
+A run whose result.json does not parse (a truncated file) is shown `corrupt`; `t5explore sweep` reruns it.
 
 A run that is running, pending after an interruption, or failed also says how far it got, from the steps in its
 metrics.jsonl and the totals in its config.gin: `pretrain 4/6`, `finetune task 2/3 glue_rte step 200/500` or
@@ -18,12 +25,13 @@ import ast
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from t5explore.io_utils import read_json
 from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
 from t5explore.sweep import claim, rundir, stale
+from t5explore.sweep.grid import SweepSpec, load_sweep
 from t5explore.sweep.launch import task as launch_task
 from t5explore.train.writers import METRICS_FILE, read_metrics
 
@@ -37,10 +45,7 @@ def sweep_states(
     """One RunState per run: planned runs in sweep order, then any other run directory found.
 
     `changed` ({run: changed bindings}, from stale.py) turns a run that is not running into `stale`."""
-    planned: list[str] = []
-    path = sweep_dir / rundir.SWEEP_FILE
-    if path.exists():
-        planned = [r["run"] for r in read_json(path).get("runs", [])]
+    planned = stale.planned_runs(sweep_dir)
     found = sorted(d.name for d in subdirs(sweep_dir) if is_run_dir(d))
     names = planned + [n for n in found if n not in planned]
     subs = launch_task.submissions(sweep_dir)  # read once per sweep
@@ -118,7 +123,16 @@ def _operative_config(path: Path) -> dict[str, Any]:
     return out
 
 
-def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> int:
+def print_status(
+    root: str | os.PathLike,
+    out: TextIO,
+    stale_after: float = claim.DEFAULT_STALE_AFTER_S,
+    sweep_file: str | None = None,
+    gin_files: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+) -> int:
+    """Print every sweep's runs. `sweep_file` (with the command line's gin files and overrides): the sweep file
+    the user names, expanded to say which bindings of a stale run changed; nothing from DIR is ever parsed."""
     root = Path(root)
     if not root.is_dir():
         print(f"t5explore status: no such directory: {root}", file=sys.stderr)
@@ -127,8 +141,9 @@ def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = clai
     if not sweeps:
         print(f"t5explore status: no sweeps under {root}", file=sys.stderr)
         return 2
+    spec: SweepSpec | None = load_sweep(sweep_file, overrides, gin_files) if sweep_file else None
     for sdir in sweeps:
-        changed, problem = stale.stale_in_sweep_dir(sdir)
+        changed = stale.stale_in_sweep_dir(sdir, spec if spec is not None and spec.name == sdir.name else None)
         states = sweep_states(sdir, stale_after, changed)
         width = max([len(s.name) for s in states] + [3])
         print(f"sweep {sdir.name} ({sdir})", file=out)
@@ -143,7 +158,7 @@ def print_status(root: str | os.PathLike, out: TextIO, stale_after: float = clai
                 "(keeps them in .stale/) or --force (deletes them)",
                 file=out,
             )
-        if problem:
-            print(f"  ({problem})", file=out)
+        if any(s.state == "corrupt" for s in states):
+            print("  corrupt runs (an unreadable result.json) are run again by the next `t5explore sweep`", file=out)
         print(file=out)
     return 0
