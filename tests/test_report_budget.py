@@ -137,7 +137,7 @@ def test_matched_runs_are_ordinary_rows_and_interpolated_seeds_are_recorded(swee
 
 
 def test_budget_table_marks_interpolated_cells_and_says_where_it_is(sweep_dir):
-    table, _ = budget_table(load_results(sweep_dir), SWEEP, "steps", 200)
+    table, _, _ = budget_table(load_results(sweep_dir), SWEEP, "steps", 200)
     text = to_markdown(table)
     assert table.title == f"{SWEEP} at steps = 200"
     rows = {r[0]: r for r in table.rows}
@@ -288,3 +288,35 @@ def load_results_for_names(variants, baseline):
     runs = pd.DataFrame({"sweep": "x", "run": variants, "variant": variants, "seed": 0, "baseline": False})
     empty = pd.DataFrame(columns=["sweep", "run", "variant", "run_dir", "reason"])
     return Results(runs, empty, empty, {"x": SweepInfo("x", list(variants), baseline)})
+
+
+def test_csv_files_carry_the_numbers(sweep_dir, tmp_path):
+    import pandas as pd
+
+    from t5explore.report.budget_tables import write_budget_tables
+
+    _, paths = write_budget_tables(load_results(sweep_dir), tmp_path, ["csv"], "steps", 200, along=True)
+    at, cross, tau = (pd.read_csv(p) for p in paths)
+    assert at.set_index("variant")["interpolated seeds"].to_dict() == {STAR: 0, PLM: 0, DES: 3, NPT: 0}
+    assert at.set_index("variant").loc[DES, "stdlib acc"] == pytest.approx(star_score(200, 1) + 9.75)
+    plm = cross[cross["variant"] == PLM]
+    assert list(plm["steps"]) == [100, 200, 400, 800] and list(plm["delta"].round(6)[:3]) == [11, 3, -5]
+    assert plm["delta"].isna().iloc[3] and list(tau["n"]) == [4, 4, 4, 3]
+
+
+def test_a_total_dependent_schedule_is_labelled_in_every_table_and_plot(sweep_dir, tmp_path):
+    import json
+
+    from t5explore.report.aggregate import summarize
+    from t5explore.report.budget_tables import write_budget_tables
+
+    path = sweep_dir / "deshuffling__seed_1" / "result.json"
+    data = json.loads(path.read_text())
+    for entry in data["budgets"][:-1]:  # the final step is a run of its own length
+        entry["schedule_depends_on_total"] = True
+    atomic_write_json(path, data)
+    results = load_results(sweep_dir)
+    text, _ = write_budget_tables(results, tmp_path, ["md"], "steps", 200, along=True)
+    assert text.count(f"Schedule depends on the total: {DES} evaluated budgets") == 3  # at 200, crossovers, τ
+    fig = budget_figure(results, SWEEP, summarize(results, SWEEP), measures=("steps",))
+    assert f"schedule depends on the total steps for {DES}" in fig._suptitle.get_text().replace("\n", " ")

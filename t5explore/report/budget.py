@@ -90,6 +90,32 @@ def has_budgets(runs: pd.DataFrame) -> bool:
     return BUDGETS in runs.columns and any(isinstance(b, list) and b for b in runs[BUDGETS])
 
 
+def total_dependent_rows(results: Results, sweep: str) -> list[str]:
+    """The rows some of whose budgets were evaluated on a schedule that depends on the total step count
+    (result.json `budgets[i].schedule_depends_on_total`, set only under Pretrain.allow_total_dependent_budgets):
+    their step-k checkpoint is not what a k-step run ends with, and every budget table and plot says so."""
+    runs = results.for_sweep(sweep).runs
+    if BUDGETS not in runs.columns:
+        return []
+    flagged = [
+        v
+        for v, budgets in zip(runs["variant"], runs[BUDGETS])
+        if isinstance(budgets, list)
+        and any(isinstance(b, dict) and b.get("schedule_depends_on_total") for b in budgets)
+    ]
+    return list(dict.fromkeys(flagged))
+
+
+def total_dependent_note(rows: list[str]) -> str | None:
+    if not rows:
+        return None
+    return (
+        f"Schedule depends on the total: {', '.join(rows)} evaluated budgets on a learning-rate schedule that "
+        "decays to the run's last step (Pretrain.allow_total_dependent_budgets), so a checkpoint at step k is not "
+        "what a k-step run ends with: their scores at earlier budgets are not those of a shorter run."
+    )
+
+
 def run_points(row: Mapping[str, Any], measure: str) -> list[Point] | None:
     """A run's evaluated budgets, ascending in `measure`; None for a run with no budget axis (not pre-trained).
     A malformed entry is an error naming the file and the field."""

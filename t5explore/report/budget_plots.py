@@ -29,6 +29,7 @@ from t5explore.report.budget import (
     paper_rows,
     read_at,
     run_points,
+    total_dependent_rows,
 )
 from t5explore.report.budget_tables import tau_by_budget
 from t5explore.report.paper import paper_columns
@@ -118,7 +119,7 @@ def budget_figure(results: Results, sweep: str, summary: Summary, measures=PLOTT
     fit_suptitle(
         fig,
         f"{sweep}: {col.label} ({summary.which} checkpoint) against pre-training budget; line = mean over seeds, "
-        "band = 95% CI over seeds (Student t)",
+        "band = 95% CI over seeds (Student t)" + _warning(results, sweep),
     )
     fig.tight_layout(rect=(0.0, 0.0, 1.0 - 2.4 / fig.get_figwidth() if order else 1.0, 0.93))
     return fig
@@ -170,9 +171,19 @@ def tau_figure(results: Results, sweep: str, which: str = "best", measures=PLOTT
         ax.set_title(f"{t0.column.label}: τ vs. {MEASURES[measure][0]}", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="lower right")
-    fit_suptitle(fig, f"{sweep}: rank agreement with the paper by budget (bars: 95% bootstrap CI over seeds)")
+    fit_suptitle(
+        fig,
+        f"{sweep}: rank agreement with the paper by budget (bars: 95% bootstrap CI over seeds)"
+        + _warning(results, sweep),
+    )
     fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.92))
     return fig
+
+
+def _warning(results: Results, sweep: str) -> str:
+    """The label a plot carries when some row's budgets were evaluated on a total-dependent schedule."""
+    rows = total_dependent_rows(results, sweep)
+    return f". WARNING: schedule depends on the total steps for {', '.join(rows)}" if rows else ""
 
 
 def _log_x(ax, measure: str) -> None:

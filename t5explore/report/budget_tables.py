@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from t5explore.io_utils import atomic_write_text
 from t5explore.report.aggregate import TIE, Summary
 from t5explore.report.budget import (
@@ -29,6 +31,8 @@ from t5explore.report.budget import (
     matched_summary,
     star_grid,
     tau_at,
+    total_dependent_note,
+    total_dependent_rows,
 )
 from t5explore.report.results import ReportError, Results
 from t5explore.report.stats import Interval
@@ -41,7 +45,7 @@ NO_INTERVAL = "n/a"
 
 def budget_table(
     results: Results, sweep: str, measure: str, at: float, which: str = "best", paper_column: str | None = None
-) -> tuple[TextTable, Matched]:
+) -> tuple[TextTable, Matched, Summary]:
     """The sweep's table at one matched budget; extrapolation is refused (ReportError naming the row)."""
     matched = matched_results(results, sweep, measure, at)
     summary = matched_summary(matched, which)
@@ -55,7 +59,7 @@ def budget_table(
     tau = tau_at(summary, results.sweeps[sweep], paper_column)
     if tau is not None:
         table.notes.append(_tau_line(tau))
-    return table, matched
+    return table, matched, summary
 
 
 def _unbudgeted_line(variants: list[str]) -> str:
@@ -123,9 +127,12 @@ def crossovers(results: Results, sweep: str, measure: str, which: str = "best") 
     return out
 
 
-def crossover_table(results: Results, sweep: str, measure: str, which: str = "best") -> TextTable:
-    """Per row: the budget ranges where Δ vs. ★ is resolved ▲, resolved ▼ or tied, and where Δ crosses 0."""
-    steps = crossovers(results, sweep, measure, which)
+def crossover_table(
+    results: Results, sweep: str, measure: str, which: str = "best", steps: dict[str, list[Step]] | None = None
+) -> TextTable:
+    """Per row: the budget ranges where Δ vs. ★ is resolved ▲, resolved ▼ or tied, and where Δ crosses 0
+    (`steps`: crossovers() already computed)."""
+    steps = crossovers(results, sweep, measure, which) if steps is None else steps
     name = MEASURES[measure][0]
     header = ["Variant", f"▲ better than {STAR}", f"▼ worse than {STAR}", f"{TIE} tied", "Δ = 0 at", "Δ first → last"]
     rows, unresolved = [], []
@@ -256,42 +263,78 @@ def write_budget_tables(
     which: str = "best",
     paper_column: str | None = None,
 ) -> tuple[str, list[Path]]:
-    """(Markdown to print, files written): per sweep, the table at `at` and/or (along) crossovers and τ."""
+    """(Markdown to print, files written): per sweep, the table at `at` and/or (along) crossovers and τ.
+    Markdown, LaTeX and HTML render the tables; CSV carries their numbers (budget_frames)."""
     check_measure(measure)
     formats = list(formats)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ReportError(f"unknown table format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
-    tables: list[tuple[str, TextTable]] = []
+    tables: list[tuple[str, TextTable, pd.DataFrame]] = []
     for sweep in results.sweep_names():
         stem = safe_name(sweep)
+        first = len(tables)
         if at is not None:
-            table, _ = budget_table(results, sweep, measure, at, which, paper_column)
-            tables.append((f"{stem}_at_{measure}_{safe_name(f'{at:g}')}", table))
+            table, matched, summary = budget_table(results, sweep, measure, at, which, paper_column)
+            tables.append((f"{stem}_at_{measure}_{safe_name(f'{at:g}')}", table, at_frame(summary, matched)))
         if along:
-            tables.append((f"{stem}_crossovers_{measure}", crossover_table(results, sweep, measure, which)))
+            steps = crossovers(results, sweep, measure, which)
+            frame = crossover_frame(steps, measure)
+            tables.append(
+                (f"{stem}_crossovers_{measure}", crossover_table(results, sweep, measure, which, steps), frame)
+            )
             every = tau_by_budget(results, sweep, measure, which, paper_column)
             pretrained = tau_by_budget(results, sweep, measure, which, paper_column, pretrained_only=True)
             tau = tau_table(every, sweep, measure, pretrained)
             if tau is not None:
-                tables.append((f"{stem}_tau_by_{measure}", tau))
+                tables.append((f"{stem}_tau_by_{measure}", tau, tau_frame(every, pretrained, measure)))
+        warning = total_dependent_note(total_dependent_rows(results, sweep))
+        for _, table, _ in tables[first:]:
+            table.notes[:0] = [warning] if warning else []
     out, paths = Path(out_dir), []
-    for stem, table in tables:
+    for stem, table, frame in tables:
         for fmt in formats:
             path = out / f"{stem}{FORMATS[fmt]}"
-            text = _csv(table) if fmt == "csv" else RENDERERS[fmt](table)
-            atomic_write_text(path, text)
+            atomic_write_text(path, frame.to_csv(index=False) if fmt == "csv" else RENDERERS[fmt](table))
             paths.append(path)
-    return "\n".join(to_markdown(t) for _, t in tables), paths
+    return "\n".join(to_markdown(t) for _, t, _ in tables), paths
 
 
-def _csv(table: TextTable) -> str:
-    """The table's cells as CSV (marks included, so † travels with the numbers)."""
-    import csv
-    import io
+def at_frame(summary: Summary, matched: Matched) -> pd.DataFrame:
+    """The ordinary table's numbers (Summary.to_frame) with the budget and each row's interpolated seeds."""
+    frame = summary.to_frame()
+    frame.insert(1, "budget", matched.measure)
+    frame.insert(2, "at", matched.at)
+    frame.insert(3, "interpolated seeds", [len(matched.interpolated.get(v, ())) for v in frame["variant"]])
+    return frame
 
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(table.header)
-    writer.writerows(table.rows)
-    return buf.getvalue()
+
+def crossover_frame(steps: dict[str, list[Step]], measure: str) -> pd.DataFrame:
+    """One line per row and budget: Δ vs. ★, its interval and mark (empty where the row could not be read)."""
+    records = [
+        {
+            "variant": v,
+            measure: s.x,
+            "delta": s.delta.mean if s.delta else math.nan,
+            "delta_lo": s.delta.lo if s.delta else math.nan,
+            "delta_hi": s.delta.hi if s.delta else math.nan,
+            "mark": s.mark if s.delta else "",
+        }
+        for v, seq in steps.items()
+        for s in seq
+    ]
+    return pd.DataFrame(records, columns=["variant", measure, "delta", "delta_lo", "delta_hi", "mark"])
+
+
+def tau_frame(
+    every: list[tuple[float, Tau | None]], pretrained: list[tuple[float, Tau | None]], measure: str
+) -> pd.DataFrame:
+    """τ by budget, all rows and pre-trained rows only: tau, ci_lo, ci_hi, n, p each."""
+    records = []
+    for (x, t), (_, tp) in zip(every, pretrained):
+        rec: dict[str, object] = {measure: x}
+        for prefix, tau in (("", t), ("pretrained ", tp)):
+            for name in ("tau", "lo", "hi", "n", "p"):
+                rec[prefix + {"lo": "ci_lo", "hi": "ci_hi"}.get(name, name)] = getattr(tau, name) if tau else math.nan
+        records.append(rec)
+    return pd.DataFrame(records)
