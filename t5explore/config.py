@@ -8,6 +8,7 @@ or the current directory.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import tokenize
@@ -84,8 +85,21 @@ def register_configurables() -> None:
                 raise
 
 
+class _QuietGinProbes(logging.Filter):
+    """gin logs `ERROR:root:Path not found: <path>` for every search-path candidate it tries before it finds an
+    included file (tens of lines for a run started outside the repository root); a file that is really
+    missing still fails with gin's own error, which lists every place looked in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Path not found: %s"
+
+
 def add_search_paths(extra: Iterable[str | os.PathLike] = ()) -> None:
     from gin import config as gc
+
+    root = logging.getLogger()
+    if not any(isinstance(f, _QuietGinProbes) for f in root.filters):
+        root.addFilter(_QuietGinProbes())
 
     known = getattr(gc, "_LOCATION_PREFIXES", [])  # each once: gin lists them all in its "not found" error
     for p in [Path.cwd(), REPO_ROOT, *map(Path, extra)]:

@@ -11,9 +11,12 @@
     Sweep.baseline = 'prefix_lm'              # the paper's ★ row
     Sweep.display_names = {'prefix_lm': 'Prefix language modeling'}
 
-Runs = variants × product(axes) × seeds, in that (declared) order. Binding values are gin text: strings are
-pasted verbatim (`'@prefix_lm()'`, `'0.25'`, `"'c4/en'"` for a string literal); numbers, booleans and
-lists are written with `repr`. A variant's `include` key (a path or list of paths) adds gin files.
+Runs = variants × product(axes) × seeds, in that (declared) order. A sweep file that says two things is refused
+(exit 2): a dict key given twice (e.g. two variants of one name, which gin would silently reduce to the last),
+or `Sweep.seeds = []` (no seed at all; leave Sweep.seeds unbound for seed 0, or bind None for no seed axis).
+Binding values are gin text: strings are pasted verbatim (`'@prefix_lm()'`, `'0.25'`, `"'c4/en'"` for a string
+literal); numbers, booleans and lists are written with `repr`. A variant's `include` key (a path or list of
+paths) adds gin files.
 
 Each run parses, in this order (a later binding of a parameter wins): the sweep file, the command-line gin
 files, its variant's `include` files, its grid bindings (variant and axis values, then `Experiment.seed`),
@@ -37,6 +40,7 @@ import gin
 
 from t5explore import config
 from t5explore.sweep import naming
+from t5explore.sweep.duplicates import refuse_duplicate_keys
 
 SEED_BINDING = "Experiment.seed"
 INCLUDE_KEY = "include"
@@ -119,6 +123,9 @@ class SweepSpec:
 def load_sweep(sweep_file: str, overrides: Sequence[str] = (), gin_files: Sequence[str] = ()) -> SweepSpec:
     """Parse a sweep gin file for real (every configurable it mentions must resolve) and expand it."""
     sweep_path = os.path.abspath(config.resolve_gin_file(sweep_file))
+    refuse_duplicate_keys(Path(sweep_path).read_text(encoding="utf-8"), sweep_path)
+    for binding in overrides:
+        refuse_duplicate_keys(binding, "the command line")
     try:
         config.parse_gin([sweep_path, *gin_files], overrides)
         settings = sweep_settings()
@@ -302,6 +309,11 @@ def _seeds(seeds) -> list[int]:
         or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
     ):
         raise config.ConfigError(f"Sweep.seeds must be a list of integers, got {seeds!r}")
+    if not seeds:
+        raise config.ConfigError(
+            "Sweep.seeds = [] declares no seed: list at least one (e.g. [0]); leave Sweep.seeds unbound for seed 0 "
+            "or bind None for runs without a seed axis"
+        )
     if len(set(seeds)) != len(seeds):
         raise config.ConfigError(f"Sweep.seeds repeats a seed: {list(seeds)}")
     return list(seeds)
