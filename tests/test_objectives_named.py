@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from t5explore.data.sentences import SentenceSplitter
 from t5explore.objectives import named
+from t5explore.objectives.bart import Boundaries
 from t5explore.objectives.base import TokenSpace
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 
@@ -22,7 +24,17 @@ def corpus(shared_data):
     ids = {}
     stream = np.array([ids.setdefault(w, 6 + len(ids)) for w in words], dtype=np.int32)
     tokens = TokenSpace(vocab_size=6 + len(ids) + 100, mode_token_ids=MODES, first_regular_id=6)
-    return stream, tokens
+    return Corpus(stream, tokens, SentenceSplitter.from_pieces(["", "", "", "", "", "", *(f"▁{w}" for w in ids)]))
+
+
+class Corpus(tuple):
+    """(stream, tokens), unpacked as before, with the word-level `splitter` (data/sentences.py) for BART's
+    sentence-aware objectives (the books are one text, so only a row's first token starts a document)."""
+
+    def __new__(cls, stream, tokens, splitter):
+        out = super().__new__(cls, (stream, tokens))
+        out.splitter = splitter
+        return out
 
 
 def chunks_of(stream, batch, length, start=0):
@@ -66,7 +78,12 @@ def run(obj, corpus, inputs_length=128, batch=64, seed=0, start=0):
     stream, tokens = corpus
     plan = obj.plan(inputs_length)
     chunks = chunks_of(stream, batch, plan.raw_length, start)
-    out = obj(chunks, numpy_rng(seed, STREAM_OBJECTIVE, 0), tokens)
+    extra = {}
+    if getattr(obj, "needs_boundaries", False):
+        documents = np.zeros(chunks.shape, bool)
+        documents[:, 0] = True
+        extra["boundaries"] = Boundaries(corpus.splitter.starts(chunks, documents), documents)
+    out = obj(chunks, numpy_rng(seed, STREAM_OBJECTIVE, 0), tokens, **extra)
     return plan, chunks, out, tokens
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from t5explore.numerics import NUMERICS_VERSION
 from t5explore.objectives import named
+from t5explore.objectives.bart import Boundaries
 from t5explore.objectives.base import TokenSpace
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 
@@ -50,6 +51,7 @@ CASES = {
     "ul2@512": ("ul2", lambda: named.ul2(), 512),
     "ul2+s0.5@128": ("ul2", lambda: named.ul2(prefix_lm_noise_density=0.5), 128),
     "ul2+s0.5@512": ("ul2", lambda: named.ul2(prefix_lm_noise_density=0.5), 512),
+    **{f"{name}@128": (name, getattr(named, name), 128) for name in named.NAMED_OBJECTIVES if name.startswith("bart_")},
 }
 
 # NUMERICS_VERSION (t5explore/numerics.py) -> case -> digest: changed batches need a bump and a pin under it.
@@ -74,6 +76,13 @@ PINNED: dict[int, dict[str, str]] = {
         "ul2+s0.5@512": "0c07c7586ee1eedd8f661dd97c5ad6339e82ba8d747d3d605b583f70909dcea0",
         "ul2@128": "4394557b06bff56f797dce45d89abf7d0c35fe18545287b399bc515399470b26",
         "ul2@512": "5094bd5a704fe7f069cc729be17cf6e7e4d2bff890c74a20b193eaf73602e740",
+        # BART's noising functions (issue 23), pinned when they were added.
+        "bart_token_masking@128": "ba5d0a98181b2ccc7a2d6c7b91712ecae3523b425a465fb5afcf70d560eb75c8",
+        "bart_token_deletion@128": "75b6a484beab4ce70e9674666a51554edd63b35f55522e179a68f5a185c553a2",
+        "bart_text_infilling@128": "ccb330af51103c94bb22d52acb63edebb83172e38011bab1960b90038c31cbda",
+        "bart_sentence_permutation@128": "eb497b12c3b9cb091caabd5a83f1363d7dda788c17dd2339ce48705362c644df",
+        "bart_document_rotation@128": "5438c42ff5c23a5e87495c356c4364177b2fbd58ab2261fe14c2e7ea33bdad55",
+        "bart_text_infilling_permutation@128": "903796f436624e75e43953913ae3aa21cb4d8a0de73337be8b1b6abf2d18f5b7",
     },
 }
 
@@ -85,7 +94,10 @@ def batches_digest(objective, inputs_length: int) -> str:
     digest = hashlib.sha256(repr((plan.raw_length, plan.inputs_length, plan.targets_length)).encode())
     for k in range(BATCHES):
         chunks = np.random.default_rng(1000 + k).integers(6, 1000, (BATCH, plan.raw_length)).astype(np.int32)
-        out = objective(chunks, numpy_rng(0, STREAM_OBJECTIVE, k), TOKENS)
+        extra = {}
+        if getattr(objective, "needs_boundaries", False):  # synthetic units: ids divisible by 11 / 37 start them
+            extra["boundaries"] = Boundaries(chunks % 11 == 0, chunks % 37 == 0)
+        out = objective(chunks, numpy_rng(0, STREAM_OBJECTIVE, k), TOKENS, **extra)
         for key in ("inputs", "targets"):
             array = np.ascontiguousarray(out[key], dtype="<i4")
             digest.update(repr(array.shape).encode())

@@ -19,6 +19,7 @@ MASK_PARAMS = {
     "random_spans": {"noise_density": 0.15, "mean_noise_span_length": 3.0},
     "prefix": {},
     "all_tokens": {},
+    "poisson_spans": {"noise_density": 0.3, "poisson_lambda": 3.0},
 }
 
 

@@ -4,7 +4,8 @@ Batch k is a pure function of (store, objective, seed, k, host): the split's tok
 non-overlapping chunks of `objective.plan(inputs_length).raw_length`; epoch e visits them in the order
 `numpy_rng(seed, STREAM_CHUNK_ORDER, e).permutation`; global batch k takes positions [k·B, (k+1)·B) of the
 concatenated epochs and host h its slice [h·B/H, (h+1)·B/H); the objective corrupts that slice with
-`numpy_rng(seed, STREAM_OBJECTIVE, k, h)`. A mixture of parts with different raw lengths (UL2) reads
+`numpy_rng(seed, STREAM_OBJECTIVE, k, h)`; an objective that `needs_boundaries` also gets each row's
+sentence and document starts (data/sentences.py). A mixture of parts with different raw lengths (UL2) reads
 each row a chunk of its own part's length from that part's pool instead (data/chunk_pools.py), the
 row's part a pure function of (seed, row). So exact resume is "start at batch k" (`state()`/`restore()`),
 no chunk repeats within an epoch, and hosts never overlap (`for_process`: host = this JAX process). A
@@ -25,6 +26,7 @@ import numpy as np
 
 from t5explore.data.chunk_pools import ChunkPools
 from t5explore.data.features import encdec_features
+from t5explore.data.sentences import SentenceSplitter, row_boundaries
 from t5explore.distributed import ProcessLocalBatch
 from t5explore.objectives.base import PartedObjective
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
@@ -49,9 +51,12 @@ class PretrainStream:
         tokens=None,
         process_local: bool = False,
         features: Callable[[np.ndarray, np.ndarray], dict] = encdec_features,
+        sentences: SentenceSplitter | None = None,
     ):
         """process_local: batches are marked ProcessLocalBatch (this process's rows only; see for_process).
-        features: (inputs, targets) -> the model's batch (its `Model.features`; the encoder-decoder's by default)."""
+        features: (inputs, targets) -> the model's batch (its `Model.features`; the encoder-decoder's by default).
+        sentences: the splitter for an objective that `needs_boundaries` (BART's permutation and rotation);
+        None = the one of the store's vocabulary (data/sentences.py)."""
         if host_count < 1 or not 0 <= host_index < host_count:
             raise ValueError(f"host_index={host_index} must be in [0, host_count={host_count})")
         if batch_size < 1 or batch_size % host_count:
@@ -78,6 +83,11 @@ class PretrainStream:
                 f"{self.pools.group_width} (objective {getattr(objective, 'name', objective)!r}, inputs_length "
                 f"{inputs_length}); one batch needs {needed}: use a bigger corpus or a smaller batch"
             )
+        self.sentences = None
+        if getattr(objective, "needs_boundaries", False):
+            if self.parted:
+                raise ValueError(f"objective {objective.name!r}: a mixture's parts cannot use sentence boundaries")
+            self.sentences = sentences if sentences is not None else SentenceSplitter.for_store(store)
         self.prefetch, self.process_local, self.features = prefetch, process_local, features
         self.wait_seconds = 0.0
         self._next = 0
@@ -118,6 +128,9 @@ class PretrainStream:
         choice, part_chunks = self.part_chunks(k)
         if self.parted:
             out = self.objective.encode_parts(choice, part_chunks, rng, self.tokens, plan=self.plan)
+        elif self.sentences is not None:  # sentences and documents of the rows (data/sentences.py)
+            bounds = row_boundaries(self.sentences, self.store.doc_offsets, self.row_starts(k)[1], part_chunks[0])
+            out = self.objective(part_chunks[0], rng, self.tokens, boundaries=bounds)
         else:
             out = self.objective(part_chunks[0], rng, self.tokens)
         inputs, targets = out["inputs"], out["targets"]

@@ -1,4 +1,5 @@
-"""The named objectives of T5 §3.3 (Tables 4-7), T5's final span corruption, UL2 and user mixtures.
+"""The named objectives of T5 §3.3 (Tables 4-7), T5's final span corruption, UL2, BART's Table 1 noising
+functions and user mixtures.
 
 Each is a gin configurable with a gin file gin/objectives/NAME.gin binding `Pretrain.objective = @NAME()`.
 Tables 6 and 7 are plain parameters: `iid_replace_spans.noise_density`, and
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 import gin
 
+from t5explore.objectives.bart import BartDenoiser
 from t5explore.objectives.denoise import Denoiser
 from t5explore.objectives.encodings import Encoding, encoding
 from t5explore.objectives.masks import NoiseMask, noise_mask
@@ -185,6 +187,62 @@ def mixture(objectives: Sequence = (), rates: Sequence[float] | None = None) -> 
     return Mixture("mixture", tuple(objectives), None if rates is None else tuple(rates))
 
 
+# BART's noising functions (Lewis et al. 2020, Table 1; objectives/bart.py): the document is the target.
+BART_NOISE_DENSITY = 0.3  # BART's large-model setting (30 % of tokens masked), used by every masking row here
+BART_POISSON_LAMBDA = 3.0
+
+
+def _bart_masking(name: str, noise_density: float, inputs: str) -> BartDenoiser:
+    mask = noise_mask("iid", noise_density=noise_density, owner=name)
+    return BartDenoiser(name, mask, encoding(inputs))
+
+
+def _bart_infilling(name: str, noise_density: float, poisson_lambda: float, permute: bool) -> BartDenoiser:
+    mask = noise_mask("poisson_spans", noise_density=noise_density, poisson_lambda=poisson_lambda, owner=name)
+    return BartDenoiser(name, mask, encoding("single_mask_per_span"), permute=permute)
+
+
+@gin.configurable
+def bart_token_masking(noise_density: float = BART_NOISE_DENSITY) -> BartDenoiser:
+    """BART "Token Masking": i.i.d. tokens -> the mask token; targets = the document."""
+    return _bart_masking("bart_token_masking", noise_density, "mask_token")
+
+
+@gin.configurable
+def bart_token_deletion(noise_density: float = BART_NOISE_DENSITY) -> BartDenoiser:
+    """BART "Token Deletion": i.i.d. tokens deleted from the inputs; targets = the document."""
+    return _bart_masking("bart_token_deletion", noise_density, "drop_noise")
+
+
+@gin.configurable
+def bart_text_infilling(
+    noise_density: float = BART_NOISE_DENSITY, poisson_lambda: float = BART_POISSON_LAMBDA
+) -> BartDenoiser:
+    """BART "Text Infilling": Poisson(λ) spans of 30 % of the tokens, each -> one mask token, zero-length
+    spans inserting one; targets = the document."""
+    return _bart_infilling("bart_text_infilling", noise_density, poisson_lambda, permute=False)
+
+
+@gin.configurable
+def bart_sentence_permutation() -> BartDenoiser:
+    """BART "Sentence Shuffling": each document's sentences in random order; targets = the document."""
+    return BartDenoiser("bart_sentence_permutation", permute=True)
+
+
+@gin.configurable
+def bart_document_rotation() -> BartDenoiser:
+    """BART "Document Rotation": each document starts at a uniformly chosen token; targets = the document."""
+    return BartDenoiser("bart_document_rotation", rotate=True)
+
+
+@gin.configurable
+def bart_text_infilling_permutation(
+    noise_density: float = BART_NOISE_DENSITY, poisson_lambda: float = BART_POISSON_LAMBDA
+) -> BartDenoiser:
+    """BART "Text Infilling + Sentence Shuffling" (its final objective): permute, then infill."""
+    return _bart_infilling("bart_text_infilling_permutation", noise_density, poisson_lambda, permute=True)
+
+
 NAMED_OBJECTIVES = {
     "prefix_lm": prefix_lm,
     "bert_style": bert_style,
@@ -196,4 +254,10 @@ NAMED_OBJECTIVES = {
     "span_corruption": span_corruption,
     "ul2": ul2,
     "mixture": mixture,
+    "bart_token_masking": bart_token_masking,
+    "bart_token_deletion": bart_token_deletion,
+    "bart_text_infilling": bart_text_infilling,
+    "bart_sentence_permutation": bart_sentence_permutation,
+    "bart_document_rotation": bart_document_rotation,
+    "bart_text_infilling_permutation": bart_text_infilling_permutation,
 }
