@@ -203,3 +203,36 @@ def test_table_and_findings_with_paper_column_say_it_is_order_only(tmp_path, cap
     assert cli.main(["table", str(d), "--out", str(tmp_path / "plain"), "--format=md", "--findings"]) == 0
     assert "comparison skipped" in capsys.readouterr().out and "comparison skipped" in (d / "FINDINGS.md").read_text()
     assert not (tmp_path / "plain" / f"{stem}_vs_paper.md").exists()
+
+
+def test_table2_architectures_are_transcribed_with_their_budgets():
+    """T5 Table 2 (§3.2.4), checked like Tables 4-7: every row's scores, the P / M budgets and the ★ row."""
+    table = paper_table("table2")
+    budgets = {r.name: (r.params, r.cost) for r in table.rows}
+    assert budgets["Encoder-decoder / Denoising"] == ("2P", "M")
+    assert budgets["Enc-dec, shared / LM"] == ("P", "M") and budgets["Enc-dec, 6 layers / LM"] == ("P", "M/2")
+    assert budgets["Prefix LM / Denoising"] == ("P", "M") and budgets["No pre-training"] == ("", "")
+    assert [r.name for r in table.rows if r.baseline] == ["Encoder-decoder / Denoising"]
+    assert _scores("table2", "Encoder-decoder / Denoising") == [83.28, 19.24, 80.88, 71.36, 26.98, 39.82, 27.65]
+    assert _scores("table2", "Enc-dec, shared / Denoising") == [82.81, 18.78, 80.63, 70.73, 26.72, 39.03, 27.46]
+    assert _scores("table2", "Enc-dec, 6 layers / Denoising") == [80.88, 18.97, 77.59, 68.42, 26.38, 38.40, 26.95]
+    assert _scores("table2", "Language model / Denoising") == [74.70, 17.93, 61.14, 55.02, 25.09, 35.28, 25.86]
+    assert _scores("table2", "Prefix LM / Denoising") == [81.82, 18.61, 78.94, 68.11, 26.43, 37.98, 27.39]
+    assert _scores("table2", "Encoder-decoder / LM") == [79.56, 18.59, 76.02, 64.29, 26.27, 39.17, 26.86]
+    assert _scores("table2", "Enc-dec, shared / LM") == [79.60, 18.13, 76.35, 63.50, 26.62, 39.17, 27.05]
+    assert _scores("table2", "Enc-dec, 6 layers / LM") == [78.67, 18.26, 75.32, 64.06, 26.13, 38.42, 26.89]
+    assert _scores("table2", "Language model / LM") == [73.78, 17.54, 53.81, 56.51, 25.23, 34.31, 25.38]
+    assert _scores("table2", "Prefix LM / LM") == [79.68, 17.84, 76.87, 64.86, 26.28, 37.51, 26.76]
+    # The paper's claims hold in the transcription: denoising beats LM for every architecture on GLUE.
+    for arch in ("Encoder-decoder", "Enc-dec, shared", "Enc-dec, 6 layers", "Prefix LM"):
+        assert _scores("table2", f"{arch} / Denoising")[0] > _scores("table2", f"{arch} / LM")[0]
+    assert detect_paper_table(SweepInfo("t5_table2_architectures")) == "table2"
+    variants = ["encoder_decoder_denoising", "shared_lm", "half_denoising", "prefix_lm_lm", "lm_denoising"]
+    matched = {v: r.name for v, r in match_rows(variants, table).items()}
+    assert matched == {
+        "encoder_decoder_denoising": "Encoder-decoder / Denoising",
+        "shared_lm": "Enc-dec, shared / LM",
+        "half_denoising": "Enc-dec, 6 layers / Denoising",
+        "prefix_lm_lm": "Prefix LM / LM",
+        "lm_denoising": "Language model / Denoising",
+    }

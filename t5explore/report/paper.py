@@ -39,10 +39,15 @@ TAU_REPLICATES = 1000
 
 @dataclass(frozen=True)
 class PaperRow:
+    """One row of a paper table. `params` / `cost`: Table 2's budgets in the paper's notation ("2P", "M/2"),
+    empty for the objective tables (every row there is the same model)."""
+
     name: str
     scores: dict[str, float]
     aliases: tuple[str, ...] = ()
     baseline: bool = False
+    params: str = ""
+    cost: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def paper_baseline_std() -> dict[str, float]:
 
 
 def paper_table(table_id: str) -> PaperTable:
-    """One of table4..table7, with the baseline row's scores filled in and 'No pre-training' appended."""
+    """One of table2, table4..table7, with the baseline row's scores filled in and 'No pre-training' appended."""
     d = paper_data()
     key = _table_key(table_id)
     if key not in d["tables"]:
@@ -158,7 +163,8 @@ def paper_table(table_id: str) -> PaperTable:
     rows = []
     for r in d["tables"][key]["rows"]:
         scores = d["baseline"]["scores"] if r.get("baseline") else r["scores"]
-        rows.append(PaperRow(r["name"], dict(zip(cols, scores)), tuple(r.get("aliases", ())), bool(r.get("baseline"))))
+        aliases, budget = tuple(r.get("aliases", ())), (r.get("params", ""), r.get("cost", ""))
+        rows.append(PaperRow(r["name"], dict(zip(cols, scores)), aliases, bool(r.get("baseline")), *budget))
     npt = d["no_pretraining"]
     rows.append(PaperRow(npt["name"], dict(zip(cols, npt["scores"])), tuple(npt["aliases"])))
     return PaperTable(key, d["tables"][key]["title"], tuple(rows))
@@ -168,7 +174,7 @@ def detect_paper_table(info: SweepInfo) -> str | None:
     """The T5 table a sweep reproduces: sweep.json's `paper_table`, else 'tableN' in the sweep's name."""
     if info.paper_table:
         return _table_key(info.paper_table)
-    m = re.search(r"table[\s_\-]*([4-7])(?!\d)", info.name.lower())
+    m = re.search(r"table[\s_\-]*([24-7])(?!\d)", info.name.lower())
     return f"table{m.group(1)}" if m else None
 
 
