@@ -37,3 +37,19 @@ def test_committed_tables_and_findings_are_regenerated_exactly(sweep, tmp_path, 
     stale = [p.name for p in written if (sdir / p.name).read_text() != p.read_text()]
     assert not stale, f"{sdir}: {stale} differ from what `t5explore table` writes now; regenerate them"
     assert (sdir / "table.md").read_text() == markdown_table(sdir, results=results) + "\n"
+
+
+@pytest.mark.parametrize("sweep", COMMITTED)
+def test_committed_bold_means_something_and_never_contradicts_a_mark(sweep):
+    """Issue 19: bold that covers every row (Table 6 bolded all five, no pre-training included) says nothing at
+    3 seeds, and a bold ★ beside a best row marked ▲ (or a plain ★ beside a best row marked ≈) would be two
+    verdicts on one comparison."""
+    from t5explore.report.aggregate import BETTER, shows_delta, summarize
+
+    summary = summarize(load_results(Path(REPO / "experiments" / "results" / sweep)))
+    for col in [c for c in summary.columns if shows_delta(c)]:
+        cells = {v: summary.cell(v, col.key) for v in summary.variants if summary.cell(v, col.key).n}
+        assert not all(c.bold for c in cells.values()), f"{sweep}: every row of {col.label} is bold"
+        best = max(cells, key=lambda v: cells[v].mean)
+        if any(c.bold for c in cells.values()) and best != summary.baseline:
+            assert cells[summary.baseline].bold == (cells[best].mark != BETTER), f"{sweep}: {col.label}"

@@ -1,4 +1,5 @@
-"""Aggregation over seeds: intervals, paired Δ vs ★ and the bold rule, on hand-made results with known answers."""
+"""Aggregation over seeds: intervals, paired Δ vs ★ with Holm-adjusted marks, the bold rule and per-row power,
+on hand-made results with known answers."""
 
 from __future__ import annotations
 
@@ -51,20 +52,21 @@ def test_cells_carry_the_95_percent_t_interval_over_seeds(results):
     assert mu3.ci.kind is None and math.isnan(mu3.lo)
 
 
-def test_bold_is_decided_by_paired_tests_against_the_best(results):
+def test_bold_is_decided_by_holm_adjusted_paired_tests_against_the_best(results):
     s = summarize(results)
     bold = {c: [s.cell(v, c).bold for v in s.variants] for c in (GLUE, SQUAD, STDLIB, LOSS)}
     # GLUE: best μ = 2 (86). i.i.d. (82) is within 2σ (σ = 2) unpaired, but on seeds 0 and 1 it trails by
-    # exactly 5 and 5: the paired interval [5, 5] excludes 0, so it is significantly worse. μ = 3 shares one
-    # seed with μ = 2 and has no interval: not bold.
-    assert bold[GLUE] == [False, True, False, False]
-    assert bold[SQUAD] == [False, False, True, False]  # best μ = 3 (one seed, no interval): best only
-    # stdlib: best μ = 2 (40, 40) vs i.i.d. (30, 32) on seeds 0, 1: 10 and 8, mean 9 ± 12.7 contains 0, so
-    # i.i.d. is not significantly worse, though 2σ unpaired (32 < 40 − 4) would call it worse.
-    assert bold[STDLIB] == [True, True, False, False]
+    # exactly 5 and 5 (p = 0, the only test in the family): resolved below, not bold. μ = 3 shares one seed
+    # with μ = 2 and has no bootstrap: untested, so unresolved and bold.
+    assert bold[GLUE] == [False, True, True, False]
+    assert s.bold_rules[GLUE] == {"paired t", "untested"} and s.sigma == {}
+    # SQuAD: best μ = 3 (one seed, no interval): nothing can be tested against it, so nothing is bold.
+    assert bold[SQUAD] == [False] * 4 and s.bold_rules[SQUAD] == {"untested", "none resolved"}
+    # stdlib: best μ = 2 (40, 40) vs i.i.d. (30, 32): −10, −8, p = 0.070: not resolved; a table that would
+    # bold every row bolds none.
+    assert bold[STDLIB] == [False] * 4 and "none resolved" in s.bold_rules[STDLIB]
     # Loss (lower is better): best μ = 2; i.i.d. is 0.1 worse on both shared seeds.
-    assert bold[LOSS] == [False, True, False, False]
-    assert s.bold_rules[GLUE] == {"paired t", "best only"} and s.sigma == {}
+    assert bold[LOSS] == [False, True, True, False]
     # The paper's rule on the same numbers, given σ = 2, disagrees on both columns.
     paper = summarize(results, baseline_std={"GLUE": 2.0, "stdlib acc": 2.0})
     assert [paper.cell(v, GLUE).bold for v in s.variants] == [True, True, False, False]
@@ -78,22 +80,50 @@ def test_delta_vs_baseline_is_paired_and_ties_are_called_ties(results):
     assert (mu2.delta.mean, mu2.delta.lo, mu2.delta.hi, mu2.delta.n) == (5.0, 5.0, 5.0, 2)
     assert mu2.mark == "▲" and mu2.tie is False
     assert s.cell("μ = 2", SQUAD).mark == "▼"  # 40-50, 42-52
-    tie = s.cell("μ = 2", STDLIB)  # 10, 8: 9 ± 12.706 straddles 0
+    tie = s.cell("μ = 2", STDLIB)  # 10, 8: 9 ± 12.706 straddles 0, p = 0.070
     assert tie.delta.mean == 9.0 and tie.delta.lo < 0 < tie.delta.hi and tie.tie is True and tie.mark == "≈"
+    assert tie.delta.p == pytest.approx(0.07045, abs=1e-5) and tie.p_holm == tie.delta.p  # a family of one
+    assert [s.family[c] for c in (GLUE, SQUAD, STDLIB, LOSS)] == [1] * 4  # μ = 3 has no test, μ = 10 no value
     assert s.cell("μ = 2", LOSS).mark == "▲"  # lower loss is better: 2.9-3.0, 3.1-3.2
     one = s.cell("μ = 3", GLUE)  # one shared seed, no bootstrap: a difference without an interval
     assert one.delta.mean == -1.0 and one.delta.n == 1 and not one.delta.known and one.tie is None and one.mark == ""
+    assert math.isnan(one.delta.p) and math.isnan(one.p_holm)
     assert s.cell("i.i.d.", GLUE).delta is None and s.cell("μ = 10", GLUE).delta is None
 
 
-def test_power_pools_the_paired_differences_and_counts_seeds(results):
+def test_holm_turns_a_raw_win_into_a_tie_when_the_family_grows(tmp_path):
+    """Two rows each beat ★ at p < 0.05 unadjusted (their CIs exclude 0); tested together, Holm doubles the
+    smaller p and neither survives. Alone, the same row is a win."""
+    d = tmp_path / SWEEP
+    base = [10.0, 20.0, 30.0]
+    rows = {"V": [2.0, 3.0, 4.2], "W": [2.1, 3.2, 4.0]}  # raw p 0.040 and 0.030
+    for seed, b in enumerate(base):
+        write_run(d, make_result(SWEEP, f"b{seed}", "B", seed, baseline=True, glue=b))
+        for v, diffs in rows.items():
+            write_run(d, make_result(SWEEP, f"{v.lower()}{seed}", v, seed, glue=b + diffs[seed]))
+    s = summarize(load_results(d))
+    v, w = s.cell("V", GLUE), s.cell("W", GLUE)
+    assert v.delta.lo > 0 and w.delta.lo > 0 and v.delta.p < 0.05 and w.delta.p < 0.05
+    assert w.p_holm == pytest.approx(2 * w.delta.p) and v.p_holm == pytest.approx(max(v.delta.p, 2 * w.delta.p))
+    assert v.mark == w.mark == "≈" and s.family[GLUE] == 2
+    for seed in range(3):
+        (d / f"w{seed}" / "result.json").unlink()
+    alone = summarize(load_results(d)).cell("V", GLUE)
+    assert alone.p_holm == pytest.approx(v.delta.p) and alone.mark == "▲"
+
+
+def test_power_is_per_row_from_its_own_paired_sigma(results):
     s = summarize(results)
-    stdlib = s.power[STDLIB]  # only μ = 2 shares ≥ 2 seeds with ★: differences 10, 8 -> σ = √2, 1 dof
-    assert stdlib.sigma == pytest.approx(math.sqrt(2)) and stdlib.dof == 1 and stdlib.comparisons == 1
-    # t(0.975, 9)·√2/√10 = 1.0116 ≥ 1; t(0.975, 10)·√2/√11 = 0.950 < 1 (the normal approximation says 8).
-    assert stdlib.seeds == 11
-    assert s.power[GLUE].sigma == 0.0 and s.power[GLUE].seeds == 2
+    # only μ = 2 shares ≥ 2 seeds with ★: stdlib differences 10, 8 -> σ = √2 (d = 1/√2: 18 seeds for 80%)
+    assert list(s.power[STDLIB]) == ["μ = 2"]
+    stdlib = s.power[STDLIB]["μ = 2"]
+    assert stdlib.sigma == pytest.approx(math.sqrt(2)) and stdlib.n == 2 and stdlib.seeds == 18
+    assert s.power[GLUE]["μ = 2"].sigma == 0.0 and s.power[GLUE]["μ = 2"].seeds == 2
     assert LOSS not in s.power  # Δ and power are for the headline score columns
+    # a larger Δ to detect needs fewer seeds: Δ = 2 at σ = √2 is d = √2, 7 seeds (the normal approximation: 4)
+    assert summarize(results, power_delta=2.0).power[STDLIB]["μ = 2"].seeds == 7
+    with pytest.raises(ReportError, match="power delta must be a number > 0"):
+        summarize(results, power_delta=0)
 
 
 def test_user_baseline_std_overrides_seed_std(results):
@@ -103,7 +133,7 @@ def test_user_baseline_std_overrides_seed_std(results):
     with pytest.raises(ReportError, match="'CNNDM', which names no column"):
         summarize(results, baseline_std={"CNNDM": 0.065})
     s = summarize(results, baseline_std={"CNNDM": 0.065}, strict_std=False)
-    assert s.sigma == {} and s.bold_rules[GLUE] == {"paired t", "best only"}  # paired testing is the default
+    assert s.sigma == {} and s.bold_rules[GLUE] == {"paired t", "untested"}  # paired testing is the default
 
 
 def test_two_seeds_give_a_wide_paired_interval_and_the_baseline_with_one_seed_pairs_once(tmp_path):
@@ -117,11 +147,11 @@ def test_two_seeds_give_a_wide_paired_interval_and_the_baseline_with_one_seed_pa
     ]:
         write_run(d, make_result(SWEEP, run, variant, seed, baseline=variant == "B", glue=glue))
     s = summarize(load_results(d))
-    # C − A per seed: 10, 12 -> 11 ± 12.706·√2/√2: [-1.7, 23.7] contains 0, so A is not significantly worse
-    # than the best (the old pooled-2σ rule, σ = √5, would not bold it). B shares one seed and has no interval.
-    assert {v: s.cell(v, GLUE).bold for v in s.variants} == {"A": True, "B": False, "C": True}
-    assert s.bold_rules[GLUE] == {"paired t", "best only"}
-    assert s.cell("A", GLUE).delta.n == 1 and s.power[GLUE].dof == 0 and s.power[GLUE].seeds is None
+    # A − C per seed: −10, −12 -> p = 0.058: A is not resolved below the best, and B (one seed, no bootstrap)
+    # cannot be tested: nothing is resolved, so nothing is bold.
+    assert {v: s.cell(v, GLUE).bold for v in s.variants} == {"A": False, "B": False, "C": False}
+    assert s.bold_rules[GLUE] == {"paired t", "untested", "none resolved"}
+    assert s.cell("A", GLUE).delta.n == 1 and s.power[GLUE] == {}  # no row shares 2 seeds with ★
     assert s.baseline == "B"  # from result.json, there is no sweep.json
 
 
@@ -141,6 +171,7 @@ def test_correlated_seeds_make_the_paired_delta_narrower_than_the_unpaired_diffe
     write_run(d, make_result(SWEEP, "v2", "V", 2, glue=91.5))  # differences 1, 1.5, 1.5: resolved
     cell = summarize(load_results(d)).cell("V", GLUE)
     assert cell.delta.lo > 0 and cell.mark == "▲" and cell.tie is False
+    assert cell.delta.p == pytest.approx(0.01527, abs=1e-5)
 
 
 def test_one_seed_uses_the_stored_bootstrap_for_cells_delta_and_bold(tmp_path):
@@ -160,16 +191,18 @@ def test_one_seed_uses_the_stored_bootstrap_for_cells_delta_and_bold(tmp_path):
     s = summarize(load_results(d))
     b, v, w = (s.cell(x, STDLIB) for x in "BVW")
     assert b.ci.kind == "bootstrap" and (b.lo, b.hi) == pytest.approx(tuple(np.percentile(runs["B"][1], [2.5, 97.5])))
-    # V − B per replicate = 0.3·noise + 3 (paired): [3 − 0.59, 3 + 0.59] excludes 0.
+    # V − B per replicate = 0.3·noise + 3 (paired): [3 − 0.59, 3 + 0.59] excludes 0; no replicate ≤ 0, so the
+    # bootstrap p is 2/1001, doubled by Holm over the family {V, W}.
     assert v.delta.kind == "bootstrap" and v.delta.mean == 3.0 and v.mark == "▲"
+    assert v.delta.p == pytest.approx(2 / 1001) and v.p_holm == pytest.approx(4 / 1001) and s.family[STDLIB] == 2
     assert (v.delta.lo, v.delta.hi) == pytest.approx(tuple(np.percentile(runs["V"][1] - runs["B"][1], [2.5, 97.5])))
     assert w.delta.kind == "bootstrap" and w.mark == "≈"  # W − B = 1 + N(0, 3): a tie
-    # Bold: V is best; W − V is paired-bootstrapped too (W's wide noise: not significantly worse), B is worse.
+    # Bold: V is best; W − V is paired-bootstrapped too (W's wide noise: not resolved), B is resolved below.
     assert [s.cell(x, STDLIB).bold for x in "BVW"] == [False, True, True]
     assert s.bold_rules[STDLIB] == {"paired bootstrap"}
 
 
-def test_different_examples_do_not_pair_and_fall_back_to_overlapping_intervals(tmp_path):
+def test_different_examples_do_not_pair_so_nothing_is_tested_or_bold(tmp_path):
     from test_report_helpers import add_bootstrap
 
     d = tmp_path / SWEEP
@@ -181,17 +214,18 @@ def test_different_examples_do_not_pair_and_fall_back_to_overlapping_intervals(t
         )
     s = summarize(load_results(d))
     assert s.cell("V", STDLIB).delta.n == 1 and not s.cell("V", STDLIB).delta.known  # n/a: not the same examples
-    # V [73.1, 76.9] vs W [69.1, 72.9]: no overlap; B neither.
-    assert [s.cell(x, STDLIB).bold for x in "BVW"] == [False, True, False]
-    assert s.bold_rules[STDLIB] == {"overlap"}
+    # V [73.1, 76.9] and W [69.1, 72.9] do not overlap, but without a paired test that is no verdict.
+    assert s.cell("V", STDLIB).mark == "" and s.family[STDLIB] == 0
+    assert [s.cell(x, STDLIB).bold for x in "BVW"] == [False, False, False]
+    assert s.bold_rules[STDLIB] == {"untested", "none resolved"}
 
 
-def test_only_the_best_is_bold_without_any_std(tmp_path):
+def test_nothing_is_bold_without_any_test(tmp_path):
     d = tmp_path / SWEEP
     for run, variant, glue in [("a", "A", 80.0), ("b", "B", 80.0), ("c", "C", 79.9)]:
         write_run(d, make_result(SWEEP, run, variant, 0, glue=glue))
     s = summarize(load_results(d))
-    assert [s.cell(v, GLUE).bold for v in s.variants] == [True, True, False]  # ties both bold
+    assert [s.cell(v, GLUE).bold for v in s.variants] == [False, False, False]  # one seed each: no test
     from t5explore.report.tables import summary_table
 
     table = summary_table(s)  # no ★: no Δ columns, no Δ note, no power line

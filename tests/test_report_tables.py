@@ -1,4 +1,5 @@
-"""Every table format parses back, with ★, intervals, Δ vs ★, bold, missing cells and failed runs where they belong."""
+"""Every table format parses back, with ★, intervals, Δ vs ★ with raw and Holm p, bold, missing cells and failed
+runs where they belong."""
 
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ HEADER = [
     "n",
     GLUE_LABEL,
     f"Δ {GLUE_LABEL}",
+    f"p {GLUE_LABEL} (raw / Holm)",
     "SQuAD EM",
     "Δ SQuAD EM",
+    "p SQuAD EM (raw / Holm)",
     "stdlib acc",
     "Δ stdlib acc",
+    "p stdlib acc (raw / Holm)",
     "Pre-train loss",
     "Held-out loss",
     "Tokens",
@@ -54,43 +58,57 @@ def test_markdown_rows_star_bold_missing_and_failed_runs(sweep_dir):
         "3",
         "82.00 ± 4.97",
         "★",
+        "",
         "52.00 ± 4.97",
         "★",
-        "**32.00 ± 4.97**",
+        "",
+        "32.00 ± 4.97",  # not bold: nothing in stdlib is resolved below the best (μ = 2, p = 0.070)
         "★",
+        "",
         "3.200 ± 0.497",
         "3.300 ± 0.497",
         "1.64M",
         "2.0 min",
     ]
-    assert cells[2][:8] == [
+    assert cells[2][:11] == [
         "μ = 2",
         "2",
         "**86.00 ± 12.71**",
         "+5.00 ± 0.00 ▲",
+        "<0.001 / <0.001",
         "41.00 ± 12.71",
         "-10.00 ± 0.00 ▼",
-        "**40.00 ± 0.00**",
+        "<0.001 / <0.001",
+        "40.00 ± 0.00",
         "+9.00 ± 12.71 ≈",
+        "0.070 / 0.070",  # 10 and 8 with 1 dof; the only test in its family, so Holm leaves it
     ]
-    assert cells[3][:8] == [
+    assert cells[3][:11] == [  # one seed without a bootstrap: no test, and unresolved against the best
         "μ = 3",
         "1",
-        "79.00",
+        "**79.00**",
         "-1.00 (n/a, 1 seed)",
-        "**60.00**",
+        "n/a",
+        "60.00",
         "+10.00 (n/a, 1 seed)",
+        "n/a",
         "36.00",
         "+6.00 (n/a, 1 seed)",
+        "n/a",
     ]
-    assert cells[4] == ["μ = 10", "0"] + ["–"] * 10
+    assert cells[4] == ["μ = 10", "0"] + ["–"] * 13
     assert "± = 95% CI of the mean over seeds (Student t)." in md and "bootstrap CI over evaluation" not in md
-    assert "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0)." in md
-    assert "Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95%" in md
     assert (
-        f"Power: σ of the paired differences vs. ★ (pooled over variants): {GLUE_LABEL} 0.00 (1 dof), SQuAD EM "
-        "0.00 (1 dof), stdlib acc 1.41 (1 dof). Seeds to resolve a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n "
-        f"< 1, Student t): {GLUE_LABEL} 2, SQuAD EM 2, stdlib acc 11."
+        f"Holm = the p adjusted by Holm–Bonferroni over the column's family, every row's Δ vs. ★ that has a test "
+        f"(comparisons: {GLUE_LABEL}: 1, SQuAD EM: 1, stdlib acc: 1). ▲ better / ▼ worse than ★: Holm p < 0.05; "
+        "≈ tie: Holm p ≥ 0.05, even where the unadjusted CI excludes 0."
+    ) in md
+    assert "Bold = the rows not resolved below the column's best row" in md
+    assert "Nothing is bold in SQuAD EM, stdlib acc: no row is resolved below the best." in md
+    assert (
+        "Power: seeds for 80% power to detect a true Δ of 1 point (two-sided paired t-test, α = 0.05 before any "
+        "Holm adjustment; noncentral t), from each row's own σ of its per-seed differences from ★ (a rough σ with "
+        f"few seeds): {GLUE_LABEL}: μ = 2: 2 (σ 0.00); SQuAD EM: μ = 2: 2 (σ 0.00); stdlib acc: μ = 2: 18 (σ 1.41)."
     ) in md
     # the GLUE column averages 2 of the paper's 9 GLUE tasks, and the table says which
     assert (
@@ -114,7 +132,10 @@ def test_csv_parses_back_with_the_numbers(sweep_dir, tmp_path):
     assert float(rows[0][f"{GLUE_LABEL} ci_lo"]) == pytest.approx(82 - 4.968275) and rows[0][f"{GLUE_LABEL} ci"] == "t"
     assert float(rows[0][f"{GLUE_LABEL} ci_hi"]) == pytest.approx(82 + 4.968275)
     assert rows[0]["baseline"] == "True" and rows[1]["baseline"] == "False"
-    assert [r[f"{GLUE_LABEL} bold"] for r in rows] == ["False", "True", "False", "False"]
+    assert [r[f"{GLUE_LABEL} bold"] for r in rows] == ["False", "True", "True", "False"]
+    assert [r[f"{GLUE_LABEL} p"] for r in rows[:3]] == ["", "0.0", ""]
+    assert rows[1]["stdlib acc p_holm"].startswith("0.0704")
+    assert rows[1]["stdlib acc paired_sigma"].startswith("1.414") and rows[1]["stdlib acc seeds_for_power"] == "18"
     assert [r[f"{GLUE_LABEL} delta"] for r in rows[:3]] == ["", "5.0", "-1.0"] and rows[1][
         f"{GLUE_LABEL} delta_lo"
     ] == "5.0"
@@ -141,7 +162,8 @@ def test_latex_is_booktabs_with_a_consistent_column_count(sweep_dir):
         assert len(re.split(r"(?<!\\)&", r)) == len(spec), r
     assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule") < tex.index(r"\end{tabular}")
     assert r"$\star$ i.i.d." in tex and r"\textbf{86.00 $\pm$ 12.71}" in tex and r"$\mu$ = 10" in tex
-    assert r"+5.00 $\pm$ 0.00 $\uparrow$" in tex and r"+9.00 $\pm$ 12.71 $\approx$" in tex and r"$\Delta$ GLUE" in tex
+    assert r"+5.00 $\pm$ 0.00 $\uparrow$" in tex and "0.070 / 0.070" in tex
+    assert r"+9.00 $\pm$ 12.71 $\approx$" in tex and r"$\Delta$ GLUE" in tex
     assert tex.isascii()  # every symbol of the cells and notes has a LaTeX spelling
     assert r"span\_10\_\_seed\_0" in tex  # underscores escaped
     assert tex.count("{") == tex.count("}")
@@ -180,7 +202,7 @@ def test_html_parses_with_bold_cells(sweep_dir):
     assert p.rows[0] == HEADER
     assert p.rows[1][0] == "★ i.i.d." and p.rows[1][2] == "82.00 ± 4.97" and not p.bold[1][2]
     assert p.rows[2][2] == "86.00 ± 12.71" and p.bold[2][2] and p.rows[2][3] == "+5.00 ± 0.00 ▲" and not p.bold[2][3]
-    assert not p.bold[3][2] and p.rows[4][2] == "–"
+    assert p.bold[3][2] and not p.bold[1][8] and p.rows[4][2] == "–" and p.rows[2][4] == "<0.001 / <0.001"
     assert "span_10__seed_0" in page and page.startswith("<!DOCTYPE html>")
 
 
@@ -189,6 +211,10 @@ def test_markdown_table_for_the_sweep_runner_includes_the_paper_side_by_side(swe
     assert md.count("### ") == 2
     # The ordering is the same in every seed resample (μ = 3 < i.i.d. < μ = 2), so τ's interval is a point.
     assert "| Kendall τ |  | 0.33 [0.33, 0.33] | n = 3 | -0.33 [-0.33, -0.33] | n = 3 |" in md
+    # 3 rows: |τ| ≥ 1/3 holds for every one of the 6 orders; the spread has 10 distinct seed draws
+    assert "| permutation p (two-sided) |  | 1.000 | all 6 orders | 1.000 | all 6 orders |" in md
+    assert "spread of τ over 1000 bootstrap resamples of the seeds (2.5–97.5th percentile; 10 distinct draws)" in md
+    assert "| τ without" not in md  # no no-pre-training row, so no τ without it
     assert "| μ = 2 | μ = 2 | 86.00 ± 12.71 | 83.54 | 41.00 ± 12.71 | 82.09 |" in md
     with_paper_std = markdown_table(sweep_dir, baseline_std="paper")
     assert f"σ: {GLUE_LABEL} 0.235, SQuAD EM 0.343" in with_paper_std
@@ -327,9 +353,10 @@ def test_one_seed_tables_show_bootstrap_intervals_and_say_so(tmp_path):
     assert re.fullmatch(r"\*\*73\.00 \[7\d\.\d\d, 7\d\.\d\d\]\*\*", rows["V"][2])
     assert re.fullmatch(r"\+3\.00 \[\+2\.\d\d, \+3\.\d\d\] ▲", rows["V"][3])
     assert rows["W"][3].endswith("≈") and rows["W"][2].startswith("**")
+    assert rows["V"][4] == "0.002 / 0.004"  # bootstrap p 2/1001, doubled by Holm over {V, W}
     assert "[lo, hi] = 95% bootstrap CI over evaluation examples (1 seed; percentile)." in md
     assert "± = 95% CI of the mean over seeds" not in md
-    assert "with one shared seed, a paired bootstrap over evaluation examples" in md
+    assert "one shared seed: paired bootstrap p" in md
     assert "Power: n/a (no variant shares ≥ 2 seeds with ★)." in md
     assert "Tiny test scale" not in md
 

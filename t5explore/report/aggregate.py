@@ -1,17 +1,24 @@
 """Seeds -> one cell per (variant, column) with a 95% interval, a paired Δ against ★, and bold.
 
 The conventions follow the T5 paper (Raffel et al. 2020, §3.1.4): the baseline is marked ★ and the best
-scores are bold. What "best" means is tested rather than eyeballed (the statistics are in stats.py):
+scores are bold. What a mark or a bold means is tested rather than eyeballed (the statistics are in stats.py),
+and every verdict survives the multiple testing a table does:
 
 - Cell: mean over seeds ± the 95% Student-t half-width (ddof=1); with one seed, the run's 95% bootstrap
   interval over evaluation examples (result.json `bootstrap`), when it has one.
-- Δ: variant − ★, paired seed by seed over the seeds both have, with its 95% paired-t interval (one shared
-  seed: the paired bootstrap over evaluation examples, when both runs stored it). An interval that
-  contains 0 is a tie (≈); otherwise the variant is better (▲) or worse (▼) than ★.
-- Bold: the best mean of its column, and every variant not significantly worse than it: a two-sided paired
-  t-test at 95% against the best variant over their shared seeds (one shared seed: the paired bootstrap).
-  Without any paired comparison, a variant is bold when its interval overlaps the best's; with no interval
-  at all, only the best (and exact ties) are bold.
+- Δ: variant − ★, paired seed by seed over the seeds both have, with its unadjusted 95% paired-t interval
+  and the paired t-test's raw p (one shared seed: the paired bootstrap over evaluation examples, when both
+  runs stored it). The family of a column is every row's comparison with ★ that has a test; its p-values
+  are Holm–Bonferroni adjusted, and the mark reads the adjusted p: ▲ / ▼ when it is < 0.05, else ≈ (tie).
+  A row without a shared seed, or with one shared seed and no stored replicates, has no test, no mark, and
+  is not in the family.
+- Bold: the rows not resolved below the column's best row, by the same test against the best, and only
+  when some row is resolved below it: with 3 seeds most differences are not resolved, and a table that
+  bolds every row says nothing. Its Holm family is every distinct comparison of the column (each row vs. the
+  best and each row vs. ★), so bold never contradicts a mark. A row without a test against the best is
+  unresolved.
+- Power: per row, σ of its own per-seed differences from ★ and the seeds a paired t-test needs for 80%
+  power at a stated Δ (noncentral t; not pooled: rows differ in noise, and they share ★'s values).
 - The paper's rule is still available: a σ the user gives for a column (e.g. `--baseline_std paper`, the
   paper's baseline std over 10 runs) makes that column bold "within 2σ of the best" instead.
 Scores: higher is better; losses: lower is better; costs are not ranked.
@@ -33,13 +40,15 @@ from t5explore.report.stats import (
     SeedValues,
     boot_for,
     cell_interval,
-    intervals_overlap,
+    compare_all,
+    holm,
     paired_difference,
-    pooled_paired_sd,
-    seeds_to_resolve,
+    resolved,
+    seeds_for_power,
 )
 
 BETTER, WORSE, TIE = "▲", "▼", "≈"
+POWER_DELTA = 1.0  # the Δ (in a column's units, e.g. accuracy points) the power line plans for
 
 
 def shows_delta(c: Column) -> bool:
@@ -54,8 +63,9 @@ class Cell:
     n: int = 0  # seeds
     bold: bool = False
     ci: Interval = field(default_factory=lambda: Interval(math.nan))  # the 95% interval shown
-    delta: Interval | None = None  # variant − ★, paired by seed; None for ★ itself or without a shared seed
-    mark: str = ""  # vs ★: BETTER, WORSE, TIE, or "" (no interval)
+    delta: Interval | None = None  # variant − ★, paired by seed, raw p in delta.p; None for ★ or no shared seed
+    p_holm: float = math.nan  # delta.p adjusted over the column's family of comparisons with ★
+    mark: str = ""  # vs ★ at the adjusted p: BETTER, WORSE, TIE, or "" (no test)
 
     @property
     def lo(self) -> float:
@@ -67,18 +77,17 @@ class Cell:
 
     @property
     def tie(self) -> bool | None:
-        """Δ's interval contains 0 (None when there is no interval)."""
-        return None if self.delta is None else self.delta.contains_zero()
+        """Not resolved from ★ after Holm (None when there is no test)."""
+        return None if not self.mark else self.mark == TIE
 
 
 @dataclass(frozen=True)
 class Power:
-    """How noisy a column's paired differences are, and how many seeds would resolve Δ = 1 point."""
+    """One row's noise against ★ and the seeds a paired t-test needs to detect Summary.power_delta."""
 
-    sigma: float  # pooled sample std of the per-seed differences variant − ★
-    dof: int
-    comparisons: int  # variants that share ≥ 2 seeds with ★
-    seeds: int | None  # fewest n with t(0.975, n−1)·σ/√n < 1; None if unknown or out of reach
+    sigma: float  # sample std (ddof=1) of this row's per-seed differences from ★
+    n: int  # the seeds it shares with ★ (σ is estimated from them: rough at n = 3)
+    seeds: int | None  # fewest n with 80% power (two-sided, α = 0.05); None if out of reach
 
 
 @dataclass
@@ -97,43 +106,43 @@ class Summary:
     which: str = "best"
     seed_values: dict[tuple[str, str], SeedValues] = field(default_factory=dict)
     bold_rules: dict[str, set[str]] = field(default_factory=dict)  # column key -> rules that decided its bold
-    power: dict[str, Power] = field(default_factory=dict)  # per Δ column
+    power: dict[str, dict[str, Power]] = field(default_factory=dict)  # Δ column -> variant -> its power
+    power_delta: float = POWER_DELTA
+    family: dict[str, int] = field(default_factory=dict)  # column key -> comparisons with ★ in its Holm family
     tiny: bool = False  # every run says `"scale": "tiny"`
 
     def cell(self, variant: str, key: str) -> Cell:
         return self.cells[(variant, key)]
 
     def to_frame(self) -> pd.DataFrame:
-        """Flat numbers for CSV / notebooks, per column: mean, std, ci_lo, ci_hi, ci (kind), n,
-        delta, delta_lo, delta_hi, delta_n, tie, bold."""
+        """Flat numbers for CSV / notebooks, per column: mean, std, ci_lo, ci_hi, ci (kind), n, bold; ranked
+        columns add delta, delta_lo, delta_hi, delta_n, p (raw), p_holm, tie; Δ columns add the row's
+        paired σ and the seeds for 80% power."""
         records = []
         for v in self.variants:
             rec: dict[str, object] = {"variant": v, "baseline": v == self.baseline, "n": self.n_runs[v]}
             for c in self.columns:
-                cell, d = self.cell(v, c.key), self.cell(v, c.key).delta
-                rec[c.label] = cell.mean
-                rec.update(
-                    {
-                        f"{c.label} std": cell.std,
-                        f"{c.label} ci_lo": cell.lo,
-                        f"{c.label} ci_hi": cell.hi,
-                        f"{c.label} ci": cell.ci.kind or "",
-                        f"{c.label} n": cell.n,
-                    }
-                )
-                if c.better is not None:
-                    rec.update(
-                        {
-                            f"{c.label} delta": d.mean if d else math.nan,
-                            f"{c.label} delta_lo": d.lo if d else math.nan,
-                            f"{c.label} delta_hi": d.hi if d else math.nan,
-                            f"{c.label} delta_n": d.n if d else 0,
-                            f"{c.label} tie": "" if cell.tie is None else cell.tie,
-                        }
-                    )
-                rec[f"{c.label} bold"] = cell.bold
+                rec.update(self._cell_record(v, c))
             records.append(rec)
         return pd.DataFrame(records)
+
+    def _cell_record(self, v: str, c: Column) -> dict[str, object]:
+        cell, d, name = self.cell(v, c.key), self.cell(v, c.key).delta, c.label
+        rec: dict[str, object] = {name: cell.mean}
+        rec.update({f"{name} {k}": x for k, x in (("std", cell.std), ("ci_lo", cell.lo), ("ci_hi", cell.hi))})
+        rec.update({f"{name} ci": cell.ci.kind or "", f"{name} n": cell.n})
+        if c.better is not None:
+            known = [("delta", d.mean), ("delta_lo", d.lo), ("delta_hi", d.hi), ("p", d.p)] if d else []
+            rec.update({f"{name} {k}": math.nan for k in ("delta", "delta_lo", "delta_hi", "p")})
+            rec.update({f"{name} {k}": x for k, x in known})
+            rec.update({f"{name} delta_n": d.n if d else 0, f"{name} p_holm": cell.p_holm})
+            rec[f"{name} tie"] = "" if cell.tie is None else cell.tie
+        if c.key in self.power:
+            power = self.power[c.key].get(v)
+            rec[f"{name} paired_sigma"] = power.sigma if power else math.nan
+            rec[f"{name} seeds_for_power"] = power.seeds if power and power.seeds else ""
+        rec[f"{name} bold"] = cell.bold
+        return rec
 
 
 def summarize(
@@ -143,10 +152,14 @@ def summarize(
     which: str = "best",
     baseline_std: Mapping[str, float] | None = None,
     strict_std: bool = True,
+    power_delta: float = POWER_DELTA,
 ) -> Summary:
     """Aggregate one sweep's runs by variant and seed. `baseline_std` maps a column key/label/paper name to
     a σ for the paper's 2σ bold rule in that column (the others are tested pairwise); with strict_std a
-    name that matches no column is an error, else it is ignored."""
+    name that matches no column is an error, else it is ignored. `power_delta` is the true difference the
+    power line plans for (> 0, in the column's units)."""
+    if not (isinstance(power_delta, (int, float)) and power_delta > 0):
+        raise ReportError(f"power delta must be a number > 0, got {power_delta!r}")
     if sweep is None:
         if len(results.sweeps) != 1:
             raise ReportError(f"several sweeps loaded ({', '.join(results.sweeps)}); name one")
@@ -182,6 +195,7 @@ def summarize(
         {},
         which,
         seed_values,
+        power_delta=float(power_delta),
         tiny=_all_tiny(runs),
     )
     for c in columns:
@@ -189,14 +203,14 @@ def summarize(
             continue
         col_cells = {v: cells[(v, c.key)] for v in variants}
         col_values = {v: seed_values[(v, c.key)] for v in variants}
-        _mark_deltas(col_cells, col_values, info.baseline, c.better)
+        summary.family[c.key] = _mark_deltas(col_cells, col_values, info.baseline, c.better)
         if c.key in user_sigma:
             summary.sigma[c.key] = user_sigma[c.key]
             summary.bold_rules[c.key] = _mark_bold_2sigma(list(col_cells.values()), c.better, user_sigma[c.key])
         else:
-            summary.bold_rules[c.key] = _mark_bold_paired(col_cells, col_values, c.better)
+            summary.bold_rules[c.key] = _mark_bold_paired(col_cells, col_values, c.better, info.baseline)
         if shows_delta(c) and info.baseline in variants:
-            summary.power[c.key] = _power(col_values, info.baseline)
+            summary.power[c.key] = _power(col_values, info.baseline, summary.power_delta)
     return summary
 
 
@@ -256,44 +270,47 @@ def _oriented(d: Interval | None, better: str) -> Interval | None:
     """The interval with its sign flipped for lower-is-better columns (so > 0 always means better)."""
     if d is None or better == "higher":
         return d
-    return Interval(-d.mean, -d.hi, -d.lo, d.n, d.kind)
+    return Interval(-d.mean, -d.hi, -d.lo, d.n, d.kind, d.p)
 
 
-def _mark_deltas(cells: dict[str, Cell], values: dict[str, SeedValues], baseline: str | None, better: str) -> None:
+def _mark_deltas(cells: dict[str, Cell], values: dict[str, SeedValues], baseline: str | None, better: str) -> int:
+    """Δ vs ★ with raw and Holm p, and the mark the adjusted p gives; returns the family's size."""
     if baseline not in cells or not cells[baseline].n:
-        return
-    for v, cell in cells.items():
-        if v == baseline or not cell.n:
-            continue
-        cell.delta = paired_difference(values[v], values[baseline])
-        up = _oriented(cell.delta, better)
-        if up is not None and up.known:
-            cell.mark = TIE if up.contains_zero() else (BETTER if up.lo > 0 else WORSE)
+        return 0
+    comparisons = compare_all({v: sv for v, sv in values.items() if cells[v].n}, baseline)
+    for v, (d, p_holm) in comparisons.items():
+        cell = cells[v]
+        cell.delta, cell.p_holm = d, p_holm
+        if not math.isnan(p_holm):
+            cell.mark = {1: BETTER, -1: WORSE, 0: TIE}[resolved(_oriented(d, better), p_holm)]
+    return sum(not math.isnan(p) for _, p in comparisons.values())
 
 
-def _mark_bold_paired(cells: dict[str, Cell], values: dict[str, SeedValues], better: str) -> set[str]:
-    """Bold = best mean, or not significantly worse than the best variant (see the module doc).
-    Returns the rules that decided: 'paired t', 'paired bootstrap', 'overlap', 'best only'."""
+def _mark_bold_paired(
+    cells: dict[str, Cell], values: dict[str, SeedValues], better: str, baseline: str | None
+) -> set[str]:
+    """Bold = not resolved below the best row (see the module doc). The Holm family is every distinct
+    comparison the column makes: each row against the best, and each row's Δ vs ★ (the best-vs-★ pair once).
+    A larger family never resolves more, so a bold verdict cannot contradict a mark. Returns the rules that
+    decided: 'paired t', 'paired bootstrap', 'untested' (no test against the best), 'none resolved'."""
     present = [v for v, c in cells.items() if c.n]
     if not present:
         return set()
     sign = 1.0 if better == "higher" else -1.0
     best = max(present, key=lambda v: sign * cells[v].mean)
-    tol = TOL * max(1.0, abs(cells[best].mean))
-    rules = set()
+    gaps = {v: paired_difference(values[v], values[best]) for v in present if v != best}  # < 0: below the best
+    family = {("best", v): d.p for v, d in gaps.items() if d is not None}
     for v in present:
-        cell = cells[v]
-        if sign * (cells[best].mean - cell.mean) <= tol:
-            cell.bold = True
-            continue
-        gap = _oriented(paired_difference(values[best], values[v]), better)  # > 0: the best is better
-        if gap is not None and gap.known:
-            cell.bold = gap.lo <= 0.0
-            rules.add("paired t" if gap.kind == "t" else "paired bootstrap")
-            continue
-        overlap = intervals_overlap(cells[best].ci, cell.ci)
-        cell.bold = bool(overlap)
-        rules.add("best only" if overlap is None else "overlap")
+        d = cells[v].delta
+        if v not in (best, baseline) and d is not None:
+            family[("star", v)] = d.p
+    adjusted = holm(family)
+    below = {v for v, d in gaps.items() if resolved(_oriented(d, better), adjusted.get(("best", v), math.nan)) < 0}
+    rules = {"untested" if d is None or math.isnan(d.p) else f"paired {d.kind}" for d in gaps.values()}
+    if not below:
+        return rules | {"none resolved"}
+    for v in present:
+        cells[v].bold = v not in below
     return rules
 
 
@@ -311,16 +328,16 @@ def _mark_bold_2sigma(cells: list[Cell], better: str, sigma: float) -> set[str]:
     return {"2σ"}
 
 
-def _power(values: dict[str, SeedValues], baseline: str) -> Power:
-    """σ of the per-seed differences variant − ★, pooled over the variants sharing ≥ 2 seeds with ★."""
+def _power(values: dict[str, SeedValues], baseline: str, delta: float) -> dict[str, Power]:
+    """Per row sharing ≥ 2 seeds with ★: σ of its own per-seed differences and the seeds for 80% power."""
     base = values[baseline]
-    diffs = []
+    out = {}
     for v, sv in values.items():
         shared = [k for k in sv.values if k in base.values]
         if v != baseline and len(shared) >= 2:
-            diffs.append(np.array([sv.values[k] - base.values[k] for k in shared]))
-    sigma, dof = pooled_paired_sd(diffs)
-    return Power(sigma, dof, len(diffs), seeds_to_resolve(sigma) if dof else None)
+            sigma = float(np.std([sv.values[k] - base.values[k] for k in shared], ddof=1))
+            out[v] = Power(sigma, len(shared), seeds_for_power(sigma, delta))
+    return out
 
 
 def _all_tiny(runs: pd.DataFrame) -> bool:

@@ -2,7 +2,8 @@
 
 The numbers a reader needs to judge a reproduction sit in one file beside the tables: the setting (scale,
 model, seeds, tokens, versions), our table with its intervals, the paper's table beside ours with Kendall τ
-and its interval, which differences from ★ are resolved and which are ties, and the compute spent. What the
+and its permutation p, which differences from ★ are resolved after the Holm adjustment and which are ties,
+how many seeds each row would need, and the compute spent. Every sentence here reads the adjusted verdicts. What the
 numbers mean (agreement with the paper and why it may differ) is a judgement: it is kept in a notes file
 written by a person (`--notes`) and copied in verbatim under its own heading, so regenerating FINDINGS.md
 after more seeds land never loses it and never mixes judgement into the generated parts.
@@ -17,14 +18,23 @@ from pathlib import Path
 import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
-from t5explore.report.aggregate import BETTER, TIE, WORSE, Summary, shows_delta, summarize
+from t5explore.report.aggregate import BETTER, POWER_DELTA, TIE, WORSE, Summary, shows_delta, summarize
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper
 from t5explore.report.results import ReportError, Results, load_results
+from t5explore.report.stats import ALPHA, POWER, RankTest
 from t5explore.report.table_render import to_markdown
-from t5explore.report.tables import comparison_table, format_seconds, format_tokens, summary_table
+from t5explore.report.tables import (
+    comparison_table,
+    format_p,
+    format_seconds,
+    format_tokens,
+    points,
+    power_list,
+    summary_table,
+)
 
 FINDINGS_FILE = "FINDINGS.md"
-VERDICTS = {BETTER: "better than ★", WORSE: "worse than ★", TIE: "tied with ★ (the 95% CI of Δ contains 0)"}
+VERDICTS = {BETTER: "better than ★", WORSE: "worse than ★", TIE: f"tied with ★ (Holm-adjusted p ≥ {ALPHA:.2f})"}
 
 
 def write_findings(
@@ -34,6 +44,7 @@ def write_findings(
     results: Results | None = None,
     paper_table: str | None = None,
     paper_column: str | None = None,
+    power_delta: float = POWER_DELTA,
 ) -> Path:
     """Write `<sweep_dir>/FINDINGS.md` (or `out`) for the one sweep in `sweep_dir`; return its path.
     `paper_table` and `paper_column` choose the paper comparison as for the tables (`compare_with_paper`)."""
@@ -45,7 +56,7 @@ def write_findings(
             f"{sweep_dir}: FINDINGS.md describes one sweep, found {len(names) or 'no'} ({', '.join(names)})"
         )
     notes_text = _read_notes(notes)
-    summary = summarize(results, names[0])
+    summary = summarize(results, names[0], power_delta=power_delta)
     cmp = compare_with_paper(summary, results.sweeps[names[0]], table_id=paper_table, paper_column=paper_column)
     text = findings_markdown(summary, cmp, results.for_sweep(names[0]), notes_text, notes)
     path = Path(out) if out is not None else Path(sweep_dir) / FINDINGS_FILE
@@ -136,52 +147,90 @@ def _counted(counts: dict[str, int]) -> str:
 
 
 def verdict_lines(summary: Summary) -> str:
-    """One line per (headline column, variant): Δ vs ★ with its interval and what it means."""
+    """One line per (headline column, variant): Δ vs ★, its raw and adjusted p and the adjusted verdict;
+    then the seeds each row would need."""
     lines = []
     for col in [c for c in summary.columns if shows_delta(c)]:
+        family = summary.family.get(col.key, 0)
         for v in summary.variants:
             cell = summary.cell(v, col.key)
             if v == summary.baseline or cell.delta is None or not cell.mark:
                 continue
             d = cell.delta
+            test = "paired t" if d.kind == "t" else "paired bootstrap"
             lines.append(
                 f"- {col.label}: **{v}** {VERDICTS.get(cell.mark, cell.mark)}: Δ = {d.mean:+.2f} "
-                f"[{d.lo:+.2f}, {d.hi:+.2f}] over {d.n} paired seed(s)."
+                f"[{d.lo:+.2f}, {d.hi:+.2f}] over {d.n} paired seed(s); {test} p = {format_p(d.p)}, "
+                f"Holm-adjusted p = {format_p(cell.p_holm)} (Holm over {_comparisons(family)} with ★)"
+                + _unadjusted_caveat(cell)
+                + "."
             )
-        power = summary.power.get(col.key)
-        if power is not None and not math.isnan(power.sigma):
-            need = f"{power.seeds} seeds" if power.seeds else "more seeds than practical"
+        if summary.power.get(col.key):
             lines.append(
-                f"- {col.label}: σ of the paired differences = {power.sigma:.2f} ({power.dof} dof); "
-                f"resolving a Δ of 1 point would take {need}."
+                f"- {col.label}: seeds for {POWER:.0%} power to detect a true Δ of {points(summary.power_delta)} "
+                f"(two-sided paired t, α = {ALPHA:.2f}), from each row's own paired σ: "
+                f"{power_list(summary, col.key)}."
             )
     return ("\n".join(lines) if lines else "- No row shares a seed with ★: nothing can be called resolved.") + "\n"
 
 
+def _comparisons(m: int) -> str:
+    return "the 1 comparison" if m == 1 else f"the {m} comparisons"
+
+
+def _unadjusted_caveat(cell) -> str:
+    """Said when the unadjusted interval excludes 0 but the adjusted test does not resolve the row."""
+    if cell.mark == TIE and cell.delta.contains_zero() is False:
+        return "; its unadjusted CI excludes 0, but that does not survive the adjustment"
+    return ""
+
+
 def tau_lines(cmp: PaperComparison) -> str:
-    """One line per compared column: τ, its interval and whether it is resolved against chance; compared
-    across tasks, the line names both columns and says τ is about the order only."""
+    """One line per compared column: τ with its permutation p and verdict, τ without the no-pre-training
+    row, and the seed-bootstrap spread; compared across tasks, the line names both columns and says τ is
+    about the order only."""
     lines = []
     for col in cmp.columns:
         name = col.label
         if cmp.other_task is not None:
             name = f"{col.label} (ours) vs. {cmp.paper_header(col)}, different tasks, so order only"
-        tau, _, n = cmp.kendall.get(col.label, (math.nan, math.nan, 0))
+        test = cmp.rank_test[col.label]
+        text = f"- {name}: Kendall τ = {test.tau:.2f} over {test.n} rows, {_p_text(test)}{_tau_verdict(test)}"
+        without = cmp.rank_test_without_npt.get(col.label)
+        if without is not None:
+            text += (
+                f" Without {cmp.no_pretraining_row} (last in both orders by construction): τ = {without.tau:.2f} "
+                f"over {without.n} rows, {_p_text(without)}{_tau_verdict(without)}"
+            )
         lo, hi = cmp.kendall_ci.get(col.label, (math.nan, math.nan))
-        ci = "no interval (one seed)" if math.isnan(lo) else f"95% CI [{lo:.2f}, {hi:.2f}] over seeds"
-        lines.append(f"- {name}: Kendall τ = {tau:.2f} over {n} rows, {ci}" + _tau_verdict(lo, hi))
+        if not math.isnan(lo):
+            text += (
+                f" Spread of τ over seed-bootstrap resamples: [{lo:.2f}, {hi:.2f}] "
+                f"({cmp.kendall_resamples.get(col.label, 0)} distinct resamples of the seeds; a spread, not a test)."
+            )
+        lines.append(text)
     return "\n".join(lines) + "\n"
 
 
-def _tau_verdict(lo: float, hi: float) -> str:
-    """What τ's interval says: agreement or reversal beyond chance (the interval excludes 0), or neither."""
-    if math.isnan(lo):
+def _p_text(test: RankTest) -> str:
+    if math.isnan(test.p):
+        return "no permutation p"
+    how = f"exact over all {test.orders} orders" if test.exact else f"Monte Carlo over {test.orders} random orders"
+    floor = "" if math.isnan(test.min_p) else f"; the smallest p {test.n} rows allow is {format_p(test.min_p)}"
+    return f"permutation p = {format_p(test.p)} (two-sided, {how}{floor})"
+
+
+def _tau_verdict(test: RankTest) -> str:
+    """Agreement or reversal beyond chance only when the permutation p < α."""
+    if math.isnan(test.p):
         return "."
-    if lo > 0:
-        return "; the interval excludes 0: the ordering agrees with the paper's more than chance."
-    if hi < 0:
-        return "; the interval excludes 0: the ordering is reversed relative to the paper's more than chance."
-    return "; the ordering is not resolved against chance."
+    if not test.beyond_chance():
+        return ": not beyond chance."
+    return (
+        ": the order agrees with the paper's beyond chance."
+        if test.tau > 0
+        else (": the order is reversed relative to the paper's beyond chance.")
+    )
 
 
 def compute_lines(runs: pd.DataFrame) -> str:

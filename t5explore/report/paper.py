@@ -3,10 +3,12 @@
 A sweep reproduces a T5 table when sweep.json names it (`"paper_table": "table7"`) or its name contains it
 (`t5_table7_span_length`). Variants are matched to the paper's rows by name or alias (case, spacing, μ/mu and
 punctuation ignored), by an explicit mapping, and the sweep's ★ baseline falls back to the table's ★ row.
-Rank agreement per column is Kendall's τ-b (scipy) between our means and the paper's scores, with a 95%
-bootstrap interval over seeds: each replicate draws the sweep's seeds with replacement (the same draw for
-every variant, so the comparison stays paired), recomputes every variant's mean over the drawn seeds it has
-(its full mean if it has none of them) and τ against the paper; the interval is the 2.5th-97.5th percentile.
+Rank agreement per column is Kendall's τ-b between our means and the paper's scores, tested by permuting
+the rows (stats.kendall_test: exact p over all orders up to 8 rows), also without the no-pre-training row
+(last in both orders by construction). Its spread over seeds is a bootstrap: each replicate draws the
+sweep's seeds with replacement (the same draw for every variant, so the comparison stays paired),
+recomputes every variant's mean over the drawn seeds it has (its full mean if it has none of them) and τ
+against the paper; the spread is the 2.5th-97.5th percentile, and few seeds allow few distinct draws.
 
 A sweep scored on none of the paper's columns (a CPU reproduction scored on the built-in task) can still be
 compared by order: `paper_column="GLUE"` ranks every one of our score columns against the paper's GLUE. The
@@ -26,11 +28,17 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from t5explore.report.aggregate import Column, Summary
 from t5explore.report.results import ReportError, SweepInfo
-from t5explore.report.stats import SeedValues, percentile_interval
+from t5explore.report.stats import (
+    RankTest,
+    SeedValues,
+    distinct_resamples,
+    kendall_tau_b,
+    kendall_test,
+    percentile_interval,
+)
 from t5explore.seeds import STREAM_REPORT_BOOTSTRAP, numpy_rng
 
 DATA_FILE = "t5_tables.json"
@@ -67,8 +75,12 @@ class PaperComparison:
     columns: list[Column]
     frame: pd.DataFrame  # variant, paper_row, then "<label> (ours)", "(ours ci_lo)", "(ours ci_hi)", "(ours ci)",
     #                      "(paper)" per column
-    kendall: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # label -> (tau, p, n)
-    kendall_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> 95% CI over seeds
+    kendall: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # label -> (tau, permutation p, n)
+    kendall_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> 95% spread over seeds
+    kendall_resamples: dict[str, int] = field(default_factory=dict)  # label -> distinct seed draws behind the spread
+    rank_test: dict[str, RankTest] = field(default_factory=dict)  # label -> τ with its permutation test
+    rank_test_without_npt: dict[str, RankTest] = field(default_factory=dict)  # the same without no pre-training
+    no_pretraining_row: str = ""  # the paper's name of that row
     unmatched: list[str] = field(default_factory=list)  # our variants with no paper row
     our_scores: list[str] = field(default_factory=list)  # labels of all our score columns
     paper_of: dict[str, str] = field(default_factory=dict)  # label -> the paper column it is compared with
@@ -229,6 +241,7 @@ def compare_with_paper(
         our_scores=[c.label for c in summary.columns if c.kind == "score"],
         paper_of=paper_of,
         other_task=other_task,
+        no_pretraining_row=paper_data()["no_pretraining"]["name"],
     )
     records = []
     for v in [v for v in summary.variants if v in matched]:
@@ -248,11 +261,17 @@ def compare_with_paper(
     ours = ("ours", "ours ci_lo", "ours ci_hi", "ours ci")
     names = [name for c in columns for name in [*(f"{c.label} ({s})" for s in ours), cmp.paper_key(c)]]
     cmp.frame = pd.DataFrame(records, columns=["variant", "paper_row", *names])
+    pretrained = cmp.frame["paper_row"] != cmp.no_pretraining_row
     for c in columns:
-        paper = list(cmp.frame[cmp.paper_key(c)])
-        cmp.kendall[c.label] = kendall_tau(cmp.frame[f"{c.label} (ours)"], paper)
+        paper, ours = cmp.frame[cmp.paper_key(c)], cmp.frame[f"{c.label} (ours)"]
+        test = cmp.rank_test[c.label] = kendall_test(ours, paper)
+        cmp.kendall[c.label] = (test.tau, test.p, test.n)
+        if not pretrained.all():
+            cmp.rank_test_without_npt[c.label] = kendall_test(ours[pretrained], paper[pretrained])
         seeds = [summary.seed_values.get((v, c.key), SeedValues()) for v in cmp.frame["variant"]]
-        cmp.kendall_ci[c.label] = kendall_tau_ci(seeds, paper)
+        cmp.kendall_ci[c.label] = kendall_tau_ci(seeds, list(paper))
+        if not math.isnan(cmp.kendall_ci[c.label][0]):
+            cmp.kendall_resamples[c.label] = distinct_resamples(seed_draws(_seeds(seeds)))
     return cmp
 
 
@@ -269,33 +288,40 @@ def _compared_columns(columns: list[Column], other_task: str | None) -> tuple[li
 
 
 def kendall_tau(ours, paper) -> tuple[float, float, int]:
-    """(τ-b, two-sided p, n) over the pairs where both are known; τ is nan with fewer than 2 pairs."""
-    pairs = [(float(a), float(b)) for a, b in zip(ours, paper) if not (_nan(a) or _nan(b))]
-    if len(pairs) < 2:
-        return math.nan, math.nan, len(pairs)
-    x, y = zip(*pairs)
-    res = stats.kendalltau(x, y)
-    return float(res.statistic), float(res.pvalue), len(pairs)
+    """(τ-b, two-sided permutation p, n) over the pairs where both are known; τ is nan with fewer than 2."""
+    test = kendall_test(ours, paper)
+    return test.tau, test.p, test.n
 
 
 def kendall_tau_ci(
     values: list[SeedValues], paper: list[float], replicates: int = TAU_REPLICATES
 ) -> tuple[float, float]:
-    """95% bootstrap interval of τ over seeds (see the module doc); (nan, nan) when no variant has ≥ 2 seeds
+    """95% bootstrap spread of τ over seeds (see the module doc); (nan, nan) when no variant has ≥ 2 seeds
     (resampling one seed changes nothing)."""
-    seeds = sorted({k for sv in values for k in sv.values}, key=str)
+    seeds = _seeds(values)
     if not seeds or not any(len(sv.values) >= 2 for sv in values):
         return math.nan, math.nan
     table = np.array([[sv.values.get(k, math.nan) for k in seeds] for sv in values], np.float64)  # variant × seed
     full = np.array([np.nanmean(row) if np.isfinite(row).any() else math.nan for row in table])
-    draws = numpy_rng(0, STREAM_REPORT_BOOTSTRAP).integers(0, len(seeds), size=(replicates, len(seeds)))
     taus = []
-    for draw in draws:
+    for draw in seed_draws(seeds, replicates):
         picked = table[:, draw]
         has = np.isfinite(picked)
         means = np.where(has.any(axis=1), np.nansum(picked, axis=1) / np.maximum(has.sum(axis=1), 1), full)
-        taus.append(kendall_tau(means, paper)[0])
+        taus.append(kendall_tau_b(means, paper))
     return percentile_interval(taus)
+
+
+def seed_draws(seeds: list, replicates: int = TAU_REPLICATES) -> np.ndarray:
+    """The bootstrap's draws of seed positions (replicates × seeds) from one fixed stream, so the spread and
+    its count of distinct draws come from the same draws."""
+    if not seeds:
+        return np.zeros((0, 0), np.intp)
+    return numpy_rng(0, STREAM_REPORT_BOOTSTRAP).integers(0, len(seeds), size=(replicates, len(seeds)))
+
+
+def _seeds(values: list[SeedValues]) -> list:
+    return sorted({k for sv in values for k in sv.values}, key=str)
 
 
 def _table_key(table_id: str) -> str:

@@ -2,7 +2,7 @@
 
 The Markdown, LaTeX and HTML files render one `TextTable` (tables.py) each, so they cannot disagree. CSV
 carries the raw numbers instead (per column: mean, std, ci_lo, ci_hi, ci, n, delta, delta_lo, delta_hi,
-delta_n, tie, bold).
+p, delta_n, p_holm, tie, paired_sigma, seeds_for_power, bold; see Summary.to_frame).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
 from t5explore.report import consistency
-from t5explore.report.aggregate import default_columns, per_task_columns, resolve_baseline_std, summarize
+from t5explore.report.aggregate import POWER_DELTA, default_columns, per_task_columns, resolve_baseline_std, summarize
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper, paper_baseline_std
 from t5explore.report.results import ReportError, Results, load_results
 from t5explore.report.table_render import RENDERERS, to_markdown
@@ -33,6 +33,7 @@ def markdown_table(
     paper_table: str | None = None,
     results: Results | None = None,
     paper_column: str | None = None,
+    power_delta: float = POWER_DELTA,
 ) -> str:
     """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies.
     Pass `results` when they are already loaded (e.g. by write_tables) to read the files only once;
@@ -42,7 +43,7 @@ def markdown_table(
     std = _std_for(baseline_std, results, which)
     out = []
     for name in results.sweep_names():
-        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
+        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False, power_delta=power_delta)
         table = summary_table(summary)
         table.notes += consistency.notes(results, name)  # a numerics mix, rows made under other configs
         out.append(to_markdown(table))
@@ -65,6 +66,7 @@ def write_tables(
     paper_table: str | None = None,
     results: Results | None = None,
     paper_column: str | None = None,
+    power_delta: float = POWER_DELTA,
 ) -> list[Path]:
     """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths."""
     formats = list(formats)
@@ -78,7 +80,7 @@ def write_tables(
     written: list[Path] = []
     for name in results.sweep_names():
         stem = safe_name(name)
-        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False)
+        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False, power_delta=power_delta)
         table = summary_table(summary)
         table.notes += consistency.notes(results, name)
         written += _write(out / stem, table, summary.to_frame(), formats)
@@ -103,6 +105,7 @@ def write_tables(
                 which=which,
                 baseline_std=std,
                 strict_std=False,
+                power_delta=power_delta,
             )
             written += _write(
                 out / f"{stem}_per_task", summary_table(detail, f"{name}: per task"), detail.to_frame(), formats
@@ -130,17 +133,26 @@ def _write(stem: Path, table: TextTable | None, frame: pd.DataFrame, formats: li
 
 
 def _kendall_frame(cmp: PaperComparison) -> pd.DataFrame:
-    """The comparison frame plus a Kendall τ row: τ in `(ours)`, its CI in `(ours ci_lo/hi)`, n in `(paper)`."""
+    """The comparison frame plus a Kendall τ row: τ in `(ours)`, its seed-bootstrap spread in `(ours ci_lo/hi)`,
+    n in `(paper)`, and per column its permutation p, the spread's distinct resamples, and τ and p without
+    the no-pre-training row."""
     tau: dict[str, object] = {"variant": "Kendall tau", "paper_row": ""}
     for c in cmp.columns:
         lo, hi = cmp.kendall_ci.get(c.label, (math.nan, math.nan))
+        test = cmp.rank_test[c.label]
+        without = cmp.rank_test_without_npt.get(c.label)
         tau.update(
             {
-                f"{c.label} (ours)": cmp.kendall[c.label][0],
+                f"{c.label} (ours)": test.tau,
                 f"{c.label} (ours ci_lo)": lo,
                 f"{c.label} (ours ci_hi)": hi,
                 f"{c.label} (ours ci)": "bootstrap over seeds",
-                cmp.paper_key(c): cmp.kendall[c.label][2],
+                cmp.paper_key(c): test.n,
+                f"{c.label} (tau permutation p)": test.p,
+                f"{c.label} (tau p exact)": test.exact,
+                f"{c.label} (tau distinct resamples)": cmp.kendall_resamples.get(c.label, 0),
+                f"{c.label} (tau without no pre-training)": without.tau if without else math.nan,
+                f"{c.label} (tau p without no pre-training)": without.p if without else math.nan,
             }
         )
     return pd.concat([cmp.frame, pd.DataFrame([tau])], ignore_index=True)

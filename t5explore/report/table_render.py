@@ -75,6 +75,7 @@ def latex_escape(s: str) -> str:
         ("±", r"$\pm$"),
         ("μ", r"$\mu$"),
         ("σ", r"$\sigma$"),
+        ("α", r"$\alpha$"),
         ("τ", r"$\tau$"),
         ("≥", r"$\geq$"),
         ("≤", r"$\leq$"),

@@ -6,9 +6,10 @@ and writes every sweep's tables (its CSV carries the raw numbers instead).
 
 A cell reads `mean ± h` (h = half-width of the 95% Student-t interval over seeds) or, for one seed,
 `mean [lo, hi]` (the 95% bootstrap interval over evaluation examples, which is not symmetric). Each headline
-score column is followed by `Δ <column>`: variant − ★ paired by seed, with its interval and ▲ / ▼ / ≈.
-The notes under a table say which intervals and which bold rule it uses, how many seeds would resolve a
-1-point Δ, which tasks a benchmark average covers when it covers fewer than the paper's, and that
+score column is followed by `Δ <column>`: variant − ★ paired by seed, with its unadjusted interval and the
+▲ / ▼ / ≈ of the Holm-adjusted test, then `p <column> (raw / Holm)`. The notes under a table say which
+intervals, which test family and which bold rule it uses, how many seeds each row needs for 80% power at
+the stated Δ, which tasks a benchmark average covers when it covers fewer than the paper's, and that
 tiny-scale numbers are a smoke test.
 """
 
@@ -18,8 +19,8 @@ import math
 from dataclasses import dataclass, field
 
 from t5explore.report.aggregate import Cell, Column, Summary, shows_delta
-from t5explore.report.paper import PaperComparison
-from t5explore.report.stats import Interval
+from t5explore.report.paper import TAU_REPLICATES, PaperComparison
+from t5explore.report.stats import ALPHA, EXACT_UP_TO, POWER, Interval, RankTest
 
 MISSING = "–"
 STAR = "★"
@@ -36,11 +37,11 @@ class TextTable:
 
 def summary_table(summary: Summary, title: str | None = None) -> TextTable:
     """Rows = variants (★ on the baseline); columns = n, then every Column (mean and 95% interval),
-    each headline score followed by its Δ vs. ★."""
+    each headline score followed by its Δ vs. ★ and that Δ's raw and Holm-adjusted p."""
     header, rows, bold = ["Variant", "n"], [], []
     deltas = summary.baseline in summary.variants  # no ★, no Δ columns
     for c in summary.columns:
-        header += [c.label, f"Δ {c.label}"] if deltas and shows_delta(c) else [c.label]
+        header += [c.label, f"Δ {c.label}", f"p {c.label} (raw / Holm)"] if deltas and shows_delta(c) else [c.label]
     for v in summary.variants:
         row = [f"{STAR} {v}" if v == summary.baseline else v, str(summary.n_runs[v])]
         flags = [False, False]
@@ -49,8 +50,9 @@ def summary_table(summary: Summary, title: str | None = None) -> TextTable:
             row.append(format_cell(cell, c))
             flags.append(cell.bold)
             if deltas and shows_delta(c):
-                row.append(STAR if v == summary.baseline and cell.n else format_delta(cell, c))
-                flags.append(False)
+                star = v == summary.baseline and cell.n
+                row += [STAR if star else format_delta(cell, c), "" if star else format_p_pair(cell)]
+                flags += [False, False]
         rows.append(row)
         bold.append(flags)
     return TextTable(title or summary.sweep, header, rows, bold, summary_notes(summary))
@@ -74,11 +76,7 @@ def summary_notes(summary: Summary) -> list[str]:
     notes = [" ".join(parts)]
     notes += list(dict.fromkeys(c.note for c in summary.columns if c.note))  # e.g. a benchmark's subset of tasks
     if any(shows_delta(c) for c in summary.columns) and summary.baseline in summary.variants:
-        notes.append(
-            f"Δ = variant − {STAR} paired by seed (the seeds both have), ± 95% CI (paired Student t; "
-            "one shared seed: [lo, hi] = paired bootstrap over evaluation examples, else n/a). "
-            "▲ better / ▼ worse than ★ (the CI excludes 0); ≈ tie (the CI contains 0)."
-        )
+        notes.append(delta_note(summary))
     notes.append(_bold_note(summary))
     notes += _power_notes(summary)
     if summary.tiny:
@@ -86,21 +84,34 @@ def summary_notes(summary: Summary) -> list[str]:
     return notes + _status_notes(summary)
 
 
+def delta_note(summary: Summary) -> str:
+    """What Δ, p and the marks mean, and which family the Holm adjustment covers in each column."""
+    family = ", ".join(f"{c.label}: {summary.family.get(c.key, 0)}" for c in summary.columns if shows_delta(c))
+    return (
+        f"Δ = variant − {STAR} paired by seed (the seeds both have), ± unadjusted 95% CI (paired Student t; one "
+        "shared seed: [lo, hi] = paired bootstrap over evaluation examples, else n/a). p = two-sided paired "
+        "t-test on the per-seed differences (one shared seed: paired bootstrap p); Holm = the p adjusted by "
+        f"Holm–Bonferroni over the column's family, every row's Δ vs. {STAR} that has a test (comparisons: "
+        f"{family}). ▲ better / ▼ worse than {STAR}: Holm p < {ALPHA:.2f}; ≈ tie: Holm p ≥ {ALPHA:.2f}, even "
+        "where the unadjusted CI excludes 0. A row with no shared seed, or one shared seed without stored "
+        "bootstrap replicates, has no test, no mark and is not in the family."
+    )
+
+
 def _bold_note(summary: Summary) -> str:
-    paired = set().union(*(r for k, r in summary.bold_rules.items() if k not in summary.sigma))
+    paired = {k: r for k, r in summary.bold_rules.items() if k not in summary.sigma and r}
     clauses = []
     if paired:
-        text = (
-            "Bold = best in its column or not significantly worse than it: two-sided paired t-test at 95% "
-            "against the best variant over their shared seeds"
+        clauses.append(
+            "Bold = the rows not resolved below the column's best row: each row against the best, paired by "
+            "seed (t-test; one shared seed: paired bootstrap; no test: unresolved), resolved when its Holm p < "
+            f"{ALPHA:.2f} over every distinct comparison of the column (each row vs. the best and each row vs. "
+            f"{STAR}, so bold never contradicts a mark). Only when some row is resolved below the best is "
+            "anything bold."
         )
-        extra = [
-            ("paired bootstrap", "with one shared seed, a paired bootstrap over evaluation examples"),
-            ("overlap", "where no paired comparison exists, 95% CIs that overlap the best's"),
-            ("best only", "without any interval, only the best and exact ties"),
-        ]
-        text += "".join(f"; {words}" for rule, words in extra if rule in paired)
-        clauses.append(text + ".")
+        ties = [c.label for c in summary.columns if "none resolved" in paired.get(c.key, set())]
+        if ties:
+            clauses.append(f"Nothing is bold in {', '.join(ties)}: no row is resolved below the best.")
     if summary.sigma:
         sigmas = ", ".join(f"{c.label} {summary.sigma[c.key]:.3g}" for c in summary.columns if c.key in summary.sigma)
         clauses.append(f"Bold (the paper's rule, for the σ given) = within 2σ of the best (σ: {sigmas}).")
@@ -111,15 +122,27 @@ def _power_notes(summary: Summary) -> list[str]:
     cols = [c for c in summary.columns if c.key in summary.power]
     if not cols:
         return []
-    known = [(c, summary.power[c.key]) for c in cols if summary.power[c.key].dof]
-    if not known:
+    if not any(summary.power[c.key] for c in cols):
         return [f"Power: n/a (no variant shares ≥ 2 seeds with {STAR})."]
-    sigmas = ", ".join(f"{c.label} {p.sigma:.2f} ({p.dof} dof)" for c, p in known)
-    seeds = ", ".join(f"{c.label} {p.seeds if p.seeds is not None else '> 100000'}" for c, p in known)
+    rows = "; ".join(f"{c.label}: {power_list(summary, c.key)}" for c in cols if summary.power[c.key])
     return [
-        f"Power: σ of the paired differences vs. {STAR} (pooled over variants): {sigmas}. Seeds to resolve "
-        f"a Δ of 1 point (fewest n with t(0.975, n−1)·σ/√n < 1, Student t): {seeds}."
+        f"Power: seeds for {POWER:.0%} power to detect a true Δ of {points(summary.power_delta)} (two-sided "
+        f"paired t-test, α = {ALPHA:.2f} before any Holm adjustment; noncentral t), from each row's own σ of "
+        f"its per-seed differences from {STAR} (a rough σ with few seeds): {rows}."
     ]
+
+
+def points(delta: float) -> str:
+    return f"{delta:g} point" + ("" if delta == 1 else "s")
+
+
+def power_list(summary: Summary, key: str) -> str:
+    """`Prefix LM: 13 (σ 1.16), Deshuffling: > 100000 (σ 600.00)` for one column, in row order."""
+    out = []
+    for v, p in summary.power[key].items():
+        seeds = str(p.seeds) if p.seeds is not None else "> 100000"
+        out.append(f"{v}: {seeds} (σ {p.sigma:.2f})")
+    return ", ".join(out)
 
 
 def _status_notes(summary: Summary) -> list[str]:
@@ -148,18 +171,8 @@ def comparison_table(cmp: PaperComparison) -> TextTable:
             )
             row += [format_interval(ours, 2), _fmt(r[cmp.paper_key(c)], 2)]
         rows.append(row)
-    tau_row = ["Kendall τ", ""]
-    for c in cmp.columns:
-        tau, _, n = cmp.kendall[c.label]
-        lo, hi = cmp.kendall_ci.get(c.label, (math.nan, math.nan))
-        ci = "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
-        tau_row += [_fmt(tau, 2) + ci, f"n = {n}"]
-    rows.append(tau_row)
-    notes = [
-        f"Paper: {cmp.source}",
-        "Kendall τ-b between our ordering of the variants and the paper's; [lo, hi] = 95% bootstrap CI "
-        "over seeds (the same resampled seeds for every variant), shown when some variant has ≥ 2 seeds.",
-    ]
+    rows += tau_rows(cmp)
+    notes = [f"Paper: {cmp.source}", tau_note(cmp)]
     different = cmp.different_tasks_line()
     if different:
         notes.insert(0, different)
@@ -168,6 +181,47 @@ def comparison_table(cmp: PaperComparison) -> TextTable:
     return TextTable(
         f"{cmp.sweep} vs. T5 paper {cmp.table.title}", header, rows, [[False] * len(header) for _ in rows], notes
     )
+
+
+def tau_rows(cmp: PaperComparison) -> list[list[str]]:
+    """τ [seed-bootstrap spread], its permutation p, and τ without the no-pre-training row."""
+    tau_row, p_row, without_row = ["Kendall τ", ""], ["permutation p (two-sided)", ""], []
+    for c in cmp.columns:
+        test = cmp.rank_test[c.label]
+        lo, hi = cmp.kendall_ci.get(c.label, (math.nan, math.nan))
+        spread = "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
+        tau_row += [_fmt(test.tau, 2) + spread, f"n = {test.n}"]
+        p_row += [format_p(test.p), _orders(test)]
+    if cmp.rank_test_without_npt:
+        without_row = [f"τ without {cmp.no_pretraining_row}", ""]
+        for c in cmp.columns:
+            test = cmp.rank_test_without_npt.get(c.label, RankTest(math.nan, 0))
+            without_row += [f"{_fmt(test.tau, 2)} (p {format_p(test.p)})", f"n = {test.n}"]
+    return [tau_row, p_row] + ([without_row] if without_row else [])
+
+
+def _orders(test: RankTest) -> str:
+    if not test.orders:
+        return ""
+    return f"all {test.orders} orders" if test.exact else f"{test.orders} random orders"
+
+
+def tau_note(cmp: PaperComparison) -> str:
+    """How τ is tested and what its bracket is (a spread, not a test)."""
+    text = (
+        "Kendall τ-b between our ordering of the variants and the paper's. permutation p = the share of all "
+        f"orders of our rows (exact up to {EXACT_UP_TO} rows, else a fixed Monte-Carlo sample) whose |τ| is at "
+        f"least ours; τ is beyond chance only when p < {ALPHA:.2f}."
+    )
+    if cmp.kendall_resamples:
+        distinct = "/".join(map(str, sorted(set(cmp.kendall_resamples.values()))))
+        text += (
+            f" [lo, hi] = spread of τ over {TAU_REPLICATES} bootstrap resamples of the seeds (2.5–97.5th "
+            f"percentile; {distinct} distinct draws), not a test."
+        )
+    if cmp.rank_test_without_npt:
+        text += " The no-pre-training row is last in both orders by construction, so τ is also given without it."
+    return text
 
 
 def format_cell(cell: Cell, col: Column) -> str:
@@ -201,6 +255,22 @@ def format_delta(cell: Cell, col: Column) -> str:
     if not cell.delta.known:
         return f"{cell.delta.mean:+.{digits}f} (n/a, {cell.delta.n} seed)"
     return f"{format_interval(cell.delta, digits, signed=True)} {cell.mark}".rstrip()
+
+
+def format_p(p: float) -> str:
+    """A p-value: 3 decimals, `<0.001` below that, `n/a` without a test."""
+    if p is None or math.isnan(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_p_pair(cell: Cell) -> str:
+    """`0.006 / 0.019`: the Δ's raw p and its Holm-adjusted p."""
+    if cell.n == 0:
+        return MISSING
+    if cell.delta is None or math.isnan(cell.delta.p):
+        return "n/a"
+    return f"{format_p(cell.delta.p)} / {format_p(cell.p_holm)}"
 
 
 def _fmt(x, digits: int) -> str:
