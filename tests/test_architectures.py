@@ -197,3 +197,50 @@ def test_tiny_shared_run_end_to_end_records_its_architecture(tmp_path, cache_dir
     tiny = dataclasses.replace(tiny, vocab_size=model["embedding_params"] // (2 * 64))
     assert model["num_params"] == SharedEncoderDecoder(tiny).num_params() < EncoderDecoder(tiny).num_params()
     assert result["pretrain"]["final_loss"] > 0 and result["downstream"]
+
+
+def test_table2_sweep_rows_meet_the_papers_budgets():
+    """experiments/t5_table2_architectures.gin's rows: their architecture and objective, and the P / M budgets
+    its comment states (parameters without embeddings, FLOPs of one example at the planned widths)."""
+    from t5explore.config import parse_gin
+    from t5explore.model.config import T5Config, padded_vocab_size
+    from t5explore.model.registry import build_model
+    from t5explore.sweep.grid import load_sweep
+
+    budget = {}
+    try:
+        for run in load_sweep("experiments/t5_table2_architectures.gin").runs:
+            if run.seed != 0:
+                continue
+            parse_gin(run.gin_files, run.bindings)
+            cfg = dataclasses.replace(T5Config(), vocab_size=padded_vocab_size(2100))
+            pre = Pretrain()
+            fields = result_fields(cfg, pre)
+            model = build_model(cfg)
+            budget[run.variant] = (
+                fields["architecture"],
+                pre.objective.name,
+                model.num_params() - fields["embedding_params"],
+                fields["train_flops_per_example"],
+            )
+    finally:
+        gin.clear_config()
+    p = budget["Language model / Denoising"][2]
+    m = budget["Encoder-decoder / Denoising"][3]
+    want = {  # row: (architecture, objective, parameters in P, FLOPs in M at 64 inputs)
+        "Encoder-decoder / Denoising": ("encoder_decoder", "iid_replace_spans", 2.31, 1.0),
+        "Enc-dec, shared / Denoising": ("encoder_decoder_shared", "iid_replace_spans", 1.31, 1.0),
+        "Enc-dec, 6 layers / Denoising": ("encoder_decoder_half", "iid_replace_spans", 1.15, 0.54),
+        "Language model / Denoising": ("decoder_only_lm", "iid_replace_spans", 1.0, 1.07),
+        "Prefix LM / Denoising": ("decoder_only_prefix_lm", "iid_replace_spans", 1.0, 1.07),
+        "Encoder-decoder / LM": ("encoder_decoder", "prefix_lm", 2.31, 1.39),
+        "Enc-dec, shared / LM": ("encoder_decoder_shared", "prefix_lm", 1.31, 1.39),
+        "Enc-dec, 6 layers / LM": ("encoder_decoder_half", "prefix_lm", 1.15, 0.78),
+        "Language model / LM": ("decoder_only_lm", "lm", 1.0, 0.69),
+        "Prefix LM / LM": ("decoder_only_prefix_lm", "prefix_lm", 1.0, 1.44),
+    }
+    assert list(budget) == list(want)
+    for row, (arch, objective, params, cost) in want.items():
+        got = budget[row]
+        assert got[:2] == (arch, objective), row
+        assert got[2] / p == pytest.approx(params, abs=0.01) and got[3] / m == pytest.approx(cost, abs=0.01), row

@@ -29,6 +29,27 @@ EXPECTED = {
         ["BERT-style", "Replace corrupted spans", "μ = 3", "Deshuffling", "Prefix language modeling", NONE],
         "BERT-style",
     ),
+    "t5_table2_architectures": (
+        [
+            f"{arch} / {objective}"
+            for objective in ("Denoising", "LM")
+            for arch in ("Encoder-decoder", "Enc-dec, shared", "Enc-dec, 6 layers", "Language model", "Prefix LM")
+        ],
+        "Encoder-decoder / Denoising",
+    ),
+    "bart_noising": (
+        [
+            "Token Masking",
+            "Token Deletion",
+            "Text Infilling",
+            "Document Rotation",
+            "Sentence Shuffling",
+            "Text Infilling + Sentence Shuffling",
+            "T5 span corruption (15 %, μ = 3)",
+            NONE,
+        ],
+        "Text Infilling",
+    ),
     "target_tokens_control": (
         [
             "BERT-style, 800 steps",
