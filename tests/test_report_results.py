@@ -63,12 +63,15 @@ def test_planned_but_never_started_runs_are_incomplete(tmp_path):
     assert res.sweeps[SWEEP].variants == ["A", "B"]
 
 
-def test_malformed_result_json_names_the_file(tmp_path):
+def test_malformed_result_json_is_a_failed_run_naming_the_file(tmp_path):
+    """A truncated result.json (issue 21) is one bad run: the others load, and its reason names the file."""
     d = known_sweep(tmp_path)
     bad = d / "iid__seed_1" / "result.json"
     bad.write_text('{"schema": 1, "sweep": ')
-    with pytest.raises(ReportError, match=r"iid__seed_1/result\.json: malformed JSON"):
-        load_results(d)
+    res = load_results(d)
+    assert "iid__seed_1" not in set(res.runs["run"]) and len(res.runs) == 5
+    reason = res.failed.set_index("run").loc["iid__seed_1", "reason"]
+    assert reason.startswith(f"corrupt result.json: {bad}: malformed JSON") and "t5explore sweep" in reason
 
 
 @pytest.mark.parametrize(
@@ -77,7 +80,7 @@ def test_malformed_result_json_names_the_file(tmp_path):
         (lambda r: r.pop("variant"), "missing required field 'variant'"),
         (lambda r: r.update(seed="0"), "field 'seed' must be int or null"),
         (lambda r: r.update(baseline="yes"), "field 'baseline' must be true or false"),
-        (lambda r: r.update(schema=3), "schema version 3 is newer than this t5explore reads"),
+        (lambda r: r.update(schema=99), "schema version 99 is newer than this t5explore reads"),
         (lambda r: r.update(schema="1"), "schema version '1' is not a positive integer"),
         (lambda r: r["pretrain"].update(final_loss="low"), "field 'pretrain.final_loss' must be a number"),
         (lambda r: r["benchmarks"]["best"].update(glue_average=[1]), "benchmarks.best.glue_average"),
