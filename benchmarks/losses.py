@@ -7,13 +7,16 @@ their values and gradients are, and how fast each is (forward + backward, timed 
 'one_hot' (the default) builds [B, T, V] one-hot targets and sums targets x log-probabilities;
 'integer_labels' is optax.softmax_cross_entropy_with_integer_labels (a gather), with t5x's label smoothing in
 closed form. Logits are random normal x --scale, targets uniform, a quarter of the tokens weighted 0 (padding).
+Rounds rotate the order (benchmarks/record.py); output: benchmarks/results/losses.txt.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+
+import record  # benchmarks/ is the script's directory
 
 IMPLS = ("one_hot", "integer_labels")
 
@@ -26,7 +29,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--label_smoothing", type=float, default=0.0)
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (each runs both implementations)")
     ap.add_argument("--seed", type=int, default=0)
-    return ap.parse_args(argv)
+    ap.add_argument("--out", help="output file (default benchmarks/results/losses.txt; --smoke: none)")
+    ap.add_argument("--smoke", action="store_true", help="a [2, 4, 64] shape, 2 rounds (numbers mean nothing)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args = ap.parse_args([*argv, "--shape", "2,4,64", "--repeats", "2"])
+    args.argv = argv
+    return args
 
 
 def make_inputs(shape, scale: float, seed: int):
@@ -58,6 +68,12 @@ def compiled(impl: str, z_loss: float, label_smoothing: float):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with record.Recorder("losses", args.argv, record.default_out("losses", args.smoke, args.out)):
+        measure(args)
+    return 0
+
+
+def measure(args) -> None:
     import jax
     import jax.numpy as jnp
 
@@ -81,19 +97,16 @@ def main(argv=None) -> int:
         f"gradient: max |diff| {float(jnp.abs(ga - gb).max()):.3g} (max |grad| {float(jnp.abs(ga).max()):.3g}), "
         f"bit-identical {bool((ga == gb).all())}"
     )
-    times = {impl: [] for impl in IMPLS}
-    for _ in range(args.repeats):
-        for impl in IMPLS:  # interleaved, so drift on a shared machine hits both alike
+    times: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+    for r in range(args.repeats):
+        for impl in record.rotated(IMPLS, r):  # interleaved and rotated: drift on a shared machine hits both alike
             t0 = time.perf_counter()
             jax.block_until_ready(fns[impl][0](logits, batch))
             times[impl].append(time.perf_counter() - t0)
-    med = {impl: statistics.median(ts) for impl, ts in times.items()}
-    print(
-        "forward+backward median: "
-        + ", ".join(f"{impl} {1e3 * med[impl]:.2f} ms" for impl in IMPLS)
-        + f"; integer_labels / one_hot x{med['integer_labels'] / med['one_hot']:.3f}"
-    )
-    return 0
+    for impl in IMPLS:
+        print(f"forward+backward {impl}: {record.spread([1e3 * t for t in times[impl]], '.2f')} ms")
+        print(record.config_line(impl, [f"Loss.cross_entropy = '{impl}'", f"shape = {args.shape}"]))
+    print(f"speed integer_labels / one_hot: {record.ratio_spread(times['one_hot'], times['integer_labels'])}")
 
 
 if __name__ == "__main__":

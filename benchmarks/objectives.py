@@ -142,6 +142,9 @@ def ours_all_objectives(flat: np.ndarray, tokens, wide, args) -> None:
     print(f"{'objective':<20} {'examples/s':>12} {'raw tokens/example':>19} {'raw tokens/s':>14}")
     for name, make in named.NAMED_OBJECTIVES.items():
         obj = make([named.span_corruption(), named.prefix_lm()]) if name == "mixture" else make()
+        if getattr(obj, "needs_boundaries", False):  # BART's sentence permutation/rotation: stream only
+            print(f"{name:<20} {'n/a: needs sentence boundaries (see the pre-training stream)':>47}")
+            continue
         plan = obj.plan(args.inputs_length)
         chunks_all = flat[: len(flat) // plan.raw_length * plan.raw_length].reshape(-1, plan.raw_length)
         ex = rate(ours_objective(obj, chunks_all, wide if name == "ul2" else tokens, args.batch), args.seconds)
