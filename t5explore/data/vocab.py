@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -229,6 +230,7 @@ def _build_vocabulary(entry: Path, corpus, sp_vocab_size: int) -> None:
     """Train the sentencepiece model into the cache entry `entry`, saying when it starts and how long it took."""
     start = time.perf_counter()
     print(f"training the vocabulary ({sp_vocab_size} pieces) on {corpus.name} -> {entry}", file=sys.stderr, flush=True)
+    _sweep_leftovers(entry)
     sentences = training_sentences(corpus.documents())
     with building_entry(entry) as tmp:
         train_sentencepiece(sentences, sp_vocab_size, str(tmp / "spm"))
@@ -247,6 +249,14 @@ def _build_vocabulary(entry: Path, corpus, sp_vocab_size: int) -> None:
             },
         )
     print(f"trained the vocabulary in {seconds:.1f} s ({len(sentences):,} sentences)", file=sys.stderr, flush=True)
+
+
+def _sweep_leftovers(entry: Path) -> None:
+    """Remove the temp dirs of killed builds of `entry` (`.<entry>.<random>.tmp`, left by a SIGKILL that skipped
+    building_entry's cleanup). Called under the entry's build lock, so none of them is being filled."""
+    for leftover in entry.parent.glob(f".{entry.name}.*.tmp"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 @gin.configurable("vocabulary", module=None)

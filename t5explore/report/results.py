@@ -290,12 +290,17 @@ def load_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
 def _run_status(run_dir: Path, info: SweepInfo) -> dict[str, Any]:
     result_path = run_dir / RESULT_FILE
     variant = info.planned_runs.get(run_dir.name)
+    base = {"sweep": info.name, "run": run_dir.name, "variant": variant, "run_dir": str(run_dir)}
     if result_path.is_file():
-        row = flatten_result(read_result(result_path), result_path)
+        try:
+            row = flatten_result(read_result(result_path), result_path)
+        except ReportError as e:  # a truncated file is one bad run: the table shows the others and names it
+            if not isinstance(e.__context__, json.JSONDecodeError):
+                raise
+            return {**base, "status": "failed", "reason": f"corrupt result.json: {e} (`t5explore sweep` reruns it)"}
         row["run_dir"] = str(run_dir)
         row["status"] = "complete"
         return row
-    base = {"sweep": info.name, "run": run_dir.name, "variant": variant, "run_dir": str(run_dir)}
     if (run_dir / FAILED_FILE).is_file():
         return {**base, "status": "failed", "reason": _last_line(run_dir / FAILED_FILE)}
     return {**base, "status": "incomplete", "reason": "no result.json (running or interrupted)"}
