@@ -45,6 +45,10 @@ def score(variant: str, steps: int, s: int) -> float:
     return star_score(steps, s) + D_DES[steps] + F[s]
 
 
+def npt_score(s: int) -> float:
+    return 10.0 + s
+
+
 STEPS = {STAR: (100, 200, 400, 800), PLM: (100, 200, 400), DES: (100, 400, 800)}
 TARGET_PER_STEP = {STAR: 1000, PLM: 300, DES: 500}
 
@@ -59,7 +63,7 @@ def _result(variant: str, seed: int) -> RunResult:
     common = dict(sweep=SWEEP, run=name, variant=variant, seed=seed, baseline=variant == STAR, scale="test")
     if variant == NPT:
         pre = {"steps": 0, "tokens_seen": 0, "final_loss": None, "eval_loss": None}
-        return RunResult(**common, pretrain=pre, downstream=_downstream(10.0 + seed))
+        return RunResult(**common, pretrain=pre, downstream=_downstream(npt_score(seed)))
     budgets = [
         {
             "steps": k,
@@ -87,7 +91,10 @@ def _result(variant: str, seed: int) -> RunResult:
 
 @pytest.fixture()
 def sweep_dir(tmp_path):
-    root = tmp_path / "results" / SWEEP
+    return _write_sweep(tmp_path / "results" / SWEEP)
+
+
+def _write_sweep(root):
     planned = []
     for variant in (STAR, PLM, DES, NPT):
         for seed in range(3):
@@ -320,3 +327,29 @@ def test_a_total_dependent_schedule_is_labelled_in_every_table_and_plot(sweep_di
     assert text.count(f"Schedule depends on the total: {DES} evaluated budgets") == 3  # at 200, crossovers, τ
     fig = budget_figure(results, SWEEP, summarize(results, SWEEP), measures=("steps",))
     assert f"schedule depends on the total steps for {DES}" in fig._suptitle.get_text().replace("\n", " ")
+
+
+def test_zero_crossings_need_a_change_of_sign():
+    from t5explore.report.budget_tables import Step, zero_crossings
+    from t5explore.report.stats import Interval
+
+    def seq(*deltas):
+        return [Step(100.0 * 2**i, Interval(d), "") for i, d in enumerate(deltas)]
+
+    assert zero_crossings(seq(1.0, -3.0)) == [pytest.approx(100 * 2**0.25)]  # a quarter of the way in log
+    assert zero_crossings(seq(2.0, 0.0, 0.0, -1.0)) == [200.0]  # exactly 0 between the signs: where it starts
+    assert zero_crossings(seq(0.0, 0.0, 0.0)) == [] and zero_crossings(seq(1.0, 0.0, 2.0)) == []
+
+
+def test_scores_without_an_order_give_no_tau_plot_instead_of_failing(tmp_path, monkeypatch):
+    """Every row scoring the same (as tiny smoke-test runs all score 0) leaves τ undefined at every budget:
+    the τ figure is left out and its table cells say n/a."""
+    from t5explore.report.budget_tables import tau_table
+
+    monkeypatch.setattr(__import__(__name__), "score", lambda variant, steps, s: 0.0)
+    monkeypatch.setattr(__import__(__name__), "npt_score", lambda s: 0.0)
+    root = _write_sweep(tmp_path / SWEEP)
+    results = load_results(root)
+    table = tau_table(tau_by_budget(results, SWEEP, "steps"), SWEEP, "steps")
+    assert table is not None and {row[1] for row in table.rows} == {"–"}
+    assert tau_figure(results, SWEEP, measures=("steps",)) is None  # was: a log axis with no data, a crash

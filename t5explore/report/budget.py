@@ -232,8 +232,8 @@ def matched_results(
 
 
 def matched_summary(matched: Matched, which: str = "best") -> Summary:
-    """The usual aggregation of the matched runs; the columns of the full sweep so that every budget's table
-    has the same columns."""
+    """The usual aggregation of the matched runs, with the ordinary columns less wall time (a budget records
+    only its pre-training seconds, so a run's total would mislead)."""
     sweep = next(iter(matched.results.sweeps))
     return summarize(matched.results, sweep, columns=_columns(matched.results.runs, which), which=which)
 

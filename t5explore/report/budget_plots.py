@@ -86,27 +86,19 @@ def row_curve(results: Results, sweep: str, variant: str, measure: str, key: str
 def budget_figure(results: Results, sweep: str, summary: Summary, measures=PLOTTED) -> Figure | None:
     """Score against budget, one panel per measure the runs recorded (see the module doc)."""
     col = headline(summary)
-    panels = [m for m in measures if _available(results, sweep, m)]
+    panels = {}
+    for m in (m for m in measures if _available(results, sweep, m)):
+        computed = ((v, row_curve(results, sweep, v, m, col.key)) for v in summary.variants)
+        drawn = {v: c for v, c in computed if c is not None and np.isfinite(c.mean).any()}
+        if any(c.x is not None for c in drawn.values()):  # a log axis needs some budget to place
+            panels[m] = drawn
     if not panels:
         return None
     fig = _figure(4.2 * len(panels) + 2.6, 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, measure in zip(axes, panels):
-        for i, v in enumerate(summary.variants):
-            curve = row_curve(results, sweep, v, measure, col.key)
-            if curve is None or not np.isfinite(curve.mean).any():
-                continue
-            label = f"★ {v}" if v == summary.baseline else v
-            color = f"C{i % 10}"
-            if curve.x is None:
-                ax.axhline(curve.mean[0], color=color, linestyle="--", label=f"{label} (budget 0; n={curve.n})")
-                if math.isfinite(curve.lo[0]):
-                    ax.axhspan(curve.lo[0], curve.hi[0], color=color, alpha=0.12, linewidth=0)
-                continue
-            ax.plot(curve.x, curve.mean, marker="o", markersize=3, color=color, label=f"{label} (n={curve.n})")
-            band = np.isfinite(curve.lo)
-            if band.any():
-                ax.fill_between(curve.x[band], curve.lo[band], curve.hi[band], color=color, alpha=0.2, linewidth=0)
+    for ax, (measure, curves) in zip(axes, panels.items()):
+        for v, curve in curves.items():
+            _draw_curve(ax, curve, f"★ {v}" if v == summary.baseline else v, f"C{summary.variants.index(v) % 10}")
         _log_x(ax, measure)
         ax.set_xlabel(MEASURES[measure][1] + ", log scale")
         ax.set_ylabel(axis_label(col))
@@ -123,6 +115,19 @@ def budget_figure(results: Results, sweep: str, summary: Summary, measures=PLOTT
     )
     fig.tight_layout(rect=(0.0, 0.0, 1.0 - 2.4 / fig.get_figwidth() if order else 1.0, 0.93))
     return fig
+
+
+def _draw_curve(ax, curve: Curve, label: str, color: str) -> None:
+    """A row's mean line with its 95% band; a row without a budget axis as a dashed level with its band."""
+    if curve.x is None:
+        ax.axhline(curve.mean[0], color=color, linestyle="--", label=f"{label} (budget 0; n={curve.n})")
+        if math.isfinite(curve.lo[0]):
+            ax.axhspan(curve.lo[0], curve.hi[0], color=color, alpha=0.12, linewidth=0)
+        return
+    ax.plot(curve.x, curve.mean, marker="o", markersize=3, color=color, label=f"{label} (n={curve.n})")
+    band = np.isfinite(curve.lo)
+    if band.any():
+        ax.fill_between(curve.x[band], curve.lo[band], curve.hi[band], color=color, alpha=0.2, linewidth=0)
 
 
 def _paper_order(results: Results, sweep: str, summary: Summary) -> str:
@@ -144,7 +149,11 @@ def tau_figure(results: Results, sweep: str, which: str = "best", measures=PLOTT
     for m in measures:
         if _available(results, sweep, m):
             series = {
-                label: [(x, t) for x, t in tau_by_budget(results, sweep, m, which, pretrained_only=only) if t]
+                label: [
+                    (x, t)
+                    for x, t in tau_by_budget(results, sweep, m, which, pretrained_only=only)
+                    if t is not None and math.isfinite(t.tau)  # τ is nan when one side is all ties
+                ]
                 for label, only in (("all rows", False), ("pre-trained rows only", True))
             }
             if series["all rows"]:

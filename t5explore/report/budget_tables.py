@@ -8,7 +8,6 @@ paired Δ, ties and Kendall τ as every other table.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Iterable
@@ -95,10 +94,11 @@ def _mark_interpolated(table: TextTable, summary: Summary, matched: Matched) -> 
 
 def _tau_line(tau: Tau) -> str:
     ci = "" if math.isnan(tau.lo) else f" [{tau.lo:.2f}, {tau.hi:.2f}]"
+    value = "n/a (no order: one side is all ties)" if math.isnan(tau.tau) else f"{tau.tau:.2f}"
     same = tau.column.paper == tau.paper_column
     what = "" if same else f" (rank agreement only: our {tau.column.label} is not the paper's {tau.paper_column})"
     return (
-        f"Kendall τ-b of the rows' {tau.column.label} against the paper's {tau.paper_column}: {tau.tau:.2f}{ci} "
+        f"Kendall τ-b of the rows' {tau.column.label} against the paper's {tau.paper_column}: {value}{ci} "
         f"(n = {tau.n} rows; 95% bootstrap CI over seeds){what}."
     )
 
@@ -185,17 +185,24 @@ def _ranges(measure: str, seq: list[Step], mark: str) -> str:
 
 
 def zero_crossings(seq: list[Step]) -> list[float]:
-    """Budgets where the mean Δ crosses 0, linear in log(budget) between consecutive points."""
-    out = []
-    for a, b in itertools.pairwise(seq):
-        da, db = a.delta.mean, b.delta.mean  # type: ignore[union-attr]
-        if da == 0:
-            out.append(a.x)
-        elif da * db < 0:
-            w = da / (da - db)
-            out.append(math.exp(math.log(a.x) + w * (math.log(b.x) - math.log(a.x))))
-    if seq and seq[-1].delta is not None and seq[-1].delta.mean == 0:
-        out.append(seq[-1].x)
+    """Budgets where the mean Δ changes sign: linear in log(budget) between the two budgets around the change;
+    where Δ is exactly 0 between opposite signs, the first such budget. A Δ that touches 0 and turns back, or is
+    0 throughout, does not cross."""
+    out: list[float] = []
+    last: Step | None = None  # the latest step whose mean Δ is not 0
+    zero_at: float | None = None  # the first budget of the exact zeros since `last`
+    for s in seq:
+        d = s.delta.mean  # type: ignore[union-attr]
+        if d == 0:
+            zero_at = s.x if zero_at is None else zero_at
+            continue
+        if last is not None and last.delta.mean * d < 0:  # type: ignore[union-attr]
+            if zero_at is not None:
+                out.append(zero_at)
+            else:
+                w = last.delta.mean / (last.delta.mean - d)  # type: ignore[union-attr]
+                out.append(math.exp(math.log(last.x) + w * (math.log(s.x) - math.log(last.x))))
+        last, zero_at = s, None
     return out
 
 
@@ -250,7 +257,8 @@ def tau_table(
 
 def _tau_cells(t: Tau) -> list[str]:
     ci = MISSING if math.isnan(t.lo) else f"[{t.lo:.2f}, {t.hi:.2f}]"
-    return [f"{t.tau:.2f}", ci, str(t.n), MISSING if math.isnan(t.p) else f"{t.p:.2f}"]
+    tau = MISSING if math.isnan(t.tau) else f"{t.tau:.2f}"
+    return [tau, ci, str(t.n), MISSING if math.isnan(t.p) else f"{t.p:.2f}"]
 
 
 def write_budget_tables(
