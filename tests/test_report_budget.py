@@ -253,6 +253,8 @@ def test_plot_budget_without_budgets_is_an_error(tmp_path, capsys):
     atomic_write_json(root / result.run / "result.json", result.to_json())
     assert _cli(["plot", str(root), "--budget"]) == 2
     assert "no run under" in capsys.readouterr().err
+    assert _cli(["plot", str(root), "--out", str(tmp_path / "p")]) == 0  # without --budget: the usual plots only
+    assert not list((tmp_path / "p").glob("*budget*"))
 
 
 def test_budget_objectives_sweep_validates_and_matches_its_paper_rows(clean_gin):
@@ -284,6 +286,10 @@ def test_budget_objectives_sweep_validates_and_matches_its_paper_rows(clean_gin)
         PLM: 80.69,
         NPT: 66.22,
     }
+    # Not a paper table's sweep: names only, so an alias of another table's row (Table 5's 'span corruption')
+    # and the paper's ★ do not stand in for rows the paper does not have.
+    other = load_results_for_names(["T5 span corruption", "UL2 mixture of denoisers"], "T5 span corruption")
+    assert paper_rows(summarize(other), other.sweeps["x"]) == {}
 
 
 def load_results_for_names(variants, baseline):

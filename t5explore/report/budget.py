@@ -264,9 +264,11 @@ class Tau:
 
 
 def paper_rows(summary: Summary, info: SweepInfo) -> dict[str, PaperRow]:
-    """variant -> the paper's row. A sweep that reproduces one T5 table is matched against it; any other sweep
-    (rows drawn from several of §3.3's tables, as budget_objectives.gin's are) against all of Tables 4-7, which
-    share the paper's baseline setting."""
+    """variant -> the paper's row. A sweep that reproduces one T5 table is matched against it (names, aliases,
+    ★). Any other sweep (rows drawn from several of §3.3's tables, as budget_objectives.gin's are) is matched
+    against all of Tables 4-7, which share the paper's baseline setting, by the paper's row names only: an
+    alias can mean different rows in different tables ('span corruption' is Table 5's replace-spans row, not
+    Table 7's μ = 3), and ★ need not be any of them."""
     table_id = detect_paper_table(info)
     table = paper_table(table_id) if table_id else _all_tables()
     return match_rows(summary.variants, table, info.paper_rows, summary.baseline)
@@ -276,7 +278,7 @@ def _all_tables() -> PaperTable:
     rows: dict[str, PaperRow] = {}
     for key in paper_data()["tables"]:
         for r in paper_table(key).rows:
-            rows.setdefault(r.name, r)
+            rows.setdefault(r.name, PaperRow(r.name, r.scores))  # no aliases, not ★
     return PaperTable("tables4-7", "Tables 4-7", tuple(rows.values()))
 
 
