@@ -73,7 +73,7 @@ def add_commands(subparsers) -> None:
         default=None,
         type=float,
         metavar="VALUE",
-        help="with --budget: the budget to rank at (e.g. --budget=target_tokens --at=5e6). Each seed uses its "
+        help="with --budget: the budget to rank at (e.g. --budget=target_tokens --at=1e6). Each seed uses its "
         "own evaluated point there, else is interpolated linearly in log(budget) between its two nearest "
         "evaluated points (cells marked †); a value outside a row's evaluated range is refused (exit 2)",
     )
