@@ -27,7 +27,7 @@ Scores: higher is better; losses: lower is better; costs are not ranked.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,11 +153,13 @@ def summarize(
     baseline_std: Mapping[str, float] | None = None,
     strict_std: bool = True,
     power_delta: float = POWER_DELTA,
+    extra_columns: Sequence[str] = (),
 ) -> Summary:
     """Aggregate one sweep's runs by variant and seed. `baseline_std` maps a column key/label/paper name to
     a σ for the paper's 2σ bold rule in that column (the others are tested pairwise); with strict_std a
     name that matches no column is an error, else it is ignored. `power_delta` is the true difference the
-    power line plans for (> 0, in the column's units)."""
+    power line plans for (> 0, in the column's units). `extra_columns` names opt-in columns (columns.py's
+    OPT_IN_COLUMNS, e.g. "Params") added to the default ones."""
     if not (isinstance(power_delta, (int, float)) and power_delta > 0):
         raise ReportError(f"power delta must be a number > 0, got {power_delta!r}")
     if sweep is None:
@@ -169,7 +171,7 @@ def summarize(
     res = results.for_sweep(sweep)
     info = res.sweeps[sweep]
     runs = res.runs
-    columns = default_columns(runs, which) if columns is None else columns
+    columns = default_columns(runs, which, extra_columns) if columns is None else columns
     user_sigma = resolve_baseline_std(baseline_std or {}, columns, strict_std)
 
     variants = list(info.variants)

@@ -1,17 +1,24 @@
 """The report's columns: which result.json numbers a table shows, under which label, ranked which way.
 
 Labels, ranking direction and benchmark membership come from the runs' `registry` records (labels.py).
+Each column carries its formatter (formats.py): a run-level number is one line in `RUN_COLUMNS` (shown in
+every main table where runs have it) or `OPT_IN_COLUMNS` (shown when a table asks for it by label or key,
+e.g. `t5explore table --columns=Params`), and prints in its own units without the table knowing its key.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pandas as pd
 
+from t5explore.report.formats import COUNT, LOSS, SCORE, SECONDS, Formatter
 from t5explore.report.labels import Labels
 from t5explore.report.results import ReportError
+from t5explore.report.stats import Interval
 
 TOL = 1e-9
 
@@ -27,12 +34,40 @@ class Column:
     paper: str | None = None  # the T5 paper's column this corresponds to, if any
     axis: str | None = None  # what a plot's axis calls it
     note: str | None = None  # said under the table (e.g. which tasks a benchmark average covers)
+    fmt: Formatter | None = None  # how a cell prints; None: the kind's (scores 2 decimals, losses 3)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("score", "loss", "cost"):
+            raise ValueError(f"column {self.key!r}: kind must be score, loss or cost, got {self.kind!r}")
+        if self.fmt is None and self.kind == "cost":  # a cost's units are not guessable from its key
+            raise ValueError(f"cost column {self.key!r} must name its formatter (fmt=...)")
+
+    def text(self, iv: Interval, signed: bool = False) -> str:
+        """The cell's (or, `signed`, a Δ's) text in this column's format."""
+        fmt = self.fmt if self.fmt is not None else (LOSS if self.kind == "loss" else SCORE)
+        return fmt(iv, signed)
 
 
-def default_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
+# Run-level numbers after the scores, in this order; the losses' ranking is decided per table
+# (`losses_comparable`). One line here adds a column to every main table whose runs have the number.
+RUN_COLUMNS: tuple[Column, ...] = (
+    Column("pretrain.final_loss", "Pre-train loss", "lower", "loss"),
+    Column("pretrain.eval_loss", "Held-out loss", "lower", "loss"),
+    Column("pretrain.tokens_seen", "Tokens", None, "cost", fmt=COUNT),
+    Column("timing.total_s", "Wall time", None, "cost", fmt=SECONDS),
+)
+
+# Shown only when asked for by label or key (`default_columns(..., extra=["Params"])`, `table --columns`):
+# the committed tables stay as they are.
+OPT_IN_COLUMNS: tuple[Column, ...] = (Column("model.num_params", "Params", None, "cost", fmt=COUNT),)
+
+
+def default_columns(runs: pd.DataFrame, which: str = "best", extra: Sequence[str] = ()) -> list[Column]:
     """The main table: headline benchmark scores present (the paper's order), tasks none of them covers,
-    final loss, cost. Labels come from the runs' `registry` records (labels.py)."""
+    final loss, cost, then the `extra` opt-in columns asked for (by label or key). Labels come from the
+    runs' `registry` records (labels.py)."""
     _check_which(which)
+    wanted = opt_in_columns(extra)
     labels = Labels.from_runs(runs)
     tasks = _tasks(runs)
     present = _benchmarks_present(runs, which, labels)
@@ -46,7 +81,17 @@ def default_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
         if metric:
             cols.append(_task_column(task, metric, which, labels))
     cols += _loss_and_cost_columns(runs)
-    return cols
+    return cols + [c for c in wanted if c.key in runs.columns and runs[c.key].notna().any()]
+
+
+def opt_in_columns(names: Sequence[str]) -> list[Column]:
+    """The OPT_IN_COLUMNS named (label or key, case-insensitive); an unknown name lists the choices."""
+    known = {n.lower(): c for c in OPT_IN_COLUMNS for n in (c.label, c.key)}
+    unknown = [n for n in names if n.strip().lower() not in known]
+    if unknown:
+        choices = ", ".join(c.label for c in OPT_IN_COLUMNS)
+        raise ReportError(f"unknown column(s) {', '.join(map(repr, unknown))}; choose from {choices}")
+    return list(dict.fromkeys(known[n.strip().lower()] for n in names))
 
 
 def per_task_columns(runs: pd.DataFrame, which: str = "best") -> list[Column]:
@@ -117,13 +162,10 @@ LOSSES_NOT_RANKED = (
 
 
 def _loss_and_cost_columns(runs: pd.DataFrame) -> list[Column]:
+    """RUN_COLUMNS the runs have; losses unranked (with a note) when rows pre-train on different targets."""
     ranked = losses_comparable(runs)
-    better, note = ("lower", None) if ranked else (None, LOSSES_NOT_RANKED)
     candidates = [
-        Column("pretrain.final_loss", "Pre-train loss", better, "loss", note=note),
-        Column("pretrain.eval_loss", "Held-out loss", better, "loss", note=note),
-        Column("pretrain.tokens_seen", "Tokens", None, "cost"),
-        Column("timing.total_s", "Wall time", None, "cost"),
+        c if c.kind != "loss" or ranked else replace(c, better=None, note=LOSSES_NOT_RANKED) for c in RUN_COLUMNS
     ]
     return [c for c in candidates if c.key in runs.columns and runs[c.key].notna().any()]
 
@@ -144,7 +186,7 @@ def losses_comparable(runs: pd.DataFrame) -> bool:
     return not any(any(k.startswith(prefix) for k in _binding_keys(b)) for b in trained["variant_bindings"])
 
 
-def _binding_keys(bindings) -> list[str]:
+def _binding_keys(bindings: Any) -> list[str]:
     """The keys of a run's variant bindings (a dict, or the JSON text the results frame keeps)."""
     if isinstance(bindings, str):
         try:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
 from t5explore.report.aggregate import BETTER, POWER_DELTA, TIE, WORSE, Summary, shows_delta, summarize
+from t5explore.report.formats import format_count, format_seconds
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper
 from t5explore.report.results import ReportError, Results, load_results
 from t5explore.report.stats import ALPHA, POWER, RankTest
@@ -26,8 +27,6 @@ from t5explore.report.table_render import to_markdown
 from t5explore.report.tables import (
     comparison_table,
     format_p,
-    format_seconds,
-    format_tokens,
     points,
     power_list,
     summary_table,
@@ -107,7 +106,7 @@ def setting_lines(summary: Summary, results: Results) -> str:
         lines.append(
             f"- Scale: `{_get(first, 'scale') or 'unlabelled'}`; model `{_get(first, 'model.name')}` "
             f"({_millions(_get(first, 'model.num_params'))} parameters); pre-training tokens per run: "
-            f"{format_tokens(float(done.get('pretrain.tokens_seen', pd.Series([0.0])).max()))}."
+            f"{format_count(float(done.get('pretrain.tokens_seen', pd.Series([0.0])).max()))}."
         )
         lines += software_lines(done)
     return "\n".join(lines) + "\n"

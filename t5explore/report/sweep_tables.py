@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ import pandas as pd
 from t5explore.io_utils import atomic_write_text
 from t5explore.report import consistency
 from t5explore.report.aggregate import POWER_DELTA, default_columns, per_task_columns, resolve_baseline_std, summarize
+from t5explore.report.columns import opt_in_columns
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper, paper_baseline_std
 from t5explore.report.results import ReportError, Results, load_results
 from t5explore.report.table_render import RENDERERS, to_markdown
@@ -34,16 +35,26 @@ def markdown_table(
     results: Results | None = None,
     paper_column: str | None = None,
     power_delta: float = POWER_DELTA,
+    extra_columns: Sequence[str] = (),
 ) -> str:
     """The table(s) printed at the end of a sweep: main table, then the paper comparison if it applies.
     Pass `results` when they are already loaded (e.g. by write_tables) to read the files only once;
-    `paper_column` as in `compare_with_paper` (our scores ranked against that paper column when none is shared)."""
+    `paper_column` as in `compare_with_paper` (our scores ranked against that paper column when none is shared);
+    `extra_columns` names opt-in columns (columns.OPT_IN_COLUMNS, e.g. "Params") to show after the default ones."""
     check_paper_column(paper_column)
     results = results if results is not None else load_results(sweep_dir)
     std = _std_for(baseline_std, results, which)
     out = []
     for name in results.sweep_names():
-        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False, power_delta=power_delta)
+        summary = summarize(
+            results,
+            name,
+            which=which,
+            baseline_std=std,
+            strict_std=False,
+            power_delta=power_delta,
+            extra_columns=extra_columns,
+        )
         table = summary_table(summary)
         table.notes += consistency.notes(results, name)  # a numerics mix, rows made under other configs
         out.append(to_markdown(table))
@@ -67,20 +78,31 @@ def write_tables(
     results: Results | None = None,
     paper_column: str | None = None,
     power_delta: float = POWER_DELTA,
+    extra_columns: Sequence[str] = (),
 ) -> list[Path]:
-    """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths."""
+    """Write `<sweep>.<ext>` (+ `_vs_paper`, `_per_task`) for every sweep under results_dir; returns paths.
+    `extra_columns` as in `markdown_table`."""
     formats = list(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ReportError(f"unknown table format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     check_paper_column(paper_column)  # before any file is written
+    opt_in_columns(extra_columns)
     results = results if results is not None else load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     std = _std_for(baseline_std, results, which)
     written: list[Path] = []
     for name in results.sweep_names():
         stem = safe_name(name)
-        summary = summarize(results, name, which=which, baseline_std=std, strict_std=False, power_delta=power_delta)
+        summary = summarize(
+            results,
+            name,
+            which=which,
+            baseline_std=std,
+            strict_std=False,
+            power_delta=power_delta,
+            extra_columns=extra_columns,
+        )
         table = summary_table(summary)
         table.notes += consistency.notes(results, name)
         written += _write(out / stem, table, summary.to_frame(), formats)

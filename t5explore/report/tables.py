@@ -19,10 +19,10 @@ import math
 from dataclasses import dataclass, field
 
 from t5explore.report.aggregate import Cell, Column, Summary, shows_delta
+from t5explore.report.formats import MISSING, format_interval
 from t5explore.report.paper import TAU_REPLICATES, PaperComparison
 from t5explore.report.stats import ALPHA, EXACT_UP_TO, POWER, Interval, RankTest
 
-MISSING = "–"
 STAR = "★"
 
 
@@ -225,24 +225,10 @@ def tau_note(cmp: PaperComparison) -> str:
 
 
 def format_cell(cell: Cell, col: Column) -> str:
+    """The cell in its column's own format (`Column.fmt`)."""
     if cell.n == 0 or math.isnan(cell.mean):
         return MISSING
-    if col.kind == "cost":
-        return format_tokens(cell.mean) if "tokens" in col.key else format_seconds(cell.mean)
-    return format_interval(cell.ci, 3 if col.kind == "loss" else 2)
-
-
-def format_interval(iv: Interval, digits: int, signed: bool = False) -> str:
-    """`m ± h` for a t interval, `m [lo, hi]` for a bootstrap one, `m` without one."""
-    sign = "+" if signed else ""
-    if iv.mean is None or math.isnan(iv.mean):
-        return MISSING
-    text = f"{iv.mean:{sign}.{digits}f}"
-    if iv.kind == "t" and iv.known:
-        return f"{text} ± {iv.half:.{digits}f}"
-    if iv.kind == "bootstrap" and iv.known:
-        return f"{text} [{iv.lo:{sign}.{digits}f}, {iv.hi:{sign}.{digits}f}]"
-    return text
+    return col.text(cell.ci)
 
 
 def format_delta(cell: Cell, col: Column) -> str:
@@ -251,10 +237,9 @@ def format_delta(cell: Cell, col: Column) -> str:
         return MISSING
     if cell.delta is None:
         return "n/a (no shared seed)"
-    digits = 3 if col.kind == "loss" else 2
     if not cell.delta.known:
-        return f"{cell.delta.mean:+.{digits}f} (n/a, {cell.delta.n} seed)"
-    return f"{format_interval(cell.delta, digits, signed=True)} {cell.mark}".rstrip()
+        return f"{col.text(cell.delta, signed=True)} (n/a, {cell.delta.n} seed)"
+    return f"{col.text(cell.delta, signed=True)} {cell.mark}".rstrip()
 
 
 def format_p(p: float) -> str:
@@ -273,22 +258,7 @@ def format_p_pair(cell: Cell) -> str:
     return f"{format_p(cell.delta.p)} / {format_p(cell.p_holm)}"
 
 
-def _fmt(x, digits: int) -> str:
+def _fmt(x: float | None, digits: int) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return MISSING
     return f"{float(x):.{digits}f}"
-
-
-def format_tokens(n: float) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.0f}"
-
-
-def format_seconds(s: float) -> str:
-    if s >= 3600:
-        return f"{s / 3600:.1f} h"
-    if s >= 60:
-        return f"{s / 60:.1f} min"
-    return f"{s:.0f} s"
