@@ -247,3 +247,30 @@ def test_result_files_without_budgets_still_load(tmp_path):
     run.mkdir(parents=True)
     (run / "result.json").write_text(committed.read_text())
     assert len(load_results(tmp_path).runs) == 1
+
+
+def test_a_run_pretrained_before_budgets_gets_its_final_entry_from_its_outcome():
+    from t5explore.train.pretrain import PretrainOutcome
+
+    pre = Pretrain(objective=object(), steps=6, batch_size=8, inputs_length=32)
+    outcome = PretrainOutcome(steps=6, tokens_seen=6 * 8 * 32, final_loss=2.5, eval_loss=2.75)
+    record = budgets.fallback_record(pre, outcome, 1000.0, 12.5)
+    assert record == {
+        "steps": 6,
+        "input_tokens": 1536,
+        "target_tokens": None,  # not counted by the code that pre-trained it
+        "flops": 1536000.0,
+        "wall_s": 12.5,
+        "pretrain": {"loss": 2.5, "held_out_loss": 2.75},
+        "schedule_depends_on_total": False,
+    }
+
+
+def test_an_attempts_finetuning_timing_sums_every_budget():
+    from t5explore.train.finetune import FinetuneOutcome
+
+    first = FinetuneOutcome(downstream={"a": 1}, finetune_s=2.0, eval_s=1.0, train_steps=4, real_tokens=10)
+    final = FinetuneOutcome(downstream={"a": 2}, finetune_s=3.0, eval_s=0.5, train_steps=4, real_tokens=20)
+    summed = budgets.add_timing(first, final)
+    assert (summed.finetune_s, summed.eval_s, summed.train_steps, summed.real_tokens) == (5.0, 1.5, 8, 30)
+    assert summed.downstream == {"a": 2} and budgets.add_timing(None, final) is final
