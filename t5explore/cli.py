@@ -6,6 +6,8 @@
     t5explore table  results/quickstart
     t5explore plot   results/quickstart
     t5explore build-store --gin_file=gin/data/c4.gin [--shard=I/N | --finalize]
+    t5explore export results/quickstart/<run> --to=hf out/hf_model
+    t5explore site   results
 
 Gin flags (`--gin_file=PATH`, `--gin.SCOPE.PARAM=VALUE`, `--gin_bindings='A.b = 1'`) may appear anywhere.
 """
@@ -30,6 +32,8 @@ COMMAND_MODULES = (
     "t5explore.sweep.commands",
     "t5explore.report.commands",
     "t5explore.data.commands",
+    "t5explore.export.commands",
+    "t5explore.report.site",
 )
 # Subcommands that compile, and so run with the persistent JAX compilation cache (t5explore/compile_cache.py).
 COMPILING_COMMANDS = ("train", "sweep")

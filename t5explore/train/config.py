@@ -214,6 +214,9 @@ class Pretrain:
     # schedule that depends on the total is refused unless `allow_total_dependent_budgets` (then labelled).
     eval_at_steps: Sequence[int] = ()
     allow_total_dependent_budgets: bool = False
+    # A local transformers T5 checkpoint (config.json + safetensors, e.g. from `t5explore export`) whose weights
+    # replace the random initialisation; its shape must be the run's T5Config (t5explore/export/hf_import.py).
+    init_from_hf: str | None = None
 
     def validate(self) -> None:
         check_types(self, "Pretrain")

@@ -32,7 +32,7 @@ from t5explore.train.config import Experiment, Finetune, Pretrain
 from t5explore.train.faults import kill_point
 from t5explore.train.hardware import device_info
 from t5explore.train.state import count_params
-from t5explore.train.writers import MetricsWriter
+from t5explore.train.writers import MetricsWriter, record_hparams
 
 METADATA_KEYS = ("sweep", "run", "variant", "variant_bindings", "baseline")
 
@@ -163,6 +163,10 @@ def execute(
     if ft.tasks and ft.steps:
         partitioner.check_batch_size(ft.batch_size, "Finetune.batch_size")
     params, param_shardings = init_params(model, partitioner, experiment.seed)
+    if pre.init_from_hf:  # start from a transformers T5 checkpoint (t5explore/export/hf_import.py)
+        from t5explore.export.hf_import import init_from_hf
+
+        params = init_from_hf(pre.init_from_hf, model, params, param_shardings, vocab)
     if is_primary():
         write_operative_config(run_dir)
 
@@ -192,6 +196,7 @@ def execute(
     kill_point("result")
     if is_primary():
         atomic_write_json(run_dir / "result.json", result)
+        record_hparams(run_dir, result, in_sweep=metadata is not None)  # TensorBoard's HParams dashboard
     return result
 
 

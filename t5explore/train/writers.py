@@ -139,6 +139,125 @@ class _EventsFile:
         self._w.close()
 
 
+# HParams (TensorBoard's dashboard for comparing a sweep's runs). Each finished run's directory gets one events
+# file holding its session (hyperparameters: variant, seed, objective and the variant's bindings, which include
+# the sweep axes; metrics: its headline scores and losses as scalars) and its config.gin as a text summary; the
+# sweep directory, TensorBoard's --logdir, gets the experiment summary listing every run's hparams and metrics.
+# The files have fixed names and are replaced whole, so writing them again (a rerun, `write_sweep_hparams`)
+# never duplicates a session.
+HPARAMS_EVENTS = "events.out.tfevents.t5explore_hparams"
+CONFIG_TEXT_TAG = "config/config.gin"
+HPARAMS_METRIC_PREFIX = "hparams/"
+
+
+def hparams_of(result: dict) -> dict[str, str | float]:
+    """A run's hyperparameters from its result.json: variant, seed, objective and each variant binding (numbers
+    as numbers, so the dashboard can sort and plot them)."""
+    hp: dict[str, str | float] = {
+        "variant": str(result.get("variant")),
+        "seed": float(result.get("seed") or 0),
+        "objective": str(result.get("objective") or "none"),
+    }
+    for key, value in sorted((result.get("variant_bindings") or {}).items()):
+        try:
+            hp[key] = float(value)
+        except (TypeError, ValueError):
+            hp[key] = str(value)
+    return hp
+
+
+def metrics_of(result: dict) -> dict[str, float]:
+    """A run's headline numbers: each task's best primary score, each benchmark's best score, the pre-training
+    losses (tags under hparams/)."""
+    out: dict[str, float] = {}
+    for task, rec in sorted((result.get("downstream") or {}).items()):
+        primary, best = rec.get("primary_metric"), rec.get("best") or {}
+        if primary in best and best[primary] is not None:
+            out[f"{HPARAMS_METRIC_PREFIX}{task}/{primary}"] = float(best[primary])
+    for name, value in sorted(((result.get("benchmarks") or {}).get("best") or {}).items()):
+        if isinstance(value, (int, float)):
+            out[f"{HPARAMS_METRIC_PREFIX}benchmark/{name}"] = float(value)
+    pretrain = result.get("pretrain") or {}
+    for key in ("eval_loss", "final_loss"):
+        if isinstance(pretrain.get(key), (int, float)):
+            out[f"{HPARAMS_METRIC_PREFIX}pretrain/{key}"] = float(pretrain[key])
+    return out
+
+
+def _write_events(directory: Path, summaries: list[tuple[Any, int]]) -> Path:
+    """Write (Summary proto, step) pairs as directory/HPARAMS_EVENTS, replacing any earlier one atomically."""
+    import tempfile
+
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto import event_pb2
+
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".hparams.") as tmp:
+        writer = EventsWriter(str(Path(tmp) / "events"), "")
+        for summary, step in summaries:
+            writer.write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+        writer.close()
+        (written,) = Path(tmp).iterdir()
+        os.replace(written, directory / HPARAMS_EVENTS)
+    return directory / HPARAMS_EVENTS
+
+
+def write_run_hparams(run_dir: str | os.PathLike, result: dict) -> Path:
+    """The run's HParams session (start, metrics, end) and its config.gin as text, in run_dir."""
+    from tensorboardX.summary import hparams, scalar, text
+
+    run_dir = Path(run_dir)
+    metrics = metrics_of(result)
+    _, start, end = hparams(hparams_of(result), metrics)
+    step = int((result.get("pretrain") or {}).get("steps") or 0)
+    summaries = [(start, 0)]
+    config = run_dir / "config.gin"
+    if config.is_file():  # shown as Markdown: indent it so it stays one code block
+        body = "\n".join("    " + line for line in config.read_text(encoding="utf-8").splitlines())
+        summaries.append((text(CONFIG_TEXT_TAG, body), 0))
+    summaries += [(scalar(tag, value), step) for tag, value in metrics.items()]
+    return _write_events(run_dir, [*summaries, (end, step)])
+
+
+def write_experiment_summary(sweep_dir: str | os.PathLike) -> list[str]:
+    """The sweep's experiment summary (sweep_dir is TensorBoard's --logdir): the union of its finished runs'
+    hparams and metrics. Returns those runs."""
+    from tensorboardX.summary import hparams
+
+    sweep_dir = Path(sweep_dir)
+    results = {
+        p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(sweep_dir.glob("*/result.json"))
+    }
+    hp: dict[str, str | float] = {}
+    metrics: dict[str, float] = {}
+    for result in results.values():
+        hp.update({k: v for k, v in hparams_of(result).items() if k not in hp})
+        metrics.update(metrics_of(result))
+    experiment, _, _ = hparams(hp, metrics)
+    _write_events(sweep_dir, [(experiment, 0)])
+    return sorted(results)
+
+
+def write_sweep_hparams(sweep_dir: str | os.PathLike) -> list[str]:
+    """Every finished run's session, rewritten from its result.json, and the experiment summary (for results
+    made before runs wrote them). Returns the runs written."""
+    runs = write_experiment_summary(sweep_dir)
+    for run in runs:
+        run_dir = Path(sweep_dir) / run
+        write_run_hparams(run_dir, json.loads((run_dir / "result.json").read_text(encoding="utf-8")))
+    return runs
+
+
+def record_hparams(run_dir: str | os.PathLike, result: dict, in_sweep: bool) -> None:
+    """What a finished run writes for the HParams dashboard: its session and, in a sweep, the sweep's summary.
+    The run's numbers are already in result.json, so a failure here is a warning, not a failed run."""
+    try:
+        write_run_hparams(run_dir, result)
+        if in_sweep:
+            write_experiment_summary(Path(run_dir).parent)
+    except Exception as e:  # noqa: BLE001 - TensorBoard extras must not fail a run whose result.json is written
+        print(f"warning: HParams summary of {run_dir} not written ({type(e).__name__}: {e})", file=sys.stderr)
+
+
 class Progress:
     """One console line per report: `phase  step/total  loss  acc  tok/s  ETA` (long work shows progress)."""
 
