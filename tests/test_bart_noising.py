@@ -263,3 +263,9 @@ def test_a_sentence_objective_without_boundaries_or_vocabulary_is_one_clear_erro
         objective(np.full((2, plan.raw_length), 7), np.random.default_rng(0), text[2])
     with pytest.raises(ValueError, match="records no vocabulary to split sentences with"):
         PretrainStream(store, objective, 16, 4, 0, prefetch=0)
+
+
+def test_a_mixture_of_sentence_objectives_is_refused_when_built():
+    with pytest.raises(ValueError, match=r"mixture\.objectives: \['bart_sentence_permutation'\] act on sentences"):
+        named.mixture([named.span_corruption(), named.bart_sentence_permutation()])
+    named.mixture([named.span_corruption(), named.bart_text_infilling()])  # no sentences needed: fine

@@ -38,6 +38,9 @@ class Mixture(PlannedObjective):
         self.parts = tuple(self.parts)
         if not self.parts:
             raise ValueError(f"{self.name}.objectives must name at least one objective")
+        needing = [getattr(part, "name", part) for part in self.parts if getattr(part, "needs_boundaries", False)]
+        if needing:  # the stream reads a mixture's rows per part and passes no sentence or document starts
+            raise ValueError(f"{self.name}.objectives: {needing} act on sentences or documents and cannot be mixed")
         if self.rates is None:
             self.rates = (1.0,) * len(self.parts)
         rates = np.asarray(self.rates, dtype=np.float64)
