@@ -336,3 +336,30 @@ def _norm(name: str) -> str:
 
 def _nan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+BART_DATA_FILE = "bart_tables.json"
+
+
+@functools.lru_cache(maxsize=1)
+def bart_data() -> dict:
+    """BART's Table 1 (package data paper/bart_tables.json), validated once."""
+    text = resources.files("t5explore.report").joinpath("paper", BART_DATA_FILE).read_text(encoding="utf-8")
+    data = json.loads(text)
+    n = len(data["columns"])
+    bad = [r["name"] for t in data["tables"].values() for r in t["rows"] if len(r["scores"]) != n]
+    if len(data["higher_is_better"]) != n or bad:
+        raise ReportError(f"{BART_DATA_FILE}: every row and higher_is_better need {n} values ({bad})")
+    return data
+
+
+def bart_table() -> tuple[PaperTable, dict[str, bool]]:
+    """BART's Table 1 noising rows, and per column whether higher is better (its perplexities are not).
+
+    BART scores other tasks than ours (SQuAD 1.1, MNLI and four generation perplexities), so a comparison can
+    only be by order: rank our scores against a column's scores, negated where lower is better."""
+    d = bart_data()
+    cols = d["columns"]
+    table = d["tables"]["bart_table1"]
+    rows = tuple(PaperRow(r["name"], dict(zip(cols, r["scores"])), tuple(r.get("aliases", ()))) for r in table["rows"])
+    return PaperTable("bart_table1", table["title"], rows), dict(zip(cols, d["higher_is_better"]))
