@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from t5explore.report.columns import TOL, Column, default_columns, per_task_columns  # noqa: F401
+from t5explore.report.hygiene import hygiene_notes
 from t5explore.report.results import ReportError, Results
 from t5explore.report.stats import (
     Interval,
@@ -110,6 +111,7 @@ class Summary:
     power_delta: float = POWER_DELTA
     family: dict[str, int] = field(default_factory=dict)  # column key -> comparisons with ★ in its Holm family
     tiny: bool = False  # every run says `"scale": "tiny"`
+    hygiene: list[str] = field(default_factory=list)  # leakage and selection status of the runs (report/hygiene.py)
 
     def cell(self, variant: str, key: str) -> Cell:
         return self.cells[(variant, key)]
@@ -199,6 +201,7 @@ def summarize(
         seed_values,
         power_delta=float(power_delta),
         tiny=_all_tiny(runs),
+        hygiene=hygiene_notes(runs),
     )
     for c in columns:
         if c.better is None:

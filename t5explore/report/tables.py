@@ -81,7 +81,7 @@ def summary_notes(summary: Summary) -> list[str]:
     notes += _power_notes(summary)
     if summary.tiny:
         notes.append("Tiny test scale: these numbers are a smoke test, not a result.")
-    return notes + _status_notes(summary)
+    return notes + summary.hygiene + _status_notes(summary)
 
 
 def delta_note(summary: Summary) -> str:
