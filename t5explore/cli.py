@@ -116,14 +116,20 @@ def main(argv: list[str] | None = None) -> int:
             from t5explore import distributed
 
             distributed.setup_command(args.command, gin_files, gin_bindings)
-        with compile_cache.enabled() if args.command in COMPILING_COMMANDS else contextlib.nullcontext():
+        compiling = args.command in COMPILING_COMMANDS
+        with compile_cache.enabled() if compiling else contextlib.nullcontext(), _sigterm_stops_cleanly(compiling):
             code = int(args.func(args, gin_files, gin_bindings) or 0)
         sys.stdout.flush()  # here, so that a closed pipe is seen here and not at interpreter exit
         return code
     except BrokenPipeError:  # `t5explore sweep ... --dry_run | head`: the reader has all it wanted
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        from t5explore.train.stopping import EXIT_CODE, Terminated
+
+        if isinstance(e, Terminated):  # SIGTERM: stopped at a step boundary (train/stopping.py)
+            _report(None, str(e), verbose)
+            return EXIT_CODE
         _report(None, "interrupted", verbose)
         return 130
     except InputError as e:
@@ -135,6 +141,22 @@ def main(argv: list[str] | None = None) -> int:
         where = f"traceback in {failed}" if failed else f"run with {VERBOSE_FLAG} for the traceback"
         _report(e, f"run failed: {one_line(e)} ({where})", verbose)
         return 1
+
+
+@contextlib.contextmanager
+def _sigterm_stops_cleanly(training: bool):
+    """While a training command runs, SIGTERM stops it at its next checkpoint within a grace period
+    (train/stopping.py); other commands keep Python's default."""
+    if not training:
+        yield
+        return
+    from t5explore.train import stopping
+
+    previous = stopping.install()
+    try:
+        yield
+    finally:
+        stopping.uninstall(previous)
 
 
 def _first_line(e: BaseException) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from t5explore.io_utils import DISK_FULL_ERRNOS, DiskFullError
+from t5explore.train import stopping
 from t5explore.train.faults import kill_point
 
 STATE_ITEM = "state"
@@ -121,6 +122,9 @@ class Checkpointer:
             started = self._manager.save(int(step), args=ocp.args.Composite(**items), force=force)
         if started:
             kill_point(f"checkpoint/{self.label}", step)
+            if stopping.requested():  # SIGTERM: this checkpoint is the step boundary to stop at
+                self.wait()
+                stopping.after_checkpoint(self.label, step)
         return started
 
     def read_data(self, step: int | None = None) -> tuple[dict, int] | None:

@@ -9,6 +9,9 @@ outside tests — `kill_point` only reads the variable. The points (tests/test_f
     eval/<task>              `task`'s evaluation at `step` decoded and scored, its row not yet written
     budget/<k>/<phase>       a metrics row of `phase` of budget k's fine-tuning was just appended (budgets.py)
     result                   everything done, result.json about to be written (step 0)
+
+With `T5EXPLORE_TEST_KILL_SIGNAL=TERM` the point sends the process one SIGTERM instead and returns, as a
+scheduler would (tests/test_hardening_sigterm.py).
 """
 
 from __future__ import annotations
@@ -19,12 +22,21 @@ import signal
 KILL_ENV = "T5EXPLORE_TEST_KILL_AT"
 
 
+SIGNAL_ENV = "T5EXPLORE_TEST_KILL_SIGNAL"  # 'TERM': send SIGTERM instead (once), and go on (train/stopping.py)
+_sent: list[int] = []  # the SIGTERMs sent by this process
+
+
 def kill_point(point: str, step: int = 0) -> None:
     spec = os.environ.get(KILL_ENV)
     if not spec:
         return
     want_point, _, want_step = spec.rpartition(":")
     if want_point == point and int(step) >= int(want_step):
+        if os.environ.get(SIGNAL_ENV) == "TERM":
+            if not _sent:  # a scheduler's SIGTERM: the run must stop by itself, cleanly
+                _sent.append(int(step))
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
         _die()
 
 
