@@ -1,4 +1,5 @@
-"""Each benchmark loader on the real files in ../shared/data: counts, label mapping, exact T5 text."""
+"""Each benchmark loader on the real files in ../shared/data: counts, label mapping, exact T5 text; and a task
+that keeps its own files (its registry entry's data_dir, no TFDS name) outside that tree."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 
 import pytest
 
-from t5explore.data.tasks import TASK_NAMES, get_task
+from t5explore.data.tasks import TASK_NAMES, TaskDataError, get_task
+from t5explore.data.tasks.benchmarks import GlueSource, squad_source
+from t5explore.data.tasks.registry import TaskSpec, register_task, task_spec, unregister_task
 
 GLUE_TSV = {  # task -> (folder, has header, label column, {file label: label word})
     "glue_cola": ("CoLA", False, 1, {"0": "unacceptable", "1": "acceptable"}),
@@ -16,6 +19,17 @@ GLUE_TSV = {  # task -> (folder, has header, label column, {file label: label wo
     "glue_qnli": ("QNLI", True, 3, {"entailment": "entailment", "not_entailment": "not_entailment"}),
     "glue_rte": ("RTE", True, 3, {"entailment": "entailment", "not_entailment": "not_entailment"}),
 }
+
+
+def shared_layout_tasks() -> list[str]:
+    """The registered tasks that read ../shared/data's GLUE / SuperGLUE / SQuAD layout: a task with its own
+    data_dir, or another source (generation, the built-in task, a user's), reads elsewhere."""
+    return [
+        name
+        for name in TASK_NAMES
+        if task_spec(name).data_dir is None
+        and (isinstance(task_spec(name).source, GlueSource) or task_spec(name).source is squad_source)
+    ]
 
 
 def _label_counts(path, has_header, column, mapping):
@@ -111,8 +125,8 @@ def test_squad_counts_and_gold_answers(shared_data):
 
 
 def test_scoring_gold_targets_is_perfect_and_wrong_labels_are_not(shared_data):
-    generation = ("cnn_dailymail", "wmt_en_de", "wmt_en_fr", "wmt_en_ro")  # no local copies of those
-    for name in [n for n in TASK_NAMES if n not in ("stdlib_module", *generation)]:
+    assert len(shared_layout_tasks()) == 8  # 6 GLUE, BoolQ, SQuAD
+    for name in shared_layout_tasks():
         task = get_task(name)
         val = task.examples("validation", data_dir=shared_data)[:200]
         targets, metas = [e.targets for e in val], [e.meta for e in val]
@@ -131,3 +145,48 @@ def test_unknown_task_and_split_are_clear_errors(shared_data):
         get_task("glue_rte").examples("test", data_dir=shared_data)
     with pytest.raises(FileNotFoundError, match="RTE/train.tsv"):
         get_task("glue_rte").examples("train", data_dir=shared_data / "nowhere")
+
+
+LOCAL_TSV = GlueSource(
+    "polarity",
+    None,  # no TFDS dataset: local files only
+    "",  # the task's data_dir holds train.tsv and dev.tsv itself
+    ("sentence",),
+    ("negative", "positive"),
+    columns={"sentence": 0, "label": 1},
+    tsv_header=False,
+    tsv_width=2,
+)
+
+
+@pytest.fixture()
+def local_task(tmp_path):
+    """A user's local TSV task, its files outside ../shared/data, registered for one test."""
+    (tmp_path / "train.tsv").write_text("good film\t1\nbad plot\t0\nfine cast\t1\n", encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("dull\t0\n", encoding="utf-8")
+    register_task(TaskSpec("tmp_polarity", "Polarity", LOCAL_TSV, ("accuracy",), data_dir=str(tmp_path)))
+    try:
+        yield get_task("tmp_polarity")
+    finally:
+        unregister_task("tmp_polarity")
+
+
+def test_a_local_task_reads_its_own_data_dir_without_tfds(local_task, shared_data):
+    for run_data_dir in (None, shared_data):  # the run's Finetune.data_dir does not move the task's files
+        train = local_task.examples("train", data_dir=run_data_dir)
+        assert [(e.inputs, e.targets) for e in train] == [
+            ("polarity sentence: good film", "positive"),
+            ("polarity sentence: bad plot", "negative"),
+            ("polarity sentence: fine cast", "positive"),
+        ]
+    assert [e.targets for e in local_task.examples("validation")] == ["negative"]
+    assert "tmp_polarity" in TASK_NAMES and "tmp_polarity" not in shared_layout_tasks()
+
+
+def test_a_local_files_source_without_a_data_dir_says_what_to_bind():
+    register_task(TaskSpec("tmp_polarity_nodir", "Polarity", LOCAL_TSV, ("accuracy",)))
+    try:
+        with pytest.raises(TaskDataError, match=r"'polarity' reads local files only .*bind Finetune\.data_dir"):
+            get_task("tmp_polarity_nodir").examples("train", data_dir=None)
+    finally:
+        unregister_task("tmp_polarity_nodir")

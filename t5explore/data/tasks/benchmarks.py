@@ -25,7 +25,7 @@ class GlueSource:
     them; called with the entry's metric names it gives the task's TaskData (registry.py's `Source`)."""
 
     prefix: str  # T5's benchmark name written first in the inputs, e.g. 'cola'
-    tfds_name: str
+    tfds_name: str | None  # None: local files only (a data_dir is then required)
     folder: str  # under data_dir
     features: tuple[str, ...]  # text features, TFDS names
     label_words: tuple[str, ...] | None  # None: STS-B's float score
@@ -62,6 +62,11 @@ SQUAD_FOLDER = "squad/v1.1"
 def glue_records(spec: GlueSource, split: str, data_dir: str | None) -> list[dict[str, Any]]:
     """{features..., 'label', 'idx'} records of a GLUE/SuperGLUE task from local files or TFDS."""
     if data_dir is None:
+        if spec.tfds_name is None:
+            raise TaskDataError(
+                f"task {spec.prefix!r} reads local files only (its source has no TFDS name): bind "
+                "Finetune.data_dir, or give its registry entry a data_dir"
+            )
         return tfds_records(spec.tfds_name, split)
     if spec.file_format == "jsonl":
         path = local_files.split_file(data_dir, spec.folder, "jsonl", split)
@@ -86,7 +91,8 @@ def glue_example(spec: GlueSource, record: Mapping[str, Any]) -> TextExample:
     if spec.label_words is None:
         return TextExample(inputs, stsb_target(label), {"idx": record["idx"], "label": float(label)})
     if not 0 <= label < len(spec.label_words):  # TFDS writes -1 for unlabeled (test) examples
-        raise TaskDataError(f"{spec.tfds_name} record idx={record['idx']}: label {label} has no label word")
+        where = spec.tfds_name or f"{spec.folder} ({spec.prefix})"
+        raise TaskDataError(f"{where} record idx={record['idx']}: label {label} has no label word")
     return TextExample(inputs, spec.label_words[label], {"idx": record["idx"], "label": int(label)})
 
 

@@ -6,6 +6,8 @@ the task is used), its metrics and primary metric, and the benchmark scores it i
 else reads the registry: `get_task` (fine-tuning), `benchmark_scores` (result.json's `benchmarks`),
 `registry_info` (result.json's `registry`, from which the report takes its labels without importing data/).
 The entries themselves are in catalog.py; a new task is one entry there (plus its source module if new).
+An entry may carry its own `data_dir` (a local task's folder), which its loader reads instead of the run's
+`Finetune.data_dir`; a local-files source needs no TFDS name (`GlueSource(tfds_name=None)`).
 
 A benchmark score is registered once (`register_benchmark`) with its display facts; its value is the mean,
 over the member tasks a run scored, of each task's listed metrics averaged first (T5's eval_utils: MRPC
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
 from t5explore.data.metrics import metric_info
-from t5explore.data.tasks.base import DownstreamTask, Source, TaskData
+from t5explore.data.tasks.base import DownstreamTask, Loader, Source, TaskData, TextExample
 from t5explore.results_schema import BenchmarkInfo, RegistryInfo, TaskInfo
 
 
@@ -34,6 +37,10 @@ class TaskSpec:
     metrics: tuple[str, ...]  # what the scorer returns besides `invalid_predictions`
     primary_metric: str | None = None  # picks the best checkpoint; default: the first metric
     benchmarks: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # score -> metrics
+    # This task's own folder, read instead of the run's Finetune.data_dir (e.g. a local TSV task kept
+    # outside the GLUE/SuperGLUE/SQuAD tree); `~` is expanded, a relative path is relative to the working
+    # directory. None: the run's data_dir (or TFDS when that is None too).
+    data_dir: str | None = None
 
     @property
     def primary(self) -> str:
@@ -48,10 +55,20 @@ class TaskSpec:
             self.primary,
             self.metrics,
             data.label_words,
-            data.loader,
+            data.loader if self.data_dir is None else _reading_from(data.loader, self.data_dir),
             data.scorer,
             dict(self.benchmarks),
         )
+
+
+def _reading_from(loader: Loader, data_dir: str) -> Loader:
+    """`loader` reading the task's own directory, whatever data_dir the run passes."""
+    own = str(Path(data_dir).expanduser())
+
+    def load(split: str, _run_data_dir: str | None) -> list[TextExample]:
+        return loader(split, own)
+
+    return load
 
 
 _TASKS: dict[str, TaskSpec] = {}
