@@ -134,8 +134,10 @@ def test_selection_split_is_disjoint_fixed_and_leaves_training_examples():
     trained = train_subset(rest, cfg.max_train_examples)
     assert not {e.meta["i"] for e in selection} & {e.meta["i"] for e in trained}
     assert selection_split("t", examples(200), Finetune(tasks=["t"])) == ([], examples(200))
-    with pytest.raises(ConfigError, match="Finetune.selection_examples: 200 held out of task t's 200"):
-        selection_split("t", examples(200), Finetune(tasks=["t"], selection_examples=200))
+    capped, _ = selection_split("t", examples(200), Finetune(tasks=["t"], selection_examples=500))
+    assert len(capped) == 50  # at most a quarter of the training split
+    with pytest.raises(ConfigError, match="Finetune.selection_examples: task t has 3 training examples"):
+        selection_split("t", examples(3), Finetune(tasks=["t"], selection_examples=10))
 
 
 def test_held_out_texts_are_every_validation_and_selection_input():

@@ -308,9 +308,10 @@ class Finetune:
     log_every: int = 50
     optimizer: Any = None  # None -> Adafactor at constant `learning_rate`; or e.g. @finetune/Optimizer()
     packing: bool = True  # several examples per row (segment ids + positions); False: one padded example per row
-    # Training examples held out (a fixed, seed-independent subset, never trained on) to choose the best
-    # checkpoint, so the reported validation score is of examples selection never saw. 0: the best checkpoint is
-    # chosen on the reported validation examples themselves (optimistic; result.json's `hygiene` says so).
+    # Training examples held out per task (a fixed, seed-independent subset, never trained on; at most a quarter of
+    # the task's training split) to choose the best checkpoint, so the reported validation score is of examples
+    # selection never saw. 0: the best checkpoint is chosen on the reported validation examples themselves
+    # (optimistic; result.json's `hygiene` and every table say so).
     selection_examples: int = 0
 
     def validate(self) -> None:

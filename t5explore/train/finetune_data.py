@@ -125,15 +125,17 @@ def validation_examples(task: Any, cfg: Finetune) -> list:
 
 def selection_split(name: str, train: list, cfg: Finetune) -> tuple[list, list]:
     """(selection examples, the training examples left): `Finetune.selection_examples` training examples held
-    out to choose the best checkpoint. The held-out set depends on neither the seed nor the variant (stream
-    STREAM_SELECTION), so every row of a sweep is selected on the same examples; both parts keep file order."""
-    n = cfg.selection_examples
-    if not n:
+    out to choose the best checkpoint, at most a quarter of the task's training split (so one setting serves
+    SuperGLUE CB's 250 examples and QNLI's 100k). The held-out set depends on neither the seed nor the variant
+    (stream STREAM_SELECTION), so every row of a sweep is selected on the same examples; both parts keep file
+    order."""
+    if not cfg.selection_examples:
         return [], train
-    if n >= len(train):
+    n = min(cfg.selection_examples, len(train) // 4)
+    if n == 0:
         raise ConfigError(
-            f"gin binding Finetune.selection_examples: {n} held out of task {name}'s {len(train)} training "
-            "examples leaves none to train on"
+            f"gin binding Finetune.selection_examples: task {name} has {len(train)} training examples, too few "
+            "to hold out a quarter for checkpoint selection; set it to 0 to select on the validation examples"
         )
     held = np.zeros(len(train), bool)
     held[numpy_rng(0, STREAM_SELECTION, len(train)).permutation(len(train))[:n]] = True
