@@ -7,11 +7,20 @@ import argparse
 import numpy as np
 import pytest
 from matplotlib.container import ErrorbarContainer
-from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep, make_result, write_run
+from test_report_helpers import GLUE_LABEL, SWEEP, known_sweep, loss_metrics, make_result, write_run
 
 from t5explore.report.aggregate import summarize
 from t5explore.report.commands import add_commands
-from t5explore.report.plots import MAX_WIDTH_IN, mean_curve, score_bars_figure, write_plots
+from t5explore.report.plots import (
+    LOSS_UNIT,
+    MAX_WIDTH_IN,
+    TOKENS_UNIT,
+    delta_forest_figure,
+    loss_curves_figure,
+    mean_curve,
+    score_bars_figure,
+    write_plots,
+)
 from t5explore.report.results import load_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +33,7 @@ def test_plot_command_writes_three_pngs_next_to_the_tables(tmp_path, capsys):
     args = parser.parse_args(["plot", str(sweep_dir)])
     assert args.func(args, [], []) == 0
     names = sorted(p.name for p in sweep_dir.glob("*.png"))
-    assert names == [f"{SWEEP}_loss.png", f"{SWEEP}_scores.png", f"{SWEEP}_vs_paper.png"]
+    assert names == [f"{SWEEP}_delta.png", f"{SWEEP}_loss.png", f"{SWEEP}_scores.png", f"{SWEEP}_vs_paper.png"]
     for p in sweep_dir.glob("*.png"):
         data = p.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, p
@@ -85,7 +94,52 @@ def test_loss_band_and_paper_scatter_are_labelled(tmp_path):
     results = load_results(known_sweep(tmp_path))
     summary = summarize(results)
     loss = loss_curves_figure(results, SWEEP, summary)
-    assert "band: 95% CI of the mean, Student t" in loss.axes[0].get_title()
+    assert "band: 95% CI of the mean, Student t" in " ".join(loss.get_suptitle().split())
     scatter = paper_scatter_figure(compare_with_paper(summary, results.sweeps[SWEEP]))
     assert scatter.axes[0].get_title() == f"{GLUE_LABEL}: Kendall τ = 0.33 [0.33, 0.33] (n=3)"
     assert scatter.axes[0].get_xlabel() == "ours (bars: 95% CI)"
+
+
+def _loss_sweep(root, bindings: dict) -> tuple:
+    for i, (variant, loss) in enumerate((("A", 3.0), ("B", 4.0))):
+        result = make_result("s", f"run_{i}", variant, 0, baseline=i == 0, stdlib=50.0 + i, loss=loss)
+        result["variant_bindings"] = bindings[variant]
+        write_run(root / "s", result, loss_metrics(loss))
+    results = load_results(root)
+    return results, summarize(results, "s")
+
+
+def test_loss_plot_has_units_and_one_panel_per_objective_when_losses_differ_in_meaning(tmp_path):
+    results, summary = _loss_sweep(tmp_path / "a", {"A": {"Pretrain.steps": "100"}, "B": {"Pretrain.steps": "200"}})
+    (ax,) = loss_curves_figure(results, "s", summary).axes  # same objective, same targets: one shared panel
+    assert LOSS_UNIT in ax.get_ylabel() and ax.get_xlabel() == TOKENS_UNIT and len(ax.lines) == 2
+
+    rates = {"A": {"span_corruption.noise_density": "0.15"}, "B": {"span_corruption.noise_density": "0.5"}}
+    results, summary = _loss_sweep(tmp_path / "b", rates)
+    fig = loss_curves_figure(results, "s", summary)
+    assert [len(ax.lines) for ax in fig.axes] == [1, 1]  # one panel per row: nothing to compare across
+    assert all(LOSS_UNIT in ax.get_ylabel() for ax in fig.axes) and "one panel per row" in fig.get_suptitle()
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata()[-1], 4.0)
+
+
+def test_forest_plot_draws_each_delta_with_its_interval_and_mark(tmp_path):
+    results = load_results(known_sweep(tmp_path))
+    summary = summarize(results, SWEEP)
+    fig = delta_forest_figure(summary)
+    scores = [c for c in summary.columns if c.kind == "score" and c.better is not None]
+    assert len(fig.axes) == len(scores)
+    ax, col = fig.axes[0], scores[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["μ = 10", "μ = 3", "μ = 2"]  # ★ has no row; the first row on top; μ = 10 failed: no point
+    cell = summary.cell("μ = 2", col.key)
+    y = labels.index("μ = 2")
+    points = [ln for ln in ax.lines if list(ln.get_ydata()) == [y] and ln.get_marker() not in ("", "None")]
+    bars = [ln for ln in ax.lines if list(ln.get_ydata()) == [y, y]]
+    assert points[0].get_xdata()[0] == pytest.approx(cell.delta.mean)
+    assert list(bars[0].get_xdata()) == pytest.approx([cell.delta.lo, cell.delta.hi])
+    assert any(ln.get_linestyle() == "--" and list(ln.get_xdata()) == [0, 0] for ln in ax.lines)  # the ★ line
+
+
+def test_no_forest_plot_without_a_baseline(tmp_path):
+    write_run(tmp_path / "q", make_result("q", "a", "A", 0, glue=70.0))
+    assert delta_forest_figure(summarize(load_results(tmp_path), "q")) is None

@@ -51,7 +51,7 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
 def test_index_lists_the_sweep_its_table_plots_findings_and_runs(site):
     page = site.read_text()
     assert page.count('<section id="t5_table7_span_length">') == 1
-    assert page.count("<img ") == 2 and all((site.parent / src).is_file() for src in re.findall(r'src="([^"]+)"', page))
+    assert page.count("<img ") == 3 and all((site.parent / src).is_file() for src in re.findall(r'src="([^"]+)"', page))
     assert '<div class="findings"><h1>' in page and "**" not in page  # FINDINGS.md rendered to HTML
     assert len(re.findall(r'<a href="[^"]*result\.json">', page)) == 18
 
@@ -60,7 +60,7 @@ def test_index_lists_the_sweep_its_table_plots_findings_and_runs(site):
 def test_the_page_renders_in_headless_chromium(site, tmp_path):
     dom = chromium("--dump-dom", site.as_uri(), profile=tmp_path / "profile").stdout
     body = re.search(r"<body([^>]*)>", dom).group(1)
-    assert 'data-images="2"' in body and 'data-images-loaded="2"' in body
+    assert 'data-images="3"' in body and 'data-images-loaded="3"' in body
     assert 'data-number-align="right"' in body
     (table,) = re.findall(r'<table class="results">(.*?)</table>', dom, re.S)  # FINDINGS.md's tables are others
     rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)

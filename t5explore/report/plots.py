@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from t5explore.io_utils import atomic_write_bytes
-from t5explore.report.aggregate import Summary, summarize
-from t5explore.report.columns import Column
+from t5explore.report.aggregate import BETTER, TIE, WORSE, Summary, summarize
+from t5explore.report.columns import Column, losses_comparable
 from t5explore.report.paper import PaperComparison, compare_with_paper
 from t5explore.report.results import Results, load_metrics, load_results
 from t5explore.report.stats import t_quantile
@@ -32,37 +33,58 @@ DPI = 110
 MAX_WIDTH_IN = 10.0  # a title longer than this is wrapped instead of widening the figure further
 
 
+LOSS_UNIT = "nats per target token"  # train/steps.py: mean cross entropy (natural log) over loss-bearing targets
+TOKENS_UNIT = "input tokens seen"  # metrics.jsonl's tokens_seen: batch x inputs_length per step
+
+
 def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: str = "pretrain") -> Figure | None:
-    """Pretraining loss vs. tokens seen: the seeds' mean per variant, with its 95% t interval as a band."""
+    """Pretraining loss vs. tokens seen: the seeds' mean per variant, with its 95% t interval as a band. Rows whose
+    losses measure different targets (columns.losses_comparable: other objectives or objective bindings) get one
+    panel each, so no axis invites comparing them; comparable rows share one panel."""
     runs = results.runs[results.runs["sweep"] == sweep] if len(results.runs) else results.runs
-    fig = _figure(7, 4.2)
-    ax = fig.add_subplot()
-    drawn = False
-    for i, variant in enumerate(summary.variants):
-        curves = []
-        for run_dir in runs.loc[runs["variant"] == variant, "run_dir"]:
-            m = load_metrics(run_dir)
-            if len(m) and {"tokens_seen", "loss"} <= set(m.columns):
-                m = m[m["phase"] == phase].dropna(subset=["tokens_seen", "loss"]).sort_values("tokens_seen")
-                if len(m):
-                    curves.append((m["tokens_seen"].to_numpy(float), m["loss"].to_numpy(float)))
-        if not curves:
-            continue
-        x, mean, std = mean_curve(curves)
-        label = f"★ {variant}" if variant == summary.baseline else variant
-        (line,) = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=f"C{i % 10}")
-        if len(curves) > 1:
-            half = t_quantile(len(curves)) * std / np.sqrt(len(curves))
-            ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
-        drawn = True
-    if not drawn:
+    curves = {v: _variant_curves(runs, v, phase) for v in summary.variants}
+    curves = {v: c for v, c in curves.items() if c}
+    if not curves:
         return None
-    ax.set_xlabel("tokens seen")
-    ax.set_ylabel(f"{phase} loss")
-    ax.set_title(f"{sweep}: {phase} loss\n(line: mean over seeds; band: 95% CI of the mean, Student t)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    shared = losses_comparable(runs)
+    panels = [list(curves)] if shared else [[v] for v in curves]
+    cols = min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(7 if shared else 3.6 * cols, 4.2 if shared else 3.0 * rows + 0.8)
+    colour = {v: f"C{i % 10}" for i, v in enumerate(summary.variants)}
+    for k, variants in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        for variant in variants:
+            _draw_mean_curve(
+                ax, curves[variant], f"★ {variant}" if variant == summary.baseline else variant, colour[variant]
+            )
+        ax.set_xlabel(TOKENS_UNIT, fontsize=8 if not shared else None)
+        ax.set_ylabel(f"{phase} loss ({LOSS_UNIT})", fontsize=8 if not shared else None)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7 if not shared else 8)
+    why = "" if shared else "\none panel per row: their objectives differ, so their losses measure different targets"
+    fit_suptitle(fig, f"{sweep}: {phase} loss\n(line: mean over seeds; band: 95% CI of the mean, Student t){why}")
+    fig.tight_layout()
     return fig
+
+
+def _variant_curves(runs, variant: str, phase: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    curves = []
+    for run_dir in runs.loc[runs["variant"] == variant, "run_dir"]:
+        m = load_metrics(run_dir)
+        if len(m) and {"tokens_seen", "loss"} <= set(m.columns):
+            m = m[m["phase"] == phase].dropna(subset=["tokens_seen", "loss"]).sort_values("tokens_seen")
+            if len(m):
+                curves.append((m["tokens_seen"].to_numpy(float), m["loss"].to_numpy(float)))
+    return curves
+
+
+def _draw_mean_curve(ax, curves: list[tuple[np.ndarray, np.ndarray]], label: str, color: str) -> None:
+    x, mean, std = mean_curve(curves)
+    (line,) = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=color)
+    if len(curves) > 1:
+        half = t_quantile(len(curves)) * std / np.sqrt(len(curves))
+        ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
 def mean_curve(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,6 +142,40 @@ def score_bars_figure(summary: Summary) -> Figure | None:
     return fig
 
 
+MARK_STYLE = {BETTER: ("C2", "^", "▲ better than ★"), WORSE: ("C3", "v", "▼ worse than ★"), TIE: ("0.45", "o", "≈ tie")}
+
+
+def delta_forest_figure(summary: Summary) -> Figure | None:
+    """Δ vs. ★ per ranked score column: each row's paired difference with its 95% CI as a horizontal bar, marked
+    as the table marks it (▲ / ▼ resolved at the Holm-adjusted p, ≈ tie; hollow = no test)."""
+    columns = [c for c in summary.columns if c.kind == "score" and c.better is not None]
+    rows = [v for v in summary.variants if v != summary.baseline]
+    if summary.baseline not in summary.variants or not columns or not rows:
+        return None
+    fig = _figure(4.2 * len(columns), 0.45 * len(rows) + 1.6)
+    for k, col in enumerate(columns):
+        ax = fig.add_subplot(1, len(columns), k + 1)
+        for y, variant in enumerate(reversed(rows)):
+            cell = summary.cell(variant, col.key)
+            d = cell.delta
+            if d is None or math.isnan(d.mean):
+                continue
+            color, marker, _ = MARK_STYLE.get(cell.mark, ("0.45", "o", ""))
+            if d.known:
+                ax.plot([d.lo, d.hi], [y, y], color=color, linewidth=2)
+            face = color if cell.mark else "white"
+            ax.plot([d.mean], [y], marker=marker, color=color, markerfacecolor=face, markersize=8, linestyle="")
+        ax.axvline(0.0, color="0.2", linewidth=1, linestyle="--")
+        ax.set_yticks(range(len(rows)), list(reversed(rows)) if k == 0 else [""] * len(rows))
+        ax.set_xlabel(f"Δ {axis_label(col)} vs. ★ {summary.baseline}", fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    handles = [Line2D([], [], color=c, marker=m, linestyle="-", label=label) for c, m, label in MARK_STYLE.values()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fit_suptitle(fig, f"{summary.sweep}: Δ vs. ★ (paired by seed; bar = 95% CI; mark at the Holm-adjusted p)")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
 def axis_label(col: Column) -> str:
     """The metric a score column holds, for a y axis: 'GLUE average score', 'stdlib accuracy (%)', ...
     (the column's `axis`, from the runs' registry records; else its label)."""
@@ -156,7 +212,8 @@ def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
 def write_plots(
     results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, which: str = "best"
 ) -> list[Path]:
-    """`<sweep>_loss.png`, `<sweep>_scores.png` and (reproduction sweeps) `<sweep>_vs_paper.png`."""
+    """`<sweep>_loss.png`, `<sweep>_scores.png`, `<sweep>_delta.png` (a ★ and ranked scores) and (reproduction
+    sweeps) `<sweep>_vs_paper.png`."""
     results = load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     written = []
@@ -167,6 +224,7 @@ def write_plots(
         figures = {
             "loss": loss_curves_figure(results, name, summary),
             "scores": score_bars_figure(summary),
+            "delta": delta_forest_figure(summary),
             "vs_paper": paper_scatter_figure(cmp) if cmp is not None else None,
         }
         for kind, fig in figures.items():
