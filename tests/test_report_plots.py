@@ -33,7 +33,13 @@ def test_plot_command_writes_three_pngs_next_to_the_tables(tmp_path, capsys):
     args = parser.parse_args(["plot", str(sweep_dir)])
     assert args.func(args, [], []) == 0
     names = sorted(p.name for p in sweep_dir.glob("*.png"))
-    assert names == [f"{SWEEP}_delta.png", f"{SWEEP}_loss.png", f"{SWEEP}_scores.png", f"{SWEEP}_vs_paper.png"]
+    assert names == [
+        f"{SWEEP}_delta.png",
+        f"{SWEEP}_loss.png",
+        f"{SWEEP}_scores.png",
+        f"{SWEEP}_vs_paper.png",
+        f"{SWEEP}_vs_paper_ranks.png",
+    ]
     for p in sweep_dir.glob("*.png"):
         data = p.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, p
@@ -143,3 +149,36 @@ def test_forest_plot_draws_each_delta_with_its_interval_and_mark(tmp_path):
 def test_no_forest_plot_without_a_baseline(tmp_path):
     write_run(tmp_path / "q", make_result("q", "a", "A", 0, glue=70.0))
     assert delta_forest_figure(summarize(load_results(tmp_path), "q")) is None
+
+
+def test_ranks_plot_joins_our_rank_to_the_papers_with_tau(tmp_path):
+    from t5explore.report.paper import compare_with_paper
+    from t5explore.report.plots import paper_rank_figure
+
+    results = load_results(known_sweep(tmp_path))
+    cmp = compare_with_paper(summarize(results), results.sweeps[SWEEP])
+    fig = paper_rank_figure(cmp)
+    ax = fig.axes[0]
+    col = cmp.columns[0]
+    frame = cmp.frame.dropna(subset=[f"{col.label} (ours)", cmp.paper_key(col)])
+    ours = frame[f"{col.label} (ours)"].rank(ascending=False).tolist()
+    paper = frame[cmp.paper_key(col)].rank(ascending=False).tolist()
+    assert [list(ln.get_ydata()) for ln in ax.lines] == [[a, b] for a, b in zip(ours, paper)]
+    assert ax.get_title().startswith(f"Kendall τ = {cmp.kendall[col.label][0]:.2f}")
+
+
+def test_plot_paper_column_ranks_another_task_against_the_paper(tmp_path):
+    for i, (variant, seed_scores) in enumerate((("i.i.d.", 30.0), ("μ = 2", 40.0), ("μ = 3", 35.0))):
+        result = make_result(SWEEP, f"r{i}", variant, 0, baseline=i == 0, stdlib=seed_scores)
+        write_run(tmp_path / SWEEP, result)
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(["plot", str(tmp_path / SWEEP), "--paper_column=GLUE"])
+    assert args.func(args, [], []) == 0
+    assert (tmp_path / SWEEP / f"{SWEEP}_vs_paper_ranks.png").is_file()
+    from t5explore.report.paper import compare_with_paper
+    from t5explore.report.plots import paper_rank_figure
+
+    results = load_results(tmp_path)
+    fig = paper_rank_figure(compare_with_paper(summarize(results), results.sweeps[SWEEP], paper_column="GLUE"))
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["ours (stdlib acc)", "T5 paper (GLUE)"]

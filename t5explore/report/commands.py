@@ -100,6 +100,13 @@ def add_commands(subparsers) -> None:
         help="require the budget plots (score against steps, FLOPs and target tokens on a log axis with 95%% CI "
         "bands over seeds; Kendall τ vs. the paper by budget), drawn anyway whenever runs have budgets",
     )
+    plot.add_argument(
+        "--paper_column",
+        default=None,
+        metavar="COL",
+        help="as for `table`: rank our scores against the paper's column COL (e.g. GLUE) when the sweep shares "
+        "none with the paper; the ranks plot then shows whether the variants come out in the paper's order",
+    )
     plot.set_defaults(func=run_plot)
 
 
@@ -220,7 +227,7 @@ def run_plot(args: argparse.Namespace, gin_files, gin_bindings) -> int:
 
     try:
         which = "last" if args.last else "best"
-        paths = write_plots(args.dir, args.out, which=which)
+        paths = write_plots(args.dir, args.out, which=which, paper_column=args.paper_column)
         paths += write_budget_plots(args.dir, args.out, which, required=args.budget)
     except ReportError as e:
         print(f"t5explore plot: {e}", file=sys.stderr)

@@ -190,7 +190,7 @@ def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
     fig = _figure(max(4.0, 3.8 * len(cols)), 3.8)
     axes = fig.subplots(1, len(cols), squeeze=False)[0]
     for ax, col in zip(axes, cols):
-        ours, paper = cmp.frame[f"{col.label} (ours)"], cmp.frame[f"{col.label} (paper)"]
+        ours, paper = cmp.frame[f"{col.label} (ours)"], cmp.frame[cmp.paper_key(col)]
         lo, hi = cmp.frame[f"{col.label} (ours ci_lo)"], cmp.frame[f"{col.label} (ours ci_hi)"]
         xerr = np.clip(np.nan_to_num(np.array([ours - lo, hi - ours], np.float64)), 0.0, None)
         ax.errorbar(ours, paper, xerr=xerr, fmt="o", capsize=3)
@@ -202,30 +202,68 @@ def paper_scatter_figure(cmp: PaperComparison) -> Figure | None:
         ci = "" if math.isnan(t_lo) else f" [{t_lo:.2f}, {t_hi:.2f}]"
         ax.set_title(f"{col.label}: Kendall τ = {tau:.2f}{ci} (n={n})", fontsize=9)
         ax.set_xlabel("ours (bars: 95% CI)")
-        ax.set_ylabel("T5 paper")
+        ax.set_ylabel(f"T5 paper ({cmp.other_task})" if cmp.other_task else "T5 paper")
         ax.grid(alpha=0.3)
     fit_suptitle(fig, f"{cmp.sweep} vs. T5 paper {cmp.table.id}")
     fig.tight_layout()
     return fig
 
 
+def paper_rank_figure(cmp: PaperComparison) -> Figure | None:
+    """Per compared column: each variant's rank among ours (left) joined to its rank in the paper (right), with
+    Kendall τ and its spread over seeds. Ranks, not scores: where our task differs from the paper's
+    (`--paper_column`), only the order can agree."""
+    cols = [c for c in cmp.columns if cmp.frame[f"{c.label} (ours)"].notna().any()]
+    if not cols or not len(cmp.frame):
+        return None
+    fig = _figure(max(4.0, 3.8 * len(cols)), 0.35 * len(cmp.frame) + 2.4)
+    axes = fig.subplots(1, len(cols), squeeze=False)[0]
+    for ax, col in zip(axes, cols):
+        frame = cmp.frame.dropna(subset=[f"{col.label} (ours)", cmp.paper_key(col)])
+        ours = frame[f"{col.label} (ours)"].rank(ascending=False, method="average").to_numpy()
+        paper = frame[cmp.paper_key(col)].rank(ascending=False, method="average").to_numpy()
+        for i, (a, b, name) in enumerate(zip(ours, paper, frame["variant"])):
+            color = f"C{i % 10}"
+            ax.plot([0, 1], [a, b], marker="o", color=color)
+            ax.annotate(name, (0, a), xytext=(-4, 0), textcoords="offset points", ha="right", va="center", fontsize=7)
+            ax.annotate(name, (1, b), xytext=(4, 0), textcoords="offset points", ha="left", va="center", fontsize=7)
+        ax.set_xlim(-0.9, 1.9)
+        ax.set_ylim(len(frame) + 0.5, 0.5)  # rank 1 (the best) on top
+        ax.set_yticks(range(1, len(frame) + 1))
+        paper_name = f"T5 paper ({cmp.other_task})" if cmp.other_task else "T5 paper"
+        ax.set_xticks([0, 1], [f"ours ({col.label})", paper_name], fontsize=8)
+        ax.set_ylabel("rank (1 = best)")
+        tau, _, n = cmp.kendall[col.label]
+        t_lo, t_hi = cmp.kendall_ci.get(col.label, (math.nan, math.nan))
+        ci = "" if math.isnan(t_lo) else f" [{t_lo:.2f}, {t_hi:.2f}]"
+        ax.set_title(f"Kendall τ = {tau:.2f}{ci} (n={n})", fontsize=9)
+    fit_suptitle(fig, f"{cmp.sweep} vs. T5 paper {cmp.table.id}: ranks (τ's interval: spread over seeds)")
+    fig.tight_layout()
+    return fig
+
+
 def write_plots(
-    results_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, which: str = "best"
+    results_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    which: str = "best",
+    paper_column: str | None = None,
 ) -> list[Path]:
-    """`<sweep>_loss.png`, `<sweep>_scores.png`, `<sweep>_delta.png` (a ★ and ranked scores) and (reproduction
-    sweeps) `<sweep>_vs_paper.png`."""
+    """`<sweep>_loss.png`, `<sweep>_scores.png`, `<sweep>_delta.png` (a ★ and ranked scores) and, for sweeps that
+    reproduce a T5 table, `<sweep>_vs_paper.png` and `<sweep>_vs_paper_ranks.png`; `paper_column` ranks our scores
+    against that paper column when the sweep shares none with the paper (report/paper.py)."""
     results = load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir)
     written = []
     for name in results.sweep_names():
         summary = summarize(results, name, which=which)
         stem = safe_name(name)
-        cmp = compare_with_paper(summary, results.sweeps[name])
+        cmp = compare_with_paper(summary, results.sweeps[name], paper_column=paper_column)
         figures = {
             "loss": loss_curves_figure(results, name, summary),
             "scores": score_bars_figure(summary),
             "delta": delta_forest_figure(summary),
             "vs_paper": paper_scatter_figure(cmp) if cmp is not None else None,
+            "vs_paper_ranks": paper_rank_figure(cmp) if cmp is not None else None,
         }
         for kind, fig in figures.items():
             if fig is not None:
