@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
-from t5explore.report.aggregate import BETTER, POWER_DELTA, TIE, WORSE, Summary, shows_delta, summarize
+from t5explore.report.aggregate import BETTER, POWER_DELTA, TIE, WORSE, Cell, Summary, shows_delta, summarize
 from t5explore.report.formats import format_count, format_seconds
 from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper
 from t5explore.report.results import ReportError, Results, load_results
@@ -64,7 +65,11 @@ def write_findings(
 
 
 def findings_markdown(
-    summary: Summary, cmp: PaperComparison | None, results: Results, notes_text: str | None = None, notes_path=None
+    summary: Summary,
+    cmp: PaperComparison | None,
+    results: Results,
+    notes_text: str | None = None,
+    notes_path: str | os.PathLike | None = None,
 ) -> str:
     """The whole document as Markdown (pure: everything comes from the arguments)."""
     parts = [
@@ -177,9 +182,9 @@ def _comparisons(m: int) -> str:
     return "the 1 comparison" if m == 1 else f"the {m} comparisons"
 
 
-def _unadjusted_caveat(cell) -> str:
+def _unadjusted_caveat(cell: Cell) -> str:
     """Said when the unadjusted interval excludes 0 but the adjusted test does not resolve the row."""
-    if cell.mark == TIE and cell.delta.contains_zero() is False:
+    if cell.mark == TIE and cell.delta is not None and cell.delta.contains_zero() is False:  # a mark has a Δ
         return "; its unadjusted CI excludes 0, but that does not survive the adjustment"
     return ""
 
@@ -247,7 +252,7 @@ def compute_lines(runs: pd.DataFrame) -> str:
     )
 
 
-def _read_notes(notes) -> str | None:
+def _read_notes(notes: str | os.PathLike | None) -> str | None:
     if notes is None:
         return None
     path = Path(notes)
@@ -256,15 +261,15 @@ def _read_notes(notes) -> str | None:
     return path.read_text(encoding="utf-8")
 
 
-def _missing(value) -> bool:
+def _missing(value: object) -> bool:
     """None, or the NaN pandas puts where a run has no such field."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _get(row: pd.Series, key: str):
+def _get(row: pd.Series, key: str) -> Any:
     value = row.get(key)
     return None if _missing(value) else value
 
 
-def _millions(n) -> str:
+def _millions(n: float | None) -> str:
     return "?" if n is None else f"{float(n) / 1e6:.2f}M"

@@ -22,7 +22,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -287,7 +287,7 @@ def _compared_columns(columns: list[Column], other_task: str | None) -> tuple[li
     return scores, {c.label: other_task for c in scores}, other_task
 
 
-def kendall_tau(ours, paper) -> tuple[float, float, int]:
+def kendall_tau(ours: Iterable[float | None], paper: Iterable[float | None]) -> tuple[float, float, int]:
     """(τ-b, two-sided permutation p, n) over the pairs where both are known; τ is nan with fewer than 2."""
     test = kendall_test(ours, paper)
     return test.tau, test.p, test.n
@@ -334,7 +334,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9%.]", "", s).strip(".")
 
 
-def _nan(x) -> bool:
+def _nan(x: object) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 CONFIDENCE = 0.95
@@ -88,7 +89,7 @@ def t_quantile(n: int, confidence: float = CONFIDENCE) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2, n - 1))
 
 
-def t_interval(values) -> Interval:
+def t_interval(values: ArrayLike) -> Interval:
     """Mean ± t(0.975, n-1)·s/√n (sample std, ddof=1); no interval with fewer than 2 values."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
@@ -101,7 +102,7 @@ def t_interval(values) -> Interval:
     return Interval(mean, mean - half, mean + half, n, "t")
 
 
-def percentile_interval(samples, confidence: float = CONFIDENCE) -> tuple[float, float]:
+def percentile_interval(samples: ArrayLike, confidence: float = CONFIDENCE) -> tuple[float, float]:
     x = np.asarray(samples, dtype=np.float64)
     x = x[np.isfinite(x)]
     if not x.size:
@@ -145,7 +146,7 @@ def paired_difference(a: SeedValues, b: SeedValues) -> Interval | None:
     return Interval(float(d[0]), lo, hi, 1, "bootstrap", bootstrap_p(replicates))
 
 
-def paired_t_p(d) -> float:
+def paired_t_p(d: ArrayLike) -> float:
     """Two-sided p of the paired t-test that the mean of the per-seed differences `d` is 0 (nan with < 2).
     Identical differences have s = 0: p is 0 if they are not 0, else 1."""
     x = np.asarray(d, dtype=np.float64)
@@ -158,7 +159,7 @@ def paired_t_p(d) -> float:
     return float(2.0 * stats.t.sf(abs(t), len(x) - 1))
 
 
-def bootstrap_p(replicates) -> float:
+def bootstrap_p(replicates: ArrayLike) -> float:
     """Two-sided bootstrap p that a difference is 0: twice the smaller share of replicates on either side of
     0, counting the observed one ((k + 1) / (R + 1)) so it is never 0; nan without replicates."""
     x = np.asarray(replicates, dtype=np.float64)
@@ -257,7 +258,7 @@ class RankTest:
         return not math.isnan(self.p) and self.p < alpha
 
 
-def kendall_tau_b(x, y) -> float:
+def kendall_tau_b(x: Iterable[float | None], y: Iterable[float | None]) -> float:
     """τ-b over the pairs where both are known (nan with fewer than 2, or when one side is all ties)."""
     xs, ys = _known_pairs(x, y)
     if len(xs) < 2:
@@ -266,7 +267,7 @@ def kendall_tau_b(x, y) -> float:
     return float(s[0] / denominator) if denominator else math.nan
 
 
-def kendall_test(x, y) -> RankTest:
+def kendall_test(x: Iterable[float | None], y: Iterable[float | None]) -> RankTest:
     """τ-b of x against y and its two-sided permutation p: under the null the rows' x values are in a random
     order relative to y, so p is the share of the n! orders (exact for n ≤ EXACT_UP_TO, else a fixed
     Monte-Carlo sample, p = (k + 1)/(R + 1)) whose |τ| reaches the observed |τ|. Ties stay tied under
@@ -289,7 +290,7 @@ def kendall_test(x, y) -> RankTest:
     return RankTest(tau, n, p, min_p, exact, len(s))
 
 
-def _known_pairs(x, y) -> tuple[np.ndarray, np.ndarray]:
+def _known_pairs(x: Iterable[float | None], y: Iterable[float | None]) -> tuple[np.ndarray, np.ndarray]:
     xs = np.asarray(list(x), dtype=np.float64)
     ys = np.asarray(list(y), dtype=np.float64)
     keep = np.isfinite(xs) & np.isfinite(ys)
