@@ -22,9 +22,6 @@ REPO = Path(__file__).resolve().parent.parent
 SWEEP = REPO / "experiments" / "results" / "t5_table7_span_length"
 
 
-pytestmark = pytest.mark.slow  # starts a TensorBoard server (it imports TensorFlow: ~10 s on an idle machine)
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     """A copy of the committed sweep's runs (their config.gin and result.json), with the HParams written."""
@@ -94,6 +91,7 @@ def tensorboard(sweep):
         server.wait(timeout=20)
 
 
+@pytest.mark.slow  # a TensorBoard server (it imports TensorFlow: ~10 s on an idle machine)
 def test_every_run_its_hparams_and_metrics_are_in_the_dashboard(sweep, tensorboard):
     results = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/result.json")}
     experiment = post(tensorboard, "experiment", {"experimentName": ""})
@@ -114,6 +112,7 @@ def test_every_run_its_hparams_and_metrics_are_in_the_dashboard(sweep, tensorboa
         assert got  # every run has at least its task score
 
 
+@pytest.mark.slow
 def test_each_run_shows_its_config_as_text(sweep, tensorboard):
     run = sorted(p.parent for p in sweep.glob("*/result.json"))[0]
     url = f"http://127.0.0.1:{tensorboard}/data/plugin/text/text?run={run.name}&tag={CONFIG_TEXT_TAG}/text_summary"
@@ -121,3 +120,16 @@ def test_each_run_shows_its_config_as_text(sweep, tensorboard):
         (entry,) = json.loads(response.read())
     for line in (run / "config.gin").read_text().splitlines()[:20]:
         assert html.escape(line.strip(), quote=False) in entry["text"]
+
+
+def test_a_finished_run_in_a_sweep_records_its_session_and_the_sweeps_summary(tmp_path):
+    from t5explore.train.writers import record_hparams
+
+    runs = sorted(SWEEP.glob("*/result.json"))[:2]
+    for path in runs:
+        (tmp_path / path.parent.name).mkdir()
+        shutil.copy(path, tmp_path / path.parent.name / "result.json")
+    record_hparams(tmp_path / runs[0].parent.name, json.loads(runs[0].read_text()), in_sweep=True)
+    assert (tmp_path / runs[0].parent.name / HPARAMS_EVENTS).is_file() and (tmp_path / HPARAMS_EVENTS).is_file()
+    assert not (tmp_path / runs[1].parent.name / HPARAMS_EVENTS).exists()  # the other run writes its own
+    record_hparams(tmp_path / "standalone", {"variant": "x"}, in_sweep=False)  # no directory: a warning, no error
