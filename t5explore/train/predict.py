@@ -19,6 +19,7 @@ import numpy as np
 
 from t5explore.data.packing import example_lengths
 from t5explore.io_utils import atomic_write_text
+from t5explore.train.attempts import CLOCK
 
 MIN_EVAL_WIDTH = 16  # the narrowest encoder width `predict` cuts a batch to
 
@@ -38,7 +39,13 @@ def predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: in
     bucket: decode the examples sorted by input length (a stable sort), each batch cut to `eval_width` of its
     longest input, so short inputs are not decoded at the full width; the predictions are the same, since
     padding is masked out of every attention (tests/test_packing.py checks it). The last batch is filled with
-    empty rows, which decoding treats as done from the start (model/decoding.py)."""
+    empty rows, which decoding treats as done from the start (model/decoding.py). Its wall time is the run's
+    `eval_decode` phase (attempts.CLOCK), its compilations apart."""
+    with CLOCK.timed("eval_decode"):
+        return _predict(decode_fn, params, inputs, batch_size, bucket)
+
+
+def _predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: int, bucket: bool) -> np.ndarray:
     lengths = example_lengths(inputs)
     order = np.argsort(lengths, kind="stable") if bucket else np.arange(len(inputs))
     outs = np.zeros((len(inputs), 0), np.int32)
