@@ -2,6 +2,10 @@
 
     python benchmarks/gpu_mfu.py                 # on a GPU: base, batch 128 x 512 -> 114, ~5 minutes
     python benchmarks/gpu_mfu.py --tiny          # anywhere (CPU): the tiny model, seconds; checks it runs
+    python benchmarks/gpu_mfu.py --smoke         # --tiny in float32 (fast to compile on a CPU), no results file
+
+Output: benchmarks/results/gpu_mfu.txt (date, commit, device, load; each case's operative config), written by
+train_throughput.main (benchmarks/record.py).
 
 Cases (benchmarks/train_throughput.py measures them in one process, interleaved, medians of --rounds):
   default                    what runs today (unscanned, no remat, einsum attention, bf16 logits)
@@ -17,7 +21,8 @@ from __future__ import annotations
 
 import argparse
 
-import train_throughput  # benchmarks/ is the script's directory
+import record  # benchmarks/ is the script's directory
+import train_throughput
 
 FUSED = "T5Config.attention_impl = 'dot_product'"
 SCAN = "T5Config.scan_layers = True; T5Config.remat_policy = 'dots'"
@@ -64,16 +69,21 @@ TINY = [
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiny", action="store_true", help="the tiny model at test size (runs on a CPU in seconds)")
+    ap.add_argument("--smoke", action="store_true", help="--tiny in float32, writing no results file unless --out")
+    ap.add_argument("--out", help="output file (default benchmarks/results/gpu_mfu.txt; --tiny/--smoke: none)")
     ap.add_argument("--batch", help="override the batch size (e.g. 64 if 128 does not fit)")
     ap.add_argument("--steps", help="override the timed steps per case per round")
     args = ap.parse_args(argv)
+    args.tiny = args.tiny or args.smoke
     forwarded = list(TINY if args.tiny else FULL)
     for flag in ("batch", "steps"):
         if getattr(args, flag):
             forwarded[forwarded.index(f"--{flag}") + 1] = getattr(args, flag)
-    if args.tiny:  # tiny.gin is float32: measure the options in bf16, as on a GPU
+    if args.tiny and not args.smoke:  # tiny.gin is float32: measure the options in bf16, as on a GPU (a smoke
+        # run stays float32: XLA:CPU compiles bf16 programs slowly, minutes each on shared cores)
         forwarded += ["--binding", "T5Config.dtype = 'bfloat16'"]
     forwarded += ["--baseline", "none"] + [a for c in CASES for a in ("--case", c)]
+    forwarded += ["--name", "gpu_mfu", "--out", record.default_out("gpu_mfu", args.tiny, args.out) or "-"]
     return train_throughput.main(forwarded)
 
 

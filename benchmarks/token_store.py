@@ -12,6 +12,12 @@ process spent in its part (raw) or its shards (build); wall rates include proces
 measured in a fresh process that builds each corpus size with one worker (sampled during the build, and the
 process's high-water mark). Goals: build >= 0.9x raw per
 process, about linear in processes, peak RSS flat in corpus size.
+
+Raw and build run interleaved, --reps repetitions each, the order rotated every repetition (raw, build;
+build, raw; ...), so a busy machine slows both alike; the build/raw ratio is reported as the median of the
+per-repetition ratios with their range. The headline is per CPU second (tokens / CPU seconds of the encoding
+processes), which on shared cores is less disturbed than wall time; scaling over processes needs an idle
+machine and is only meaningful there. Output: benchmarks/results/token_store.txt (benchmarks/record.py).
 """
 
 from __future__ import annotations
@@ -26,28 +32,34 @@ import tempfile
 import time
 from pathlib import Path
 
+import record  # benchmarks/ is the script's directory
+
 REPO = Path(__file__).resolve().parent.parent
 GUTENBERG = REPO.parent / "shared" / "data" / "pretrain" / "gutenberg"
 BATCH_CHARS = 1 << 20
 
 
+BOOKS: list[Path] = []  # the books measured (--books: the first N of GUTENBERG's, sorted)
+SMOKE = ["--sizes", "1", "--processes", "1", "--reps", "1", "--books", "2", "--vocab_size", "500"]
+
+
 def replicate(times: int, root: Path) -> Path:
-    """A directory of `times` symlinked copies of every Gutenberg book (distinct paths, same text)."""
+    """A directory of `times` symlinked copies of every measured book (distinct paths, same text)."""
     out = root / f"x{times}"
     out.mkdir(parents=True, exist_ok=True)
     for r in range(times):
-        for book in sorted(GUTENBERG.glob("*.txt")):
+        for book in BOOKS:
             link = out / f"copy{r:02d}_{book.name}"
             if not link.exists():
                 link.symlink_to(book)
     return out
 
 
-def load_vocab(cache: str, size: int):
+def load_vocab(cache: str, size: int, books_dir: Path):
     from t5explore.data.corpus import text_files
     from t5explore.data.vocab import get_vocabulary
 
-    return get_vocabulary(text_files(pattern="*.txt", directory=str(GUTENBERG)), size, cache)
+    return get_vocabulary(text_files(pattern="*.txt", directory=str(books_dir)), size, cache)
 
 
 _WORKER_VOCAB = None
@@ -121,7 +133,7 @@ def _rss_mib(field: str = "VmRSS") -> float:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
-def rss_child(corpus_dir: str, cache: str, size: int, out_cache: str) -> None:
+def rss_child(corpus_dir: str, cache: str, size: int, out_cache: str, vocab_dir: str) -> None:
     """Run in a fresh process: build one corpus size with one worker; print the RSS before the build, its
     peak during the build (sampled every 10 ms) and the process's high-water mark, as JSON."""
     import threading
@@ -129,7 +141,7 @@ def rss_child(corpus_dir: str, cache: str, size: int, out_cache: str) -> None:
     from t5explore.data.corpus import text_files
     from t5explore.data.token_store import BuildSettings, get_token_store
 
-    vocab = load_vocab(cache, size)
+    vocab = load_vocab(cache, size, Path(vocab_dir))
     corpus = text_files(pattern="*.txt", directory=corpus_dir)
     corpus.fingerprint()
     before, peak, done = _rss_mib(), [0.0], threading.Event()
@@ -176,6 +188,8 @@ def peak_rss(times: int, root: Path, cache: str, size: int) -> dict:
             str(size),
             "--_out",
             tempfile.mkdtemp(dir=root),
+            "--_vocab_dir",
+            str(replicate(1, root)),
         ],
         capture_output=True,
         text=True,
@@ -184,57 +198,79 @@ def peak_rss(times: int, root: Path, cache: str, size: int) -> dict:
     return {"copies": times, "text_mib": round(text_bytes / 2**20), **json.loads(out.stdout.splitlines()[-1])}
 
 
-def main() -> None:
+def interleaved_throughput(sp_path: str, docs: list[str], vocab, n: int, root: Path, reps: int) -> dict:
+    """Raw and build with `n` processes, `reps` times each, the order rotated every repetition."""
+    raws, builds = [], []
+    for r in range(reps):
+        for side in record.rotated(["raw", "build"], r):
+            if side == "raw":
+                raws.append(raw_throughput(sp_path, docs, n))
+            else:
+                builds.append(build_throughput(replicate(1, root), vocab, n, root))
+    return {"processes": n, "raw": raws, "build": builds}
+
+
+def report_throughput(row: dict) -> None:
+    n, raws, builds = row["processes"], row["raw"], row["build"]
+    for key, what in (("tokens_per_cpu_s", "per CPU second"), ("per_process_tokens_per_s", "per process (wall)")):
+        raw, build = [x[key] for x in raws], [x[key] for x in builds]
+        print(
+            f"{n} process(es), {what}: build {record.spread(build)} vs raw {record.spread(raw)} tokens/s; "
+            f"build / raw {record.ratio_spread(build, raw)}",
+            flush=True,
+        )
+    print(
+        record.config_line(
+            f"raw x{n}", [f"processes = {n}", "Vocab.encode_batch num_threads = 1", "documents in memory"]
+        )
+    )
+    print(record.config_line(f"build x{n}", [f"BuildSettings.num_workers = {n}", "BuildSettings.encode_threads = 1"]))
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1,4,16", help="corpus copies for the memory figures")
     p.add_argument("--processes", default="1,2", help="process counts for the throughput figures")
+    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of raw and build")
+    p.add_argument("--books", type=int, default=0, help="only the first N books (0: all)")
     p.add_argument("--vocab_size", type=int, default=8000, help="pieces (gin/data/gutenberg.gin: 8000)")
     p.add_argument("--cache", default=None, help="vocabulary cache (default $T5EXPLORE_CACHE or ~/.cache)")
+    p.add_argument("--out", help="output file (default benchmarks/results/token_store.txt; --smoke: none)")
+    p.add_argument("--smoke", action="store_true", help=f"seconds: {' '.join(SMOKE)} (numbers mean nothing)")
     p.add_argument("--_rss_child", help=argparse.SUPPRESS)
     p.add_argument("--_out", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    p.add_argument("--_vocab_dir", help=argparse.SUPPRESS)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args = p.parse_args([*argv, *SMOKE])
     cache = args.cache or str(Path(os.environ.get("T5EXPLORE_CACHE") or Path.home() / ".cache" / "t5explore"))
+    books = sorted(GUTENBERG.glob("*.txt"))
+    BOOKS[:] = books[: args.books] if args.books else books
     if args._rss_child:
-        return rss_child(args._rss_child, cache, args.vocab_size, args._out)
+        return rss_child(args._rss_child, cache, args.vocab_size, args._out, args._vocab_dir)
+    with record.Recorder("token_store", argv, record.default_out("token_store", args.smoke, args.out)):
+        measure(args, cache)
+
+
+def measure(args, cache: str) -> None:
     from t5explore.data.corpus import text_files
 
-    vocab = load_vocab(cache, args.vocab_size)
-    docs = list(text_files(pattern="*.txt", directory=str(GUTENBERG)).documents())
     with tempfile.TemporaryDirectory(prefix="token_store_bench.") as tmp:
         root = Path(tmp)
-        report = {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "throughput": [], "memory": []}
+        vocab = load_vocab(cache, args.vocab_size, replicate(1, root))
+        docs = list(text_files(pattern="*.txt", directory=str(replicate(1, root))).documents())
+        print(f"{len(BOOKS)} books, {len(docs):,} documents; vocabulary {args.vocab_size} pieces; {args.reps} reps")
         for n in (int(x) for x in args.processes.split(",")):
-            raw = raw_throughput(str(vocab.sp_path), docs, n)
-            build = build_throughput(replicate(1, root), vocab, n, root)
-            ratio = build["per_process_tokens_per_s"] / raw["per_process_tokens_per_s"]
-            cpu_ratio = build["tokens_per_cpu_s"] / raw["tokens_per_cpu_s"]
-            report["throughput"].append(
-                {
-                    "processes": n,
-                    "raw": raw,
-                    "build": build,
-                    "build_vs_raw_per_process": round(ratio, 3),
-                    "build_vs_raw_per_cpu_second": round(cpu_ratio, 3),
-                }
-            )
-            print(
-                f"{n} process(es): raw {raw['per_process_tokens_per_s']:,} tokens/s per process "
-                f"({raw['tokens_per_s']:,} in all); build {build['per_process_tokens_per_s']:,} per process "
-                f"({build['tokens_per_s']:,} in all, wall incl. start-up) = {ratio:.2f}x raw; per CPU second "
-                f"{build['tokens_per_cpu_s']:,} vs {raw['tokens_per_cpu_s']:,} = {cpu_ratio:.2f}x",
-                flush=True,
-            )
+            report_throughput(interleaved_throughput(str(vocab.sp_path), docs, vocab, n, root, args.reps))
         for times in (int(x) for x in args.sizes.split(",")):
             row = peak_rss(times, root, cache, args.vocab_size)
-            report["memory"].append(row)
             print(
                 f"{times:>2}x ({row['text_mib']} MiB of text, {row['tokens']:,} tokens): RSS "
                 f"{row['rss_before_build_mib']} MiB before the build, peak {row['peak_rss_during_build_mib']} MiB "
                 f"during it (high-water mark {row['high_water_mib']} MiB), {row['build_s']} s",
                 flush=True,
             )
-        report["load_average_after"] = os.getloadavg()
-    print(json.dumps(report))
 
 
 if __name__ == "__main__":
