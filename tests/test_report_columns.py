@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_report_helpers import known_sweep
+from test_report_helpers import SWEEP, known_sweep
 
 from t5explore.report import columns
 from t5explore.report.aggregate import summarize
@@ -93,3 +93,18 @@ def test_formatters():
     iv = Interval(1.0, 0.5, 1.5, 3, "t")
     texts = (score.text(iv), loss.text(iv), score.text(iv, signed=True))
     assert texts == ("1.00 ± 0.50", "1.000 ± 0.500", "+1.00 ± 0.50")
+
+
+def test_table_command_adds_opt_in_columns_and_refuses_unknown_ones(tmp_path, capsys):
+    from t5explore import cli
+
+    sweep = known_sweep(tmp_path / "results")
+    assert cli.main(["table", str(sweep), "--format=md", f"--out={tmp_path / 'out'}", "--columns=Params"]) == 0
+    printed = capsys.readouterr().out
+    header = next(ln for ln in printed.splitlines() if ln.startswith("| Variant"))
+    assert header.rstrip(" |").endswith("| Params") and "1.23M" in printed
+    written = (tmp_path / "out" / f"{SWEEP}.md").read_text(encoding="utf-8")
+    assert "| Params |" in written
+    assert cli.main(["table", str(sweep), "--format=md", f"--out={tmp_path / 'bad'}", "--columns=Parms"]) == 2
+    assert "unknown column(s) 'Parms'; choose from Params" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # refused before any file is written

@@ -56,6 +56,13 @@ def add_commands(subparsers) -> None:
         "--notes", default=None, help="with --findings: a Markdown file of interpretation, copied in verbatim"
     )
     table.add_argument(
+        "--columns",
+        default="",
+        metavar="NAMES",
+        help="comma-separated opt-in columns to add after the default ones, by label or key (e.g. Params: "
+        "model.num_params; the list is report/columns.py's OPT_IN_COLUMNS); not with --budget",
+    )
+    table.add_argument(
         "--allow_mixed_numerics",
         action="store_true",
         help="tabulate a sweep whose runs were computed by code of different numerics versions "
@@ -141,6 +148,7 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
         std = parse_baseline_std(args.baseline_std)
         paper_column = check_paper_column(args.paper_column)
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
+        extra_columns = [c.strip() for c in getattr(args, "columns", "").split(",") if c.strip()]
         results = load_results(args.dir)  # read once, for the files and the printed table
         check_numerics(results, getattr(args, "allow_mixed_numerics", False))  # before any file is written
         paths = write_tables(
@@ -153,6 +161,7 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
             paper_table=args.paper_table,
             results=results,
             paper_column=paper_column,
+            extra_columns=extra_columns,
         )
         print(
             markdown_table(
@@ -162,6 +171,7 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
                 paper_table=args.paper_table,
                 results=results,
                 paper_column=paper_column,
+                extra_columns=extra_columns,
             )
         )
         if args.findings:
@@ -196,8 +206,8 @@ def run_budget_table(args: argparse.Namespace) -> int:
             raise ReportError("--at and --crossovers need --budget=steps|flops|input_tokens|target_tokens")
         if args.at is None and not args.crossovers:
             raise ReportError(f"--budget={args.budget} needs --at=VALUE or --crossovers")
-        if args.findings or args.per_task:
-            raise ReportError("--budget does not combine with --findings or --per_task")
+        if args.findings or args.per_task or getattr(args, "columns", ""):
+            raise ReportError("--budget does not combine with --findings, --per_task or --columns")
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
         results = load_results(args.dir)
         check_numerics(results, getattr(args, "allow_mixed_numerics", False))  # as the ordinary tables do
