@@ -4,14 +4,16 @@ and launcher touch; these tests check the counts where that is cheap.
 The objective and task recipes are checked by doing them: a pytest plugin written to a temp folder registers
 a throwaway mask, named objective and local task before collection, and the existing tests run against them.
 The tests a recipe says pick the new piece up must pass untouched, and exactly the hand lists the recipe names
-must fail (so each listed test edit is needed, and no unlisted one is). The other recipes are checked against
-the registries and files the code really reads.
+must fail (so each listed test edit is needed, and no unlisted one is); copies of those tests with the listed
+one-line edits made then pass (so the edits are enough). The other recipes are checked against the registries
+and files the code really reads.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -87,12 +89,15 @@ def test_each_recipe_lists_as_many_files_as_it_says_and_the_fixed_paths_exist():
                 assert (REPO / path).exists(), f"recipe '{name}' names {path}, which does not exist"
 
 
-def _run_with_throwaways(tmp_path: Path, files: list[str], select: str) -> dict[str, str]:
+def _run_with_throwaways(tmp_path: Path, files: list[str], select: str, cwd: Path = REPO) -> dict[str, str]:
     """Run the selected tests in a fresh pytest with the throwaway plugin loaded; node id -> outcome."""
+    from conftest import SHARED_DATA
+
     (tmp_path / "throwaway_plugin.py").write_text(PLUGIN, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env["T5EXPLORE_SHARED_DATA"] = str(SHARED_DATA)  # a copied conftest.py would look beside its copy
     cmd = [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "throwaway_plugin", "-p", "no:cacheprovider"]
-    proc = subprocess.run([*cmd, "-k", select, *files], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*cmd, "-k", select, *files], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     outcomes = dict(
         (m.group(2), m.group(1)) for m in re.finditer(r"^(PASSED|FAILED|ERROR|SKIPPED) (\S+)", proc.stdout, re.M)
     )
@@ -116,6 +121,50 @@ def test_a_new_objective_needs_exactly_the_recipes_test_edits(tmp_path):
     }, outcomes
     picked_up = "tests/test_objectives_named.py::test_same_seed_same_batch_different_seed_different_batch"
     assert outcomes[f"{picked_up}[throwaway_objective]"] == "PASSED"
+
+
+def _insert_after(path: Path, anchor: str, line: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(anchor) == 1, f"{path.name}: the recipe's anchor {anchor!r} moved; update this test"
+    path.write_text(text.replace(anchor, anchor + line), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_objective_recipes_test_edits_are_all_it_needs(tmp_path):
+    """Copies of the objective tests with items 3-5 done (one line each) pass for the throwaway objective."""
+    from test_objectives_pinned import batches_digest
+
+    from t5explore.numerics import NUMERICS_VERSION
+    from t5explore.objectives import masks, named
+
+    same = masks.noise_mask("iid", noise_density=0.2, owner="throwaway_objective")  # the plugin's mask's twin
+    digest = batches_digest(
+        named._denoiser("throwaway_objective", same, "sentinel_per_noise_span", "sentinel_per_nonnoise_span"), 128
+    )
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    for name in ("conftest.py", *(Path(f).name for f in OBJECTIVE_TESTS)):
+        shutil.copy(REPO / "tests" / name, tests / name)
+    gin_dir = shutil.copytree(REPO / "gin" / "objectives", tmp_path / "gin_objectives")  # not the shared checkout
+    (gin_dir / "throwaway_objective.gin").write_text("Pretrain.objective = @throwaway_objective()\n")  # item 3
+    _insert_after(
+        tests / "test_objectives_registry.py", "MASK_PARAMS = {\n", '    "throwaway_iid": {"noise_density": 0.2},\n'
+    )
+    pinned = tests / "test_objectives_pinned.py"  # item 5: the case and its digest
+    case = '"throwaway_objective@128": ("throwaway_objective", named.NAMED_OBJECTIVES["throwaway_objective"], 128),'
+    _insert_after(pinned, "CASES = {\n", f"    {case}\n")
+    _insert_after(pinned, f"    {NUMERICS_VERSION}: {{\n", f'        "throwaway_objective@128": "{digest}",\n')
+    copy_dir = f" / {str(gin_dir)!r}"  # a path joined with an absolute one is the absolute one
+    _insert_after(tests / "test_objectives_gin.py", 'GIN_DIR = REPO_ROOT / "gin" / "objectives"', copy_dir)
+    files = [f"tests/{Path(f).name}" for f in OBJECTIVE_TESTS]
+    outcomes = _run_with_throwaways(tmp_path, files, f"throwaway or {WHOLE_REGISTRY}", cwd=tmp_path)
+    assert {
+        "tests/test_objectives_pinned.py::test_batches_are_bit_identical_to_the_pinned_digest[throwaway_objective@128]",
+        "tests/test_objectives_registry.py::test_every_registered_mask_satisfies_the_protocol_and_its_bound"
+        "[throwaway_iid]",
+        "tests/test_objectives_gin.py::test_gin_file_binds_pretrain_objective_and_builds_it[throwaway_objective]",
+    } <= set(outcomes)
+    assert {k for k, v in outcomes.items() if v != "PASSED"} == set(), outcomes
 
 
 @pytest.mark.slow
