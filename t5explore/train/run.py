@@ -289,7 +289,6 @@ def result_dict(
 ) -> dict:
     """result.json of a finished run: a RunResult (t5explore/results_schema.py) as its JSON object."""
     from t5explore.data.tasks import benchmark_scores, registry_info
-    from t5explore.model.registry import result_fields as fields
 
     downstream = ft_out.downstream if ft_out else {}
     metrics = [m for r in downstream.values() for which in ("best", "last") for m in (r[which] or {})]
@@ -313,7 +312,7 @@ def result_dict(
             "data_wait_share": outcome.data_wait_share,
             **(ft_out.throughput() if ft_out else {}),
         },  # finetune_*: the last attempt's too
-        model={"name": experiment.model_name or model_cfg.name, "num_params": num_params, **fields(model_cfg, pre)},
+        model={"name": experiment.model_name or model_cfg.name, "num_params": num_params},
         versions=versions(),
         git_commit=git_commit(),
         devices=device_info(),
