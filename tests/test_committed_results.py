@@ -16,7 +16,8 @@ from t5explore.report.results import load_results
 from t5explore.report.sweep_tables import markdown_table, write_tables
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "experiments" / "results"
+RESULTS = REPO / "experiments" / "results" / "transductive"  # made before de-duplication (issue 19)
+NOTES = Path("experiments/notes/transductive")
 TABLES = ("t5_table4_objectives", "t5_table5_corruption", "t5_table6_rate", "t5_table7_span_length")
 COMMITTED = sorted(p.parent.name for p in RESULTS.glob("*/FINDINGS.md"))
 
@@ -28,10 +29,10 @@ def test_the_four_tables_are_committed():
 @pytest.mark.parametrize("sweep", COMMITTED)
 def test_committed_tables_and_findings_are_regenerated_exactly(sweep, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # FINDINGS.md quotes the notes path as given on the command line
-    sdir = Path("experiments/results") / sweep
+    sdir = Path("experiments/results/transductive") / sweep
     results = load_results(sdir)
     written = write_tables(sdir, tmp_path, ["md", "csv"], results=results, paper_column="GLUE")
-    notes = Path("experiments/notes") / f"{sweep}.md"
+    notes = NOTES / f"{sweep}.md"
     notes_if_any = notes if notes.exists() else None
     written.append(write_findings(sdir, notes_if_any, tmp_path / "FINDINGS.md", results, paper_column="GLUE"))
     stale = [p.name for p in written if (sdir / p.name).read_text() != p.read_text()]
@@ -46,7 +47,7 @@ def test_committed_bold_means_something_and_never_contradicts_a_mark(sweep):
     verdicts on one comparison."""
     from t5explore.report.aggregate import BETTER, shows_delta, summarize
 
-    summary = summarize(load_results(Path(REPO / "experiments" / "results" / sweep)))
+    summary = summarize(load_results(RESULTS / sweep))
     for col in [c for c in summary.columns if shows_delta(c)]:
         cells = {v: summary.cell(v, col.key) for v in summary.variants if summary.cell(v, col.key).n}
         assert not all(c.bold for c in cells.values()), f"{sweep}: every row of {col.label} is bold"

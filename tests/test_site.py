@@ -16,7 +16,7 @@ import pytest
 from t5explore.report.site import cell_html, write_site
 
 REPO = Path(__file__).resolve().parent.parent
-SWEEP = REPO / "experiments" / "results" / "t5_table7_span_length"
+SWEEP = REPO / "experiments" / "results" / "transductive" / "t5_table7_span_length"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -19,7 +19,7 @@ import pytest
 from t5explore.train.writers import CONFIG_TEXT_TAG, HPARAMS_EVENTS, hparams_of, metrics_of, write_sweep_hparams
 
 REPO = Path(__file__).resolve().parent.parent
-SWEEP = REPO / "experiments" / "results" / "t5_table7_span_length"
+SWEEP = REPO / "experiments" / "results" / "transductive" / "t5_table7_span_length"
 
 
 @pytest.fixture(scope="module")
