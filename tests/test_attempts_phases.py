@@ -49,7 +49,8 @@ def test_breakdown_subtracts_checkpoints_and_decoding():
     }
     p = phases(timing)
     assert p["pretrain_steps_s"] == 97.0 and p["finetune_steps_s"] == 45.0
-    assert p["eval_decode_s"] == 18.0 and p["eval_metrics_s"] == 8.0  # 30 - 4 held-out - 18 decoding
+    assert p["eval_decode_s"] == 18.0 and p["eval_decode_compile_s"] == 2.0
+    assert p["eval_metrics_s"] == 6.0  # 30 - 4 held-out - 20 decoding with its compilation
     assert p["checkpoint_s"] == 8.0 and p["heldout_eval_s"] == 4.0
-    # total = 97 + 45 + 18 + 8 + 4 + 8 + 6 compile + rest 14
+    # total = 97 + 45 + 18 + 2 + 6 + 4 + 8 + 6 compile + rest 14
     assert "rest 14.0s" in summary_line(timing)

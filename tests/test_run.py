@@ -10,6 +10,7 @@ import gin
 import pytest
 
 from t5explore.results_schema import SCHEMA_VERSION, RunResult, schema_fields
+from t5explore.train.attempts import TIMING_KEYS, phases
 from t5explore.train.run import execute, run_metadata
 from t5explore.train.writers import read_metrics
 
@@ -84,8 +85,11 @@ def test_result_has_exactly_the_schema(run_dir):
     assert 0 <= lo <= hi <= 100 and boot["replicates"] == {"stdlib_module": 1000}
     assert boot["examples"]["stdlib_module"]["n"] == 16
     assert len(boot["samples"]["tasks"]["stdlib_module"]["accuracy"].split()) == 1000
-    assert set(result["timing"]) == {"compile_s", "compile_saved_s", "pretrain_s", "finetune_s", "eval_s", "total_s"}
+    assert set(result["timing"]) == set(TIMING_KEYS) | set(phases({}))  # train/attempts.py
     assert result["timing"]["compile_s"] > 0 and result["timing"]["total_s"] > result["timing"]["pretrain_s"]
+    timing = result["timing"]  # the per-phase breakdown: decoding and checkpoints timed, compilations counted
+    assert timing["eval_decode_s"] > 0 and timing["checkpoint_s"] > 0 and timing["compiles"] >= 3
+    assert 0 < timing["pretrain_steps_s"] <= timing["pretrain_s"] and timing["eval_metrics_s"] > 0
     assert [a["attempt"] for a in result["attempts"]] == [1] and not result["attempts"][0]["resumed"]
     assert {k: result["attempts"][0][k] for k in result["timing"]} == result["timing"]
     assert result["throughput"]["pretrain_tokens_per_s"] > 0 and result["throughput"]["mfu"] is None

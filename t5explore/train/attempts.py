@@ -15,8 +15,8 @@ is): besides the outcomes' own seconds, `CLOCK` (a process-wide `PhaseClock`) ti
 (train/predict.py) and the blocking part of checkpoint writes and reads (train/checkpoints.py), and counts every
 JAX compilation through jax.monitoring: its seconds (tracing, lowering, backend compile or persistent-cache
 read), how many there were and how many the persistent compilation cache served. `phases` turns them into the
-breakdown result.json's `timing` carries (pretrain_steps_s, finetune_steps_s, eval_decode_s, eval_metrics_s,
-heldout_eval_s, checkpoint_s, compile_all_s) and `summary_line` prints.
+breakdown result.json's `timing` carries (pretrain_steps_s, finetune_steps_s, eval_decode_s,
+eval_decode_compile_s, eval_metrics_s, heldout_eval_s, checkpoint_s, compile_all_s) and `summary_line` prints.
 """
 
 from __future__ import annotations
@@ -139,15 +139,16 @@ CLOCK = PhaseClock()
 
 def phases(timing: dict) -> dict:
     """The per-phase wall-time breakdown of a `timing` dict (an attempt's or the sum over attempts):
-    pre-training steps and fine-tuning steps (without their checkpoint writes), greedy decoding (without its
-    compilations), evaluation's other work (scoring, predictions files, the bootstrap, and decoding's
-    compilations), pre-training's held-out loss evaluation, checkpoint I/O, and every JAX compilation."""
+    pre-training steps and fine-tuning steps (without their checkpoint writes), greedy decoding and its
+    compilations apart, evaluation's other work (detokenising, scoring, predictions files, the bootstrap),
+    pre-training's held-out loss evaluation, checkpoint I/O, and every JAX compilation."""
     g = lambda k: float(timing.get(k) or 0.0)  # noqa: E731
     return {
         "pretrain_steps_s": g("pretrain_s") - g("checkpoint_pretrain_s"),
         "finetune_steps_s": g("finetune_s") - g("checkpoint_finetune_s"),
         "eval_decode_s": g("decode_wall_s") - g("decode_compile_s"),
-        "eval_metrics_s": g("eval_s") - g("heldout_eval_s") - g("decode_wall_s") + g("decode_compile_s"),
+        "eval_decode_compile_s": g("decode_compile_s"),
+        "eval_metrics_s": g("eval_s") - g("heldout_eval_s") - g("decode_wall_s"),
         "heldout_eval_s": g("heldout_eval_s"),
         "checkpoint_s": g("checkpoint_pretrain_s") + g("checkpoint_finetune_s"),
         "compile_all_s": g("compile_all_s"),
@@ -161,7 +162,8 @@ def summary_line(timing: dict) -> str:
     rest = total - sum(v for k, v in p.items() if k != "compile_all_s") - compile_s
     return (
         f"time: total {total:.1f}s = pre-training steps {p['pretrain_steps_s']:.1f}s, fine-tuning steps "
-        f"{p['finetune_steps_s']:.1f}s, decoding {p['eval_decode_s']:.1f}s, scoring and other evaluation "
+        f"{p['finetune_steps_s']:.1f}s, decoding {p['eval_decode_s']:.1f}s (+{p['eval_decode_compile_s']:.1f}s "
+        f"compiling it), scoring and other evaluation "
         f"{p['eval_metrics_s']:.1f}s, held-out loss {p['heldout_eval_s']:.1f}s, checkpoint I/O "
         f"{p['checkpoint_s']:.1f}s, train/eval step compile {compile_s:.1f}s, rest {rest:.1f}s (all JAX "
         f"compilations: {p['compile_all_s']:.1f}s, {int(timing.get('compiles') or 0)} programs, "

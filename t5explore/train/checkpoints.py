@@ -31,6 +31,7 @@ import orbax.checkpoint as ocp
 
 from t5explore.io_utils import DISK_FULL_ERRNOS, DiskFullError
 from t5explore.train import stopping
+from t5explore.train.attempts import CLOCK
 from t5explore.train.faults import kill_point
 
 STATE_ITEM = "state"
@@ -94,6 +95,7 @@ class Checkpointer:
         self.directory = os.path.abspath(os.fspath(directory))
         self.label = label  # names its test kill point, `checkpoint/<label>` (faults.py)
         _quiet_orbax_disk_full()
+        self._phase = "checkpoint_pretrain" if label == "pretrain" else "checkpoint_finetune"  # attempts.CLOCK
         options = ocp.CheckpointManagerOptions(
             save_interval_steps=max(int(every), 1),
             max_to_keep=max(int(keep), MIN_KEEP_PRETRAIN if label == "pretrain" else 1),
@@ -118,7 +120,7 @@ class Checkpointer:
         if state is not None:
             require_finite(state, f"the checkpoint of step {step} in {self.directory}")
             items[STATE_ITEM] = ocp.args.StandardSave(state)
-        with self._disk_full_named(f"checkpoint of step {step}"):
+        with self._disk_full_named(f"checkpoint of step {step}"), CLOCK.timed(self._phase):
             started = self._manager.save(int(step), args=ocp.args.Composite(**items), force=force)
         if started:
             kill_point(f"checkpoint/{self.label}", step)
@@ -192,14 +194,14 @@ class Checkpointer:
         return dst
 
     def wait(self) -> None:
-        with self._disk_full_named("checkpoint (written in the background)"):
+        with self._disk_full_named("checkpoint (written in the background)"), CLOCK.timed(self._phase):
             self._manager.wait_until_finished()
 
     def close(self) -> None:
         """Wait for the background write, then always close the manager (its threads must not outlive a failed
         write: they would print tracebacks at exit)."""
         try:
-            with self._disk_full_named("checkpoint (written in the background)"):
+            with self._disk_full_named("checkpoint (written in the background)"), CLOCK.timed(self._phase):
                 self._manager.wait_until_finished()
         finally:
             with contextlib.suppress(Exception):
