@@ -27,8 +27,10 @@ class TextExample:
     meta: Mapping[str, Any]
 
 
+Texts = Sequence[str]  # targets or predictions, one per example
+Metas = Sequence[Mapping[str, Any]]  # the examples' `meta`
 Loader = Callable[[str, "str | None"], list[TextExample]]  # (split, data_dir) -> examples
-Scorer = Callable[[Sequence[str], Sequence[str], Sequence[Mapping[str, Any]]], dict[str, float]]
+Scorer = Callable[[Texts, Texts, Metas], dict[str, float]]  # (targets, predictions, metas) -> metric -> score
 
 
 @dataclasses.dataclass(frozen=True)

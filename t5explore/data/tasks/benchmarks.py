@@ -14,7 +14,7 @@ from typing import Any
 
 from t5explore.data import metrics
 from t5explore.data.tasks import local_files
-from t5explore.data.tasks.base import TaskData, TaskDataError, TextExample
+from t5explore.data.tasks.base import Metas, TaskData, TaskDataError, TextExample, Texts
 from t5explore.data.tasks.formats import glue_inputs, pad_punctuation, squad_inputs, stsb_target
 from t5explore.data.tasks.tfds_source import tfds_records
 
@@ -42,11 +42,11 @@ class GlueSource:
         label_words = self.label_words
         if label_words is None:
 
-            def score(targets, predictions, metas):
+            def score(targets: Texts, predictions: Texts, metas: Metas) -> dict[str, float]:
                 return metrics.regression_scores([m["label"] for m in metas], predictions)
         else:
 
-            def score(targets, predictions, metas):
+            def score(targets: Texts, predictions: Texts, metas: Metas) -> dict[str, float]:
                 return metrics.classification_scores(targets, predictions, label_words, metric_names)
 
         return TaskData(load, score, self.label_words)
@@ -128,7 +128,7 @@ def squad_source(metric_names: tuple[str, ...]) -> TaskData:
     def load(split: str, data_dir: str | None) -> list[TextExample]:
         return squad_examples(squad_records(split, data_dir))
 
-    def score(targets, predictions, metas):
+    def score(targets: Texts, predictions: Texts, metas: Metas) -> dict[str, float]:
         return metrics.squad_scores([m["answers"] for m in metas], predictions)
 
     return TaskData(load, score)

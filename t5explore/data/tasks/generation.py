@@ -19,7 +19,7 @@ from typing import Any
 
 from t5explore.data import metrics
 from t5explore.data.tasks import local_files
-from t5explore.data.tasks.base import TaskData, TextExample
+from t5explore.data.tasks.base import Metas, TaskData, TextExample, Texts
 from t5explore.data.tasks.tfds_source import tfds_records
 
 CNNDM_TFDS_NAME = "cnn_dailymail"
@@ -48,7 +48,7 @@ class WmtSource:
                 for i, r in enumerate(wmt_records(self, split, data_dir))
             ]
 
-        def score(targets, predictions, metas):
+        def score(targets: Texts, predictions: Texts, metas: Metas) -> dict[str, float]:
             return {"bleu": metrics.bleu(targets, predictions)}
 
         return TaskData(load, score)
@@ -105,7 +105,7 @@ def cnndm_source(metric_names: tuple[str, ...]) -> TaskData:
             for r in cnndm_records(split, data_dir)
         ]
 
-    def score(targets, predictions, metas):
+    def score(targets: Texts, predictions: Texts, metas: Metas) -> dict[str, float]:
         return metrics.rouge_scores(targets, predictions)
 
     return TaskData(load, score)

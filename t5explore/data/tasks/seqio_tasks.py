@@ -7,6 +7,7 @@ function, so seqio scores exactly as `DownstreamTask.score` does.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import seqio
@@ -43,7 +44,7 @@ def register_seqio_task(task_name: str, vocabulary: seqio.Vocabulary, data_dir: 
             return {"target": output, "meta": json.loads(meta.decode() if isinstance(meta, bytes) else meta)}
         return output
 
-    def metric_fn(targets, predictions) -> dict[str, float]:
+    def metric_fn(targets: Sequence[Mapping[str, Any]], predictions: Sequence[str]) -> dict[str, float]:
         return task.score([t["target"] for t in targets], predictions, [t["meta"] for t in targets])
 
     features = {k: seqio.Feature(vocabulary=vocabulary, add_eos=True) for k in ("inputs", "targets")}

@@ -22,7 +22,7 @@ import gin
 
 from t5explore import seeds
 from t5explore.data import metrics
-from t5explore.data.tasks.base import DownstreamTask, TaskData, TextExample
+from t5explore.data.tasks.base import DownstreamTask, Metas, TaskData, TextExample, Texts
 from t5explore.data.tasks.registry import task_spec
 
 TASK_NAME = "stdlib_module"
@@ -121,7 +121,7 @@ def stdlib_module_source(
     def load(split: str, data_dir: str | None) -> list[TextExample]:
         return list(splits[split])  # data_dir is ignored: this data ships with Python
 
-    def score(targets, predictions, metas):
+    def score(targets: Texts, predictions: Texts, metas: Metas) -> dict[str, float]:
         return metrics.classification_scores(targets, predictions, label_words, metric_names)
 
     return TaskData(load, score, label_words)
