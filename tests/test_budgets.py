@@ -156,9 +156,11 @@ def test_a_schedule_that_decays_to_the_total_is_refused_or_labelled():
         objective=object(), steps=10, eval_at_steps=[5], optimizer=cosine, allow_total_dependent_budgets=True
     )
     opted.validate()
-    recorder = budgets.Recorder(".", opted, 2.0, 0.0)
+    recorder = budgets.Recorder(".", opted, 2.0, [])
     labels = [recorder.record(BudgetPoint(k, 4 * k, k, 1.0, None, 1.0))["schedule_depends_on_total"] for k in (5, 10)]
     assert labels == [True, False]  # the final step is a run of its own length
+    resumed = budgets.Recorder(".", opted, 2.0, [{"pretrain_s": 3.0}, {"pretrain_s": None}])  # earlier attempts
+    assert resumed.record(BudgetPoint(5, 20, 5, 1.0, None, 1.5))["wall_s"] == 4.5
 
 
 class Killed(BaseException):
@@ -239,7 +241,7 @@ def test_flops_per_token_agree_with_xla_cost_analysis():
 def test_result_files_without_budgets_still_load(tmp_path):
     from t5explore.report.results import load_results
 
-    committed = Path("experiments/results/target_tokens_control/bert_style__seed_0/result.json")
+    committed = Path("experiments/results/transductive/target_tokens_control/bert_style__seed_0/result.json")
     old = json.loads(committed.read_text())
     assert "budgets" not in old and old["schema"] < SCHEMA_VERSION
     assert RunResult.from_json(old).budgets is None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,15 @@ class Recorder:
         run_dir: str | os.PathLike,
         pre: Pretrain,
         flops_per_token: float | None,
-        wall_offset_s: float,
+        earlier_attempts: Sequence[dict],
         primary: bool = True,
     ):
-        """wall_offset_s: the pre-training seconds of earlier attempts (a budget's wall_s adds this attempt's)."""
+        """earlier_attempts: attempts.json's entries before this attempt. A budget's wall_s is their pre-training
+        seconds (each counted up to its last checkpoint, as result.json's `timing` counts them) plus this
+        attempt's up to the budget step."""
         self.run_dir, self.pre, self.primary = Path(run_dir), pre, primary
-        self.flops_per_token, self.wall_offset_s = flops_per_token, wall_offset_s
+        self.flops_per_token = flops_per_token
+        self.wall_offset_s = sum(float(e.get("pretrain_s") or 0.0) for e in earlier_attempts)
 
     def __call__(self, point: BudgetPoint, params: Any) -> None:
         where = checkpoint_dir(self.run_dir, point.steps)
@@ -165,4 +168,62 @@ def fallback_record(pre: Pretrain, outcome: Any, flops_per_token: float | None, 
     """The final budget's record for a run whose pre-training finished before budgets were recorded (resumed
     with this code): what its outcome says, with the target tokens it did not count left unknown."""
     point = BudgetPoint(pre.steps, outcome.tokens_seen, None, outcome.final_loss, outcome.eval_loss, 0.0)
-    return Recorder(".", pre, flops_per_token, wall_s).record(point)
+    return Recorder(".", pre, flops_per_token, [{"pretrain_s": wall_s}]).record(point)
+
+
+def finetune_all(
+    run_dir: str | os.PathLike,
+    pre: Pretrain,
+    params: Any,
+    finetune_at: Callable[[Path | None, MetricsWriter | None, Any, Callable[[Any], None]], Any],
+    record_timing: Callable[[Any], None],
+    primary: bool = True,
+    process: int = 0,
+) -> tuple[Any, dict[int, Any]]:
+    """Fine-tune every budget of pre.eval_at_steps from its kept params, then the final `params`: (the final
+    FinetuneOutcome, {budget step: its FinetuneOutcome}).
+
+    `finetune_at(where, writer, params, on_checkpoint)` is the run's fine-tuning into directory `where` with
+    `writer` (None, None: the run's own). The timing and token counts of the returned final outcome, and of what
+    `record_timing` gets after every checkpoint, sum this attempt's fine-tuning of every budget."""
+    done: Any = None  # the budgets fine-tuned so far, summed
+
+    def on_checkpoint(partial: Any) -> None:
+        record_timing(add_timing(done, partial))
+
+    outs = {}
+    for step in pre.eval_at_steps:
+        where = finetune_dir(run_dir, step)
+        # one process writes the budget's files; the others log beside them (as run.py does for the run's)
+        writer = BudgetWriter(where if primary else where / f".process_{process}", step, tensorboard=primary)
+        try:
+            outs[step] = finetune_at(where, writer, restore_params(run_dir, step, params), on_checkpoint)
+        finally:
+            writer.close()
+        done = add_timing(done, outs[step])
+    return add_timing(done, finetune_at(None, None, params, on_checkpoint)), outs
+
+
+def result_entries(
+    run_dir: str | os.PathLike,
+    pre: Pretrain,
+    ft_out: Any,
+    outs: dict[int, Any],
+    benchmarks_of: Callable[[dict], dict],
+    fallback: Callable[[], dict],
+) -> list[dict]:
+    """result.json's `budgets`: one entry per pre.budget_steps(), from the records pre-training wrote and the
+    fine-tuning outcomes (`ft_out` the final params', `outs` the earlier budgets'). `fallback()` is the final
+    step's record for a run pre-trained before budgets were recorded."""
+    entries = []
+    for step in pre.budget_steps():
+        record = read_record(run_dir, step)
+        if record is None and step == pre.steps:
+            record = fallback()
+        if record is None:
+            raise FileNotFoundError(
+                f"no record of budget {step} in {checkpoint_dir(run_dir, step)}: pre-training passed step {step} "
+                "without it (was Pretrain.eval_at_steps changed?); use a new run_dir"
+            )
+        entries.append(entry(record, ft_out if step == pre.steps else outs.get(step), benchmarks_of))
+    return entries

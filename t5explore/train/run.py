@@ -293,63 +293,39 @@ def pretrain_flops_per_token(s: _Setup) -> float:
 
 
 def _budget_recorder(s: _Setup, flops: float) -> Any:
-    """pretrain()'s on_budget (train/budgets.py): a budget's wall_s adds the pre-training seconds of earlier
-    attempts (each counted up to its last checkpoint, as `timing` counts them) to this attempt's."""
+    """pretrain()'s on_budget (train/budgets.py)."""
     from t5explore.train import budgets
 
-    earlier = sum(float(e.get("pretrain_s") or 0.0) for e in s.attempts.entries[:-1])
-    return budgets.Recorder(s.run_dir, s.pre, flops, earlier, primary=is_primary())
+    return budgets.Recorder(s.run_dir, s.pre, flops, s.attempts.entries[:-1], primary=is_primary())
 
 
 def _finetune_budgets(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> tuple[Any, dict[int, Any]]:
-    """(the final params' FinetuneOutcome, {budget step: its FinetuneOutcome}): every budget of
-    Pretrain.eval_at_steps fine-tuned from its kept params into run_dir/budgets/<step>/ (resuming there, a
-    finished one read back), then the final params as always. The timing and token counts of the returned
-    outcome, and the attempt's, sum all of them; its scores are the final params'."""
+    """(the final params' FinetuneOutcome, {budget step: its FinetuneOutcome}): budgets.finetune_all, each
+    budget fine-tuned by `_finetune` in its own directory with its own writer, then the final params."""
     from t5explore.train import budgets
 
     if not tasks:
         return None, {}
-    done: Any = None  # the budgets fine-tuned so far, summed
 
-    def on_checkpoint(partial: Any) -> None:
-        s.attempts.update(finetune=budgets.add_timing(done, partial))
+    def finetune_at(where: Path | None, writer: MetricsWriter | None, kept: Any, on_checkpoint: Callable) -> Any:
+        at = s if where is None or writer is None else dataclasses.replace(s, run_dir=where, writer=writer)
+        return _finetune(at, kept, ft_optimizer, tasks, on_checkpoint)
 
-    outs = {}
-    for step in s.pre.eval_at_steps if s.pre.steps else ():
-        where = budgets.finetune_dir(s.run_dir, step)
-        writer = (
-            budgets.BudgetWriter(where, step)
-            if is_primary()
-            else budgets.BudgetWriter(where / f".process_{process_index()}", step, tensorboard=False)
-        )
-        try:
-            kept = budgets.restore_params(s.run_dir, step, params)
-            at = dataclasses.replace(s, run_dir=where, writer=writer)
-            outs[step] = _finetune(at, kept, ft_optimizer, tasks, on_checkpoint)
-        finally:
-            writer.close()
-        done = budgets.add_timing(done, outs[step])
-    return budgets.add_timing(done, _finetune(s, params, ft_optimizer, tasks, on_checkpoint)), outs
+    def record(partial: Any) -> None:
+        s.attempts.update(finetune=partial)
+
+    return budgets.finetune_all(s.run_dir, s.pre, params, finetune_at, record, is_primary(), process_index())
 
 
 def _budgets_field(s: _Setup, outcome: Any, ft_out: Any, outs: dict[int, Any]) -> dict:
-    """result.json's `budgets`, one entry per Pretrain.budget_steps(), as {"budgets": [...]}; {} without
-    pre-training (the key is then absent: budget 0)."""
+    """result.json's `budgets` as {"budgets": [...]}; {} without pre-training (the key is then absent)."""
     from t5explore.train import budgets
 
-    entries = []
-    for step in s.pre.budget_steps():
-        record = budgets.read_record(s.run_dir, step)
-        if record is None and step == s.pre.steps:  # pre-trained before budgets were recorded
-            wall_s = s.attempts.totals()["pretrain_s"]
-            record = budgets.fallback_record(s.pre, outcome, pretrain_flops_per_token(s), wall_s)
-        if record is None:
-            raise FileNotFoundError(
-                f"no record of budget {step} in {budgets.checkpoint_dir(s.run_dir, step)}: pre-training passed step "
-                f"{step} without it (was Pretrain.eval_at_steps changed?); use a new run_dir"
-            )
-        entries.append(budgets.entry(record, ft_out if step == s.pre.steps else outs.get(step), benchmarks_of))
+    def fallback() -> dict:
+        flops = pretrain_flops_per_token(s)
+        return budgets.fallback_record(s.pre, outcome, flops, s.attempts.totals()["pretrain_s"])
+
+    entries = budgets.result_entries(s.run_dir, s.pre, ft_out, outs, benchmarks_of, fallback)
     return {"budgets": entries} if entries else {}
 
 
