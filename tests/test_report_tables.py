@@ -314,7 +314,8 @@ def test_a_paper_sweep_sharing_no_score_column_prints_one_line_instead_of_the_co
     assert md.count("### ") == 1 and "Kendall" not in md and "Paper row" not in md
     names = {p.name for p in write_tables(d, tmp_path / "out")}
     assert names == {f"{SWEEP}{ext}" for ext in (".md", ".csv", ".tex", ".html")}
-    assert [p.name for p in write_plots(d, tmp_path / "png")] == [f"{SWEEP}_scores.png"]
+    # scores and the Δ-vs-★ forest plot; no ours-vs-paper figure without a shared column
+    assert [p.name for p in write_plots(d, tmp_path / "png")] == [f"{SWEEP}_scores.png", f"{SWEEP}_delta.png"]
     assert _cli(["table", str(d), "--out", str(tmp_path / "cli")]) == 0
     assert line in capsys.readouterr().out
 
