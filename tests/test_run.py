@@ -38,6 +38,8 @@ SCHEMA_KEYS = {
     "host",
     "registry",
     "budgets",  # every pre-training run: at least its final step (train/budgets.py)
+    "numerics_version",  # t5explore/numerics.py
+    "hygiene",  # a run with tasks: de-duplication of its corpus and its checkpoint selection
 }
 METADATA = {
     "sweep": "t",
@@ -77,7 +79,8 @@ def test_result_has_exactly_the_schema(run_dir):
     assert result["pretrain"]["steps"] == 6 and result["pretrain"]["tokens_seen"] == 6 * 8 * 32
     assert result["pretrain"]["final_loss"] > 0 and result["pretrain"]["eval_loss"] > 0
     task = result["downstream"]["stdlib_module"]
-    assert set(task) == {"best", "last", "best_step", "primary_metric"} and task["primary_metric"] == "accuracy"
+    assert set(task) == {"best", "last", "best_step", "primary_metric", "selected_on"}
+    assert task["primary_metric"] == "accuracy" and task["selected_on"] == "validation"  # tiny scale: no selection split
     assert 0 <= task["best"]["accuracy"] <= 100 and task["best_step"] in (2, 4)
     assert set(result["benchmarks"]) == {"best", "last"}
     boot = result["bootstrap"]["best"]  # intervals over the 16 evaluation examples (data/bootstrap.py)
