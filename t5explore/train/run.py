@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,8 +20,7 @@ from typing import Any
 
 import gin
 
-from t5explore import __version__
-from t5explore.config import REPO_ROOT, ConfigError, parse_gin
+from t5explore.config import ConfigError, parse_gin
 from t5explore.distributed import is_primary, process_index
 from t5explore.io_utils import atomic_write_json, atomic_write_text
 from t5explore.numerics import NUMERICS_VERSION
@@ -31,6 +29,8 @@ from t5explore.train.attempts import Attempts
 from t5explore.train.config import Experiment, Finetune, Pretrain
 from t5explore.train.faults import kill_point
 from t5explore.train.hardware import device_info
+from t5explore.train.hygiene import evaluation_hygiene
+from t5explore.train.provenance import git_commit, versions
 from t5explore.train.state import count_params
 from t5explore.train.writers import MetricsWriter, record_hparams
 
@@ -42,58 +42,6 @@ def cache_dir_for(experiment: Experiment) -> Path:
     if experiment.cache_dir:
         return Path(experiment.cache_dir).expanduser()
     return Path(os.environ.get("T5EXPLORE_CACHE") or Path.home() / ".cache" / "t5explore")
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def versions() -> dict:
-    """Versions of every distribution that can change a run's numbers (None when not installed), and the
-    platform facts that explain why two machines' numbers differ."""
-    import platform
-    from importlib import metadata
-
-    import jax
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    cpu = None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
-    except OSError:
-        pass
-    numeric = (
-        "jax",
-        "jaxlib",
-        "flax",
-        "optax",
-        "orbax-checkpoint",
-        "numpy",
-        "seqio",
-        "sentencepiece",
-        "tensorflow",
-        "tensorflow-datasets",
-        "gin-config",
-    )
-    return {
-        "t5explore": __version__,
-        **{dist: version(dist) for dist in numeric},
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "os": platform.platform(),
-        "cpu": cpu,
-        "jax_backend": jax.default_backend(),
-    }
 
 
 def build_model(vocab) -> tuple[Any, Any]:
@@ -189,6 +137,7 @@ def execute(
         write_operative_config(run_dir)  # now also holds what was configured lazily (tasks, stream)
 
     attempts.update(outcome, ft_out)
+    print(attempts.summary_line(), flush=True)  # where the time went (attempts.phases)
     result = result_dict(
         run_dir, metadata, experiment, pre, outcome, ft_out, model_cfg, count_params(params), attempts, hygiene
     )
@@ -383,36 +332,6 @@ def result_dict(
         numerics_version=NUMERICS_VERSION,
         hygiene=hygiene,
     ).to_json()
-
-
-def evaluation_hygiene(pre: Pretrain, ft: Finetune, tasks: dict, cache_dir: Path) -> tuple[Pretrain, dict | None]:
-    """(Pretrain with its corpus de-duplicated against the tasks' evaluation and selection examples, result.json's
-    `hygiene`): what the corpus held of those examples and removed (data/decontaminate.py), and which examples
-    chose the best checkpoint. The vocabulary and the token store are built from the filtered corpus."""
-    if not tasks:
-        return pre, None
-    from t5explore.data.decontaminate import decontaminate
-    from t5explore.train.finetune_data import held_out_texts
-
-    selection = {
-        "split": "selection" if ft.selection_examples else "validation",
-        "selection_examples": ft.selection_examples,
-        "note": None
-        if ft.selection_examples
-        else "the best checkpoint was chosen on the reported validation examples (optimistic)",
-    }
-    if not pre.decontaminate_ngram:
-        return pre, {"decontamination": None, "selection": selection}
-    corpus, report = decontaminate(pre.corpus, held_out_texts(tasks, ft), cache_dir, pre.decontaminate_ngram)
-    if report["overlap_after"]:
-        raise RuntimeError(f"decontamination left {report['overlap_after']} evaluation examples in the corpus")
-    print(
-        f"decontamination: {report['contaminated_before']} of {report['eval_examples']} evaluation/selection "
-        f"examples shared a {report['ngram']}-gram with {pre.corpus.name}; removed {report['documents_removed']} "
-        f"of {report['documents']} documents; overlap now {report['overlap_after']}",
-        flush=True,
-    )
-    return dataclasses.replace(pre, corpus=corpus), {"decontamination": report, "selection": selection}
 
 
 def held_out_batches(store, pre: Pretrain, seed: int, features: Callable | None = None) -> list:
