@@ -172,7 +172,11 @@ class RunResult:
     )
     downstream: dict = field(
         default_factory=dict,
-        metadata=_meta("task -> {best, last: {metric: score}, best_step, primary_metric}", (dict, NULL)),
+        metadata=_meta(
+            "task -> {best, last: {metric: score}, best_step, primary_metric, selected_on (selection | validation: the "
+            "examples that chose best_step), best_selection (with a selection split: their scores at best_step)}",
+            (dict, NULL),
+        ),
     )
     benchmarks: dict = field(
         default_factory=lambda: {"best": {}, "last": {}},
@@ -187,8 +191,9 @@ class RunResult:
     timing: dict = field(
         default_factory=dict,
         metadata=_meta(
-            "compile_s, pretrain_s, finetune_s, eval_s, total_s, summed over `attempts`; compile_saved_s: "
-            "compiles skipped by reusing one fine-tuning step across tasks (not in total_s)",
+            "compile_s, pretrain_s, finetune_s, eval_s, heldout_eval_s, decode_wall_s, decode_compile_s, "
+            "checkpoint_pretrain_s, checkpoint_finetune_s, compile_all_s, compiles, compile_cache_hits, total_s, "
+            "summed over `attempts` (train/attempts.py)",
             (dict, NULL),
         ),
     )
@@ -204,7 +209,14 @@ class RunResult:
             (dict, NULL),
         ),
     )
-    model: dict = field(default_factory=dict, metadata=_meta("name, num_params", (dict, NULL)))
+    model: dict = field(
+        default_factory=dict,
+        metadata=_meta(
+            "name, num_params; since the model registry records them: architecture, embedding_params, "
+            "train_flops_per_example",
+            (dict, NULL),
+        ),
+    )
     versions: dict = field(
         default_factory=dict,
         metadata=_meta(

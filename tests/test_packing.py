@@ -179,7 +179,7 @@ def test_packing_ratio_is_logged_and_one_compiled_step_serves_every_task(tiny, t
 
     out, rows, made, cfg = _finetune(tiny, tmp_path)
     assert made == [4]  # one Trainer for both per-task groups
-    assert out.compile_saved_s > 0 and out.compile_s > 0
+    assert out.compile_s > 0
     train_rows = [r for r in rows if r["phase"].startswith("finetune/")]
     assert len(train_rows) == 4 and all(r["real_tokens_per_s"] > 0 for r in train_rows)
     for i, name in enumerate(TASKS):  # the ratio of every row, recomputed from the same packed batches
@@ -205,7 +205,7 @@ def test_reusing_the_compiled_step_changes_no_number(tiny, tmp_path, monkeypatch
 
     monkeypatch.setattr(ft, "_trainer", new_trainer)
     fresh, fresh_rows, fresh_made, _ = _finetune(tiny, tmp_path / "fresh")
-    assert len(fresh_made) == 2 and fresh.compile_saved_s == 0
+    assert len(fresh_made) == 2
     assert shared.downstream == fresh.downstream
     assert [r["loss"] for r in rows if "loss" in r] == [r["loss"] for r in fresh_rows if "loss" in r]
 

@@ -15,7 +15,7 @@ Every token counts: training batches are packed by default (Finetune.packing, da
 training metrics row logs `packing_ratio` (real tokens / token slots, encoder and decoder together) and
 `real_tokens_per_s` beside `tokens_per_s` (padded encoder slots per second, T5's count, as pretraining logs it).
 Per-task groups share one Trainer, reset to the pretrained params for each task, so the train step is compiled
-once; the compile time that saves (the first compile's time for every reuse) is `compile_saved_s`.
+once.
 Evaluation decodes examples sorted by input length, each batch cut to the width its longest input needs
 (train/predict.py).
 """
@@ -194,18 +194,12 @@ def _run_group(ctx: _Context, make_trainer: Callable[[int], Trainer], tasks: dic
 
 def _trainer(ctx: _Context, make_trainer: Callable[[int], Trainer]) -> Trainer:
     """The Trainer of the next group: made once, then reset to the pretrained params. Every group has the
-    same model, optimiser, step count and batch shapes, so its compiled step serves them all; each reuse
-    saves the time of the first compilation (logged, and in result.json's timing as compile_saved_s)."""
+    same model, optimiser, step count and batch shapes, so its compiled step serves them all (what was compiled
+    and what the persistent cache served are in result.json's timing: compiles, compile_cache_hits)."""
     if ctx.trainer is None:
         ctx.trainer = make_trainer(max(ctx.cfg.steps, 1))
         return ctx.trainer
     ctx.trainer.reset()
-    if ctx.trainer.train_compile_s:
-        ctx.out.compile_saved_s += ctx.trainer.train_compile_s
-        print(
-            f"finetune: reusing the compiled train step (saves ~{ctx.trainer.train_compile_s:.1f}s of compilation)",
-            flush=True,
-        )
     return ctx.trainer
 
 

@@ -66,7 +66,6 @@ class FinetuneOutcome:
     finetune_s: float = 0.0
     eval_s: float = 0.0
     compile_s: float = 0.0
-    compile_saved_s: float = 0.0  # compilation avoided by reusing one compiled train step across per-task groups
     bootstrap: dict | None = None  # result.json's `bootstrap` (data/bootstrap.py), None without tasks
     train_steps: int = 0  # steps this attempt trained, and their tokens: for `throughput()`
     real_tokens: int = 0
