@@ -44,7 +44,7 @@ from typing import Any, TextIO
 from t5explore import compile_cache, config, io_utils
 from t5explore.config import ConfigError
 from t5explore.errors import one_line
-from t5explore.sweep import claim, fingerprint, rundir, sharing, stale
+from t5explore.sweep import claim, fingerprint, identical_rows, rundir, sharing, stale
 from t5explore.sweep.fingerprint import Fingerprint
 from t5explore.sweep.grid import RunSpec, SweepSpec, load_sweep
 from t5explore.sweep.progress import Progress
@@ -176,6 +176,8 @@ def run_sweep(
     outcome = SweepOutcome(spec, sdir, selected)
     run = resolve_executor(executor)  # first: an executor module may register gin configurables
     prints = stale.fingerprints(spec.runs)  # every run's gin parsed and type-checked, --dry_run included
+    for line in identical_rows.warnings(spec.name, spec.runs):  # rows that coincide at this scale
+        print(line, file=out, flush=True)
     if dry_run:
         print_dry_run(spec, selected, out)
         return outcome
