@@ -80,7 +80,7 @@ def test_result_has_exactly_the_schema(run_dir):
     assert result["pretrain"]["final_loss"] > 0 and result["pretrain"]["eval_loss"] > 0
     task = result["downstream"]["stdlib_module"]
     assert set(task) == {"best", "last", "best_step", "primary_metric", "selected_on"}
-    assert task["primary_metric"] == "accuracy" and task["selected_on"] == "validation"  # tiny scale: no selection split
+    assert task["primary_metric"] == "accuracy" and task["selected_on"] == "validation"  # tiny: no selection
     assert 0 <= task["best"]["accuracy"] <= 100 and task["best_step"] in (2, 4)
     assert set(result["benchmarks"]) == {"best", "last"}
     boot = result["bootstrap"]["best"]  # intervals over the 16 evaluation examples (data/bootstrap.py)
