@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -46,17 +47,7 @@ def markdown_table(
     std = _std_for(baseline_std, results, which)
     out = []
     for name in results.sweep_names():
-        summary = summarize(
-            results,
-            name,
-            which=which,
-            baseline_std=std,
-            strict_std=False,
-            power_delta=power_delta,
-            extra_columns=extra_columns,
-        )
-        table = summary_table(summary)
-        table.notes += consistency.notes(results, name)  # a numerics mix, rows made under other configs
+        summary, table = _summary_table(results, name, which, std, power_delta, extra_columns)
         out.append(to_markdown(table))
         cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table, paper_column=paper_column)
         no_shared = cmp.no_shared_columns_line() if cmp is not None else None
@@ -65,6 +56,30 @@ def markdown_table(
         elif cmp is not None and len(cmp.frame):
             out.append(to_markdown(comparison_table(cmp)))
     return "\n".join(out)
+
+
+def _summary_table(
+    results: Results,
+    name: str,
+    which: str,
+    std: Any,
+    power_delta: float,
+    extra_columns: Sequence[str],
+) -> tuple[Any, Any]:
+    """(the sweep's Summary, its TextTable with the consistency notes: a numerics mix, rows made under other
+    configs), as both the printed and the written tables show it."""
+    summary = summarize(
+        results,
+        name,
+        which=which,
+        baseline_std=std,
+        strict_std=False,
+        power_delta=power_delta,
+        extra_columns=extra_columns,
+    )
+    table = summary_table(summary)
+    table.notes += consistency.notes(results, name)
+    return summary, table
 
 
 def write_tables(
@@ -94,17 +109,7 @@ def write_tables(
     written: list[Path] = []
     for name in results.sweep_names():
         stem = safe_name(name)
-        summary = summarize(
-            results,
-            name,
-            which=which,
-            baseline_std=std,
-            strict_std=False,
-            power_delta=power_delta,
-            extra_columns=extra_columns,
-        )
-        table = summary_table(summary)
-        table.notes += consistency.notes(results, name)
+        summary, table = _summary_table(results, name, which, std, power_delta, extra_columns)
         written += _write(out / stem, table, summary.to_frame(), formats)
         if len(summary.failed) or len(summary.incomplete):
             parts = [
