@@ -98,10 +98,8 @@ def _tensorboard_points(run: Path) -> set[tuple[str, int]]:
     return points
 
 
-@pytest.mark.slow
-def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_numbers(tmp_path, cache_dir):
-    sweep_file = tmp_path / "faults.gin"
-    sweep_file.write_text(SWEEP)
+def _sweep_env(tmp_path, cache_dir) -> dict:
+    """The sweeps' environment: CPU, the session's shared cache, a compile cache of the test's own, no kill."""
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
@@ -109,6 +107,14 @@ def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_numbers(tmp_path, c
         "T5EXPLORE_COMPILE_CACHE": str(tmp_path / "jax_cache"),
     }
     env.pop(KILL_ENV, None)
+    return env
+
+
+@pytest.mark.slow
+def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_numbers(tmp_path, cache_dir):
+    sweep_file = tmp_path / "faults.gin"
+    sweep_file.write_text(SWEEP)
+    env = _sweep_env(tmp_path, cache_dir)
     reference = _sweep(sweep_file, tmp_path / "reference", env)
     assert reference.returncode == 0, reference.stdout + reference.stderr
 
@@ -182,13 +188,7 @@ def test_sigkill_during_a_budgets_finetuning_resumes_there(tmp_path, cache_dir):
     numbers."""
     sweep_file = tmp_path / "budgets.gin"
     sweep_file.write_text(BUDGET_SWEEP)
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "T5EXPLORE_CACHE": str(cache_dir),
-        "T5EXPLORE_COMPILE_CACHE": str(tmp_path / "jax_cache"),
-    }
-    env.pop(KILL_ENV, None)
+    env = _sweep_env(tmp_path, cache_dir)
     reference = _sweep(sweep_file, tmp_path / "reference", env, timeout=900)  # three fine-tunings
     assert reference.returncode == 0, reference.stdout + reference.stderr
     proc = _sweep(sweep_file, tmp_path / "killed", env, kill="budget/4/finetune/stdlib_module:5", timeout=900)
