@@ -137,10 +137,22 @@ def main(argv: list[str] | None = None) -> int:
         _report(e, f"{kind}: {_first_line(e)}", verbose)
         return 2
     except Exception as e:  # noqa: BLE001 - a failed run is one line; the traceback is in FAILED or --verbose
-        failed = failed_file(e)
-        where = f"traceback in {failed}" if failed else f"run with {VERBOSE_FLAG} for the traceback"
-        _report(e, f"run failed: {one_line(e)} ({where})", verbose)
-        return 1
+        return run_failed(e, verbose)
+
+
+def run_failed(e: Exception, verbose: bool = False) -> int:
+    """Report a failed run in one line; exit code 1. A full disk ends the process at once after the line: orbax's
+    tensorstore writes still in flight would otherwise print 'Event loop is closed' tracebacks into the user's
+    terminal while the interpreter shuts down (their callbacks outlive its event loop)."""
+    from t5explore.io_utils import DiskFullError
+
+    failed = failed_file(e)
+    where = f"traceback in {failed}" if failed else f"run with {VERBOSE_FLAG} for the traceback"
+    _report(e, f"run failed: {one_line(e)} ({where})", verbose)
+    if isinstance(e, DiskFullError):
+        sys.stdout.flush()
+        os._exit(1)
+    return 1
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ def first_batches(run: Any) -> list[dict[str, np.ndarray]] | None:
     try:
         parse_gin(run.gin_files, run.bindings)
         pre = Pretrain()
-        if not pre.steps:
+        if not pre.steps or pre.objective is None:  # no pre-training (or none configured: the run says so itself)
             return None
         plan = pre.objective.plan(pre.inputs_length)
         chunk_rng = numpy_rng(0, _CHUNK_STREAM)  # the same uncorrupted text for every row
