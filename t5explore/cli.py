@@ -20,6 +20,7 @@ import importlib
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 from t5explore import __version__, compile_cache
 from t5explore.config import ConfigError, split_gin_flags
@@ -140,19 +141,35 @@ def main(argv: list[str] | None = None) -> int:
         return run_failed(e, verbose)
 
 
+_END_AT_ONCE = False  # set by run_failed after a full disk; `entry` then skips the interpreter's teardown
+
+
 def run_failed(e: Exception, verbose: bool = False) -> int:
-    """Report a failed run in one line; exit code 1. A full disk ends the process at once after the line: orbax's
-    tensorstore writes still in flight would otherwise print 'Event loop is closed' tracebacks into the user's
-    terminal while the interpreter shuts down (their callbacks outlive its event loop)."""
+    """Report a failed run in one line; exit code 1. After a full disk the command-line entry ends the process at
+    once (`entry`): orbax's tensorstore writes still in flight would otherwise print 'Event loop is closed'
+    tracebacks into the user's terminal while the interpreter shuts down. Called as a library, it only reports."""
+    global _END_AT_ONCE
     from t5explore.io_utils import DiskFullError
 
     failed = failed_file(e)
     where = f"traceback in {failed}" if failed else f"run with {VERBOSE_FLAG} for the traceback"
     _report(e, f"run failed: {one_line(e)} ({where})", verbose)
-    if isinstance(e, DiskFullError):
-        sys.stdout.flush()
-        os._exit(1)
+    _END_AT_ONCE = _END_AT_ONCE or isinstance(e, DiskFullError)
     return 1
+
+
+def entry() -> None:
+    """The `t5explore` command: `main`, then `end` with its code."""
+    end(main())
+
+
+def end(code: int) -> NoReturn:
+    """Exit with `code`: at once, without the interpreter's teardown, after a full disk (see run_failed)."""
+    if _END_AT_ONCE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 @contextlib.contextmanager
@@ -191,4 +208,4 @@ def _silence_stdout() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -107,9 +107,9 @@ try:
     finally:
         ckpt.close()
 except Exception as e:
-    from t5explore.cli import run_failed
+    from t5explore import cli
 
-    run_failed(e)  # what `t5explore train` / `sweep` do with it
+    cli.end(cli.run_failed(e))  # what `t5explore train` / `sweep` do with it, and how the command then ends
 """
 
 

@@ -60,7 +60,7 @@ def test_full_disk_during_a_checkpoint_names_the_directory(tmp_path):
             raise ValueError("tensorstore: Error writing local file: No space left on device [OS error: 28]")
 
     ckpt = object.__new__(Checkpointer)
-    ckpt.directory, ckpt._manager = str(tmp_path), Manager()
+    ckpt.directory, ckpt._manager, ckpt._phase = str(tmp_path), Manager(), "checkpoint_pretrain"
     with pytest.raises(
         DiskFullError,
         match=f"^No space left on device: could not write {tmp_path} "
