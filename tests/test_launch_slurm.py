@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -105,6 +106,10 @@ def test_array_on_local_processes_ends_like_the_local_launcher(tmp_path):
     sdir = slurm_res / "fake_sweep"
     assert results(sdir, slurm_res) == results(local_res / "fake_sweep", local_res)
     assert len(results(sdir, slurm_res)) == 4 and "4 ran, 0 already done, 0 failed" in out.getvalue()
+    waits = [line for line in out.getvalue().splitlines() if "waiting for" in line]  # --slurm_wait is not silent
+    assert waits and all(
+        re.fullmatch(r"\[0:\d\d:\d\d\] Slurm job \d+: [0-3]/4 ended.*, waiting for \d+ \w+.*", w) for w in waits
+    )
     (sub,) = task.submissions(sdir)
     assert sub["launcher"] == "slurm" and sorted(sub["runs"]) == NAMES
     for n in NAMES:
@@ -154,3 +159,9 @@ def test_submitted_without_wait_is_queued_and_status_can_say_where(tmp_path):
         assert time.time() < deadline, "the submitted task never finished"
         time.sleep(0.2)
     assert io_utils.read_json(sdir / "alpha__seed_0" / "result.json")["run"] == "alpha__seed_0"
+
+
+def test_the_wait_line_counts_queued_running_and_ended_jobs():
+    line = slurm.wait_line("123", 5, {"a": "ran", "b": "failed", "c": "ran"}, ["RUNNING", "PENDING"])
+    assert line == "Slurm job 123: 3/5 ended (1 failed, 2 ran), waiting for 1 PENDING, 1 RUNNING"
+    assert slurm.wait_line("9", 2, {}, ["PENDING", "PENDING"]) == "Slurm job 9: 0/2 ended, waiting for 2 PENDING"

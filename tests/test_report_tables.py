@@ -153,6 +153,7 @@ def test_csv_parses_back_with_the_numbers(sweep_dir, tmp_path):
 
 def test_latex_is_booktabs_with_a_consistent_column_count(sweep_dir):
     tex = to_latex(_table(sweep_dir))
+    assert tex.splitlines()[0].startswith(r"% requires \usepackage{booktabs}")  # says what it needs
     spec = re.search(r"\\begin\{tabular\}\{([lr]+)\}", tex).group(1)
     assert len(spec) == len(HEADER)
     body = tex[tex.index(r"\toprule") : tex.index(r"\bottomrule")]

@@ -25,9 +25,15 @@ def to_markdown(t: TextTable) -> str:
     return "\n".join([*lines, "", *t.notes]) + "\n"
 
 
+BOOKTABS_NOTE = r"% requires \usepackage{booktabs} in the document's preamble (for this table's horizontal rules)"
+
+
 def to_latex(t: TextTable) -> str:
+    """A table environment; its first line, a LaTeX comment, says it needs booktabs (a missing package is
+    otherwise an 'Undefined control sequence' error far from its cause)."""
     spec = "l" + "r" * (len(t.header) - 1)
     lines = [
+        BOOKTABS_NOTE,
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{latex_escape(t.title)}}}",

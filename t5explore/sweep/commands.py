@@ -22,8 +22,10 @@ already computed is copied from it ("shared from <sweep>/<run>"), not trained. G
 --launcher picks where each run executes; claims, resumes and FAILED records work the same everywhere:
   local   this process, one run after another (default)
   slurm   one Slurm job array through submitit, one task per run; a timed-out or preempted task is requeued
-          and resumes from its checkpoints. Submits and returns (--slurm_wait to wait); --dry_run prints the
-          sbatch script. Needs pip install 't5explore[slurm]'.
+          and resumes from its checkpoints. Submits and returns (--slurm_wait to wait, printing the jobs' states
+          every --slurm_poll_s); --dry_run prints the sbatch script. --slurm_cluster=local runs the array's
+          tasks as local processes through submitit, no Slurm needed (to try a launch on a workstation).
+          Needs pip install 't5explore[slurm]'.
   ray     one Ray task per run on --ray_address (or a local cluster); waits for all of them. A task whose worker
           died is retried (--ray_max_retries) and resumes. Needs pip install 't5explore[ray]'.
   t5explore sweep experiments/t5_table6_rate.gin --gin_file=gin/runs/gpu_ablation.gin --launcher=slurm

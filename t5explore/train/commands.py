@@ -27,6 +27,7 @@ def execute_recording_failure(execute, run_dir: str, gin_files, gin_bindings) ->
     from pathlib import Path
 
     from t5explore.errors import mark_failed_file, one_line
+    from t5explore.run_layout import FAILED_FILE
     from t5explore.sweep import rundir
 
     path = Path(run_dir)
@@ -41,7 +42,7 @@ def execute_recording_failure(execute, run_dir: str, gin_files, gin_bindings) ->
             rundir.write_failed(path, f"run {run_dir} failed\n{text}\n")
         except OSError:  # e.g. the disk that filled up: the error itself still says what went wrong
             raise e from None
-        mark_failed_file(e, path / rundir.FAILED_FILE)
+        mark_failed_file(e, path / FAILED_FILE)
         raise
 
 
@@ -56,16 +57,31 @@ def run_train(args, gin_files, gin_bindings) -> int:
 
     guard_run_dir(args.run_dir, gin_files, gin_bindings)  # never resume or overwrite another config's run
     result = execute_recording_failure(execute, args.run_dir, gin_files, gin_bindings)
-    print(
-        json.dumps(
-            {
-                "run_dir": args.run_dir,
-                "pretrain": result["pretrain"],
-                "benchmarks": result["benchmarks"],
-                "downstream": {t: r["best"] for t, r in result["downstream"].items()},
-                "total_s": round(result["timing"]["total_s"], 1),
-            },
-            indent=2,
-        )
-    )
+    print(json.dumps(summary(args.run_dir, result), indent=2))
     return 0
+
+
+def summary(run_dir: str, result: dict) -> dict:
+    """What `train` prints of result.json: sections only where the run has numbers (a run without tasks has no
+    benchmarks), and token accuracies in percent as the console's other lines show them (result.json keeps its
+    fractions, which metrics.jsonl and the committed results use)."""
+    out: dict = {"run_dir": run_dir, "pretrain": _percent_accuracies(result.get("pretrain") or {})}
+    benchmarks = {k: v for k, v in (result.get("benchmarks") or {}).items() if v}
+    if benchmarks:
+        out["benchmarks"] = benchmarks
+    downstream = {t: r["best"] for t, r in (result.get("downstream") or {}).items()}
+    if downstream:
+        out["downstream"] = downstream
+    out["total_s"] = round(float((result.get("timing") or {}).get("total_s") or 0.0), 1)
+    return out
+
+
+def _percent_accuracies(pretrain: dict) -> dict:
+    """final_accuracy / eval_accuracy (fractions) shown as final_accuracy_pct / eval_accuracy_pct (0-100)."""
+    out = {}
+    for key, value in pretrain.items():
+        if key.endswith("accuracy") and isinstance(value, (int, float)):
+            out[f"{key}_pct"] = round(100.0 * value, 2)
+        else:
+            out[key] = value
+    return out

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from t5explore.io_utils import atomic_write_text, disk_full_named
+from t5explore.run_layout import CONFIG_FILE, METRICS_FILE, RESULT_FILE
 from t5explore.train.faults import kill_point
 
-METRICS_FILE = "metrics.jsonl"
 _EVENTS_FILES = itertools.count()  # numbers this process's events files: two attempts never share a name
 
 
@@ -210,7 +210,7 @@ def write_run_hparams(run_dir: str | os.PathLike, result: dict) -> Path:
     _, start, end = hparams(hparams_of(result), metrics)
     step = int((result.get("pretrain") or {}).get("steps") or 0)
     summaries = [(start, 0)]
-    config = run_dir / "config.gin"
+    config = run_dir / CONFIG_FILE
     if config.is_file():  # shown as Markdown: indent it so it stays one code block
         body = "\n".join("    " + line for line in config.read_text(encoding="utf-8").splitlines())
         summaries.append((text(CONFIG_TEXT_TAG, body), 0))
@@ -225,7 +225,7 @@ def write_experiment_summary(sweep_dir: str | os.PathLike) -> list[str]:
 
     sweep_dir = Path(sweep_dir)
     results = {
-        p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(sweep_dir.glob("*/result.json"))
+        p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(sweep_dir.glob(f"*/{RESULT_FILE}"))
     }
     hp: dict[str, str | float] = {}
     metrics: dict[str, float] = {}
@@ -243,7 +243,7 @@ def write_sweep_hparams(sweep_dir: str | os.PathLike) -> list[str]:
     runs = write_experiment_summary(sweep_dir)
     for run in runs:
         run_dir = Path(sweep_dir) / run
-        write_run_hparams(run_dir, json.loads((run_dir / "result.json").read_text(encoding="utf-8")))
+        write_run_hparams(run_dir, json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8")))
     return runs
 
 
@@ -259,7 +259,8 @@ def record_hparams(run_dir: str | os.PathLike, result: dict, in_sweep: bool) -> 
 
 
 class Progress:
-    """One console line per report: `phase  step/total  loss  acc  tok/s  ETA` (long work shows progress)."""
+    """One console line per report: `phase  step/total  loss  acc  tok/s  ETA` (long work shows progress).
+    `acc` (token accuracy) is given as a fraction and printed in percent, the unit of every score users read."""
 
     def __init__(self, phase: str, total: int, start_step: int = 0, stream=None):
         self.phase, self.total, self.start_step = phase, int(total), int(start_step)
@@ -279,6 +280,8 @@ class Progress:
                 continue
             if key == "tokens_per_s":
                 parts.append(f"{value / 1000:7.1f}k tok/s")
+            elif key == "acc":  # a fraction in metrics.jsonl; in percent here, as evaluation prints its scores
+                parts.append(f"acc {100 * value:.2f}%")
             elif isinstance(value, float):
                 parts.append(f"{key} {value:.4g}")
             else:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import shlex
 import signal
+import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -169,19 +171,68 @@ def launch(tasks: Sequence[tasks_.RunTask], s: SlurmSettings, ctx, sweep_dir: Pa
 
 
 def _follow(tasks: Sequence[tasks_.RunTask], jobs: Sequence[Any], ctx, poll_s: float) -> dict[str, str]:
-    """Wait for every job; a job that ended without run_one's answer is recorded as lost (FAILED)."""
+    """Wait for every job, saying at each poll how many are queued, running and ended (a Slurm array can sit
+    in the queue for hours: silence would look like a hang); a job that ended without run_one's answer is
+    recorded as lost (FAILED)."""
     by_id = {str(j.job_id): t for t, j in zip(tasks, jobs)}
-    states = {}
-    for job in helpers.as_completed(list(jobs), poll_frequency=poll_s):
-        t = by_id[str(job.job_id)]
-        where = f"Slurm job {job.job_id}"
-        try:
-            state = job.result()
-        except Exception as e:  # noqa: BLE001 - submitit raises its own types for dead/cancelled jobs
-            state = tasks_.record_lost(t, where, f"{type(e).__name__}: {_last_line(str(e))}; log: {job.paths.stdout}")
-        states[t.run.name] = state
-        tasks_.report(ctx.progress, t.run.name, state, where)
+    states: dict[str, str] = {}
+    array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
+    t0 = last_print = time.monotonic()
+    last_line = ""
+    waiting = list(jobs)
+    while waiting:
+        still = []
+        for job in waiting:
+            if not job.done():
+                still.append(job)
+                continue
+            t = by_id[str(job.job_id)]
+            where = f"Slurm job {job.job_id}"
+            try:
+                state = job.result()
+            except Exception as e:  # noqa: BLE001 - submitit raises its own types for dead/cancelled jobs
+                state = tasks_.record_lost(
+                    t, where, f"{type(e).__name__}: {_last_line(str(e))}; log: {job.paths.stdout}"
+                )
+            states[t.run.name] = state
+            tasks_.report(ctx.progress, t.run.name, state, where)
+        waiting = still
+        if not waiting:
+            break
+        now = time.monotonic()
+        line = wait_line(array, len(jobs), states, [_job_state(j) for j in waiting])
+        if line != last_line or now - last_print >= max(poll_s, MIN_REPEAT_S):
+            print(f"[{_clock(now - t0)}] {line}", file=ctx.progress.out, flush=True)
+            last_line, last_print = line, now
+        time.sleep(poll_s)
     return states
+
+
+MIN_REPEAT_S = 30.0  # an unchanged wait line is printed again after this long (or every poll, if slower)
+
+
+def wait_line(array: str, n_jobs: int, ended: dict[str, str], waiting_states: Sequence[str]) -> str:
+    """'Slurm job 123: 1/4 ended (1 ran), waiting for 2 RUNNING, 1 PENDING': the jobs still out, counted by
+    their scheduler state, and the ended ones by their run's state."""
+    counts = Counter(waiting_states)
+    out = Counter(ended.values())
+    done = f"{len(ended)}/{n_jobs} ended" + (
+        f" ({', '.join(f'{v} {k}' for k, v in sorted(out.items()))})" if out else ""
+    )
+    return f"Slurm job {array}: {done}, waiting for " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+
+def _job_state(job: Any) -> str:
+    """The scheduler's word for a job not yet done (PENDING, RUNNING, ...; UNKNOWN when it cannot say)."""
+    try:
+        return str(job.state).split()[0] or "UNKNOWN"
+    except Exception:  # noqa: BLE001 - sacct may be briefly unreachable; the wait goes on
+        return "UNKNOWN"
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _last_line(text: str) -> str:
