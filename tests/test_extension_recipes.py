@@ -34,7 +34,7 @@ from t5explore.data.tasks.registry import TaskSpec, register_task
 from t5explore.objectives import masks, named
 
 
-@masks.register_mask("throwaway_iid")
+@masks.register_mask("throwaway_iid", examples=({"noise_density": 0.2},))
 @dataclasses.dataclass(frozen=True)
 class ThrowawayIid(masks.IidMask):
     """i.i.d. noise under another name: a new mask as far as every registry can tell."""
@@ -113,14 +113,16 @@ def test_a_new_objective_needs_exactly_the_recipes_test_edits(tmp_path):
         # item 3, the gin file:
         "tests/test_objectives_gin.py::test_one_gin_file_per_named_objective",
         "tests/test_objectives_gin.py::test_gin_file_binds_pretrain_objective_and_builds_it[throwaway_objective]",
-        # item 4, MASK_PARAMS:
-        "tests/test_objectives_registry.py::test_every_registered_mask_satisfies_the_protocol_and_its_bound"
-        "[throwaway_iid]",
-        # item 5, CASES and PINNED:
+        # item 4, CASES and PINNED:
         "tests/test_objectives_pinned.py::test_every_named_objective_is_pinned",
     }, outcomes
     picked_up = "tests/test_objectives_named.py::test_same_seed_same_batch_different_seed_different_batch"
     assert outcomes[f"{picked_up}[throwaway_objective]"] == "PASSED"
+    registry = "tests/test_objectives_registry.py::test_every_"  # the mask's examples ride on its registration
+    for test in ("registered_mask_satisfies_the_protocol_and_its_bound", "mask_example_composes_with_every_encoding"):
+        assert [v for k, v in outcomes.items() if k.startswith(registry + test) and "[throwaway_iid]" in k] == [
+            "PASSED"
+        ], test
 
 
 def _insert_after(path: Path, anchor: str, line: str) -> None:
@@ -131,7 +133,7 @@ def _insert_after(path: Path, anchor: str, line: str) -> None:
 
 @pytest.mark.slow
 def test_the_objective_recipes_test_edits_are_all_it_needs(tmp_path):
-    """Copies of the objective tests with items 3-5 done (one line each) pass for the throwaway objective."""
+    """Copies of the objective tests with items 3 and 4 done (one line each) pass for the throwaway objective."""
     from test_objectives_pinned import batches_digest
 
     from t5explore.numerics import NUMERICS_VERSION
@@ -147,10 +149,7 @@ def test_the_objective_recipes_test_edits_are_all_it_needs(tmp_path):
         shutil.copy(REPO / "tests" / name, tests / name)
     gin_dir = shutil.copytree(REPO / "gin" / "objectives", tmp_path / "gin_objectives")  # not the shared checkout
     (gin_dir / "throwaway_objective.gin").write_text("Pretrain.objective = @throwaway_objective()\n")  # item 3
-    _insert_after(
-        tests / "test_objectives_registry.py", "MASK_PARAMS = {\n", '    "throwaway_iid": {"noise_density": 0.2},\n'
-    )
-    pinned = tests / "test_objectives_pinned.py"  # item 5: the case and its digest
+    pinned = tests / "test_objectives_pinned.py"  # item 4: the case and its digest
     case = '"throwaway_objective@128": ("throwaway_objective", named.NAMED_OBJECTIVES["throwaway_objective"], 128),'
     _insert_after(pinned, "CASES = {\n", f"    {case}\n")
     _insert_after(pinned, f"    {NUMERICS_VERSION}: {{\n", f'        "throwaway_objective@128": "{digest}",\n')

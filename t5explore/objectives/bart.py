@@ -43,7 +43,7 @@ import numpy as np
 from t5explore.objectives.base import LengthPlan, TokenSpace
 from t5explore.objectives.denoise import PlannedObjective
 from t5explore.objectives.encodings import INPUTS, Encoding, check_role, pack, register_encoding
-from t5explore.objectives.masks import LengthCoeffs, NoiseMask, _check_rate, register_mask, span_starts
+from t5explore.objectives.masks import NO_PARAMS, LengthCoeffs, NoiseMask, _check_rate, register_mask, span_starts
 
 POISSON_TAIL = 1e-7  # fairseq: the span-length distribution stops at the first k with P(k) < 1e-7
 
@@ -82,7 +82,10 @@ def poisson_span_lengths(rng: np.random.Generator, budget: int, pmf: np.ndarray)
     return lengths
 
 
-@register_mask("poisson_spans")
+@register_mask(
+    "poisson_spans",
+    examples=({"noise_density": 0.3, "poisson_lambda": 3.0}, {"noise_density": 0.15, "poisson_lambda": 1.0}),
+)
 @dataclasses.dataclass(frozen=True)
 class PoissonSpansMask:
     """BART's text-infilling spans: exactly ceil(noise_density * L) noise tokens in non-overlapping spans of
@@ -94,7 +97,7 @@ class PoissonSpansMask:
     exact: ClassVar[bool] = False  # the span count is random (BartDenoiser plans and fits it)
     keeps_targets_within_inputs: ClassVar[bool] = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_rate(self.owner, "noise_density", self.noise_density)
         if not float(self.poisson_lambda) > 0:
             raise ValueError(f"{self.owner}.poisson_lambda={self.poisson_lambda!r} must be > 0")
@@ -142,16 +145,21 @@ class PoissonSpansMask:
         return coeffs.length * length + coeffs.noise * n + coeffs.noise_spans * n + coeffs.nonnoise_spans * (n + 1)
 
 
-@register_encoding("single_mask_per_span", roles=(INPUTS,), coeffs=LengthCoeffs(length=1, noise=-1, noise_spans=1))
+@register_encoding(
+    "single_mask_per_span",
+    roles=(INPUTS,),
+    coeffs=LengthCoeffs(length=1, noise=-1, noise_spans=1),
+    examples=NO_PARAMS,
+)
 @dataclasses.dataclass(frozen=True)
 class SingleMaskPerSpan:
     """Each run of noise tokens -> one mask token <extra_id_0>, the same for every run (BART's text
     infilling, replace_length=1); T5's `sentinel_per_noise_span` gives each run its own sentinel instead."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return ~noise | span_starts(noise)[0]
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return np.where(noise, tokens.sentinel(0), chunks)
 
 
@@ -201,7 +209,7 @@ class BartDenoiser(PlannedObjective):
     permute: bool = False
     rotate: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if (self.mask is None) != (self.inputs is None):
             raise ValueError(f"{self.name}: a mask needs an input encoding and an encoding a mask")
         if self.inputs is not None:
@@ -250,25 +258,34 @@ class BartDenoiser(PlannedObjective):
             source = rotate_documents(source, boundaries, rng)  # type: ignore[arg-type]
         emit, values = np.ones(chunks.shape, bool), source
         if self.mask is not None and self.inputs is not None:
-            emit, values = self._noise(source, rng, tokens, plan)
+            emit, values = _noise(self.mask, self.inputs, source, rng, tokens, plan)
         inputs = pack(values, emit, plan.inputs_length, tokens.eos_id)
         targets = pack(chunks, np.ones(chunks.shape, bool), plan.targets_length, tokens.eos_id)
         return {"inputs": inputs, "targets": targets}
 
-    def _noise(self, source, rng, tokens, plan) -> tuple[np.ndarray, np.ndarray]:
-        """(emit, values) of the masked source; with insertions, over 2L + 1 interleaved slots (slot 2i: the
-        insertion before raw token i, slot 2i + 1: token i, slot 2L: the insertion after the last)."""
-        batch, length = source.shape
-        sampler = getattr(self.mask, "sample_with_insertions", None)
-        if sampler is None:
-            noise = self.mask.sample(rng, batch, length)  # type: ignore[union-attr]
-            return self.inputs.emit(noise), self.inputs.values(source, noise, rng, tokens)  # type: ignore[union-attr]
-        noise, insert = sampler(rng, batch, length)
-        emit_tokens = self.inputs.emit(noise)  # type: ignore[union-attr]
-        room = plan.inputs_length - 1 - emit_tokens.sum(axis=1)  # insertions beyond it are dropped (last first)
-        insert &= np.cumsum(insert, axis=1) <= room[:, None]
-        emit = np.zeros((batch, 2 * length + 1), bool)
-        values = np.full((batch, 2 * length + 1), tokens.sentinel(0), np.int32)
-        emit[:, 0::2], emit[:, 1::2] = insert, emit_tokens
-        values[:, 1::2] = self.inputs.values(source, noise, rng, tokens)  # type: ignore[union-attr]
-        return emit, values
+
+def _noise(
+    mask: NoiseMask,
+    inputs: Encoding,
+    source: np.ndarray,
+    rng: np.random.Generator,
+    tokens: TokenSpace,
+    plan: LengthPlan,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(emit, values) of the masked source; with insertions (a mask with `sample_with_insertions`), over
+    2L + 1 interleaved slots (slot 2i: the insertion before raw token i, slot 2i + 1: token i, slot 2L: the
+    insertion after the last)."""
+    batch, length = source.shape
+    sampler = getattr(mask, "sample_with_insertions", None)
+    if sampler is None:
+        noise = mask.sample(rng, batch, length)
+        return inputs.emit(noise), inputs.values(source, noise, rng, tokens)
+    noise, insert = sampler(rng, batch, length)
+    emit_tokens = inputs.emit(noise)
+    room = plan.inputs_length - 1 - emit_tokens.sum(axis=1)  # insertions beyond it are dropped (last first)
+    insert &= np.cumsum(insert, axis=1) <= room[:, None]
+    emit = np.zeros((batch, 2 * length + 1), bool)
+    values = np.full((batch, 2 * length + 1), tokens.sentinel(0), np.int32)
+    emit[:, 0::2], emit[:, 1::2] = insert, emit_tokens
+    values[:, 1::2] = inputs.values(source, noise, rng, tokens)
+    return emit, values

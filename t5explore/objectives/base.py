@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from t5explore.special_ids import EOS_ID, PAD_ID, UNK_ID
 
@@ -26,8 +27,8 @@ class TokenSpace:
     mode_token_ids: tuple[tuple[str, int], ...] = ()  # e.g. (("[NLU]", 3), ("[S2S]", 4), ("[NLG]", 5))
     first_regular_id: int = 3  # random-replacement tokens are drawn from [first_regular_id, vocab_size - num_sentinels)
 
-    def sentinel(self, k):
-        """Id of `<extra_id_k>` (vectorised over k)."""
+    def sentinel(self, k: npt.ArrayLike) -> np.ndarray:
+        """Id of `<extra_id_k>` (vectorised over k: an int gives a 0-d array)."""
         return self.vocab_size - 1 - np.asarray(k)
 
     def mode_token(self, name: str) -> int:

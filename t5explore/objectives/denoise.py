@@ -81,7 +81,7 @@ class Denoiser(PlannedObjective):
     mode_token: str | None = None
     targets_length: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.mask, NoiseMask):
             raise ValueError(f"{self.name}.mask={self.mask!r} is not a noise mask (masks.NoiseMask)")
         check_role(self.inputs, INPUTS, self.name)
@@ -179,7 +179,9 @@ class Denoiser(PlannedObjective):
         targets = pack(self.targets.values(chunks, noise, rng, tokens), emit_tg, plan.targets_length, tokens.eos_id)
         return {"inputs": inputs, "targets": targets}
 
-    def _fitting_prefix(self, noise, emit_in, emit_tg, plan: LengthPlan, tokens: TokenSpace) -> np.ndarray:
+    def _fitting_prefix(
+        self, noise: np.ndarray, emit_in: np.ndarray, emit_tg: np.ndarray, plan: LengthPlan, tokens: TokenSpace
+    ) -> np.ndarray:
         """bool [B, L]: the longest prefix of each row whose inputs, targets and sentinels all fit."""
         keep = np.cumsum(emit_in, axis=1) <= plan.inputs_length - self._extra_inputs
         keep &= np.cumsum(emit_tg, axis=1) <= plan.targets_length - 1

@@ -6,20 +6,22 @@ emitted tokens to the left, appends EOS and pads: one cumsum and one scatter for
 `emit` depends on the mask only, so lengths can be checked (and rows trimmed) before values are built.
 
 An encoding is one class satisfying `Encoding`, registered by `@register_encoding(NAME, roles=...,
-coeffs=...)`; `encoding(NAME, **params)` builds one, and `check_role` refuses an input encoding used as
-targets (or the reverse). Adding an encoding is one registered class.
+coeffs=..., examples=...)`; `encoding(NAME, **params)` builds one, and `check_role` refuses an input encoding
+used as targets (or the reverse). `examples` are keyword sets that each build a valid encoding (`NO_PARAMS`
+for one without parameters): the tests check every example against its coeffs and compose it with every
+registered mask, so adding an encoding is one registered class and its tests come with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from t5explore.objectives.base import TokenSpace
-from t5explore.objectives.masks import LengthCoeffs, span_starts
+from t5explore.objectives.masks import NO_PARAMS, LengthCoeffs, Params, span_starts
 from t5explore.special_ids import PAD_ID
 
 INPUTS, TARGETS = "inputs", "targets"
@@ -51,9 +53,17 @@ _E = TypeVar("_E", bound=type[Any])  # any class: the decorator adds the attribu
 
 
 def register_encoding(
-    name: str, *, roles: tuple[str, ...], coeffs: LengthCoeffs, sentinel_spans: str | None = None
+    name: str,
+    *,
+    roles: tuple[str, ...],
+    coeffs: LengthCoeffs,
+    sentinel_spans: str | None = None,
+    examples: Sequence[Mapping[str, Any]] = (),
 ) -> Callable[[_E], _E]:
-    """Class decorator: register an encoding under `name` for `roles` with its length `coeffs`."""
+    """Class decorator: register an encoding under `name` for `roles` with its length `coeffs`.
+
+    `examples`: keyword sets that each build a valid instance (NO_PARAMS when it has no parameters); the
+    registry's tests run every one, and an encoding registered without them fails (`encoding_examples`)."""
     if not roles or set(roles) - {INPUTS, TARGETS} or sentinel_spans not in (None, "noise", "nonnoise"):
         raise ValueError(f"encoding {name!r}: roles {roles!r} / sentinel_spans {sentinel_spans!r} are not valid")
 
@@ -61,17 +71,33 @@ def register_encoding(
         if name in ENCODINGS:
             raise ValueError(f"encoding {name!r} is already registered ({ENCODINGS[name].__name__})")
         cls.name, cls.roles, cls.coeffs, cls.sentinel_spans = name, frozenset(roles), coeffs, sentinel_spans
+        cls.examples = tuple(dict(example) for example in examples)  # set here, never inherited
         ENCODINGS[name] = cls
         return cls
 
     return register
 
 
-def encoding(name: str, **params) -> Encoding:
+def encoding_examples(name: str) -> tuple[Params, ...]:
+    """The example parameters registered with encoding `name`; one ValueError saying how to add them if none."""
+    if name not in ENCODINGS:
+        raise ValueError(f"unknown encoding {name!r}; registered: {sorted(ENCODINGS)}")
+    examples: tuple[Params, ...] = ENCODINGS[name].examples
+    if not examples:
+        raise ValueError(
+            f"encoding {name!r} ({ENCODINGS[name].__name__}) has no example parameters: register it with "
+            f"@register_encoding({name!r}, ..., examples=({{...}}, ...)), keyword sets that each build a valid "
+            "encoding (NO_PARAMS if it has no parameters)"
+        )
+    return examples
+
+
+def encoding(name: str, **params: Any) -> Encoding:
     """The registered encoding `name` built with `params` (e.g. bert_replace's mask_prob)."""
     if name not in ENCODINGS:
         raise ValueError(f"unknown encoding {name!r}; registered: {sorted(ENCODINGS)}")
-    return ENCODINGS[name](**params)
+    enc: Encoding = ENCODINGS[name](**params)
+    return enc
 
 
 def names_for(role: str) -> list[str]:
@@ -92,31 +118,36 @@ def check_role(enc: object, role: str, owner: str) -> Encoding:
     return enc
 
 
-@register_encoding("original", roles=(INPUTS, TARGETS), coeffs=LengthCoeffs(length=1))
+@register_encoding("original", roles=(INPUTS, TARGETS), coeffs=LengthCoeffs(length=1), examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class Original:
     """Every raw token, unchanged (the targets of BERT-style, MASS-style, deshuffling and lm)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return np.ones_like(noise)
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return chunks
 
 
-@register_encoding("mask_token", roles=(INPUTS,), coeffs=LengthCoeffs(length=1))
+@register_encoding("mask_token", roles=(INPUTS,), coeffs=LengthCoeffs(length=1), examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class MaskToken:
     """Every noise token -> the mask token <extra_id_0> (MASS-style)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return np.ones_like(noise)
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return np.where(noise, tokens.sentinel(0), chunks)
 
 
-@register_encoding("bert_replace", roles=(INPUTS,), coeffs=LengthCoeffs(length=1))
+@register_encoding(
+    "bert_replace",
+    roles=(INPUTS,),
+    coeffs=LengthCoeffs(length=1),
+    examples=({}, {"mask_prob": 0.8, "random_prob": 0.1}),
+)
 @dataclasses.dataclass(frozen=True)
 class BertReplace:
     """A noise token -> <extra_id_0> with `mask_prob`, a random regular token with `random_prob`, else kept."""
@@ -124,10 +155,10 @@ class BertReplace:
     mask_prob: float = 1.0
     random_prob: float = 0.0
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return np.ones_like(noise)
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         u = rng.random(chunks.shape)
         random_ids = rng.integers(tokens.first_regular_id, tokens.vocab_size - tokens.num_sentinels, chunks.shape)
         replaced = np.where(
@@ -136,15 +167,15 @@ class BertReplace:
         return np.where(noise, replaced, chunks)
 
 
-@register_encoding("permute_noise", roles=(INPUTS,), coeffs=LengthCoeffs(length=1))
+@register_encoding("permute_noise", roles=(INPUTS,), coeffs=LengthCoeffs(length=1), examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class PermuteNoise:
     """The noise tokens shuffled among the noise positions (deshuffling)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return np.ones_like(noise)
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return _permute_noise(chunks, noise, rng)
 
 
@@ -153,40 +184,41 @@ class PermuteNoise:
     roles=(INPUTS,),
     coeffs=LengthCoeffs(length=1, noise=-1, noise_spans=1),
     sentinel_spans="noise",
+    examples=NO_PARAMS,
 )
 @dataclasses.dataclass(frozen=True)
 class SentinelPerNoiseSpan:
     """Each run of noise tokens -> one unique sentinel <extra_id_k>, k counting runs (T5's inputs)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return ~noise | span_starts(noise)[0]
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         span_index = np.cumsum(span_starts(noise)[0], axis=1, dtype=np.int32) - 1
         return np.where(noise, tokens.sentinel(span_index), chunks)
 
 
-@register_encoding("drop_noise", roles=(INPUTS,), coeffs=LengthCoeffs(length=1, noise=-1))
+@register_encoding("drop_noise", roles=(INPUTS,), coeffs=LengthCoeffs(length=1, noise=-1), examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class DropNoise:
     """The non-noise tokens only (drop corrupted tokens; a prefix LM's context)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return ~noise
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return chunks
 
 
-@register_encoding("empty", roles=(INPUTS,), coeffs=LengthCoeffs())
+@register_encoding("empty", roles=(INPUTS,), coeffs=LengthCoeffs(), examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class Empty:
     """No tokens (EOS only): full language modelling's inputs."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return np.zeros_like(noise)
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return chunks
 
 
@@ -195,28 +227,29 @@ class Empty:
     roles=(TARGETS,),
     coeffs=LengthCoeffs(noise=1, nonnoise_spans=1),
     sentinel_spans="nonnoise",
+    examples=NO_PARAMS,
 )
 @dataclasses.dataclass(frozen=True)
 class SentinelPerNonnoiseSpan:
     """Each run of non-noise tokens -> one unique sentinel, noise kept (T5's targets: sentinel, span, ...)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return noise | span_starts(noise)[1]
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         span_index = np.cumsum(span_starts(noise)[1], axis=1, dtype=np.int32) - 1
         return np.where(noise, chunks, tokens.sentinel(span_index))
 
 
-@register_encoding("noise_only", roles=(TARGETS,), coeffs=LengthCoeffs(noise=1))
+@register_encoding("noise_only", roles=(TARGETS,), coeffs=LengthCoeffs(noise=1), examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class NoiseOnly:
     """The noise tokens only (drop corrupted tokens' and a prefix LM's targets)."""
 
-    def emit(self, noise):
+    def emit(self, noise: np.ndarray) -> np.ndarray:
         return noise.copy()
 
-    def values(self, chunks, noise, rng, tokens):
+    def values(self, chunks: np.ndarray, noise: np.ndarray, rng: np.random.Generator, tokens: TokenSpace) -> np.ndarray:
         return chunks
 
 

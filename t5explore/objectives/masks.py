@@ -6,8 +6,10 @@ length (before EOS) is linear in four counts of a row: `a*L + b*noise + c*noise_
 outcomes; the i.i.d. mask gives mean + `IID_PLAN_Z` standard deviations (exact moments of a 1-dependent
 sum), and the objective trims the rare row that would not fit (see denoise.py).
 
-A mask is any class satisfying `NoiseMask`; `@register_mask(NAME)` adds it to `NOISE_MASKS`, and
-`noise_mask(NAME, **params)` builds one by name. Adding a mask is one registered class.
+A mask is any class satisfying `NoiseMask`; `@register_mask(NAME, examples=...)` adds it to `NOISE_MASKS`,
+and `noise_mask(NAME, **params)` builds one by name. `examples` are keyword sets that each build a valid mask:
+the tests build, sample and bound every example of every registered mask and compose it with every
+registered encoding, so adding a mask is one registered class and its tests come with it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -59,27 +61,50 @@ class NoiseMask(Protocol):
 
 
 NOISE_MASKS: dict[str, type[Any]] = {}
-_M = TypeVar("_M", bound=type[Any])  # any class: the decorator adds `mask_name` to it
+_M = TypeVar("_M", bound=type[Any])  # any class: the decorator adds `mask_name` and `examples` to it
+
+Params = dict[str, Any]  # keyword arguments of a registered class (its gin-visible parameters)
+NO_PARAMS: tuple[Params, ...] = ({},)  # the examples of a class whose every parameter has a default
 
 
-def register_mask(name: str) -> Callable[[_M], _M]:
-    """Class decorator: register a NoiseMask under `name` (a second class under one name is an error)."""
+def register_mask(name: str, *, examples: Sequence[Mapping[str, Any]] = ()) -> Callable[[_M], _M]:
+    """Class decorator: register a NoiseMask under `name` (a second class under one name is an error).
+
+    `examples`: keyword sets that each build a valid mask (`owner` aside), covering its parameters' kinds
+    (e.g. with and without `random_roll`); the registry's tests run every one. A mask registered without
+    them fails those tests (`mask_examples`), so a new mask cannot go untested."""
 
     def register(cls: _M) -> _M:
         if name in NOISE_MASKS:
             raise ValueError(f"noise mask {name!r} is already registered ({NOISE_MASKS[name].__name__})")
         NOISE_MASKS[name] = cls
         cls.mask_name = name
+        cls.examples = tuple(dict(example) for example in examples)  # set here, never inherited
         return cls
 
     return register
 
 
-def noise_mask(name: str, **params) -> NoiseMask:
+def mask_examples(name: str) -> tuple[Params, ...]:
+    """The example parameters registered with mask `name`; one ValueError saying how to add them if none."""
+    if name not in NOISE_MASKS:
+        raise ValueError(f"unknown noise mask {name!r}; registered: {sorted(NOISE_MASKS)}")
+    examples: tuple[Params, ...] = NOISE_MASKS[name].examples
+    if not examples:
+        raise ValueError(
+            f"noise mask {name!r} ({NOISE_MASKS[name].__name__}) has no example parameters: register it with "
+            f"@register_mask({name!r}, examples=({{...}}, ...)), keyword sets that each build a valid mask "
+            "(NO_PARAMS if every parameter has a default)"
+        )
+    return examples
+
+
+def noise_mask(name: str, **params: Any) -> NoiseMask:
     """The registered mask `name` built with `params` (owner=... names it in errors)."""
     if name not in NOISE_MASKS:
         raise ValueError(f"unknown noise mask {name!r}; registered: {sorted(NOISE_MASKS)}")
-    return NOISE_MASKS[name](**params)
+    mask: NoiseMask = NOISE_MASKS[name](**params)
+    return mask
 
 
 def span_starts(noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +144,7 @@ def t5_planner_counts(length: int, noise_density: float, mean_noise_span_length:
     return num_noise, num_spans
 
 
-@register_mask("iid")
+@register_mask("iid", examples=({"noise_density": 0.15}, {"noise_density": 0.5}))
 @dataclasses.dataclass(frozen=True)
 class IidMask:
     """Each token is noise independently with probability `noise_density` (T5's iid_noise_mask)."""
@@ -129,7 +154,7 @@ class IidMask:
     exact: ClassVar[bool] = False
     keeps_targets_within_inputs: ClassVar[bool] = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_rate(self.owner, "noise_density", self.noise_density)
 
     def validate(self, length: int, inputs_length: int) -> None:
@@ -145,10 +170,10 @@ class IidMask:
         r = self.noise_density
         p = {0: 1.0 - r, 1: r}
 
-        def f(prev, cur):  # contribution of a token given its predecessor's noise bit
+        def f(prev: int, cur: int) -> int:  # contribution of a token given its predecessor's noise bit
             return b * cur + c * cur * (1 - prev) + d * (1 - cur) * prev
 
-        def f0(cur):  # the first token starts a span of whatever kind it is
+        def f0(cur: int) -> int:  # the first token starts a span of whatever kind it is
             return f(1 - cur, cur)
 
         e0 = sum(p[x] * f0(x) for x in (0, 1))
@@ -187,7 +212,14 @@ class _FixedCounts:
         )
 
 
-@register_mask("random_spans")
+@register_mask(
+    "random_spans",
+    examples=(
+        {"noise_density": 0.15, "mean_noise_span_length": 3.0},
+        {"noise_density": 0.15, "mean_noise_span_length": 3.0, "random_roll": True},
+        {"noise_density": 0.5, "mean_noise_span_length": 8.0},
+    ),
+)
 @dataclasses.dataclass(frozen=True)
 class RandomSpansMask(_FixedCounts):
     """T5's `random_spans_noise_mask`: noise and non-noise tokens each split into `num_spans` non-empty
@@ -199,7 +231,7 @@ class RandomSpansMask(_FixedCounts):
     random_roll: bool = False
     owner: str = "random_spans_mask"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_rate(self.owner, "noise_density", self.noise_density)
         mu = float(self.mean_noise_span_length)
         if not mu >= 1.0:
@@ -259,7 +291,7 @@ def _random_segmentation(rng: np.random.Generator, batch: int, num_items: int, n
     return np.diff(edges, axis=1)
 
 
-@register_mask("prefix")
+@register_mask("prefix", examples=({}, {"noise_density": 0.25}))
 @dataclasses.dataclass(frozen=True)
 class PrefixMask(_FixedCounts):
     """Prefix LM split (T5's random_prefix_noise_mask): the first k tokens are context, the rest is noise
@@ -268,7 +300,7 @@ class PrefixMask(_FixedCounts):
     noise_density: float = 0.5
     owner: str = "prefix_mask"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_rate(self.owner, "noise_density", self.noise_density)
         if self.noise_density > 0.5:
             raise ValueError(
@@ -293,7 +325,7 @@ class PrefixMask(_FixedCounts):
         return np.arange(length)[None, :] >= k[:, None]
 
 
-@register_mask("all_tokens")
+@register_mask("all_tokens", examples=NO_PARAMS)
 @dataclasses.dataclass(frozen=True)
 class AllTokensMask(_FixedCounts):
     """Every token is noise (deshuffling, full language modelling)."""

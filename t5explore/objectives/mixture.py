@@ -34,7 +34,7 @@ class Mixture(PlannedObjective):
     parts: tuple[PlannedObjective, ...]
     rates: Sequence[float] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.parts = tuple(self.parts)
         if not self.parts:
             raise ValueError(f"{self.name}.objectives must name at least one objective")
@@ -113,7 +113,7 @@ class Mixture(PlannedObjective):
             part_plans = self._part_plans[plan.raw_length]
         return part_plans
 
-    def _check_parts(self, part_plans, tokens: TokenSpace) -> None:
+    def _check_parts(self, part_plans: Sequence[LengthPlan], tokens: TokenSpace) -> None:
         for part, part_plan in zip(self.parts, part_plans):
             part.check_sentinels(part_plan, tokens)
 

@@ -17,18 +17,23 @@ are unbatched at the end unless `unbatch=False`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from t5explore.objectives.base import TokenSpace
+from t5explore.objectives.denoise import PlannedObjective
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
+
+if TYPE_CHECKING:  # tensorflow is imported where it is used (it is slow to import); untyped, so Any to mypy
+    import tensorflow as tf
 
 
 def objective_preprocessor(
-    dataset,
+    dataset: tf.data.Dataset,
     sequence_length: Mapping[str, int] | None = None,
     *,
-    objective,
+    objective: PlannedObjective,
     tokens: TokenSpace,
     seed: int,
     batch_size: int,
@@ -36,7 +41,7 @@ def objective_preprocessor(
     host: int = 0,
     feature_key: str = "targets",
     unbatch: bool = True,
-):
+) -> tf.data.Dataset:
     """tf.data.Dataset of {feature_key: int ids [n]} -> Dataset of {'inputs', 'targets'}: one example per
     element, or with `unbatch=False` one batch ([batch_size, length]) per element.
 
@@ -51,17 +56,17 @@ def objective_preprocessor(
     plan = objective.plan(int(inputs_length))
     raw = plan.raw_length
 
-    def apply(index, chunks):
+    def apply(index: np.ndarray, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = objective(chunks.astype(np.int32), numpy_rng(seed, STREAM_OBJECTIVE, int(index), host), tokens, plan=plan)
         return out["inputs"], out["targets"]
 
-    def corrupt(index, chunks):
+    def corrupt(index: tf.Tensor, chunks: tf.Tensor) -> dict[str, tf.Tensor]:
         inputs, targets = tf.numpy_function(apply, [index, chunks], [tf.int32, tf.int32], stateful=False)
         inputs.set_shape([batch_size, plan.inputs_length])
         targets.set_shape([batch_size, plan.targets_length])
         return {"inputs": inputs, "targets": targets}
 
-    def split(carry, ids):
+    def split(carry: tf.Tensor, ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Append one document to the carried tokens; emit every whole chunk, carry the rest."""
         joined = tf.concat([carry, ids], axis=0)
         whole = tf.shape(joined)[0] // raw * raw
