@@ -35,7 +35,7 @@ import pandas as pd
 
 from t5explore.report.columns import TOL, Column, default_columns, per_task_columns  # noqa: F401
 from t5explore.report.hygiene import hygiene_notes
-from t5explore.report.results import ReportError, Results
+from t5explore.report.results import ReportError, Results, SweepInfo
 from t5explore.report.stats import (
     Interval,
     SeedValues,
@@ -112,6 +112,7 @@ class Summary:
     family: dict[str, int] = field(default_factory=dict)  # column key -> comparisons with ★ in its Holm family
     tiny: bool = False  # every run says `"scale": "tiny"`
     hygiene: list[str] = field(default_factory=list)  # leakage and selection status of the runs (report/hygiene.py)
+    info: SweepInfo | None = None  # the sweep's sweep.json (its paper table and rows: Table 2's P / M labels)
 
     def cell(self, variant: str, key: str) -> Cell:
         return self.cells[(variant, key)]
@@ -202,6 +203,7 @@ def summarize(
         power_delta=float(power_delta),
         tiny=_all_tiny(runs),
         hygiene=hygiene_notes(runs),
+        info=info,
     )
     for c in columns:
         if c.better is None:

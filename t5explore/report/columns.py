@@ -59,15 +59,25 @@ RUN_COLUMNS: tuple[Column, ...] = (
 
 # Shown only when asked for by label or key (`default_columns(..., extra=["Params"])`, `table --columns`):
 # the committed tables stay as they are.
-OPT_IN_COLUMNS: tuple[Column, ...] = (Column("model.num_params", "Params", None, "cost", fmt=COUNT),)
+OPT_IN_COLUMNS: tuple[Column, ...] = (
+    Column("model.num_params", "Params", None, "cost", fmt=COUNT),
+    Column("model.train_flops_per_example", "FLOPs/example", None, "cost", fmt=COUNT),
+)
+
+# A sweep whose rows differ in architecture (result.json `model.architecture`, as T5's Table 2 does) compares
+# models of different sizes and costs, so its main table shows these opt-in columns without being asked: the
+# runs' own records decide, not a flag someone must remember.
+ARCHITECTURE_KEY = "model.architecture"
+ARCHITECTURE_COLUMNS = ("Params", "FLOPs/example")
 
 
 def default_columns(runs: pd.DataFrame, which: str = "best", extra: Sequence[str] = ()) -> list[Column]:
     """The main table: headline benchmark scores present (the paper's order), tasks none of them covers,
-    final loss, cost, then the `extra` opt-in columns asked for (by label or key). Labels come from the
-    runs' `registry` records (labels.py)."""
+    final loss, cost, then the `extra` opt-in columns asked for (by label or key), and the architecture
+    columns (ARCHITECTURE_COLUMNS) when the rows differ in architecture. Labels come from the runs'
+    `registry` records (labels.py)."""
     _check_which(which)
-    wanted = opt_in_columns(extra)
+    wanted = opt_in_columns([*extra, *(ARCHITECTURE_COLUMNS if architectures_differ(runs) else ())])
     labels = Labels.from_runs(runs)
     tasks = _tasks(runs)
     present = _benchmarks_present(runs, which, labels)
@@ -82,6 +92,13 @@ def default_columns(runs: pd.DataFrame, which: str = "best", extra: Sequence[str
             cols.append(_task_column(task, metric, which, labels))
     cols += _loss_and_cost_columns(runs)
     return cols + [c for c in wanted if c.key in runs.columns and runs[c.key].notna().any()]
+
+
+def architectures_differ(runs: pd.DataFrame) -> bool:
+    """Whether the runs record more than one `model.architecture` (older result.json files record none)."""
+    if ARCHITECTURE_KEY not in runs.columns:
+        return False
+    return runs[ARCHITECTURE_KEY].dropna().astype(str).nunique() > 1
 
 
 def opt_in_columns(names: Sequence[str]) -> list[Column]:

@@ -213,6 +213,18 @@ def match_rows(
     return out
 
 
+def budget_labels(summary: Summary, table_id: str | None = None) -> dict[str, str]:
+    """variant -> the paper's budget notation of its row ("2P, M", "P, M/2"), for the sweep's T5 table when
+    that table states budgets (Table 2); empty otherwise. Rows are matched as for the comparison (names,
+    aliases, sweep.json `paper_rows`), so a row shows the budget of the paper row it is compared with."""
+    info = summary.info or SweepInfo(summary.sweep)
+    table_id = table_id or detect_paper_table(info)
+    if table_id is None or _table_key(table_id) not in paper_data()["tables"]:
+        return {}
+    matched = match_rows(summary.variants, paper_table(table_id), info.paper_rows, summary.baseline)
+    return {v: ", ".join(b for b in (r.params, r.cost) if b) for v, r in matched.items() if r.params or r.cost}
+
+
 def compare_with_paper(
     summary: Summary,
     info: SweepInfo,

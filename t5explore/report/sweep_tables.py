@@ -18,12 +18,26 @@ import pandas as pd
 
 from t5explore.io_utils import atomic_write_text
 from t5explore.report import consistency
-from t5explore.report.aggregate import POWER_DELTA, default_columns, per_task_columns, resolve_baseline_std, summarize
+from t5explore.report.aggregate import (
+    POWER_DELTA,
+    Summary,
+    default_columns,
+    per_task_columns,
+    resolve_baseline_std,
+    summarize,
+)
+from t5explore.report.bart_compare import bart_comparison_table, bart_frame, compare_with_bart
 from t5explore.report.columns import opt_in_columns
-from t5explore.report.paper import PaperComparison, check_paper_column, compare_with_paper, paper_baseline_std
+from t5explore.report.paper import (
+    PaperComparison,
+    budget_labels,
+    check_paper_column,
+    compare_with_paper,
+    paper_baseline_std,
+)
 from t5explore.report.results import ReportError, Results, load_results
 from t5explore.report.table_render import RENDERERS, to_markdown
-from t5explore.report.tables import TextTable, comparison_table, summary_table
+from t5explore.report.tables import BUDGET_HEADER, TextTable, comparison_table, summary_table
 
 FORMATS = {"md": ".md", "csv": ".csv", "latex": ".tex", "html": ".html"}
 
@@ -55,6 +69,9 @@ def markdown_table(
             out.append(no_shared + "\n")
         elif cmp is not None and len(cmp.frame):
             out.append(to_markdown(comparison_table(cmp)))
+        bart = compare_with_bart(summary, results.sweeps[name])
+        if bart is not None and bart.columns and len(bart.frame):
+            out.append(to_markdown(bart_comparison_table(bart)))
     return "\n".join(out)
 
 
@@ -110,7 +127,7 @@ def write_tables(
     for name in results.sweep_names():
         stem = safe_name(name)
         summary, table = _summary_table(results, name, which, std, power_delta, extra_columns)
-        written += _write(out / stem, table, summary.to_frame(), formats)
+        written += _write(out / stem, table, _main_frame(summary), formats)
         if len(summary.failed) or len(summary.incomplete):
             parts = [
                 df.assign(status=label)
@@ -123,6 +140,9 @@ def write_tables(
         cmp = compare_with_paper(summary, results.sweeps[name], table_id=paper_table, paper_column=paper_column)
         if cmp is not None and cmp.columns and len(cmp.frame):
             written += _write(out / f"{stem}_vs_paper", comparison_table(cmp), _kendall_frame(cmp), formats)
+        bart = compare_with_bart(summary, results.sweeps[name])
+        if bart is not None and bart.columns and len(bart.frame):
+            written += _write(out / f"{stem}_vs_bart", bart_comparison_table(bart), bart_frame(bart), formats)
         if per_task:
             res = results.for_sweep(name)
             detail = summarize(
@@ -138,6 +158,16 @@ def write_tables(
                 out / f"{stem}_per_task", summary_table(detail, f"{name}: per task"), detail.to_frame(), formats
             )
     return written
+
+
+def _main_frame(summary: Summary) -> pd.DataFrame:
+    """The main table's numbers (Summary.to_frame), with the paper's P / M label of each row where the table
+    shows one (Table 2), so the CSV says what the Markdown says."""
+    frame = summary.to_frame()
+    budgets = budget_labels(summary)
+    if budgets:
+        frame.insert(1, BUDGET_HEADER, [budgets.get(v, "") for v in frame["variant"]])
+    return frame
 
 
 def safe_name(name: str) -> str:

@@ -19,8 +19,9 @@ import math
 from dataclasses import dataclass, field
 
 from t5explore.report.aggregate import Cell, Column, Summary, shows_delta
+from t5explore.report.columns import ARCHITECTURE_COLUMNS
 from t5explore.report.formats import MISSING, format_interval
-from t5explore.report.paper import TAU_REPLICATES, PaperComparison
+from t5explore.report.paper import TAU_REPLICATES, PaperComparison, budget_labels
 from t5explore.report.stats import ALPHA, EXACT_UP_TO, POWER, Interval, RankTest
 
 STAR = "★"
@@ -40,12 +41,23 @@ def summary_table(summary: Summary, title: str | None = None) -> TextTable:
     each headline score followed by its Δ vs. ★ and that Δ's raw and Holm-adjusted p."""
     header, rows, bold = ["Variant", "n"], [], []
     deltas = summary.baseline in summary.variants  # no ★, no Δ columns
-    for c in summary.columns:
-        header += [c.label, f"Δ {c.label}", f"p {c.label} (raw / Holm)"] if deltas and shows_delta(c) else [c.label]
+    budgets = budget_labels(summary)
+    slots: list[Column | None] = list(summary.columns)  # None: the paper's budget (Table 2's P / M) for the row
+    if budgets:
+        slots.insert(_budget_position(summary), None)
+    for c in slots:
+        if c is None:
+            header.append(BUDGET_HEADER)
+        else:
+            header += [c.label, f"Δ {c.label}", f"p {c.label} (raw / Holm)"] if deltas and shows_delta(c) else [c.label]
     for v in summary.variants:
         row = [f"{STAR} {v}" if v == summary.baseline else v, str(summary.n_runs[v])]
         flags = [False, False]
-        for c in summary.columns:
+        for c in slots:
+            if c is None:
+                row.append(budgets.get(v, MISSING))
+                flags.append(False)
+                continue
             cell = summary.cell(v, c.key)
             row.append(format_cell(cell, c))
             flags.append(cell.bold)
@@ -55,7 +67,26 @@ def summary_table(summary: Summary, title: str | None = None) -> TextTable:
                 flags += [False, False]
         rows.append(row)
         bold.append(flags)
-    return TextTable(title or summary.sweep, header, rows, bold, summary_notes(summary))
+    notes = summary_notes(summary)
+    if budgets:
+        notes.insert(1, BUDGET_NOTE)
+    return TextTable(title or summary.sweep, header, rows, bold, notes)
+
+
+BUDGET_HEADER = "Paper P / M"
+BUDGET_NOTE = (
+    f"{BUDGET_HEADER} = the paper's budget for the row (T5 Table 2: P = the parameters of one L-layer stack, M = "
+    "the FLOPs of an L + L-layer encoder-decoder on an example); Params and FLOPs/example = this row's own model "
+    "as result.json records it: all its parameters (embeddings included) and the training FLOPs of one "
+    "pre-training example (model/flops.py)."
+)
+
+
+def _budget_position(summary: Summary) -> int:
+    """Where the paper's budget column goes: just before the architecture columns (Params, FLOPs/example), so
+    the paper's notation and our numbers sit side by side; at the end without them."""
+    cols = summary.columns
+    return next((i for i, c in enumerate(cols) if c.label in ARCHITECTURE_COLUMNS), len(cols))
 
 
 def summary_notes(summary: Summary) -> list[str]:
