@@ -19,7 +19,9 @@ def add_commands(subparsers) -> None:
         "resolved, ≈ tie), bold the best and every variant not significantly worse than it (paired "
         "t-test), and say how many seeds would resolve a 1-point Δ; print Markdown and write the "
         "chosen formats. Also writes <sweep>_vs_paper.* (Kendall τ with a CI over seeds) when the "
-        "sweep reproduces a T5 table (4-7). With --budget (runs evaluated at several pre-training budgets): "
+        "sweep reproduces a T5 table (2, 4-7), and <sweep>_vs_bart.* (order only: BART's tasks differ) for a BART "
+        "noising sweep; rows of different architectures also show Params, FLOPs/example and Table 2's P / M. "
+        "With --budget (runs evaluated at several pre-training budgets): "
         "the rows at one matched budget (--at) and/or crossovers and τ along the budget (--crossovers) instead.",
     )
     table.add_argument("dir", help="a sweep directory, several sweeps, or a parent of sweeps")
@@ -60,7 +62,8 @@ def add_commands(subparsers) -> None:
         default="",
         metavar="NAMES",
         help="comma-separated opt-in columns to add after the default ones, by label or key (e.g. Params: "
-        "model.num_params; the list is report/columns.py's OPT_IN_COLUMNS); not with --budget",
+        "model.num_params; the list is report/columns.py's OPT_IN_COLUMNS; shown by default when rows differ "
+        "in model.architecture); not with --budget",
     )
     table.add_argument(
         "--allow_mixed_numerics",
