@@ -127,6 +127,7 @@ def test_bart_sweep_is_ranked_against_each_bart_column_by_order_only(tmp_path):
     md = markdown_table(tmp_path, results=results)
     assert f"bart_noising vs. BART Table 1 ({ORDER_ONLY})" in md and "Order only: BART's tasks differ" in md
     assert "| XSum PPL (BART) |" in md and "No BART row for: T5 span corruption" in md
+    assert "| 84.0 | 24.26 | 6.61 | 11.05 | 5.83 |" in md and "| 6.10 |" in md  # BART's own precision per column
     written = write_tables(tmp_path, tmp_path / "out", formats=["csv", "md"], results=results)
     csv = pd.read_csv(next(p for p in written if p.name == "bart_noising_vs_bart.csv"))
     tau_row = csv[csv["variant"].str.startswith("Kendall tau")].iloc[0]
@@ -145,3 +146,6 @@ def test_a_reversed_order_is_negative_and_other_sweeps_are_not_compared_with_bar
     assert cmp is not None and cmp.tests[("stdlib acc", "SQuAD 1.1 F1")].tau == pytest.approx(-1.0)
     arch = load_results(_arch_sweep(tmp_path / "arch"))
     assert compare_with_bart(summarize(arch)) is None
+    tied = _bart_sweep(tmp_path / "tied", dict.fromkeys([*BART_ROWS, *REFERENCE_ROWS], 5.0))  # a tiny run's zeros
+    findings = write_findings(tied).read_text(encoding="utf-8")
+    assert f"- stdlib acc (ours) vs. BART's MNLI Acc ({ORDER_ONLY}): no Kendall τ: our 6 rows have no order" in findings

@@ -111,11 +111,12 @@ def bart_comparison_table(cmp: BartComparison) -> TextTable:
     under each BART column) and a permutation-p row."""
     header = ["Variant", "BART row", *(f"{c.label} (ours)" for c in cmp.columns), *(f"{b} (BART)" for b in cmp.higher)]
     rows = []
+    digits = {b: _decimals(cmp.frame[f"{b} (BART)"]) for b in cmp.higher}  # as BART prints them: 84.0, 6.10
     for _, r in cmp.frame.iterrows():
         row = [str(r["variant"]), str(r["paper_row"])]
         for c in cmp.columns:
             row.append(format_interval(_interval(r, c), 2))
-        rows.append(row + [f"{float(r[f'{b} (BART)']):g}" for b in cmp.higher])
+        rows.append(row + [f"{float(r[f'{b} (BART)']):.{digits[b]}f}" for b in cmp.higher])
     blank = [""] * len(cmp.columns)
     for c in cmp.columns:
         taus, ps = [], []
@@ -169,3 +170,8 @@ def bart_frame(cmp: BartComparison) -> pd.DataFrame:
 def _interval(r: pd.Series, c: Column) -> Interval:
     kind = r[f"{c.label} (ours ci)"] or None
     return Interval(r[f"{c.label} (ours)"], r[f"{c.label} (ours ci_lo)"], r[f"{c.label} (ours ci_hi)"], 0, kind)
+
+
+def _decimals(values: pd.Series) -> int:
+    """The most decimals any of a column's transcribed values has (BART prints a column at one precision)."""
+    return max((len(repr(float(x)).split(".")[1].rstrip("0")) for x in values), default=0) or 1

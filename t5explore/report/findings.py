@@ -241,10 +241,11 @@ def bart_parts(cmp: BartComparison) -> list[str]:
     for c in cmp.columns:
         for b in cmp.higher:
             test = cmp.tests[(c.label, b)]
-            text = (
-                f"- {c.label} (ours) vs. BART's {b} ({ORDER_ONLY}): Kendall τ = {test.tau:.2f} over {test.n} rows, "
-                f"{_p_text(test)}{_tau_verdict(test)}"
-            )
+            text = f"- {c.label} (ours) vs. BART's {b} ({ORDER_ONLY}): "
+            if math.isnan(test.tau):  # e.g. a tiny run: every row scores the same, so there is no order
+                lines.append(text + f"no Kendall τ: our {test.n} rows have no order (all tied) or too few rows.")
+                continue
+            text += f"Kendall τ = {test.tau:.2f} over {test.n} rows, {_p_text(test)}{_tau_verdict(test)}"
             lo, hi = cmp.spread[(c.label, b)]
             if not math.isnan(lo):
                 text += (
