@@ -29,6 +29,7 @@ EXPECTED = {
         ["BERT-style", "Replace corrupted spans", "μ = 3", "Deshuffling", "Prefix language modeling", NONE],
         "BERT-style",
     ),
+    "budget_interpolation_check": (["Replace corrupted spans", "BERT-style"], "BERT-style"),
     "t5_table2_architectures": (
         [
             f"{arch} / {objective}"

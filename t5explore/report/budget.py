@@ -28,20 +28,8 @@ from typing import Any
 import pandas as pd
 
 from t5explore.report.aggregate import Column, Summary, default_columns, shows_delta, summarize
-from t5explore.report.paper import (
-    PaperRow,
-    PaperTable,
-    check_paper_column,
-    detect_paper_table,
-    kendall_tau,
-    kendall_tau_ci,
-    match_rows,
-    paper_columns,
-    paper_data,
-    paper_table,
-)
-from t5explore.report.results import RESULT_FILE, ReportError, Results, SweepInfo
-from t5explore.report.stats import SeedValues
+from t5explore.report.results import ReportError, Results
+from t5explore.run_layout import RESULT_FILE
 
 # measure -> (how tables name it, how a plot axis names it, with its unit)
 MEASURES = {
@@ -65,6 +53,7 @@ class Point:
     x: float
     record: dict[str, Any]
     bootstrap: Any = None
+    step: float | None = None  # the pre-training step it was evaluated at (groups seeds' points in grids)
 
 
 @dataclass
@@ -128,13 +117,13 @@ def run_points(row: Mapping[str, Any], measure: str) -> list[Point] | None:
         top = {"steps": steps, "input_tokens": row.get("pretrain.tokens_seen")}
         if top.get(measure) is None:
             raise ReportError(f"{where}: no `budgets` (written before they were recorded), so no {measure}")
-        return [Point(float(top[measure]), {}, row.get("bootstrap"))]  # empty record: the row's own scores
+        return [Point(float(top[measure]), {}, row.get("bootstrap"), float(steps))]  # empty record: its own scores
     points = []
     for i, entry in enumerate(budgets):
         x = entry.get(measure) if isinstance(entry, dict) else None
         if not isinstance(x, (int, float)) or isinstance(x, bool) or not x > 0:
             raise ReportError(f"{where}: budgets[{i}].{measure} must be a number > 0, got {x!r}")
-        points.append(Point(float(x), _flat(entry), entry.get("bootstrap")))
+        points.append(Point(float(x), _flat(entry), entry.get("bootstrap"), _step(entry.get("steps"))))
     points.sort(key=lambda p: p.x)
     for a, b in itertools.pairwise(points):
         if _same(a.x, b.x):
@@ -251,73 +240,70 @@ def headline(summary: Summary) -> Column:
 
 
 @dataclass(frozen=True)
-class Tau:
-    """Kendall τ-b of our row means against the paper's at one budget, with its 95% bootstrap CI over seeds."""
+class Along:
+    """A sweep read at each budget of budget_grid: (budget, the runs matched there, their summary)."""
 
-    tau: float
-    p: float
-    n: int
-    lo: float
-    hi: float
-    paper_column: str
-    column: Column
+    measure: str
+    points: list[tuple[float, Matched, Summary]]
 
 
-def paper_rows(summary: Summary, info: SweepInfo) -> dict[str, PaperRow]:
-    """variant -> the paper's row. A sweep that reproduces one T5 table is matched against it (names, aliases,
-    ★). Any other sweep (rows drawn from several of §3.3's tables, as budget_objectives.gin's are) is matched
-    against all of Tables 4-7, which share the paper's baseline setting, by the paper's row names only: an
-    alias can mean different rows in different tables ('span corruption' is Table 5's replace-spans row, not
-    Table 7's μ = 3), and ★ need not be any of them."""
-    table_id = detect_paper_table(info)
-    table = paper_table(table_id) if table_id else _all_tables()
-    return match_rows(summary.variants, table, info.paper_rows, summary.baseline)
+def read_along(results: Results, sweep: str, measure: str, which: str = "best") -> Along:
+    """The sweep at every budget of budget_grid, rows that cannot be read at a budget left out there (named in
+    its Matched.skipped): what crossovers, τ by budget and the trends all read, computed once."""
+    check_measure(measure)
+    points = []
+    for x in budget_grid(results, sweep, measure):
+        matched = matched_results(results, sweep, measure, x, refuse=False)
+        points.append((x, matched, matched_summary(matched, which)))
+    return Along(measure, points)
 
 
-def _all_tables() -> PaperTable:
-    rows: dict[str, PaperRow] = {}
-    for key in paper_data()["tables"]:
-        for r in paper_table(key).rows:
-            rows.setdefault(r.name, PaperRow(r.name, r.scores))  # no aliases, not ★
-    return PaperTable("tables4-7", "Tables 4-7", tuple(rows.values()))
-
-
-def tau_at(
-    summary: Summary, info: SweepInfo, paper_column: str | None = None, pretrained_only: bool = False
-) -> Tau | None:
-    """τ of the headline column against the paper (paper.py's kendall_tau and its CI); None with < 2 rows.
-    pretrained_only leaves out the no-pre-training row, last in both orders at every budget, which would
-    otherwise add agreement that says nothing about the objectives."""
-    col = headline(summary)
-    pc = col.paper if col.paper in paper_columns() else (check_paper_column(paper_column) or PAPER_COLUMN)
-    matched = paper_rows(summary, info)
-    if pretrained_only:
-        npt = paper_data()["no_pretraining"]["name"]
-        matched = {v: r for v, r in matched.items() if r.name != npt}
-    order = [v for v in summary.variants if v in matched and summary.cell(v, col.key).n]
-    if len(order) < 2:
-        return None
-    paper = [matched[v].scores[pc] for v in order]
-    tau, p, n = kendall_tau([summary.cell(v, col.key).mean for v in order], paper)
-    lo, hi = kendall_tau_ci([summary.seed_values.get((v, col.key), SeedValues()) for v in order], paper)
-    return Tau(tau, p, n, lo, hi, pc, col)
-
-
-def star_grid(results: Results, sweep: str, measure: str) -> list[float]:
-    """The budgets ★ was evaluated at, within the range every ★ seed covers (seeds may differ slightly in
-    target tokens)."""
+def budget_grid(results: Results, sweep: str, measure: str) -> list[float]:
+    """The budgets a sweep's rows are compared at: those ★ was evaluated at (row_grid). When ★ has no budget
+    axis (no pre-training is budget 0, the same at every budget) or no finished run yet, the budgets every
+    pre-trained row was evaluated at, joined; a sweep with no pre-trained run is an error."""
     info = results.sweeps[sweep]
     runs = results.for_sweep(sweep).runs
-    star = runs[runs["variant"] == info.baseline] if len(runs) else runs
-    per_run = [p for p in (run_points(r, measure) for _, r in star.iterrows()) if p]
+    star = row_grid(runs, info.baseline, measure) if info.baseline is not None else None
+    if star:
+        return star
+    grids = [row_grid(runs, v, measure) for v in dict.fromkeys(runs["variant"]) if v != info.baseline]
+    joined: list[float] = []
+    for x in sorted(x for g in grids if g for x in g):
+        if not (joined and _same(joined[-1], x)):
+            joined.append(x)
+    if not joined:
+        raise ReportError(f"sweep {sweep!r}: no finished run was evaluated at pre-training budgets in {measure}")
+    return joined
+
+
+def row_grid(runs: pd.DataFrame, variant: str, measure: str) -> list[float] | None:
+    """One row's evaluated budgets: per evaluated step, the mean over its seeds of that step's value in
+    `measure` (seeds differ slightly in target tokens), kept inside the range every seed covers so that no
+    seed is extrapolated. None for a row with no budget axis (no pre-training) or no finished run."""
+    picked = runs[runs["variant"] == variant] if len(runs) else runs
+    per_run = [p for p in (run_points(r, measure) for _, r in picked.iterrows()) if p]
     if not per_run:
-        raise ReportError(f"sweep {sweep!r}: the ★ row ({info.baseline}) has no evaluated budgets in {measure}")
+        return None
     lo, hi = max(p[0].x for p in per_run), min(p[-1].x for p in per_run)
+    groups: dict[float, list[float]] = {}
+    for pt in (pt for p in per_run for pt in p):
+        groups.setdefault(pt.x if pt.step is None else pt.step, []).append(pt.x)
     grid: list[float] = []
-    for x in sorted(pt.x for p in per_run for pt in p):
-        if lo * (1 - REL_TOL) <= x <= hi * (1 + REL_TOL) and not (grid and _same(grid[-1], x)):
-            grid.append(min(max(x, lo), hi))
+    for xs in sorted(groups.values(), key=lambda xs: sum(xs) / len(xs)):
+        x = min(max(sum(xs) / len(xs), lo), hi)
+        if lo * (1 - REL_TOL) <= max(xs) and min(xs) <= hi * (1 + REL_TOL) and not (grid and _same(grid[-1], x)):
+            grid.append(x)
     return grid
+
+
+def unbudgeted(results: Results, sweep: str) -> list[str]:
+    """The rows with no budget axis (not pre-trained: budget 0, the same score at every budget)."""
+    runs = results.for_sweep(sweep).runs
+    rows: dict[str, bool] = {}
+    for _, r in runs.iterrows():
+        rows[r["variant"]] = rows.get(r["variant"], True) and run_points(r, "steps") is None
+    return [v for v, none in rows.items() if none]
 
 
 def format_budget(measure: str, x: float) -> str:
@@ -338,6 +324,10 @@ def _fmt(x: float) -> str:
 
 def _same(a: float, b: float) -> bool:
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b), 1.0)
+
+
+def _step(x: Any) -> float | None:
+    return float(x) if _number(x) else None
 
 
 def _number(x: Any) -> bool:

@@ -14,24 +14,25 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from t5explore.report.aggregate import Summary, summarize
 from t5explore.report.budget import (
     MEASURES,
-    REL_TOL,
     format_budget,
     has_budgets,
     headline,
-    paper_rows,
     read_at,
+    row_grid,
     run_points,
     total_dependent_rows,
 )
-from t5explore.report.budget_tables import tau_by_budget
+from t5explore.report.budget_tau import paper_rows, tau_by_budget
 from t5explore.report.paper import paper_columns
 from t5explore.report.plots import _figure, axis_label, fit_suptitle, save_png
 from t5explore.report.results import ReportError, Results, load_results
@@ -65,17 +66,16 @@ def row_curve(results: Results, sweep: str, variant: str, measure: str, key: str
         return Curve(None, np.array([iv.mean]), np.array([iv.lo]), np.array([iv.hi]), len(pts))
     if any(p is None for _, p in pts):
         raise ReportError(f"sweep {sweep!r}: row {variant!r} mixes runs with and without pre-training budgets")
-    lo = max(p[0].x for _, p in pts)  # type: ignore[index]
-    hi = min(p[-1].x for _, p in pts)  # type: ignore[index]
-    grid = sorted({pt.x for _, p in pts for pt in p if lo * (1 - REL_TOL) <= pt.x <= hi * (1 + REL_TOL)})  # type: ignore[union-attr]
+    read = [(r, p) for r, p in pts if p is not None]
+    grid = row_grid(runs, variant, measure) or []
     means, los, his = [], [], []
-    for x in grid:
+    for x in grid:  # inside every seed's range: nothing is extrapolated
         values = []
-        for r, p in pts:
-            rec = read_at(p, min(max(x, lo), hi), f"row {variant!r} (run {r['run']})", measure)[0]  # type: ignore[arg-type]
+        for r, p in read:
+            rec = read_at(p, x, f"row {variant!r} (run {r['run']})", measure)[0]
             v = rec.get(key) if rec else r.get(key)
             if _finite(v):
-                values.append(float(v))  # type: ignore[arg-type]
+                values.append(float(v))
         iv = t_interval(values)
         means.append(iv.mean)
         los.append(iv.lo)
@@ -83,7 +83,7 @@ def row_curve(results: Results, sweep: str, variant: str, measure: str, key: str
     return Curve(np.array(grid), np.array(means), np.array(los), np.array(his), len(pts))
 
 
-def budget_figure(results: Results, sweep: str, summary: Summary, measures=PLOTTED) -> Figure | None:
+def budget_figure(results: Results, sweep: str, summary: Summary, measures: tuple[str, ...] = PLOTTED) -> Figure | None:
     """Score against budget, one panel per measure the runs recorded (see the module doc)."""
     col = headline(summary)
     panels = {}
@@ -117,10 +117,10 @@ def budget_figure(results: Results, sweep: str, summary: Summary, measures=PLOTT
     return fig
 
 
-def _draw_curve(ax, curve: Curve, label: str, color: str) -> None:
+def _draw_curve(ax: Axes, curve: Curve, label: str, color: str) -> None:
     """A row's mean line with its 95% band; a row without a budget axis as a dashed level with its band."""
     if curve.x is None:
-        ax.axhline(curve.mean[0], color=color, linestyle="--", label=f"{label} (budget 0; n={curve.n})")
+        ax.axhline(curve.mean[0], color=color, linestyle="--", label=f"{label} (budget 0, constant; n={curve.n})")
         if math.isfinite(curve.lo[0]):
             ax.axhspan(curve.lo[0], curve.hi[0], color=color, alpha=0.12, linewidth=0)
         return
@@ -142,7 +142,7 @@ def _paper_order(results: Results, sweep: str, summary: Summary) -> str:
     return "\n".join(lines)
 
 
-def tau_figure(results: Results, sweep: str, which: str = "best", measures=PLOTTED) -> Figure | None:
+def tau_figure(results: Results, sweep: str, which: str = "best", measures: tuple[str, ...] = PLOTTED) -> Figure | None:
     """Kendall τ against the paper at each of ★'s evaluated budgets, CI as error bars, with and without the
     no-pre-training row; one panel per measure."""
     panels = {}
@@ -195,7 +195,7 @@ def _warning(results: Results, sweep: str) -> str:
     return f". WARNING: schedule depends on the total steps for {', '.join(rows)}" if rows else ""
 
 
-def _log_x(ax, measure: str) -> None:
+def _log_x(ax: Axes, measure: str) -> None:
     """A log x axis labelled at 1, 2 and 5 × each power of 10 in the tables' units (200, 1.6M, 2e+11):
     a sweep spans about one decade, where matplotlib's default labels only one tick."""
     ax.set_xscale("log")
@@ -243,5 +243,5 @@ def write_budget_plots(
     return written
 
 
-def _finite(v) -> bool:
+def _finite(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

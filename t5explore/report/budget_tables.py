@@ -21,18 +21,21 @@ from t5explore.report.aggregate import TIE, Summary
 from t5explore.report.budget import (
     INTERPOLATED,
     MEASURES,
+    Along,
     Matched,
-    Tau,
+    budget_grid,
     check_measure,
     format_budget,
     headline,
     matched_results,
     matched_summary,
-    star_grid,
-    tau_at,
+    read_along,
     total_dependent_note,
     total_dependent_rows,
+    unbudgeted,
 )
+from t5explore.report.budget_check import check_frame, check_table, interpolation_check
+from t5explore.report.budget_tau import tau_at, tau_by_budget, tau_frame, tau_line, tau_table
 from t5explore.report.results import ReportError, Results
 from t5explore.report.stats import Interval
 from t5explore.report.sweep_tables import FORMATS, safe_name
@@ -40,6 +43,7 @@ from t5explore.report.table_render import RENDERERS, to_markdown
 from t5explore.report.tables import MISSING, STAR, TextTable, summary_table
 
 NO_INTERVAL = "n/a"
+CONSTANT = "budget 0, constant"
 
 
 def budget_table(
@@ -57,7 +61,7 @@ def budget_table(
     table.notes[:0] = lead + _mark_interpolated(table, summary, matched)
     tau = tau_at(summary, results.sweeps[sweep], paper_column)
     if tau is not None:
-        table.notes.append(_tau_line(tau))
+        table.notes.append(tau_line(tau))
     return table, matched, summary
 
 
@@ -92,17 +96,6 @@ def _mark_interpolated(table: TextTable, summary: Summary, matched: Matched) -> 
     ]
 
 
-def _tau_line(tau: Tau) -> str:
-    ci = "" if math.isnan(tau.lo) else f" [{tau.lo:.2f}, {tau.hi:.2f}]"
-    value = "n/a (no order: one side is all ties)" if math.isnan(tau.tau) else f"{tau.tau:.2f}"
-    same = tau.column.paper == tau.paper_column
-    what = "" if same else f" (rank agreement only: our {tau.column.label} is not the paper's {tau.paper_column})"
-    return (
-        f"Kendall τ-b of the rows' {tau.column.label} against the paper's {tau.paper_column}: {value}{ci} "
-        f"(n = {tau.n} rows; 95% bootstrap CI over seeds){what}."
-    )
-
-
 @dataclass(frozen=True)
 class Step:
     """One row against ★ at one budget."""
@@ -112,13 +105,14 @@ class Step:
     mark: str  # ▲ / ▼ / ≈, or "" without an interval
 
 
-def crossovers(results: Results, sweep: str, measure: str, which: str = "best") -> dict[str, list[Step]]:
-    """variant -> its paired Δ vs. ★ in the headline column at each budget ★ was evaluated at."""
-    check_measure(measure)
+def crossovers(
+    results: Results, sweep: str, measure: str, which: str = "best", read: Along | None = None
+) -> dict[str, list[Step]]:
+    """variant -> its paired Δ vs. ★ in the headline column at each budget of budget_grid (`read`: read_along())."""
+    read = read if read is not None else read_along(results, sweep, measure, which)
     baseline = results.sweeps[sweep].baseline
     out: dict[str, list[Step]] = {}
-    for x in star_grid(results, sweep, measure):
-        summary = matched_summary(matched_results(results, sweep, measure, x, refuse=False), which)
+    for x, _, summary in read.points:
         col = headline(summary)
         for v in summary.variants:
             if v != baseline:
@@ -136,23 +130,40 @@ def crossover_table(
     name = MEASURES[measure][0]
     header = ["Variant", f"▲ better than {STAR}", f"▼ worse than {STAR}", f"{TIE} tied", "Δ = 0 at", "Δ first → last"]
     rows, unresolved = [], []
+    flat = unbudgeted(results, sweep)
     for v, seq in steps.items():
         known = [s for s in seq if s.delta is not None]
-        ranges = {m: _ranges(measure, seq, m) for m in ("▲", "▼", TIE, "")}
+        ranges = {m: mark_ranges(measure, seq, m) for m in ("▲", "▼", TIE, "")}
         if ranges[""]:
             unresolved.append(f"{v} ({ranges['']})")
         zeros = ", ".join(f"≈ {format_budget(measure, x)}" for x in zero_crossings(known))
         ends = f"{known[0].delta.mean:+.2f} → {known[-1].delta.mean:+.2f}" if known else MISSING  # type: ignore[union-attr]
-        rows.append([v, ranges["▲"] or MISSING, ranges["▼"] or MISSING, ranges[TIE] or MISSING, zeros or MISSING, ends])
-    grid = ", ".join(format_budget(measure, x) for x in star_grid(results, sweep, measure))
+        label = f"{v} ({CONSTANT})" if v in flat else v
+        rows.append(
+            [label, ranges["▲"] or MISSING, ranges["▼"] or MISSING, ranges[TIE] or MISSING, zeros or MISSING, ends]
+        )
+    grid = ", ".join(format_budget(measure, x) for x in budget_grid(results, sweep, measure))
+    star = results.sweeps[sweep].baseline
+    where = (
+        f"each {name} value the pre-trained rows were evaluated at ({grid}; {STAR} {star} is not pre-trained: "
+        f"budget 0, its scores the same at every budget); rows interpolated in log({name}) per seed"
+        if star in flat
+        else f"each {name} value {STAR} was evaluated at ({grid}); other rows interpolated in log({name}) per seed"
+    )
     notes = [
-        f"Δ = row − {STAR} in {headline_label(results, sweep, measure, which)}, paired by seed, at each {name} value "
-        f"{STAR} was evaluated at ({grid}); other rows interpolated in log({name}) per seed. ▲ / ▼ / {TIE} = the mark "
-        f"the table at that budget gives the row's Δ (resolved better, resolved worse, tie; the table's notes give "
-        "the test). Ranges join consecutive evaluated budgets with the same mark.",
+        f"Δ = row − {STAR} in {headline_label(results, sweep, measure, which)}, paired by seed, at {where}. "
+        f"▲ / ▼ / {TIE} = the mark the table at that budget gives the row's Δ (Holm-adjusted: resolved better, "
+        "resolved worse, tie; the table's notes give the test). Ranges join consecutive evaluated budgets with "
+        "the same mark.",
         f"Δ = 0 at: where the mean Δ changes sign, interpolated linearly in log({name}) between the two budgets "
         "around the change (a point estimate).",
     ]
+    others = [v for v in flat if v != star and v in steps]
+    if others:
+        notes.append(
+            f"{', '.join(others)} ({CONSTANT}): not pre-trained, so budget 0 with no budget axis: its scores are the "
+            "same at every budget (never interpolated); only the other side of its Δ moves."
+        )
     if unresolved:
         notes.append(
             f"{NO_INTERVAL} (no interval: one seed, or the row could not be read there): {'; '.join(unresolved)}."
@@ -163,11 +174,11 @@ def crossover_table(
 
 
 def headline_label(results: Results, sweep: str, measure: str, which: str) -> str:
-    x = star_grid(results, sweep, measure)[0]
+    x = budget_grid(results, sweep, measure)[0]
     return headline(matched_summary(matched_results(results, sweep, measure, x, refuse=False), which)).label
 
 
-def _ranges(measure: str, seq: list[Step], mark: str) -> str:
+def mark_ranges(measure: str, seq: list[Step], mark: str) -> str:
     """'200–800, 3,200': runs of consecutive budgets whose step has `mark` ('' = no interval or unreadable)."""
     runs: list[list[float]] = []
     prev = False
@@ -206,61 +217,6 @@ def zero_crossings(seq: list[Step]) -> list[float]:
     return out
 
 
-def tau_by_budget(
-    results: Results,
-    sweep: str,
-    measure: str,
-    which: str = "best",
-    paper_column: str | None = None,
-    pretrained_only: bool = False,
-) -> list[tuple[float, Tau | None]]:
-    """Kendall τ against the paper at each budget ★ was evaluated at (None where < 2 rows match the paper);
-    pretrained_only: without the no-pre-training row (budget.tau_at)."""
-    out = []
-    for x in star_grid(results, sweep, measure):
-        summary = matched_summary(matched_results(results, sweep, measure, x, refuse=False), which)
-        out.append((x, tau_at(summary, results.sweeps[sweep], paper_column, pretrained_only)))
-    return out
-
-
-def tau_table(
-    points: list[tuple[float, Tau | None]],
-    sweep: str,
-    measure: str,
-    pretrained: list[tuple[float, Tau | None]] | None = None,
-) -> TextTable | None:
-    """τ by budget; with `pretrained` (the same budgets without no pre-training) a second set of columns."""
-    known = [(x, t) for x, t in points if t is not None]
-    if not known:
-        return None
-    name = MEASURES[measure][0]
-    header = [name, "Kendall τ", "95% CI", "n rows", "p"]
-    rows = [[format_budget(measure, x), *_tau_cells(t)] for x, t in known]
-    if pretrained is not None:
-        header += ["τ, pre-trained rows only", "its 95% CI", "its n rows", "its p"]
-        by_x = dict(pretrained)
-        for row, (x, _) in zip(rows, known):
-            t = by_x.get(x)
-            row += [MISSING] * 4 if t is None else _tau_cells(t)
-    t0 = known[0][1]
-    notes = [_tau_line(t0).split(":")[0] + f", at each {name} value ★ was evaluated at (other rows interpolated)."]
-    if t0.column.paper != t0.paper_column:
-        notes.append(f"Rank agreement only: our {t0.column.label} is not the paper's {t0.paper_column}.")
-    notes.append(
-        "CI: 95% bootstrap over seeds; p: the two-sided p of τ (paper.kendall_tau, as in the _vs_paper tables). "
-        "Without no pre-training: that row is last in both orders at every budget, so it adds agreement that "
-        "says nothing about the objectives."
-    )
-    title = f"{sweep}: Kendall τ against the paper along {name}"
-    return TextTable(title, header, rows, [[False] * len(header) for _ in rows], notes)
-
-
-def _tau_cells(t: Tau) -> list[str]:
-    ci = MISSING if math.isnan(t.lo) else f"[{t.lo:.2f}, {t.hi:.2f}]"
-    tau = MISSING if math.isnan(t.tau) else f"{t.tau:.2f}"
-    return [tau, ci, str(t.n), MISSING if math.isnan(t.p) else f"{t.p:.2f}"]
-
-
 def write_budget_tables(
     results: Results,
     out_dir: str | os.PathLike,
@@ -270,9 +226,11 @@ def write_budget_tables(
     along: bool,
     which: str = "best",
     paper_column: str | None = None,
+    check_against: Results | None = None,
 ) -> tuple[str, list[Path]]:
-    """(Markdown to print, files written): per sweep, the table at `at` and/or (along) crossovers and τ.
-    Markdown, LaTeX and HTML render the tables; CSV carries their numbers (budget_frames)."""
+    """(Markdown to print, files written): per sweep, the table at `at` and/or (along) crossovers and τ, and/or
+    the interpolation check against `check_against` (budget_check.py). Markdown, LaTeX and HTML render the
+    tables; CSV carries their numbers."""
     check_measure(measure)
     formats = list(formats)
     bad = [f for f in formats if f not in FORMATS]
@@ -286,16 +244,21 @@ def write_budget_tables(
             table, matched, summary = budget_table(results, sweep, measure, at, which, paper_column)
             tables.append((f"{stem}_at_{measure}_{safe_name(f'{at:g}')}", table, at_frame(summary, matched)))
         if along:
-            steps = crossovers(results, sweep, measure, which)
+            read = read_along(results, sweep, measure, which)
+            steps = crossovers(results, sweep, measure, which, read)
             frame = crossover_frame(steps, measure)
             tables.append(
                 (f"{stem}_crossovers_{measure}", crossover_table(results, sweep, measure, which, steps), frame)
             )
-            every = tau_by_budget(results, sweep, measure, which, paper_column)
-            pretrained = tau_by_budget(results, sweep, measure, which, paper_column, pretrained_only=True)
+            every = tau_by_budget(results, sweep, measure, which, paper_column, read=read)
+            pretrained = tau_by_budget(results, sweep, measure, which, paper_column, True, read)
             tau = tau_table(every, sweep, measure, pretrained)
             if tau is not None:
                 tables.append((f"{stem}_tau_by_{measure}", tau, tau_frame(every, pretrained, measure)))
+        if check_against is not None:
+            checks = interpolation_check(results.for_sweep(sweep), check_against, measure, which)
+            table = check_table(checks, measure, sweep, check_against.sweep_names()[0])
+            tables.append((f"{stem}_interpolation_check_{measure}", table, check_frame(checks)))
         warning = total_dependent_note(total_dependent_rows(results, sweep))
         for _, table, _ in tables[first:]:
             table.notes[:0] = [warning] if warning else []
@@ -332,17 +295,3 @@ def crossover_frame(steps: dict[str, list[Step]], measure: str) -> pd.DataFrame:
         for s in seq
     ]
     return pd.DataFrame(records, columns=["variant", measure, "delta", "delta_lo", "delta_hi", "mark"])
-
-
-def tau_frame(
-    every: list[tuple[float, Tau | None]], pretrained: list[tuple[float, Tau | None]], measure: str
-) -> pd.DataFrame:
-    """τ by budget, all rows and pre-trained rows only: tau, ci_lo, ci_hi, n, p each."""
-    records = []
-    for (x, t), (_, tp) in zip(every, pretrained):
-        rec: dict[str, object] = {measure: x}
-        for prefix, tau in (("", t), ("pretrained ", tp)):
-            for name in ("tau", "lo", "hi", "n", "p"):
-                rec[prefix + {"lo": "ci_lo", "hi": "ci_hi"}.get(name, name)] = getattr(tau, name) if tau else math.nan
-        records.append(rec)
-    return pd.DataFrame(records)
