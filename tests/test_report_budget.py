@@ -20,7 +20,8 @@ from test_report_helpers import write_sweep_json
 from t5explore.io_utils import atomic_write_json, atomic_write_text
 from t5explore.report.budget import INTERPOLATED, matched_results, read_at, run_points
 from t5explore.report.budget_plots import budget_figure, tau_figure
-from t5explore.report.budget_tables import budget_table, crossover_table, crossovers, tau_by_budget
+from t5explore.report.budget_tables import budget_table, crossover_table, crossovers
+from t5explore.report.budget_tau import tau_by_budget
 from t5explore.report.commands import add_commands
 from t5explore.report.results import ReportError, load_results
 from t5explore.report.table_render import to_markdown
@@ -173,7 +174,7 @@ def test_crossovers_find_the_known_ranges_and_crossing(sweep_dir):
     rows = {r[0]: r for r in table.rows}
     assert rows[PLM][1:5] == ["100–200", "400", "–", "≈ 259"]  # 100 · 2^(11/8) = 259.4
     assert rows[DES][1:5] == ["100–200", "–", "400–800", "≈ 387, ≈ 566"]
-    assert rows[NPT][2] == "100–800"
+    assert rows[f"{NPT} (budget 0, constant)"][2] == "100–800"  # labelled: no budget axis
     assert any("Prefix language modeling (800)" in n for n in table.notes)
 
 
@@ -263,7 +264,7 @@ def test_budget_objectives_sweep_validates_and_matches_its_paper_rows(clean_gin)
     find their own rows of the paper's Tables 4-7 (so τ along the budget compares each with its paper score)."""
     from t5explore.config import parse_gin
     from t5explore.report.aggregate import summarize
-    from t5explore.report.budget import paper_rows
+    from t5explore.report.budget_tau import paper_rows
     from t5explore.sweep.grid import load_sweep
     from t5explore.train.config import Pretrain
 
@@ -350,7 +351,7 @@ def test_zero_crossings_need_a_change_of_sign():
 def test_scores_without_an_order_give_no_tau_plot_instead_of_failing(tmp_path, monkeypatch):
     """Every row scoring the same (as tiny smoke-test runs all score 0) leaves τ undefined at every budget:
     the τ figure is left out and its table cells say n/a."""
-    from t5explore.report.budget_tables import tau_table
+    from t5explore.report.budget_tau import tau_table
 
     monkeypatch.setattr(__import__(__name__), "score", lambda variant, steps, s: 0.0)
     monkeypatch.setattr(__import__(__name__), "npt_score", lambda s: 0.0)

@@ -52,7 +52,9 @@ def add_commands(subparsers) -> None:
         "--findings",
         action="store_true",
         help="also write DIR/FINDINGS.md (one sweep): setting, table, resolved differences and ties, "
-        "the paper beside ours with Kendall τ, compute",
+        "the paper beside ours with Kendall τ, compute; for runs evaluated at several pre-training budgets also "
+        "τ by budget and its trend, crossovers, matched target tokens, a prediction for the paper's steps, "
+        "held-out loss and wall time per run",
     )
     table.add_argument(
         "--notes", default=None, help="with --findings: a Markdown file of interpretation, copied in verbatim"
@@ -92,6 +94,15 @@ def add_commands(subparsers) -> None:
         action="store_true",
         help="with --budget: per row, the budget ranges where Δ vs. ★ is resolved ▲, resolved ▼ or tied, "
         "computed at each budget ★ was evaluated at, and Kendall τ against the paper at each",
+    )
+    table.add_argument(
+        "--check_against",
+        default=None,
+        metavar="DIR",
+        help="with --budget, or --findings on a budget sweep: a sweep that pre-trained some of DIR's rows (same names "
+        "and seeds) for one budget in between the ladder's evaluated ones; compares its measured scores with the "
+        "ladder's interpolated ones at each run's own budget, per seed (the interpolation check, "
+        "report/budget_check.py)",
     )
     table.set_defaults(func=run_table)
 
@@ -144,7 +155,8 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
     from t5explore.report.results import ReportError, load_results
     from t5explore.report.sweep_tables import markdown_table, write_tables
 
-    if args.budget is not None or args.at is not None or args.crossovers:
+    check = getattr(args, "check_against", None)
+    if args.budget is not None or args.at is not None or args.crossovers or (check and not args.findings):
         return run_budget_table(args)
     try:
         which = "last" if args.last else "best"
@@ -187,6 +199,7 @@ def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
                     results=results,
                     paper_table=args.paper_table,
                     paper_column=paper_column,
+                    check_against=check,
                 )
             )
     except ReportError as e:
@@ -207,8 +220,9 @@ def run_budget_table(args: argparse.Namespace) -> int:
     try:
         if args.budget is None:
             raise ReportError("--at and --crossovers need --budget=steps|flops|input_tokens|target_tokens")
-        if args.at is None and not args.crossovers:
-            raise ReportError(f"--budget={args.budget} needs --at=VALUE or --crossovers")
+        check = getattr(args, "check_against", None)
+        if args.at is None and not args.crossovers and check is None:
+            raise ReportError(f"--budget={args.budget} needs --at=VALUE, --crossovers or --check_against=DIR")
         if args.findings or args.per_task or getattr(args, "columns", ""):
             raise ReportError("--budget does not combine with --findings, --per_task or --columns")
         formats = [f.strip() for f in args.format.split(",") if f.strip()]
@@ -223,6 +237,7 @@ def run_budget_table(args: argparse.Namespace) -> int:
             args.crossovers,
             which="last" if args.last else "best",
             paper_column=check_paper_column(args.paper_column),
+            check_against=load_results(check) if check is not None else None,
         )
     except ReportError as e:
         print(f"t5explore table: {e}", file=sys.stderr)
