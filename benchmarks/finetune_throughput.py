@@ -199,7 +199,7 @@ def build_sides(args):
 
     from t5explore.config import parse_gin
     from t5explore.data.vocab import vocabulary
-    from t5explore.train.config import Experiment, Finetune, Pretrain
+    from t5explore.run_config import Experiment, Finetune, Pretrain
     from t5explore.train.finetune_data import MixtureSampler, PackedSampler, load_task, make_sampler, prepare_tasks
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.run import build_model, cache_dir_for

@@ -117,7 +117,7 @@ def build(args, partitioner):
 
     from t5explore.model.config import T5Config
     from t5explore.model.encoder_decoder import EncoderDecoder
-    from t5explore.train.config import Optimizer
+    from t5explore.run_config import Optimizer
     from t5explore.train.trainer import Trainer, init_params
 
     cfg = dataclasses.replace(T5Config(), vocab_size=args.vocab)

@@ -37,9 +37,9 @@ from t5explore.config import ConfigError, parse_gin
 from t5explore.data.features import encdec_features
 from t5explore.model.config import T5Config, padded_vocab_size
 from t5explore.model.encoder_decoder import EncoderDecoder
+from t5explore.run_config import Optimizer
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 from t5explore.special_ids import EOS_ID
-from t5explore.train.config import Optimizer
 from t5explore.train.hardware import device_info, model_flops_utilization, peak_flops_per_device
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.state import count_params

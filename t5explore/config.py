@@ -22,6 +22,7 @@ from t5explore.errors import InputError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Modules that register gin configurables. Importing them is what makes `@span_corruption()` etc. resolve.
+# A module is listed, or imported at module level by a listed one (tests/test_configurable_modules.py checks).
 CONFIGURABLE_MODULES = (
     "t5explore.model.config",
     "t5explore.model.registry",
@@ -30,11 +31,12 @@ CONFIGURABLE_MODULES = (
     "t5explore.data.vocab",
     "t5explore.data.token_store",
     "t5explore.data.tasks",
-    "t5explore.train.config",
+    "t5explore.run_config",
     "t5explore.train.partitioning",
     "t5explore.train.steps",
     "t5explore.distributed",
     "t5explore.sweep.grid",
+    "t5explore.sweep.launch.settings",
 )
 
 

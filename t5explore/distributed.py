@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 
 import gin
 
-from t5explore.config import ConfigError
+from t5explore.config import ConfigError, parse_gin
+from t5explore.run_config import Finetune
 
 
 @gin.configurable("Distributed")
@@ -115,8 +116,6 @@ def setup_command(command: str, gin_files: Sequence[str], gin_bindings: Sequence
         return False
     if command != "train" or (not gin_files and not gin_bindings):
         return False
-    from t5explore.config import parse_gin
-
     parse_gin(gin_files, gin_bindings)
     multi = initialize(Distributed())
     if multi:
@@ -130,8 +129,6 @@ def check_supported() -> None:
 
     if jax.process_count() == 1:
         return
-    from t5explore.train.config import Finetune
-
     if Finetune().tasks:
         raise ConfigError(
             f"this run has {jax.process_count()} processes, and multi-process runs pretrain only: "

@@ -1,9 +1,9 @@
 """result.json as one typed, versioned record: `RunResult`, written by train/run.py, read by report/.
 
-It lives at the package top, beside neither side, because it is the contract between the two: the run
-fills it, the report reads every result.json through `RunResult.from_json`, and docs/ARCHITECTURE.md's
-field table is generated from it (`python -m t5explore.results_schema --update docs/ARCHITECTURE.md`;
-tests/test_results_schema.py fails when the two disagree).
+It lives at the package top, beside neither side, because it is the contract between the two: the run fills it,
+the report reads every result.json through `RunResult.from_json`, and docs/ARCHITECTURE.md's field table is
+generated from it (`python -m t5explore.results_schema --update docs/ARCHITECTURE.md`; tests/test_results_schema.py
+fails when the two disagree).
 
 Versions (the JSON key is `schema`, as version 1 wrote it; the dataclass calls it `schema_version`):
 
@@ -11,14 +11,14 @@ Versions (the JSON key is `schema`, as version 1 wrote it; the dataclass calls i
 - 2: adds `registry`: what the task registry says about the tasks, benchmarks and metrics in the file
   (display labels, benchmark membership, the paper's tasks behind a benchmark average), so the report
   labels a table without importing data/. Version-1 files get the report's own legacy table instead.
-- 3: adds `numerics_version` (t5explore/numerics.py: the version of the code's arithmetic that made the
-  numbers), `hygiene` (what the run measured and removed of its evaluation text in the pre-training corpus,
-  and which split chose its best checkpoint) and `budgets` (the run's scores at every pre-training budget it
-  was evaluated at, `Pretrain.eval_at_steps`). Older files load with these absent (None).
+- 3: adds `numerics_version` (t5explore/numerics.py: the version of the code's arithmetic that made the numbers),
+  `hygiene` (what the run measured and removed of its evaluation text in the pre-training corpus, and which split
+  chose its best checkpoint) and `budgets` (the run's scores at every pre-training budget it was evaluated at,
+  `Pretrain.eval_at_steps`). Older files load with these absent (None).
 
-A file whose version is newer than SCHEMA_VERSION (or not a positive integer) fails with one
-ResultSchemaError naming the file and the version. Fields are only ever added, never renamed; top-level
-fields a version does not define are kept (`extra`) and written back unchanged.
+A file whose version is newer than SCHEMA_VERSION (or not a positive integer) fails with one ResultSchemaError
+naming the file and the version. Fields are only ever added, never renamed; top-level fields a version does not
+define are kept (`extra`) and written back unchanged.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ class ResultSchemaError(InputError):
     """A result.json does not fit the schema; the message names the file and the field (or version)."""
 
 
-def _meta(doc: str, types: tuple, since: int = 1, omit_if_none: bool = False) -> dict:
-    """Field metadata: what the field means (for the docs), its JSON types, the version that added it."""
-    return {"doc": doc, "types": types, "since": since, "omit_if_none": omit_if_none}
+def _meta(doc: str, types: tuple, since: int = 1, omit_if_none: bool = False, identity: bool = False) -> dict:
+    """Field metadata: its meaning (for the docs), JSON types, the version that added it, if it names the run."""
+    return {"doc": doc, "types": types, "since": since, "omit_if_none": omit_if_none, "identity": identity}
 
 
 # ----------------------------------------------------------------------------------- registry records
@@ -150,18 +150,18 @@ class RunResult:
         default=SCHEMA_VERSION,
         metadata=_meta("version of this schema (JSON key `schema`); a file without it is version 1", (int,)),
     )
-    sweep: str = field(metadata=_meta("sweep name (a standalone run: its parent directory's name)", (str,)))
-    run: str = field(metadata=_meta("run name (its directory)", (str,)))
-    variant: str = field(metadata=_meta("the table row this run belongs to", (str,)))
+    sweep: str = field(metadata=_meta("sweep name (a standalone run: its parent directory's)", (str,), identity=True))
+    run: str = field(metadata=_meta("run name (its directory)", (str,), identity=True))
+    variant: str = field(metadata=_meta("the table row this run belongs to", (str,), identity=True))
     variant_bindings: dict = field(
-        default_factory=dict, metadata=_meta("the gin bindings that make the variant: binding -> value text", (dict,))
+        default_factory=dict, metadata=_meta("the variant's bindings: binding -> value text", (dict,), identity=True)
     )
     seed: int | None = field(metadata=_meta("Experiment.seed; null when a sweep declares no seeds", (int, NULL)))
     scale: str | None = field(
         default=None,
         metadata=_meta("Experiment.scale, the label a scale file gives itself (`tiny`, `cpu_repro`, ...)", (str, NULL)),
     )
-    baseline: bool = field(default=False, metadata=_meta("the variant is the sweep's ★ row", (bool,)))
+    baseline: bool = field(default=False, metadata=_meta("the variant is the sweep's ★ row", (bool,), identity=True))
     objective: str | None = field(
         default=None, metadata=_meta("the pretraining objective's name; null without pretraining", (str, NULL))
     )

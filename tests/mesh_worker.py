@@ -67,7 +67,7 @@ def setup(args):
     from t5explore.config import parse_gin
     from t5explore.data.token_store import get_token_store
     from t5explore.data.vocab import vocabulary
-    from t5explore.train.config import Pretrain
+    from t5explore.run_config import Pretrain
     from t5explore.train.partitioning import Partitioner
     from t5explore.train.run import build_model
 

@@ -21,8 +21,8 @@ from t5explore.model.encoder_decoder import EncoderDecoder, HalfDepthEncoderDeco
 from t5explore.model.interface import LOSS_WEIGHTS, TARGET_TOKENS
 from t5explore.model.registry import result_fields
 from t5explore.model.shared_encoder_decoder import SharedEncoderDecoder, drop_shared, full_params
+from t5explore.run_config import Pretrain
 from t5explore.seeds import numpy_rng
-from t5explore.train.config import Pretrain
 
 from tiny_models import tiny_t5_config
 

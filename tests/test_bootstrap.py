@@ -135,7 +135,7 @@ def test_report_is_deterministic_and_json_ready():
 def test_finetune_stores_the_best_evaluations_bootstrap(tmp_path):
     """steps=0: the pretrained model is scored once; its predictions are bootstrapped into the outcome."""
     from t5explore.data.tasks.base import DownstreamTask, TextExample
-    from t5explore.train.config import Finetune
+    from t5explore.run_config import Finetune
     from t5explore.train.finetune import finetune
     from t5explore.train.writers import MetricsWriter
 

@@ -20,8 +20,8 @@ import pytest
 
 from t5explore.config import ConfigError
 from t5explore.results_schema import SCHEMA_VERSION, RunResult
+from t5explore.run_config import Optimizer, Pretrain
 from t5explore.train import budgets, faults
-from t5explore.train.config import Optimizer, Pretrain
 from t5explore.train.pretrain import BudgetPoint, pretrain
 from t5explore.train.run import execute
 from t5explore.train.writers import MetricsWriter, read_metrics

@@ -12,8 +12,8 @@ import pytest
 
 from t5explore.model.config import T5Config
 from t5explore.model.decoder_only import DecoderOnly
+from t5explore.run_config import Optimizer, Pretrain
 from t5explore.seeds import numpy_rng
-from t5explore.train.config import Optimizer, Pretrain
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.pretrain import pretrain
 from t5explore.train.run import execute

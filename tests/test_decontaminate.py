@@ -12,7 +12,7 @@ from t5explore.config import ConfigError
 from t5explore.data.corpus import CorpusSource, jsonl_files
 from t5explore.data.decontaminate import DecontaminatedCorpus, HeldOutGrams, decontaminate, fields, measure
 from t5explore.data.tasks import TextExample
-from t5explore.train.config import Finetune
+from t5explore.run_config import Finetune
 from t5explore.train.finetune import TaskRecord
 from t5explore.train.finetune_data import held_out_texts, selection_split, train_subset
 

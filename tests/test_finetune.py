@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from t5explore.train.config import Finetune
+from t5explore.run_config import Finetune
 from t5explore.train.finetune import MixtureSampler, TokenizedTask, detokenize, finetune, tokenize
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.trainer import Trainer, init_params

@@ -13,9 +13,9 @@ import pytest
 
 from t5explore import compile_cache
 from t5explore.data.tasks.base import DownstreamTask, TextExample
+from t5explore.run_config import Finetune, Pretrain
 from t5explore.train import faults
 from t5explore.train.checkpoints import Checkpointer, NonFiniteStateError
-from t5explore.train.config import Finetune, Pretrain
 from t5explore.train.finetune import MixtureSampler, TokenizedTask, finetune
 from t5explore.train.pretrain import pretrain
 from t5explore.train.writers import MetricsWriter, read_metrics

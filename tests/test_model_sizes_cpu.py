@@ -27,8 +27,8 @@ from t5explore.model.encoder_decoder import EncoderDecoder
 from t5explore.model.flops import num_params
 from t5explore.model.t5 import T5
 from t5explore.objectives.base import TokenSpace
+from t5explore.run_config import Pretrain
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
-from t5explore.train.config import Pretrain
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.state import count_params
 from t5explore.train.trainer import Trainer, init_params

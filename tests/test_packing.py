@@ -15,7 +15,7 @@ import pytest
 
 from t5explore.data.features import encdec_features
 from t5explore.data.packing import RowPacker, pack_examples, token_counts
-from t5explore.train.config import Finetune
+from t5explore.run_config import Finetune
 from t5explore.train.finetune import PackedSampler, TokenizedTask, finetune
 from t5explore.train.predict import predict
 from t5explore.train.writers import MetricsWriter, read_metrics

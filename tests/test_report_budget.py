@@ -265,8 +265,8 @@ def test_budget_objectives_sweep_validates_and_matches_its_paper_rows(clean_gin)
     from t5explore.config import parse_gin
     from t5explore.report.aggregate import summarize
     from t5explore.report.budget_tau import paper_rows
+    from t5explore.run_config import Pretrain
     from t5explore.sweep.grid import load_sweep
-    from t5explore.train.config import Pretrain
 
     spec = load_sweep("experiments/budget_objectives.gin")
     budgets = {}

@@ -165,7 +165,23 @@ def test_the_t5_tables_share_their_common_runs():
         assert len(set(fp.values())) == len(fp) - 1 - (2 if t7_shares else 1) - (3 if t7_shares else 2)
 
 
-def test_copied_metadata_fields_are_the_executors():
-    from t5explore.train.run import METADATA_KEYS
+def test_the_run_identity_fields_are_result_json_s_and_what_the_trainer_fills_and_sharing_replaces(tmp_path):
+    """One list, read off RunResult: the trainer names a run with exactly the fields that sharing replaces."""
+    import dataclasses
 
-    assert sharing.RUN_METADATA_KEYS == METADATA_KEYS
+    from t5explore.results_schema import RunResult
+    from t5explore.run_layout import METADATA_KEYS
+    from t5explore.train.run import run_metadata
+
+    fields = [f.name for f in dataclasses.fields(RunResult)]
+    assert set(METADATA_KEYS) <= set(fields) and {"seed", "pretrain", "downstream"}.isdisjoint(METADATA_KEYS)
+    assert list(run_metadata(tmp_path / "s" / "r")) == list(METADATA_KEYS)
+    given = {**{k: f"given {k}" for k in METADATA_KEYS}, "seed": 99}
+    assert run_metadata(tmp_path / "s" / "r", given) == {k: given[k] for k in METADATA_KEYS}
+
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir(), dest.mkdir()
+    io_utils.atomic_write_json(source / "result.json", {**run_metadata(source), "seed": 1, "pretrain": {"steps": 2}})
+    copied = sharing.materialise(source, "s/source", dest, {**{k: given[k] for k in METADATA_KEYS}, "unknown": 1})
+    assert {k: copied[k] for k in METADATA_KEYS} == {k: given[k] for k in METADATA_KEYS}
+    assert copied["seed"] == 1 and copied["pretrain"] == {"steps": 2} and "unknown" not in copied

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from t5explore import cli, io_utils
+from t5explore import cli, io_utils, run_layout
 from t5explore.numerics import NUMERICS_VERSION
 from t5explore.report.results import find_sweep_dirs, load_results
-from t5explore.sweep import fingerprint, rundir
+from t5explore.sweep import fingerprint
 from t5explore.sweep.runner import EXECUTOR_ENV, run_sweep
 from t5explore.sweep.status import print_status
 
@@ -71,7 +71,7 @@ def test_rerun_changed_keeps_the_old_runs_aside_and_reruns_only_them(tmp_path, s
     assert sweep_cli(["sweep", write_sweep(tmp_path, alpha_steps="3"), f"--results_dir={res}", "--rerun_changed"]) == 0
     out = capsys.readouterr().out
     assert "alpha__seed_0: config changed (Pretrain.steps: 1 -> 3); old run moved to" in out
-    aside = sorted((sdir / rundir.STALE_DIR).iterdir())
+    aside = sorted((sdir / run_layout.STALE_DIR).iterdir())
     assert [p.name.split(".")[0] for p in aside] == ["alpha__seed_0", "alpha__seed_1"]
     old = io_utils.read_json(aside[0] / "result.json")
     assert "Pretrain.steps = 1" in old["bindings"] and starts(aside[0]) == [0]
@@ -93,7 +93,7 @@ def test_force_deletes_the_old_run_and_reruns(tmp_path, sweep_cli, capsys):
     assert sweep_cli(["sweep", write_sweep(tmp_path), f"--results_dir={res}"]) == 0
     assert sweep_cli(["sweep", write_sweep(tmp_path, alpha_steps="3"), f"--results_dir={res}", "--force"]) == 0
     assert "old run deleted" in capsys.readouterr().out
-    assert not (sdir / rundir.STALE_DIR).exists()
+    assert not (sdir / run_layout.STALE_DIR).exists()
     assert "Pretrain.steps = 3" in io_utils.read_json(sdir / "alpha__seed_1" / "result.json")["bindings"]
     assert starts(sdir / "alpha__seed_1") == [0]
     with pytest.raises(SystemExit):  # one way out at a time

@@ -135,7 +135,7 @@ def test_benchmark_scores_report_generation_columns_as_the_paper():
 
 
 def test_paper_tfds_gin_lists_every_paper_task():
-    from t5explore.train.config import Finetune
+    from t5explore.run_config import Finetune
 
     try:
         gin.parse_config_file(str(REPO_ROOT / "gin" / "data" / "tasks_paper_tfds.gin"))

@@ -13,8 +13,9 @@ import pytest
 
 from t5explore.model.config import T5Config
 from t5explore.model.encoder_decoder import EncoderDecoder
+from t5explore.run_config import Optimizer, Pretrain
 from t5explore.seeds import numpy_rng
-from t5explore.train.config import Optimizer, Pretrain, rsqrt_schedule
+from t5explore.train.optimizers import make_schedule, rsqrt_schedule
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.pretrain import NonFiniteLossError, pretrain
 from t5explore.train.steps import loss_and_metrics
@@ -165,7 +166,7 @@ def test_rsqrt_schedule_is_the_papers():
         assert float(s(step)) == pytest.approx(0.01)
     for step in (20_000, 40_000, 524_288):
         assert float(s(step)) == pytest.approx(1 / np.sqrt(step), rel=1e-6)
-    cos = Optimizer(name="adamw", schedule="cosine", learning_rate=1.0, warmup_steps=10).make_schedule(110)
+    cos = make_schedule(Optimizer(name="adamw", schedule="cosine", learning_rate=1.0, warmup_steps=10), 110)
     assert float(cos(5)) == pytest.approx(0.5) and float(cos(10)) == pytest.approx(1.0)
     assert float(cos(60)) == pytest.approx(0.5, abs=1e-6) and float(cos(110)) == pytest.approx(0.0, abs=1e-6)
 

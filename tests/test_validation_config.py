@@ -7,7 +7,7 @@ import pytest
 
 from t5explore import cli
 from t5explore.config import ConfigError, parse_gin
-from t5explore.train.config import Experiment, Finetune, Optimizer, Pretrain, check_gin_bindings
+from t5explore.run_config import Experiment, Finetune, Optimizer, Pretrain, check_gin_bindings
 
 pytestmark = pytest.mark.usefixtures("clean_gin")
 
@@ -112,7 +112,7 @@ def test_pep604_and_optional_annotations_are_checked_alike():
     """`str | None` (what ruff's UP045 writes) and `Optional[str]` must accept and refuse the same values."""
     from typing import Optional
 
-    from t5explore.train.config import check_value
+    from t5explore.run_config import check_value
 
     for annotation in (str | None, Optional[str]):  # noqa: UP045 - the old spelling is the point
         check_value("A.b", "x", annotation)

@@ -10,7 +10,7 @@ from t5explore import cli
 from t5explore.config import ConfigError
 from t5explore.data.corpus import CorpusError, jsonl_files, text_files
 from t5explore.data.tasks import TaskDataError, local_files
-from t5explore.train.config import Finetune
+from t5explore.run_config import Finetune
 from t5explore.train.finetune import prepare_tasks
 from t5explore.train.run import execute
 

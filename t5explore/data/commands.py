@@ -54,7 +54,7 @@ def run_build_store(args, gin_files, gin_bindings) -> int:
     from t5explore.data import token_store as ts
     from t5explore.data.cache import build_lock, resolve_cache_dir
     from t5explore.data.vocab import vocabulary
-    from t5explore.train.config import Experiment, Pretrain
+    from t5explore.run_config import Experiment, Pretrain
 
     part = parse_part(args.shard)
     if args.finalize and args.shard:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from t5explore.export.hf import HfExportError
+from t5explore.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE
 
 EXPORTABLE = ("encoder_decoder", "encoder_decoder_half")  # Model.name values transformers' T5 can hold
 
@@ -29,7 +30,7 @@ class RunModel:
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:
-    ckpt = run_dir / "checkpoints"
+    ckpt = run_dir / CHECKPOINTS_DIR
     return sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) if ckpt.is_dir() else []
 
 
@@ -38,7 +39,7 @@ def choose_step(run_dir: Path, which: str) -> int:
     steps = checkpoint_steps(run_dir)
     if not steps:
         raise HfExportError(
-            f"{run_dir}/checkpoints: no pre-training checkpoint to export (a run without pre-training, or one "
+            f"{run_dir / CHECKPOINTS_DIR}: no pre-training checkpoint to export (a run without pre-training, or one "
             "whose checkpoints were deleted or never committed)"
         )
     if which == "last":
@@ -48,7 +49,7 @@ def choose_step(run_dir: Path, which: str) -> int:
         scored = [s for s in steps if s in losses]
         if not scored:
             raise HfExportError(
-                f"{run_dir}/metrics.jsonl: no held-out loss at the kept checkpoint steps {steps} "
+                f"{run_dir / METRICS_FILE}: no held-out loss at the kept checkpoint steps {steps} "
                 "(Pretrain.eval_every does not divide Pretrain.checkpoint_every); use --checkpoint=last or a step"
             )
         return min(scored, key=lambda s: (losses[s], -s))
@@ -59,7 +60,7 @@ def choose_step(run_dir: Path, which: str) -> int:
 
 def held_out_losses(run_dir: Path) -> dict[int, float]:
     """{step: held-out loss} from the run's `pretrain_eval` metrics rows."""
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / METRICS_FILE
     if not path.is_file():
         return {}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -77,11 +78,11 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "last") -> RunModel:
     from t5explore.data.vocab import vocabulary
     from t5explore.model.registry import architecture
     from t5explore.model.scan import unstack_layers
-    from t5explore.train.config import Experiment, Pretrain
+    from t5explore.run_config import Experiment, Pretrain
     from t5explore.train.run import build_model, cache_dir_for
 
     root = Path(run_dir)
-    config = root / "config.gin"
+    config = root / CONFIG_FILE
     if not config.is_file():
         raise HfExportError(f"{config}: no such file (not a t5explore run directory)")
     parse_gin([str(config)])
@@ -93,7 +94,7 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "last") -> RunModel:
         model, _ = build_model(vocab)
     finally:
         gin.clear_config()
-    manager = ocp.CheckpointManager(root / "checkpoints", item_names=("state", "data"))
+    manager = ocp.CheckpointManager(root / CHECKPOINTS_DIR, item_names=("state", "data"))
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
     params = jax.tree.map(np.asarray, restored["state"]["params"])
     if model.cfg.scan_layers:

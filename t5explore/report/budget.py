@@ -28,7 +28,8 @@ from typing import Any
 import pandas as pd
 
 from t5explore.report.aggregate import Column, Summary, default_columns, shows_delta, summarize
-from t5explore.report.results import RESULT_FILE, ReportError, Results
+from t5explore.report.results import ReportError, Results
+from t5explore.run_layout import RESULT_FILE
 
 # measure -> (how tables name it, how a plot axis names it, with its unit)
 MEASURES = {

@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from t5explore.report.results import ReportError, Results
+from t5explore.run_layout import FINGERPRINT_FILE
 
 NUMERICS_COLUMN = "numerics_version"
 UNVERSIONED = 1  # result.json written before the numerics version existed
-FINGERPRINT_FILE = "fingerprint.json"
 SEED_KEY = "Experiment.seed"
 NUMERICS_KEY = "NUMERICS_VERSION"
 INCLUDE_KEY = "include"

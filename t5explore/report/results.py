@@ -30,13 +30,8 @@ from t5explore.errors import InputError
 from t5explore.report.labels import REGISTRY_COLUMN
 from t5explore.report.legacy_labels import legacy_registry
 from t5explore.results_schema import ResultSchemaError, RunResult
+from t5explore.run_layout import FAILED_FILE, METRICS_FILE, RESULT_FILE, RUN_MARKERS, SWEEP_FILE
 
-RESULT_FILE = "result.json"
-FAILED_FILE = "FAILED"
-METRICS_FILE = "metrics.jsonl"
-SWEEP_FILE = "sweep.json"
-# Any of these marks a directory as a run directory.
-RUN_MARKERS = (RESULT_FILE, FAILED_FILE, METRICS_FILE, "config.gin", "CLAIM", "checkpoints")
 MAX_DEPTH = 4  # how deep below the given directory to look for sweeps
 
 
@@ -216,7 +211,7 @@ def read_result(path: str | os.PathLike) -> RunResult:
         raise ReportError(str(e)) from None
 
 
-def flatten_result(result: RunResult, path: Path | str = "result.json") -> dict[str, Any]:
+def flatten_result(result: RunResult, path: Path | str = RESULT_FILE) -> dict[str, Any]:
     """One flat row: nested objects joined with '.', numbers checked, bindings kept as JSON text, the
     `bootstrap` object kept whole (its replicate lists are read by the report's paired comparisons) and
     the `registry` record kept whole (the labels; a version-1 file gets the legacy table's) and `budgets`

@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from t5explore.run_layout import CONFIG_FILE, METRICS_FILE, RESULT_FILE
+
 SITE_DIR = "site"
 MARKS = {"▲": "up", "▼": "down", "≈": "tie", "★": "star"}
 CSS = """
@@ -47,9 +49,9 @@ window.addEventListener("load", () => {
 
 def sweep_dirs(results_dir: Path) -> list[Path]:
     """The sweeps under results_dir (folders holding run folders with result.json), or results_dir itself."""
-    if any(results_dir.glob("*/result.json")):
+    if any(results_dir.glob(f"*/{RESULT_FILE}")):
         return [results_dir]
-    return sorted({p.parent.parent for p in results_dir.glob("*/*/result.json") if p.parent.parent.name != SITE_DIR})
+    return sorted({p.parent.parent for p in results_dir.glob(f"*/*/{RESULT_FILE}") if p.parent.parent.name != SITE_DIR})
 
 
 def cell_html(text: str, bold: bool, numeric: bool) -> str:
@@ -104,8 +106,8 @@ def sweep_section(sweep_dir: Path, out: Path) -> tuple[str, str]:
     if findings.is_file():
         parts.append(f'<div class="findings">{markdown_html(findings.read_text(encoding="utf-8"))}</div>')
     links = []
-    for run in sorted(p.parent for p in sweep_dir.glob("*/result.json")):
-        files = [f for f in ("result.json", "config.gin", "metrics.jsonl") if (run / f).is_file()]
+    for run in sorted(p.parent for p in sweep_dir.glob(f"*/{RESULT_FILE}")):
+        files = [f for f in (RESULT_FILE, CONFIG_FILE, METRICS_FILE) if (run / f).is_file()]
         hrefs = " ".join(f'<a href="{html.escape(os.path.relpath(run / f, out))}">{f}</a>' for f in files)
         links.append(f"<li>{html.escape(run.name)}: {hrefs}</li>")
     parts.append(f"<details><summary>{len(links)} runs</summary><ul>{''.join(links)}</ul></details>")

@@ -24,10 +24,10 @@ import time
 import uuid
 from pathlib import Path
 
-CLAIM_FILE = "CLAIM"
+from t5explore.run_layout import CLAIM_FILE, CLAIM_LOCK_FILE
+
 DEFAULT_STALE_AFTER_S = 300.0
 DEFAULT_HEARTBEAT_S = 20.0
-LOCK_FILE = "CLAIM.takeover"
 LOCK_STALE_S = 60.0
 
 
@@ -168,7 +168,7 @@ def _take_over(run_dir: Path, judged: ClaimInfo, stale_after: float) -> None:
     second one removing the first one's fresh claim). The lock is held for microseconds; one left behind
     by a worker that crashed inside this function is cleared after `LOCK_STALE_S`.
     """
-    lock = run_dir / LOCK_FILE
+    lock = run_dir / CLAIM_LOCK_FILE
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:

@@ -34,8 +34,9 @@ import gin
 from t5explore import config, io_utils
 from t5explore.config import ConfigError
 from t5explore.numerics import NUMERICS_VERSION
+from t5explore.run_config import check_gin_bindings
+from t5explore.run_layout import CHECKPOINTS_DIR, FINGERPRINT_FILE, RESULT_FILE
 
-FINGERPRINT_FILE = "fingerprint.json"
 SCHEMA = 1
 # Not what a run computes: the grid, where the run executes, and how its token store is built.
 IGNORED_CONFIGURABLES = ("Sweep", "Distributed", "token_store")
@@ -106,9 +107,7 @@ def isolated_gin() -> Iterator[None]:
 
 def compute(gin_files: Sequence[str], bindings: Sequence[str] = ()) -> Fingerprint:
     """Parse like the executor (ConfigError names a bad file or binding), check the bound values' types
-    (train/config.py), and fingerprint the result."""
-    from t5explore.train.config import check_gin_bindings
-
+    (run_config.py), and fingerprint the result."""
     with isolated_gin():
         config.parse_gin(list(gin_files), list(bindings))
         check_gin_bindings()
@@ -172,8 +171,8 @@ def write(run_dir: str | os.PathLike, fp: Fingerprint) -> None:
 def has_progress(run_dir: str | os.PathLike) -> bool:
     """Something a changed config must not be mixed with: a result, or checkpoints to resume from."""
     run_dir = Path(run_dir)
-    ckpts = run_dir / "checkpoints"
-    return (run_dir / "result.json").exists() or (ckpts.is_dir() and any(ckpts.iterdir()))
+    ckpts = run_dir / CHECKPOINTS_DIR
+    return (run_dir / RESULT_FILE).exists() or (ckpts.is_dir() and any(ckpts.iterdir()))
 
 
 def changes(run_dir: str | os.PathLike, fp: Fingerprint) -> list[str] | None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from t5explore.config import parse_gin
 from t5explore.objectives.base import TokenSpace
+from t5explore.run_config import Pretrain
 from t5explore.seeds import STREAM_OBJECTIVE, numpy_rng
 
 SYNTHETIC_VOCAB = TokenSpace(
@@ -31,8 +32,6 @@ _CHUNK_STREAM, _BOUNDARY_STREAM = 99, 98  # streams of this check alone: never a
 def first_batches(run: Any) -> list[dict[str, np.ndarray]] | None:
     """The run's objective on fixed synthetic chunks with the run's own noise streams; None without pretraining.
     Leaves gin cleared."""
-    from t5explore.train.config import Pretrain
-
     try:
         parse_gin(run.gin_files, run.bindings)
         pre = Pretrain()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from t5explore import run_layout
 from t5explore.sweep import rundir
 from t5explore.sweep.grid import RunSpec
 
@@ -63,7 +64,8 @@ class Progress:
         )
         for name in outcome.failed:
             path = outcome.sweep_dir / name
-            print(f"  FAILED {name}: {rundir.failure_reason(path)} (see {path / rundir.FAILED_FILE})", file=self.out)
+            failed = path / run_layout.FAILED_FILE
+            print(f"  FAILED {name}: {rundir.failure_reason(path)} (see {failed})", file=self.out)
 
 
 def _hms(seconds: float) -> str:

@@ -1,19 +1,10 @@
-"""The results directory layout and the state of each run in it (see docs/ARCHITECTURE.md).
-
-    <results_dir>/.cache/             vocab, token stores and the JAX compilation cache, shared by sweeps
-    <results_dir>/<sweep>/sweep.json  the expanded grid: run names, rows, baseline, display names
-    <results_dir>/<sweep>/table.md    the comparison table, written after the sweep
-    <results_dir>/<sweep>/<run>/      fingerprint.json config.gin metrics.jsonl checkpoints/ ... result.json
-                                      FAILED CLAIM
-    <results_dir>/<sweep>/.stale/<run>.<UTC time>/   a run made under an older config, kept aside
-    <results_dir>/.by_fingerprint/    which run computed which config (sharing.py)
+"""The state of each run in a results directory (its layout, every file name: t5explore/run_layout.py).
 
 A run is `done` when a readable result.json exists (written atomically, last), `corrupt` when its result.json
 does not parse (a truncated copy; the next sweep runs it again), `running` while a live CLAIM exists,
 `failed` when FAILED (its traceback) exists, and `pending` otherwise — including an interrupted run whose
 owner died, which the next worker resumes from its checkpoints. `status` also calls a run `stale` when it
 holds progress made under a config other than the one its sweep file now gives (fingerprint.py).
-Hidden directories (`.stale`, `.cache`, `.by_fingerprint`) are never read as sweeps or runs.
 """
 
 from __future__ import annotations
@@ -25,19 +16,21 @@ import time
 from pathlib import Path
 
 from t5explore import io_utils
+from t5explore.run_layout import (
+    CHECKPOINTS_DIR,
+    CLAIM_FILE,
+    CLAIM_LOCK_FILE,
+    FAILED_FILE,
+    FINGERPRINT_FILE,
+    RESULT_FILE,
+    STALE_DIR,
+)
 from t5explore.sweep import claim, naming
 
-RESULT_FILE = "result.json"
-FAILED_FILE = "FAILED"
-SWEEP_FILE = "sweep.json"
-TABLE_FILE = "table.md"
-CACHE_DIR = ".cache"
-STALE_DIR = ".stale"
-CORRUPT_RESULT_FILE = "result.corrupt.json"  # an unreadable result.json, kept when its run runs again
 STATES = ("done", "running", "failed", "pending", "stale", "corrupt")
 # Moved/deleted first and last, so that an interrupted set_aside never leaves a result.json behind
 # without its fingerprint (which would read as a finished run of unknown config).
-_FIRST, _LAST = (RESULT_FILE,), ("fingerprint.json",)
+_FIRST, _LAST = (RESULT_FILE,), (FINGERPRINT_FILE,)
 
 
 def sweep_dir(results_dir: str | os.PathLike, sweep_name: str) -> Path:
@@ -89,7 +82,7 @@ def run_state(path: Path, stale_after: float = claim.DEFAULT_STALE_AFTER_S) -> R
         return RunState(path.name, "failed", _last_line(path / FAILED_FILE))
     if info is not None:
         return RunState(path.name, "pending", f"interrupted (stale claim by {info.host}:{info.pid})")
-    return RunState(path.name, "pending", "started before" if (path / "checkpoints").exists() else "")
+    return RunState(path.name, "pending", "started before" if (path / CHECKPOINTS_DIR).exists() else "")
 
 
 def failure_reason(path: Path) -> str:
@@ -120,7 +113,7 @@ def set_aside(path: Path, delete: bool = False) -> Path | None:
     Why contents and not the directory: the directory holds our CLAIM, and renaming it would let another
     worker create and claim a fresh one under the same name in between.
     """
-    keep = {claim.CLAIM_FILE, claim.LOCK_FILE}
+    keep = {CLAIM_FILE, CLAIM_LOCK_FILE}
     entries = sorted(
         (p for p in path.iterdir() if p.name not in keep), key=lambda p: (p.name not in _FIRST, p.name in _LAST, p.name)
     )

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from t5explore import compile_cache, config, io_utils
+from t5explore import compile_cache, config, io_utils, run_layout
 from t5explore.config import ConfigError
 from t5explore.errors import one_line
 from t5explore.sweep import claim, fingerprint, identical_rows, rundir, sharing, stale
@@ -137,7 +137,7 @@ class RunContext:
 def shared_caches(results_dir: Path):
     """One vocab/token-store cache per results dir, and the persistent JAX compilation cache
     (t5explore.compile_cache: the user's, or this results dir's when none is configured), restored afterwards."""
-    cache_root = Path(results_dir) / rundir.CACHE_DIR
+    cache_root = Path(results_dir) / run_layout.CACHE_DIR
     old_env = os.environ.get(CACHE_ENV)
     if not old_env:
         os.environ[CACHE_ENV] = str(cache_root)
@@ -188,7 +188,8 @@ def run_sweep(
     if changed and on_changed is None:
         raise ConfigError(stale.changed_message(spec.name, sdir, changed))
     sdir.mkdir(parents=True, exist_ok=True)
-    io_utils.atomic_write_json(sdir / rundir.SWEEP_FILE, sweep_json(spec, overrides, gin_files, results_dir, prints))
+    meta = sweep_json(spec, overrides, gin_files, results_dir, prints)
+    io_utils.atomic_write_json(sdir / run_layout.SWEEP_FILE, meta)
     ctx = RunContext(spec.name, Path(results_dir), run, stale_after, Progress(len(selected), out), on_changed)
     ctx.expected = prints
     if launcher is not None:  # claims, resumes and failure records stay in run_one and the run directories
@@ -267,7 +268,7 @@ def run_one(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
 def _finished(path: Path, fp: Fingerprint) -> bool:
     """A readable result.json, recorded under this config (or before fingerprints existed, when nobody can
     tell). A truncated one is no result: the run runs again."""
-    if not (path / rundir.RESULT_FILE).exists() or rundir.result_problem(path):
+    if not (path / run_layout.RESULT_FILE).exists() or rundir.result_problem(path):
         return False
     recorded = fingerprint.read(path)
     return recorded is None or recorded.digest == fp.digest
@@ -276,10 +277,10 @@ def _finished(path: Path, fp: Fingerprint) -> bool:
 def _set_aside_corrupt(r: RunSpec, path: Path, ctx: RunContext) -> None:
     """Under the claim: an unreadable result.json is kept as result.corrupt.json and the run goes on from its
     checkpoints (its executor resumes them)."""
-    problem = rundir.result_problem(path) if (path / rundir.RESULT_FILE).exists() else None
+    problem = rundir.result_problem(path) if (path / run_layout.RESULT_FILE).exists() else None
     if problem:
-        os.replace(path / rundir.RESULT_FILE, path / rundir.CORRUPT_RESULT_FILE)
-        ctx.progress.note(f"{r.name}: {problem} (kept as {rundir.CORRUPT_RESULT_FILE}); running it again")
+        os.replace(path / run_layout.RESULT_FILE, path / run_layout.CORRUPT_RESULT_FILE)
+        ctx.progress.note(f"{r.name}: {problem} (kept as {run_layout.CORRUPT_RESULT_FILE}); running it again")
 
 
 def _recheck_directory(r: RunSpec, path: Path, ctx: RunContext) -> None:
@@ -329,7 +330,7 @@ def _share(r: RunSpec, path: Path, fp: Fingerprint, source: tuple[str, Path], ct
 
 def _execute(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
     """Run the executor on a claimed run directory; a failure is recorded in FAILED, not raised."""
-    ctx.progress.start(r, resumed=(path / "checkpoints").exists())
+    ctx.progress.start(r, resumed=(path / run_layout.CHECKPOINTS_DIR).exists())
     t0 = time.time()
     try:
         result = ctx.executor(str(path), list(r.gin_files), list(r.bindings), r.metadata(ctx.sweep_name))
@@ -352,14 +353,14 @@ def _execute(r: RunSpec, path: Path, fp: Fingerprint, ctx: RunContext) -> str:
 
 def _result_problem(path: Path, result: Any) -> str | None:
     """A run that 'finished' without result.json or with a NaN loss is a failure, not a result."""
-    if not (path / rundir.RESULT_FILE).exists():
+    if not (path / run_layout.RESULT_FILE).exists():
         return "the executor returned without writing result.json"
-    written = io_utils.read_json(path / rundir.RESULT_FILE)
+    written = io_utils.read_json(path / run_layout.RESULT_FILE)
     pre = written.get("pretrain") or {} if isinstance(written, dict) else {}
     bad = {k: v for k, v in pre.items() if k.endswith("loss") and isinstance(v, float) and not math.isfinite(v)}
     if bad:
-        os.replace(path / rundir.RESULT_FILE, path / "result.nonfinite.json")
-        return f"non-finite pretraining loss {bad} (result moved to result.nonfinite.json)"
+        os.replace(path / run_layout.RESULT_FILE, path / run_layout.NONFINITE_RESULT_FILE)
+        return f"non-finite pretraining loss {bad} (result moved to {run_layout.NONFINITE_RESULT_FILE})"
     return None
 
 
@@ -386,6 +387,6 @@ def write_table(sdir: Path, out: TextIO) -> str | None:
     except Exception as e:  # noqa: BLE001 - the runs are safe on disk; the table can be made later
         print(f"(no comparison table: {type(e).__name__}: {e}; try `t5explore table {sdir}`)", file=out)
         return None
-    io_utils.atomic_write_text(sdir / rundir.TABLE_FILE, table + "\n")
-    print(f"\n{table}\n(saved to {sdir / rundir.TABLE_FILE})", file=out)
+    io_utils.atomic_write_text(sdir / run_layout.TABLE_FILE, table + "\n")
+    print(f"\n{table}\n(saved to {sdir / run_layout.TABLE_FILE})", file=out)
     return table

@@ -19,21 +19,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from t5explore import io_utils
+from t5explore import io_utils, run_layout
 from t5explore.sweep import fingerprint, rundir
 from t5explore.sweep.fingerprint import Fingerprint
 
-INDEX_DIR = ".by_fingerprint"
 SHARED_FROM = "shared_from"
-COPIED_FILES = ("config.gin", "metrics.jsonl")
-COPIED_DIRS = ("predictions",)
+COPIED_FILES = (run_layout.CONFIG_FILE, run_layout.METRICS_FILE)
+COPIED_DIRS = (run_layout.PREDICTIONS_DIR,)
 TENSORBOARD_PREFIX = "events.out.tfevents"
-# The run-identity fields of result.json (t5explore.train.run.METADATA_KEYS; a test keeps them equal).
-RUN_METADATA_KEYS = ("sweep", "run", "variant", "variant_bindings", "baseline")
 
 
 def index_file(results_dir: str | os.PathLike, fp: Fingerprint) -> Path:
-    return Path(results_dir) / INDEX_DIR / f"{fp.digest}.json"
+    return Path(results_dir) / run_layout.INDEX_DIR / f"{fp.digest}.json"
 
 
 def record(results_dir: str | os.PathLike, fp: Fingerprint, sweep: str, run: str) -> None:
@@ -59,7 +56,7 @@ def find_source(
         return None
     if exclude is not None and source.resolve() == Path(exclude).resolve():
         return None
-    if not (source / rundir.RESULT_FILE).is_file() or rundir.result_problem(source):
+    if not (source / run_layout.RESULT_FILE).is_file() or rundir.result_problem(source):
         return None  # not complete, or its result.json is damaged (it will run again)
     recorded = fingerprint.read(source)
     if recorded is None or recorded.digest != fp.digest:
@@ -82,8 +79,8 @@ def materialise(source: Path, label: str, dest: Path, metadata: dict[str, Any]) 
     for name in COPIED_DIRS:
         if (source / name).is_dir():
             shutil.copytree(source / name, dest / name, dirs_exist_ok=True, symlinks=False)
-    result = io_utils.read_json(source / rundir.RESULT_FILE)
-    own = {k: v for k, v in metadata.items() if k in RUN_METADATA_KEYS or k in result}
+    result = io_utils.read_json(source / run_layout.RESULT_FILE)
+    own = {k: v for k, v in metadata.items() if k in run_layout.METADATA_KEYS or k in result}
     result = {**result, **own, SHARED_FROM: label}
-    io_utils.atomic_write_json(dest / rundir.RESULT_FILE, result)
+    io_utils.atomic_write_json(dest / run_layout.RESULT_FILE, result)
     return result

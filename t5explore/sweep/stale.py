@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from t5explore import io_utils
+from t5explore import io_utils, run_layout
 from t5explore.config import ConfigError
 from t5explore.numerics import NUMERICS_VERSION
 from t5explore.sweep import claim, fingerprint, naming, rundir
@@ -55,7 +55,7 @@ def changed_message(sweep_name: str, sdir: Path, changed: Sequence[tuple[str, li
     return (
         f"run {name} of sweep {sweep_name} was made under a different config: {fingerprint.describe(changes)}"
         f"{also}; its results would be mixed with the new config's. Rerun with --rerun_changed to keep the "
-        f"old {'runs' if others else 'run'} in {sdir / rundir.STALE_DIR} and start over, or --force to "
+        f"old {'runs' if others else 'run'} in {sdir / run_layout.STALE_DIR} and start over, or --force to "
         f"delete {them}"
     )
 
@@ -91,7 +91,7 @@ def stale_in_sweep_dir(sdir: Path, spec: SweepSpec | None = None) -> dict[str, s
 
 def _sweep_meta(sdir: Path) -> dict[str, Any]:
     try:
-        meta = io_utils.read_json(sdir / rundir.SWEEP_FILE)
+        meta = io_utils.read_json(sdir / run_layout.SWEEP_FILE)
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from t5explore.report.results import find_sweep_dirs, is_run_dir, subdirs
+from t5explore.run_layout import CONFIG_FILE, METRICS_FILE
 from t5explore.sweep import claim, rundir, stale
 from t5explore.sweep.grid import SweepSpec, load_sweep
 from t5explore.sweep.launch import task as launch_task
-from t5explore.train.writers import METRICS_FILE, read_metrics
+from t5explore.train.writers import read_metrics
 
 # The report's own search, so `status` and `table` always agree on what a results directory holds.
 find_sweeps = find_sweep_dirs
@@ -88,7 +89,7 @@ def run_progress(run_dir: Path) -> str:
     rows = [r for r in read_metrics(Path(run_dir) / METRICS_FILE) if isinstance(r.get("phase"), str)]
     if not rows:
         return ""
-    config = _operative_config(Path(run_dir) / "config.gin")
+    config = _operative_config(Path(run_dir) / CONFIG_FILE)
     last = rows[-1]["phase"]
 
     def newest(phases: set[str]) -> Any:

@@ -32,7 +32,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from t5explore.io_utils import atomic_write_json, read_json
-from t5explore.train.config import Pretrain
+from t5explore.run_config import Pretrain
+from t5explore.run_layout import CHECKPOINTS_DIR
 from t5explore.train.faults import kill_point
 from t5explore.train.pretrain import BudgetPoint
 from t5explore.train.writers import MetricsWriter
@@ -43,7 +44,7 @@ RECORD_FILE = "pretrain.json"
 
 
 def checkpoint_dir(run_dir: str | os.PathLike, step: int) -> Path:
-    return Path(run_dir) / "checkpoints" / BUDGETS_DIR / str(int(step))
+    return Path(run_dir) / CHECKPOINTS_DIR / BUDGETS_DIR / str(int(step))
 
 
 def finetune_dir(run_dir: str | os.PathLike, step: int) -> Path:

@@ -31,9 +31,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from t5explore.run_config import Finetune
 from t5explore.train import finetune_resume as resume
 from t5explore.train.checkpoints import require_finite, restore_window, window_state
-from t5explore.train.config import Finetune
 from t5explore.train.faults import kill_point
 from t5explore.train.finetune_data import (  # noqa: F401 - re-exported: callers import them from here
     MixtureSampler,

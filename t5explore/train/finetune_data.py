@@ -15,6 +15,7 @@ import numpy as np
 from t5explore.config import ConfigError
 from t5explore.data.block_draws import BlockDraws
 from t5explore.data.packing import RowPacker, example_lengths, token_counts
+from t5explore.run_config import Finetune
 from t5explore.seeds import (
     STREAM_FINETUNE_ORDER,
     STREAM_MIXTURE,
@@ -23,7 +24,6 @@ from t5explore.seeds import (
     numpy_rng,
 )
 from t5explore.special_ids import EOS_ID
-from t5explore.train.config import Finetune
 
 
 @dataclasses.dataclass

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from t5explore.run_layout import CHECKPOINTS_DIR
 from t5explore.train.checkpoints import Checkpointer
 
 FINETUNE_DIR = "finetune"  # under run_dir/checkpoints
@@ -62,12 +63,12 @@ def read_predictions(path: Path, expected_hash: str | None) -> list[str]:
     except (OSError, ValueError, KeyError) as e:
         raise RuntimeError(
             f"cannot read the best predictions of an earlier attempt from {path} ({e}); delete "
-            f"{path.parent.parent / 'checkpoints' / FINETUNE_DIR} to redo fine-tuning"
+            f"{path.parent.parent / CHECKPOINTS_DIR / FINETUNE_DIR} to redo fine-tuning"
         ) from None
     if predictions_hash(predictions) != expected_hash:
         raise RuntimeError(
             f"{path} is not the best evaluation its fine-tuning checkpoint recorded; delete "
-            f"{path.parent.parent / 'checkpoints' / FINETUNE_DIR} to redo fine-tuning"
+            f"{path.parent.parent / CHECKPOINTS_DIR / FINETUNE_DIR} to redo fine-tuning"
         )
     return predictions
 
@@ -77,7 +78,7 @@ class GroupCheckpoint:
 
     def __init__(self, run_dir: str | Path, name: str, signature_: dict):
         self.name, self.signature = name, signature_
-        self.directory = Path(run_dir) / "checkpoints" / FINETUNE_DIR / name
+        self.directory = Path(run_dir) / CHECKPOINTS_DIR / FINETUNE_DIR / name
         self._ckpt = Checkpointer(self.directory, every=1, keep=1, label=f"finetune/{name}")
 
     def saved(self) -> dict | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from t5explore.train.config import Finetune, Pretrain
+from t5explore.run_config import Finetune, Pretrain
 
 
 def evaluation_hygiene(pre: Pretrain, ft: Finetune, tasks: dict, cache_dir: Path) -> tuple[Pretrain, dict | None]:

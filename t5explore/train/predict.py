@@ -19,6 +19,7 @@ import numpy as np
 
 from t5explore.data.packing import example_lengths
 from t5explore.io_utils import atomic_write_text
+from t5explore.run_layout import PREDICTIONS_DIR
 from t5explore.train.attempts import CLOCK
 
 MIN_EVAL_WIDTH = 16  # the narrowest encoder width `predict` cuts a batch to
@@ -62,7 +63,7 @@ def _predict(decode_fn: Callable, params: Any, inputs: np.ndarray, batch_size: i
 
 
 def predictions_path(run_dir: Path, task: str) -> Path:
-    return Path(run_dir) / "predictions" / f"{task}.jsonl"
+    return Path(run_dir) / PREDICTIONS_DIR / f"{task}.jsonl"
 
 
 def save_predictions(path: Path, examples: Sequence[Any], predictions: Sequence[str]) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from t5explore.run_config import Pretrain
 from t5explore.train.checkpoints import Checkpointer, restore_window, window_state
-from t5explore.train.config import Pretrain
 from t5explore.train.hardware import model_flops_utilization
 from t5explore.train.trainer import Trainer
 from t5explore.train.writers import MetricsWriter, Progress

@@ -21,35 +21,46 @@ from typing import Any
 import gin
 
 from t5explore.config import ConfigError, parse_gin
+from t5explore.data.cache import resolve_cache_dir
+from t5explore.data.features import encdec_features
+from t5explore.data.pretrain_stream import PretrainStream
+from t5explore.data.tasks import benchmark_scores, registry_info
+from t5explore.data.token_store import get_token_store
+from t5explore.data.token_store_reader import TokenStore
+from t5explore.data.vocab import Vocab, vocabulary
 from t5explore.distributed import is_primary, process_index
 from t5explore.io_utils import atomic_write_json, atomic_write_text
+from t5explore.model.config import T5Config, padded_vocab_size
+from t5explore.model.interface import Model
+from t5explore.model.registry import build_model as build_architecture
+from t5explore.model.registry import result_fields
 from t5explore.numerics import NUMERICS_VERSION
 from t5explore.results_schema import RunResult
+from t5explore.run_config import Experiment, Finetune, Optimizer, Pretrain
+from t5explore.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, METADATA_KEYS, RESULT_FILE
+from t5explore.train import budgets
 from t5explore.train.attempts import Attempts
-from t5explore.train.config import Experiment, Finetune, Pretrain
 from t5explore.train.faults import kill_point
+from t5explore.train.finetune import finetune, prepare_tasks
+from t5explore.train.finetune_records import FinetuneOutcome
 from t5explore.train.hardware import device_info
 from t5explore.train.hygiene import evaluation_hygiene
+from t5explore.train.partitioning import Partitioner
+from t5explore.train.pretrain import PretrainOutcome, pretrain
 from t5explore.train.provenance import git_commit, versions
 from t5explore.train.state import count_params
+from t5explore.train.trainer import Trainer, init_params
 from t5explore.train.writers import MetricsWriter, record_hparams
-
-METADATA_KEYS = ("sweep", "run", "variant", "variant_bindings", "baseline")
 
 
 def cache_dir_for(experiment: Experiment) -> Path:
     """Experiment.cache_dir, else $T5EXPLORE_CACHE, else ~/.cache/t5explore (shared by a sweep's runs)."""
-    if experiment.cache_dir:
-        return Path(experiment.cache_dir).expanduser()
-    return Path(os.environ.get("T5EXPLORE_CACHE") or Path.home() / ".cache" / "t5explore")
+    return resolve_cache_dir(experiment.cache_dir or None)
 
 
-def build_model(vocab) -> tuple[Any, Any]:
+def build_model(vocab: Vocab) -> tuple[Model, T5Config]:
     """(the gin-configured architecture, Model.name, model/registry.py; its T5Config), vocab_size filled from
     the vocabulary (padded to a multiple of 128)."""
-    from t5explore.model.config import T5Config, padded_vocab_size
-    from t5explore.model.registry import build_model as build_architecture
-
     cfg = dataclasses.replace(T5Config(), vocab_size=padded_vocab_size(vocab.vocab_size))
     return build_architecture(cfg), cfg
 
@@ -59,7 +70,7 @@ def run_metadata(run_dir: str | os.PathLike, metadata: dict | None = None) -> di
     directory, `results/<sweep>/<run>/`, so the report, which needs strings there, can read it too.
     Metadata given by the sweep runner wins."""
     run_dir = Path(run_dir).resolve()
-    out = {
+    out: dict[str, Any] = {  # one default per run_layout.METADATA_KEYS (tests/test_sweep_sharing.py checks)
         "sweep": run_dir.parent.name or "runs",
         "run": run_dir.name,
         "variant": run_dir.name,
@@ -93,12 +104,6 @@ def execute(
             "gin binding Pretrain.corpus is required (the vocabulary is trained on it); "
             "include e.g. gin/data/builtin.gin"
         )
-
-    from t5explore.data.vocab import vocabulary
-    from t5explore.train.finetune import prepare_tasks
-    from t5explore.train.partitioning import Partitioner
-    from t5explore.train.trainer import init_params
-
     tasks = prepare_tasks(ft)  # every task's data read and checked before the vocabulary and pretraining
     cache_dir = cache_dir_for(experiment)
     pre, hygiene = evaluation_hygiene(pre, ft, tasks, cache_dir)
@@ -125,7 +130,7 @@ def execute(
         if is_primary()
         else MetricsWriter(run_dir / f".process_{process_index()}", tensorboard=False)
     )
-    setup = _Setup(
+    setup = RunSetup(
         run_dir, experiment, pre, ft, model, model_cfg, partitioner, param_shardings, vocab, writer, attempts
     )
     try:
@@ -144,40 +149,35 @@ def execute(
     result = {**result, **_budgets_field(setup, outcome, ft_out, budget_outs)}
     kill_point("result")
     if is_primary():
-        atomic_write_json(run_dir / "result.json", result)
+        atomic_write_json(run_dir / RESULT_FILE, result)
         record_hparams(run_dir, result, in_sweep=metadata is not None)  # TensorBoard's HParams dashboard
     return result
 
 
-@dataclasses.dataclass
-class _Setup:
-    """What pretraining and fine-tuning of one run share."""
+@dataclasses.dataclass(frozen=True)
+class RunSetup:
+    """What pretraining and fine-tuning of one run share, built once by `execute` (a budget's fine-tuning is a
+    copy with its own run_dir and writer)."""
 
     run_dir: Path
     experiment: Experiment
     pre: Pretrain
     ft: Finetune
-    model: Any
-    model_cfg: Any
-    partitioner: Any
-    param_shardings: Any
-    vocab: Any
+    model: Model
+    model_cfg: T5Config
+    partitioner: Partitioner
+    param_shardings: Any  # the params' pytree of jax.sharding.NamedSharding
+    vocab: Vocab
     writer: MetricsWriter
     attempts: Attempts
 
 
-def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[Any, Any]:
+def _pretrain(s: RunSetup, params: Any, optimizer: Optimizer | None, cache_dir: Path) -> tuple[PretrainOutcome, Any]:
     """(PretrainOutcome, the pretrained params), resuming from run_dir/checkpoints."""
-    from t5explore.train.pretrain import PretrainOutcome, pretrain
-    from t5explore.train.trainer import Trainer
-
     pre = s.pre
-    if not pre.steps:
+    if not pre.steps or optimizer is None:
         s.writer.discard_phase("pretrain")
         return PretrainOutcome(), params
-    from t5explore.data.pretrain_stream import PretrainStream
-    from t5explore.data.token_store import get_token_store
-
     seed = s.experiment.seed
     store = get_token_store(pre.corpus, s.vocab, cache_dir)
     stream = PretrainStream(
@@ -195,7 +195,7 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
             stream,
             eval_batches,
             s.writer,
-            s.run_dir / "checkpoints",
+            s.run_dir / CHECKPOINTS_DIR,
             flops,
             on_checkpoint=lambda partial: s.attempts.update(pretrain=partial),
             on_budget=_budget_recorder(s, flops),
@@ -207,12 +207,10 @@ def _pretrain(s: _Setup, params: Any, optimizer: Any, cache_dir: Path) -> tuple[
 
 
 def _finetune(
-    s: _Setup, params: Any, ft_optimizer: Any, tasks: dict, on_checkpoint: Callable[[Any], None] | None = None
-) -> Any:
+    s: RunSetup, params: Any, ft_optimizer: Optimizer, tasks: dict, on_checkpoint: Callable[[Any], None] | None = None
+) -> FinetuneOutcome:
     """FinetuneOutcome of every task, resuming from run_dir/checkpoints/finetune/. on_checkpoint(partial):
     None records the timing so far in s.attempts."""
-    from t5explore.train.finetune import finetune
-    from t5explore.train.trainer import Trainer
 
     def make_trainer(total_steps: int) -> Trainer:
         return Trainer(s.model, s.partitioner, params, s.param_shardings, ft_optimizer, total_steps, s.experiment.seed)
@@ -233,7 +231,7 @@ def _finetune(
     )
 
 
-def pretrain_flops_per_token(s: _Setup) -> float:
+def pretrain_flops_per_token(s: RunSetup) -> float:
     """Training FLOPs per input token (batch x inputs_length) of the batches pre-training runs: the model's count
     at the widths the objective's batches have (lm's encoder is 1 token wide)."""
     pre = s.pre
@@ -241,22 +239,22 @@ def pretrain_flops_per_token(s: _Setup) -> float:
     return s.model.flops_per_token(plan.inputs_length, plan.targets_length) * plan.inputs_length / pre.inputs_length
 
 
-def _budget_recorder(s: _Setup, flops: float) -> Any:
+def _budget_recorder(s: RunSetup, flops: float) -> budgets.Recorder:
     """pretrain()'s on_budget (train/budgets.py)."""
-    from t5explore.train import budgets
-
     return budgets.Recorder(s.run_dir, s.pre, flops, s.attempts.entries[:-1], primary=is_primary())
 
 
-def _finetune_budgets(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) -> tuple[Any, dict[int, Any]]:
+def _finetune_budgets(
+    s: RunSetup, params: Any, ft_optimizer: Optimizer | None, tasks: dict
+) -> tuple[FinetuneOutcome | None, dict[int, FinetuneOutcome]]:
     """(the final params' FinetuneOutcome, {budget step: its FinetuneOutcome}): budgets.finetune_all, each
     budget fine-tuned by `_finetune` in its own directory with its own writer, then the final params."""
-    from t5explore.train import budgets
-
-    if not tasks:
+    if not tasks or ft_optimizer is None:  # no tasks, no fine-tuning optimiser
         return None, {}
 
-    def finetune_at(where: Path | None, writer: MetricsWriter | None, kept: Any, on_checkpoint: Callable) -> Any:
+    def finetune_at(
+        where: Path | None, writer: MetricsWriter | None, kept: Any, on_checkpoint: Callable
+    ) -> FinetuneOutcome:
         at = s if where is None or writer is None else dataclasses.replace(s, run_dir=where, writer=writer)
         return _finetune(at, kept, ft_optimizer, tasks, on_checkpoint)
 
@@ -266,9 +264,10 @@ def _finetune_budgets(s: _Setup, params: Any, ft_optimizer: Any, tasks: dict) ->
     return budgets.finetune_all(s.run_dir, s.pre, params, finetune_at, record, is_primary(), process_index())
 
 
-def _budgets_field(s: _Setup, outcome: Any, ft_out: Any, outs: dict[int, Any]) -> dict:
+def _budgets_field(
+    s: RunSetup, outcome: PretrainOutcome, ft_out: FinetuneOutcome | None, outs: dict[int, FinetuneOutcome]
+) -> dict:
     """result.json's `budgets` as {"budgets": [...]}; {} without pre-training (the key is then absent)."""
-    from t5explore.train import budgets
 
     def fallback() -> dict:
         flops = pretrain_flops_per_token(s)
@@ -280,8 +279,6 @@ def _budgets_field(s: _Setup, outcome: Any, ft_out: Any, outs: dict[int, Any]) -
 
 def benchmarks_of(downstream: dict) -> dict:
     """result.json's `benchmarks` ({best, last}: benchmark score -> score) of a `downstream` dict."""
-    from t5explore.data.tasks import benchmark_scores
-
     return {
         which: benchmark_scores({t: r[which] for t, r in downstream.items() if r[which] is not None})
         for which in ("best", "last")
@@ -293,17 +290,14 @@ def result_dict(
     metadata: dict | None,
     experiment: Experiment,
     pre: Pretrain,
-    outcome: Any,
-    ft_out: Any,
-    model_cfg: Any,
+    outcome: PretrainOutcome,
+    ft_out: FinetuneOutcome | None,
+    model_cfg: T5Config,
     num_params: int,
     attempts: Attempts,
     hygiene: dict | None = None,
 ) -> dict:
     """result.json of a finished run: a RunResult (t5explore/results_schema.py) as its JSON object."""
-    from t5explore.data.tasks import registry_info
-    from t5explore.model.registry import result_fields as fields
-
     downstream = ft_out.downstream if ft_out else {}
     metrics = [m for r in downstream.values() for which in ("best", "last") for m in (r[which] or {})]
     return RunResult(
@@ -323,7 +317,11 @@ def result_dict(
             "data_wait_share": outcome.data_wait_share,
             **(ft_out.throughput() if ft_out else {}),
         },  # finetune_*: the last attempt's too
-        model={"name": experiment.model_name or model_cfg.name, "num_params": num_params, **fields(model_cfg, pre)},
+        model={
+            "name": experiment.model_name or model_cfg.name,
+            "num_params": num_params,
+            **result_fields(model_cfg, pre),
+        },
         versions=versions(),
         git_commit=git_commit(),
         devices=device_info(),
@@ -334,15 +332,12 @@ def result_dict(
     ).to_json()
 
 
-def held_out_batches(store, pre: Pretrain, seed: int, features: Callable | None = None) -> list:
+def held_out_batches(store: TokenStore, pre: Pretrain, seed: int, features: Callable | None = None) -> list:
     """The first `eval_batches` batches of the validation split (at most one pass over it): the same fixed
     set at every evaluation, so held-out losses are comparable across steps and runs. features: the model's
     `Model.features` (None: the encoder-decoder's)."""
     if not pre.eval_batches:
         return []
-    from t5explore.data.features import encdec_features
-    from t5explore.data.pretrain_stream import PretrainStream
-
     stream = PretrainStream(
         store,
         pre.objective,
@@ -360,4 +355,4 @@ def held_out_batches(store, pre: Pretrain, seed: int, features: Callable | None 
 
 
 def write_operative_config(run_dir: Path) -> None:
-    atomic_write_text(run_dir / "config.gin", gin.operative_config_str())
+    atomic_write_text(run_dir / CONFIG_FILE, gin.operative_config_str())

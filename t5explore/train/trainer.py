@@ -19,8 +19,9 @@ import numpy as np
 
 from t5explore.distributed import ProcessLocalBatch
 from t5explore.model.interface import Model
+from t5explore.run_config import Optimizer
 from t5explore.seeds import STREAM_DROPOUT, STREAM_PARAMS, jax_key
-from t5explore.train.config import Optimizer
+from t5explore.train.optimizers import make_optimizer
 from t5explore.train.partitioning import Partitioner
 from t5explore.train.state import TrainState
 from t5explore.train.steps import cross_entropy_impl, make_eval_step, make_train_step, model_apply_fn
@@ -65,7 +66,7 @@ class Trainer:
     ):
         """cross_entropy: how the loss is computed (steps.CROSS_ENTROPY_IMPLS); None = gin's Loss.cross_entropy."""
         self.model, self.partitioner, self.param_shardings = model, partitioner, param_shardings
-        self.tx, self.schedule = optimizer.make(total_steps)
+        self.tx, self.schedule = make_optimizer(optimizer, total_steps)
         self.state, self.state_shardings = partitioner.create_state(params, self.tx, TrainState.create)
         self._initial_params = params  # what reset() starts from (the caller holds these params anyway)
         apply_fn = model_apply_fn(model)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from t5explore import io_utils
+from t5explore import io_utils, run_layout
 from t5explore.sweep import claim, rundir
 from t5explore.sweep.fingerprint import Fingerprint
 from t5explore.sweep.grid import RunSpec
@@ -216,9 +216,9 @@ def record_lost(task: RunTask, where: str, why: str) -> str:
     Why write FAILED here: the task's own process could not. The checkpoints stay, so re-running the sweep
     resumes the run (the runner keeps this record as FAILED.previous). Returns the run's state."""
     path = task.run_dir
-    if (path / rundir.RESULT_FILE).exists():
+    if (path / run_layout.RESULT_FILE).exists():
         return "done"
-    if not (path / rundir.FAILED_FILE).exists():
+    if not (path / run_layout.FAILED_FILE).exists():
         rundir.write_failed(
             path,
             f"run {task.run.name} of sweep {task.sweep_name}: {where} ended without a "

@@ -2,8 +2,11 @@
 
 Each is a plain frozen dataclass so that a run's settings are one readable object, and `validate()`
 raises a `ConfigError` naming the gin binding at fault (not a shape error ten minutes into training).
-Optimisers and schedules come from optax; only the paper's inverse-square-root schedule, which optax
-does not ship, is written here.
+They sit at the bottom of the package order (docs/ARCHITECTURE.md), beside the run directory's layout
+(run_layout.py), because more than the trainer reads them: `distributed.py` refuses multi-process
+fine-tuning, `t5explore data` builds a run's token store, the sweep type-checks and fingerprints a run's
+bindings. So this module imports no JAX; the optax optimiser an `Optimizer` describes is built by
+train/optimizers.py. The gin names (`Pretrain`, ...) are what gin files and every run's fingerprint use.
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gin
-import jax.numpy as jnp
-import optax
+import numpy as np
 
 from t5explore.config import ConfigError
 
@@ -58,8 +60,6 @@ UNION_TYPES = (typing.Union, types.UnionType)
 def _matches(value: Any, tp: Any) -> bool:
     """isinstance for the annotations used here: Any, int, float (an int is fine), str, bool, Optional[...],
     Sequence[...]. A bool is no int or float (gin reads `True` for a typo'd `1`-valued binding as a bool)."""
-    import numpy as np
-
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return True
@@ -128,7 +128,7 @@ class Experiment:
 @gin.configurable("Optimizer")
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
-    """optax optimiser + schedule. `learning_rate` is always the peak value.
+    """An optax optimiser + schedule (built by train/optimizers.py). `learning_rate` is always the peak value.
 
     rsqrt (the paper): lr(step) = learning_rate * sqrt(warmup_steps / max(step, warmup_steps)); with
     learning_rate=0.01 and warmup_steps=10_000 this is exactly 1/sqrt(max(step, 10^4)).
@@ -156,36 +156,6 @@ class Optimizer:
         _require(self.learning_rate > 0, f"{scope}.learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(self.warmup_steps >= 0, f"{scope}.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         _require(self.weight_decay >= 0, f"{scope}.weight_decay", f"must be >= 0, got {self.weight_decay}")
-
-    def make_schedule(self, total_steps: int) -> optax.Schedule:
-        self.validate()
-        if self.schedule == "constant":
-            return optax.constant_schedule(self.learning_rate)
-        if self.schedule == "cosine":
-            decay = max(int(self.decay_steps or total_steps), self.warmup_steps + 1)
-            return optax.warmup_cosine_decay_schedule(0.0, self.learning_rate, self.warmup_steps, decay)
-        return rsqrt_schedule(self.learning_rate, self.warmup_steps)
-
-    def make(self, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-        """The optax transformation and its schedule (the schedule is logged as `learning_rate`)."""
-        schedule = self.make_schedule(total_steps)
-        if self.name == "adafactor":  # T5's settings are optax's defaults: factored, decay 0.8, clip 1.0
-            tx = optax.adafactor(learning_rate=schedule, weight_decay_rate=self.weight_decay or None)
-        else:
-            tx = optax.adamw(learning_rate=schedule, weight_decay=self.weight_decay)
-        if self.grad_clip_norm:
-            tx = optax.chain(optax.clip_by_global_norm(self.grad_clip_norm), tx)
-        return tx, schedule
-
-
-def rsqrt_schedule(peak: float, warmup_steps: int) -> optax.Schedule:
-    """Constant `peak` for `warmup_steps` steps, then decaying as 1/sqrt(step) (Raffel et al. §3.1.2)."""
-    warm = float(max(warmup_steps, 1))
-
-    def schedule(step):
-        return peak * jnp.sqrt(warm / jnp.maximum(jnp.asarray(step, jnp.float32), warm))
-
-    return schedule
 
 
 @gin.configurable("Pretrain")
@@ -253,7 +223,7 @@ class Pretrain:
         return [*self.eval_at_steps, self.steps] if self.steps else []
 
     def schedule_depends_on_total(self) -> bool:
-        """Whether the learning rate before the last step depends on `steps` (Optimizer.make_schedule): only the
+        """Whether the learning rate before the last step depends on `steps` (optimizers.make_schedule): only the
         cosine schedule without an explicit `decay_steps` decays to the total; rsqrt and constant do not."""
         opt = self.get_optimizer()
         return opt.schedule == "cosine" and opt.decay_steps is None
