@@ -1,4 +1,4 @@
-"""The layout of a results directory and of every run directory in it: each file name, said once.
+"""The layout of a results directory and of every run directory in it: each shared file name, said once.
 
     <results_dir>/.cache/             vocab, token stores and the JAX compilation cache, shared by sweeps
     <results_dir>/.by_fingerprint/    which run computed which config (sweep/sharing.py)
@@ -12,10 +12,11 @@ The run writes result.json last (atomically): it is the run's completion mark. H
 `.cache`, `.by_fingerprint`) are never read as sweeps or runs.
 
 Why one module: the trainer writes these files, the sweep judges a run's state from them and the report reads
-them, three layers apart; a name spelled in each of them could drift in one. It sits at the bottom of the
-package order (docs/ARCHITECTURE.md) so that every layer can import it. `METADATA_KEYS`, the fields of
-result.json that name a run rather than measure it, are read off `RunResult` (results_schema.py) for the same
-reason: the trainer fills them and the sweep replaces them when it shares a run, from the one list.
+them, three layers apart; a name spelled in each of them could drift in one. A file only one module reads and
+writes keeps its name there (attempts.json: train/attempts.py; launch.json: sweep/launch/task.py). This module
+sits at the bottom of the package order (docs/ARCHITECTURE.md) so that every layer can import it. `METADATA_KEYS`,
+the fields of result.json that name a run rather than measure it, are read off `RunResult` (results_schema.py) for
+the same reason: the trainer fills them and the sweep replaces them when it shares a run, from the one list.
 """
 
 from __future__ import annotations
