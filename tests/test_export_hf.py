@@ -17,11 +17,11 @@ import torch
 from flax import linen as nn
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from t5explore.export.hf import HfExportError, write_hf_model
-from t5explore.export.hf_import import hf_params
 from t5explore.export.hf_tokenizer import write_hf_tokenizer
 from t5explore.model.config import T5Config, padded_vocab_size
 from t5explore.model.encoder_decoder import EncoderDecoder
+from t5explore.model.hf_import import hf_params
+from t5explore.model.hf_t5 import HfExportError, write_hf_model
 from t5explore.model.interface import LOSS_WEIGHTS, TARGET_TOKENS
 from t5explore.model.scan import stack_layers
 

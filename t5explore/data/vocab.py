@@ -68,11 +68,16 @@ def _piece_types():
 
 
 class Vocab:
-    """A trained sentencepiece model + `extra_ids` sentinels; encode/decode without TensorFlow."""
+    """A trained sentencepiece model + `extra_ids` sentinels; encode/decode without TensorFlow.
 
-    def __init__(self, sp_path: str | os.PathLike, extra_ids: int = NUM_SENTINELS):
+    `foreign`: a model this harness did not train (`vocabulary.sp_model_file`, e.g. a public T5's spiece.model):
+    it needs only T5's pad/eos/unk ids; UL2's mode tokens are whatever pieces it has of them (an objective that
+    needs a missing one says so)."""
+
+    def __init__(self, sp_path: str | os.PathLike, extra_ids: int = NUM_SENTINELS, foreign: bool = False):
         self.sp_path = Path(sp_path)
         self.extra_ids = check_num_sentinels(extra_ids)
+        self.foreign = foreign
         pb = _piece_types()
         model_bytes = self.sp_path.read_bytes()
         self._model_sha256 = hashlib.sha256(model_bytes).hexdigest()
@@ -85,6 +90,8 @@ class Vocab:
         regular = [i for i, p in enumerate(model.pieces) if p.type == pb.ModelProto.SentencePiece.NORMAL]
         self._first_regular_id = regular[0] if regular else self.sp_vocab_size
         self._check_ids()
+        present = ((t, self._sp.piece_to_id(t)) for t in MODE_TOKENS)
+        self._mode_token_ids = tuple((t, i) for t, i in present if i != UNK_ID)
 
     def _check_ids(self) -> None:
         expected = {
@@ -92,8 +99,14 @@ class Vocab:
             "eos": (self._sp.eos_id(), EOS_ID),
             "unk": (self._sp.unk_id(), UNK_ID),
         }
-        expected.update({t: (self._sp.piece_to_id(t), 3 + i) for i, t in enumerate(MODE_TOKENS)})
+        if not self.foreign:
+            expected.update({t: (self._sp.piece_to_id(t), 3 + i) for i, t in enumerate(MODE_TOKENS)})
         bad = {k: v for k, v in expected.items() if v[0] != v[1]}
+        if bad and self.foreign:
+            raise VocabError(
+                f"vocabulary.sp_model_file = {str(self.sp_path)!r}: its special ids are not T5's (pad 0, eos 1, "
+                f"unk 2; the harness's token ids assume them); (id, expected id) differ: {bad}"
+            )
         if bad:
             raise VocabError(f"{self.sp_path}: not a t5explore vocabulary; (id, expected id) differ: {bad}")
 
@@ -129,7 +142,7 @@ class Vocab:
             pad_id=PAD_ID,
             eos_id=EOS_ID,
             unk_id=UNK_ID,
-            mode_token_ids=tuple((t, 3 + i) for i, t in enumerate(MODE_TOKENS)),
+            mode_token_ids=self._mode_token_ids,
             first_regular_id=self._first_regular_id,
         )
 
@@ -259,10 +272,32 @@ def _sweep_leftovers(entry: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
+def load_sp_model_file(path: str | os.PathLike, num_sentinels: int = NUM_SENTINELS) -> Vocab:
+    """A SentencePiece model the harness did not train (a downloaded T5 checkpoint's spiece.model) with
+    `num_sentinels` sentinels on top; errors name the `vocabulary.sp_model_file` binding."""
+    where = f"vocabulary.sp_model_file = {str(path)!r}"
+    if not Path(path).is_file():
+        raise VocabError(f"{where}: no such file")
+    try:
+        return Vocab(path, extra_ids=num_sentinels, foreign=True)
+    except VocabError:
+        raise
+    except Exception as e:  # noqa: BLE001 - protobuf/sentencepiece parse errors have many types
+        raise VocabError(f"{where}: not a SentencePiece model ({type(e).__name__}: {e})") from None
+
+
 @gin.configurable("vocabulary", module=None)
 def vocabulary(
-    corpus=gin.REQUIRED, sp_vocab_size: int = 32000, cache_dir: str | None = None, num_sentinels: int = NUM_SENTINELS
+    corpus=gin.REQUIRED,
+    sp_vocab_size: int = 32000,
+    cache_dir: str | None = None,
+    num_sentinels: int = NUM_SENTINELS,
+    sp_model_file: str | None = None,
 ) -> Vocab:
     """Gin entry point: `vocabulary.sp_vocab_size = 2000` for tiny runs; 32000 (+100 sentinels) like T5;
-    `vocabulary.num_sentinels = 200` where an objective needs more spans per row (UL2 at inputs 512)."""
+    `vocabulary.num_sentinels = 200` where an objective needs more spans per row (UL2 at inputs 512);
+    `vocabulary.sp_model_file = 'DIR/spiece.model'` uses that model instead of training one on the corpus
+    (a downloaded T5 checkpoint's, for `Pretrain.init_from_hf = 'DIR'`): then sp_vocab_size is not used."""
+    if sp_model_file:
+        return load_sp_model_file(sp_model_file, num_sentinels)
     return get_vocabulary(corpus, sp_vocab_size, cache_dir, num_sentinels)

@@ -33,7 +33,7 @@ def _export(args: argparse.Namespace, gin_files, gin_bindings) -> int:
     try:
         import transformers  # noqa: F401  (the tokenizer conversion is transformers')
     except ImportError as e:
-        from t5explore.export.hf import HfExportError
+        from t5explore.model.hf_t5 import HfExportError
 
         raise HfExportError(
             f"export --to=hf needs transformers ({e}); install it with pip install 't5explore[hf]'"

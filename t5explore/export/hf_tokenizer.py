@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from t5explore.model.hf_t5 import SPM_FILE
 from t5explore.special_ids import EOS_ID, PAD_ID, UNK_ID
 
-SPM_FILE = "spiece.model"
 TOKENIZER_CLASS = "PreTrainedTokenizerFast"
 BYTE_FALLBACK_DECODER = [
     {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},

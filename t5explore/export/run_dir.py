@@ -15,10 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from t5explore.export.hf import HfExportError
+from t5explore.model.hf_t5 import HfExportError, check_exportable
 from t5explore.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE
-
-EXPORTABLE = ("encoder_decoder", "encoder_decoder_half")  # Model.name values transformers' T5 can hold
 
 
 @dataclasses.dataclass
@@ -102,27 +100,11 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "last") -> RunModel:
     return RunModel(params, dataclasses.replace(model.cfg, scan_layers=False), vocab, step)
 
 
-def check_exportable(name: str, config: Path) -> None:
-    """Only the encoder-decoder has a transformers counterpart; say why the others do not."""
-    if name in EXPORTABLE:
-        return
-    if name == "decoder_only":
-        why = (
-            "it is a decoder-only model (one stack over inputs + targets). transformers' T5 classes are "
-            "encoder-decoders (T5ForConditionalGeneration) or an encoder alone (T5EncoderModel), and no "
-            "transformers decoder-only class has T5's layers (relative position bias, RMSNorm without mean or "
-            "bias, attention without 1/sqrt(head_dim))"
-        )
-    else:
-        why = "its encoder and decoder share one set of layer weights, which transformers' T5 cannot tie"
-    raise HfExportError(f"{config}: Model.name = {name!r} cannot be exported to Hugging Face: {why}")
-
-
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, which: str = "last") -> dict:
     """Write `run_dir`'s model (checkpoint `which`) and tokenizer as a transformers checkpoint in out_dir;
     return what was written (for the command's summary)."""
-    from t5explore.export.hf import write_hf_model
     from t5explore.export.hf_tokenizer import write_hf_tokenizer
+    from t5explore.model.hf_t5 import write_hf_model
 
     run = load_run_model(run_dir, which)
     out = write_hf_model(run.params, run.cfg, out_dir)

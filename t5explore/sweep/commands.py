@@ -44,7 +44,12 @@ def add_commands(subparsers) -> None:
     )
     p.add_argument("sweep_file", help="the sweep gin file, e.g. experiments/quickstart.gin")
     p.add_argument("--results_dir", default="results", help="where sweep directories go (default: results)")
-    p.add_argument("--dry_run", action="store_true", help="list the runs with their names and bindings; run nothing")
+    p.add_argument(
+        "--dry_run",
+        action="store_true",
+        help="list the runs with their bindings and states (done, pending, failed, corrupt, stale, running "
+        "elsewhere) and estimate the wall time of those left from finished runs of the same scale; run nothing",
+    )
     p.add_argument("--only", metavar="NAME_GLOB", help="run only runs whose name matches this fnmatch glob")
     p.add_argument("--shard", metavar="i/N", help="run a deterministic 1/N of the runs (0 <= i < N)")
     p.add_argument(

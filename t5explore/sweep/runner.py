@@ -45,6 +45,7 @@ from t5explore import compile_cache, config, io_utils, run_layout
 from t5explore.config import ConfigError
 from t5explore.errors import one_line
 from t5explore.sweep import claim, fingerprint, identical_rows, rundir, sharing, stale
+from t5explore.sweep import dry_run as dry_run_
 from t5explore.sweep.fingerprint import Fingerprint
 from t5explore.sweep.grid import RunSpec, SweepSpec, load_sweep
 from t5explore.sweep.progress import Progress
@@ -178,8 +179,8 @@ def run_sweep(
     prints = stale.fingerprints(spec.runs)  # every run's gin parsed and type-checked, --dry_run included
     for line in identical_rows.warnings(spec.name, spec.runs):  # rows that coincide at this scale
         print(line, file=out, flush=True)
-    if dry_run:
-        print_dry_run(spec, selected, out)
+    if dry_run:  # states and a cost estimate from the runs that finished here (dry_run.py); writes nothing
+        dry_run_.print_dry_run(spec, selected, out, results_dir, prints, stale_after)
         return outcome
     if not selected:
         print(f"sweep {spec.name}: no run matches --only={only} --shard={shard}", file=out)
@@ -362,17 +363,6 @@ def _result_problem(path: Path, result: Any) -> str | None:
         os.replace(path / run_layout.RESULT_FILE, path / run_layout.NONFINITE_RESULT_FILE)
         return f"non-finite pretraining loss {bad} (result moved to {run_layout.NONFINITE_RESULT_FILE})"
     return None
-
-
-def print_dry_run(spec: SweepSpec, selected: Sequence[RunSpec], out: TextIO) -> None:
-    print(f"sweep {spec.name}: {len(selected)} of {len(spec.runs)} runs ({spec.sweep_file})", file=out)
-    for r in selected:
-        star = " ★" if r.baseline else ""
-        print(f"\n{r.name}  [{r.variant}{star}]", file=out)
-        for f in r.gin_files[1:]:
-            print(f"    include {f}", file=out)
-        for b in r.bindings:
-            print(f"    {b}", file=out)
 
 
 def write_table(sdir: Path, out: TextIO) -> str | None:

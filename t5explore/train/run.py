@@ -116,8 +116,8 @@ def execute(
     if ft.tasks and ft.steps:
         partitioner.check_batch_size(ft.batch_size, "Finetune.batch_size")
     params, param_shardings = init_params(model, partitioner, experiment.seed)
-    if pre.init_from_hf:  # start from a transformers T5 checkpoint (t5explore/export/hf_import.py)
-        from t5explore.export.hf_import import init_from_hf
+    if pre.init_from_hf:  # start from a transformers T5 checkpoint (t5explore/model/hf_import.py)
+        from t5explore.model.hf_import import init_from_hf
 
         params = init_from_hf(pre.init_from_hf, model, params, param_shardings, vocab)
     if is_primary():

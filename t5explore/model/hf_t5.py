@@ -12,6 +12,11 @@ gated MLP, and the same relative position buckets, so no number changes on the w
 
 Writing needs only numpy and safetensors; config.json is written here (not by transformers' T5Config, which
 in transformers 5 records `tie_word_embeddings: true` for an untied model and would mislead transformers 4).
+Reading accepts what transformers 5 writes, too: `scale_decoder_outputs: false` with the head in `shared.weight`
+(no `lm_head.weight`) is a T5.1.1-style model, imported untied with its head starting as the embedding.
+
+It lives in model/ (below train/) because both directions use it: `t5explore export` writes with it and
+`Pretrain.init_from_hf` (hf_import.py) reads with it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from t5explore.model.config import T5Config
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+SPM_FILE = "spiece.model"  # the SentencePiece model in a transformers T5 folder (T5Tokenizer's vocab_file)
+EXPORTABLE = ("encoder_decoder", "encoder_decoder_half")  # Model.name values transformers' T5 can hold
+# A tensor transformers may leave out because it equals another: the head of a model saved tied.
+TIED_FALLBACK = {"lm_head.weight": "shared.weight"}
 LAYER_NORM_EPSILON = 1e-6  # t5explore.model.layers.RMSNorm's
 FEED_FORWARD = {"relu": "relu", "gated-gelu": "gated-gelu"}  # T5Config.mlp -> transformers' feed_forward_proj
 
@@ -85,8 +94,32 @@ def config_from_hf(hf: dict[str, Any], source: str) -> dict[str, Any]:
         "relative_attention_num_buckets": hf.get("relative_attention_num_buckets", 32),
         "relative_attention_max_distance": hf.get("relative_attention_max_distance", 128),
         "mlp": mlp,
-        "tie_embeddings": bool(hf.get("tie_word_embeddings", True)),
+        "tie_embeddings": scales_decoder_output(hf),
     }
+
+
+def scales_decoder_output(hf: dict[str, Any]) -> bool:
+    """Whether transformers multiplies the decoder output by d_model**-0.5 before the head: T5 1.0 (tied, as
+    ours with tie_embeddings). transformers 5 says so in `scale_decoder_outputs`; transformers 4 derived it from
+    `tie_word_embeddings` (absent = tied), which transformers 5 always writes as true."""
+    scale = hf.get("scale_decoder_outputs")
+    return bool(hf.get("tie_word_embeddings", True)) if scale is None else bool(scale)
+
+
+def check_exportable(name: str, config: Path) -> None:
+    """Only the encoder-decoder has a transformers counterpart; say why the others do not."""
+    if name in EXPORTABLE:
+        return
+    if name == "decoder_only":
+        why = (
+            "it is a decoder-only model (one stack over inputs + targets). transformers' T5 classes are "
+            "encoder-decoders (T5ForConditionalGeneration) or an encoder alone (T5EncoderModel), and no "
+            "transformers decoder-only class has T5's layers (relative position bias, RMSNorm without mean or "
+            "bias, attention without 1/sqrt(head_dim))"
+        )
+    else:
+        why = "its encoder and decoder share one set of layer weights, which transformers' T5 cannot tie"
+    raise HfExportError(f"{config}: Model.name = {name!r} cannot be exported to Hugging Face: {why}")
 
 
 def _attention(hf: str, ours: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...], str]]:
@@ -160,6 +193,7 @@ def from_hf_state(state: dict[str, np.ndarray], like: Any, cfg: T5Config, source
     out: dict = {}
     for name, path, kind in _mapping(cfg):
         expected = _get(like, path)
+        name = name if name in state else TIED_FALLBACK.get(name, name)
         if name not in state:
             raise HfExportError(f"{source}: tensor {name} is missing (our parameter {'/'.join(path)})")
         value = _from_hf(np.asarray(state[name], np.float32), kind, expected)
