@@ -185,7 +185,8 @@ class Pretrain:
     eval_at_steps: Sequence[int] = ()
     allow_total_dependent_budgets: bool = False
     # A local transformers T5 checkpoint (config.json + safetensors, e.g. from `t5explore export`) whose weights
-    # replace the random initialisation; its shape must be the run's T5Config (t5explore/export/hf_import.py).
+    # replace the random initialisation; its shape must be the run's T5Config and its spiece.model the run's
+    # vocabulary (a public T5's: vocabulary.sp_model_file = 'DIR/spiece.model'; t5explore/model/hf_import.py).
     init_from_hf: str | None = None
 
     def validate(self) -> None:
