@@ -44,6 +44,10 @@ EXPECTED = {
         "one_hot": ["Loss.cross_entropy = 'one_hot'"],
         "integer_labels": ["Loss.cross_entropy = 'integer_labels'"],
     },
+    "nonpretrain_phases": {
+        "old (HEAD)": ["source = git ", "Pretrain.steps = 0"],
+        "new (.)": ["source = working tree at ", "Pretrain.steps = 0"],
+    },
     "token_store": {
         "raw x1": ["processes = 1", "Vocab.encode_batch num_threads = 1"],
         "build x1": ["BuildSettings.num_workers = 1", "BuildSettings.encode_threads = 1"],
@@ -113,3 +117,26 @@ def test_a_binding_nothing_reads_is_refused():
         "x", "gin/models/tiny.gin", "gin/optim/adafactor_rsqrt.gin", 512, [], ["Loss.cross_entropy = 'integer_labels'"]
     )
     assert case.cross_entropy == "integer_labels"  # read while its gin was parsed, passed to the Trainer
+
+
+def test_nonpretrain_phases_refuses_runs_whose_numbers_differ():
+    """The old/new comparison fails on any changed number, and on a change that stops evaluating the reported
+    examples at a task's best or last step; reported-example rows only one side logged are not compared."""
+    import nonpretrain_phases as npp
+
+    def run(best_step=4, steps=(2, 4), loss=1.5, prediction=b"a"):
+        return {
+            "downstream": {"t": {"best": {"accuracy": 1.0}, "best_step": best_step}},
+            "benchmarks": {},
+            "bootstrap": None,
+            "predictions": {"t.jsonl": prediction},
+            "rows": [{"phase": "finetune/t", "step": 2, "loss": loss}],
+            "reported_eval": {("finetune_eval/t", s): {"accuracy": float(s)} for s in steps},
+        }
+
+    npp.check_same(run(), run(steps=(4,)), "same")  # step 2's row logged by one side only
+    for changed in (run(loss=1.25), run(prediction=b"b"), run(best_step=2)):
+        with pytest.raises(AssertionError):
+            npp.check_same(run(), changed, "changed")
+    with pytest.raises(AssertionError, match="not evaluated by both"):
+        npp.check_same(run(best_step=2), run(best_step=2, steps=(4,)), "best step dropped")
