@@ -45,7 +45,7 @@ class T5Config:
     attention_impl: str = "xla"  # see ATTENTION_IMPLS
     float32_logits: bool = False  # output projection in float32 whatever `dtype` is (as t5x does)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for field in (
             "d_model",
             "num_heads",

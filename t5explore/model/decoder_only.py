@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, ClassVar, cast
+from types import ModuleType
+from typing import Any, ClassVar, TypeVar, cast
 
 import gin
 import jax
@@ -32,7 +33,7 @@ from t5explore.config import ConfigError
 from t5explore.data.features import shift_right
 from t5explore.model import flops
 from t5explore.model.config import T5Config
-from t5explore.model.decoding import check_max_length, greedy_loop
+from t5explore.model.decoding import Cache, CompiledDecode, check_max_length, greedy_loop
 from t5explore.model.interface import LOSS_WEIGHTS, TARGET_TOKENS, Model, dropout_rngs, init_tokens
 from t5explore.model.layers import MLP, MultiHeadAttention, RelativePositionBias, RMSNorm, activation_dtype
 from t5explore.model.partitioning import BATCH_LENGTH_EMBED, constrain
@@ -41,6 +42,7 @@ from t5explore.model.t5 import default_positions, make_token_embedder, output_lo
 from t5explore.special_ids import EOS_ID, PAD_ID
 
 ATTENTION_MASKS = ("causal", "prefix")
+Array = jax.Array
 PREFIX_FEATURE = "decoder_causal_attention"  # t5x's name: 1 on the fully visible prefix (start token + inputs)
 
 
@@ -52,8 +54,12 @@ def decoder_only_attention(attention: str = "causal") -> str:
     return attention
 
 
-def sequence_lengths(tokens, xp=np):
-    """Per row, the length before the right padding (last non-pad position + 1): [B, L] -> [B]."""
+_Tokens = TypeVar("_Tokens", np.ndarray, jax.Array)
+
+
+def sequence_lengths(tokens: _Tokens, xp: ModuleType = np) -> _Tokens:
+    """Per row, the length before the right padding (last non-pad position + 1): [B, L] -> [B]; `xp` is numpy
+    for numpy tokens, jax.numpy for jax arrays (inside a jitted decoder)."""
     index = xp.arange(1, tokens.shape[1] + 1)[None, :]
     return xp.max(xp.where(tokens != PAD_ID, index, 0), axis=1)
 
@@ -112,7 +118,15 @@ class DecoderOnlyLayer(StackLayer):
     scanned: bool = False  # inside nn.scan: return (carry, None)
 
     @nn.compact
-    def __call__(self, x, mask, bias, deterministic: bool, decode: bool, decode_index=None):
+    def __call__(
+        self,
+        x: Array,
+        mask: Array | bool,
+        bias: Array,
+        deterministic: bool,
+        decode: bool,
+        decode_index: Array | None = None,
+    ) -> Array | tuple[Array, None]:
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_self_attention_norm")(x)
         h = MultiHeadAttention(self.cfg, name="self_attention")(
@@ -135,15 +149,15 @@ class DecoderOnlyStack(nn.Module):
     @nn.compact
     def __call__(
         self,
-        tokens,
-        mask,
-        query_positions,
-        key_positions,
+        tokens: Array,
+        mask: Array | bool,
+        query_positions: Array,
+        key_positions: Array,
         *,
         deterministic: bool,
         decode: bool = False,
-        decode_index=None,
-    ):
+        decode_index: Array | None = None,
+    ) -> Array:
         cfg = self.cfg
         drop = nn.Dropout(cfg.dropout_rate)
         bias = RelativePositionBias(cfg, bidirectional=self.bidirectional_bias, name="relpos_bias")(
@@ -161,20 +175,20 @@ class DecoderOnlyLM(nn.Module):
     cfg: T5Config
     prefix_lm: bool
 
-    def setup(self):
+    def setup(self) -> None:
         self.cfg.check_ready()
         self.token_embedder = make_token_embedder(self.cfg)
         self.decoder = DecoderOnlyStack(self.cfg, self.token_embedder, bidirectional_bias=self.prefix_lm)
 
     def __call__(
         self,
-        decoder_input_tokens,
-        decoder_causal_attention=None,
+        decoder_input_tokens: Array,
+        decoder_causal_attention: Array | None = None,
         *,
-        decoder_segment_ids=None,
-        decoder_positions=None,
+        decoder_segment_ids: Array | None = None,
+        decoder_positions: Array | None = None,
         enable_dropout: bool = False,
-    ):
+    ) -> Array:
         """int32 [B, L] (+ the prefix flags [B, L] for a prefix LM) -> logits float32 [B, L, vocab]."""
         pos = default_positions(decoder_input_tokens, decoder_positions)
         visible = pos[:, :, None] >= pos[:, None, :]
@@ -186,15 +200,22 @@ class DecoderOnlyLM(nn.Module):
         mask = visible[:, None] & segment_mask(decoder_segment_ids, decoder_segment_ids)
         return self.decoder(decoder_input_tokens, mask, pos, pos, deterministic=not enable_dropout)
 
-    def step(self, tokens, mask, query_positions, key_positions, decode_index=None):
+    def step(
+        self,
+        tokens: Array,
+        mask: Array | bool,
+        query_positions: Array,
+        key_positions: Array,
+        decode_index: Array | None = None,
+    ) -> Array:
         """Cached decoding: tokens [B, Q] written at cache slots decode_index.. (None: only allocate a cache
-        as long as `tokens`); mask [B, 1, Q, cache length]."""
+        as long as `tokens`, where mask may be True); mask [B, 1, Q, cache length]."""
         return self.decoder(
             tokens, mask, query_positions, key_positions, deterministic=True, decode=True, decode_index=decode_index
         )
 
 
-def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id: int):
+def _greedy_decode(lm: DecoderOnlyLM, params: Any, inputs: Array, *, max_length: int, eos_id: int) -> Array:
     """Cache slots [0, P) hold each row's prompt (start token + inputs, P = I + 1) right-aligned, after unused
     slots that no query sees; the targets follow from slot P on. A slot's position is its distance from
     the row's start token, so the model sees what it saw in training."""
@@ -205,7 +226,8 @@ def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id
     prompt_pos = positions[:, :prompt_slots]
     prompt = jnp.where(prompt_pos >= 1, jnp.take_along_axis(inputs, jnp.clip(prompt_pos - 1, 0, width - 1), 1), 0)
 
-    def mask(query_slots):  # [Q] -> [B, 1, Q, total]: used slots up to the query's (the whole prompt: prefix LM)
+    def mask(query_slots: Array) -> Array:
+        """[Q] -> [B, 1, Q, total]: the used slots up to each query's (a prefix LM's prompt: the whole prompt)."""
         seen = slots <= query_slots[:, None]
         if lm.prefix_lm:
             seen = seen | ((query_slots[:, None] < prompt_slots) & (slots < prompt_slots))
@@ -232,7 +254,8 @@ def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id
         mutable=["cache"],
     )
 
-    def step(i, cache, last_token):  # output i is predicted at slot P + i - 1 from output i - 1
+    def step(i: Array, cache: Cache, last_token: Array) -> tuple[Array, Cache]:
+        """Output i is predicted at slot P + i - 1 from output i - 1."""
         slot = prompt_slots + i - 1
         query_pos = jax.lax.dynamic_slice_in_dim(positions, slot, 1, axis=1)
         out, updated = lm.apply(
@@ -252,7 +275,7 @@ def _greedy_decode(lm: DecoderOnlyLM, params, inputs, *, max_length: int, eos_id
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(cfg: T5Config, prefix_lm: bool, max_length: int, eos_id: int):
+def _compiled(cfg: T5Config, prefix_lm: bool, max_length: int, eos_id: int) -> CompiledDecode:
     return jax.jit(
         functools.partial(_greedy_decode, DecoderOnlyLM(cfg, prefix_lm), max_length=max_length, eos_id=eos_id)
     )

@@ -16,13 +16,19 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from t5explore.model.config import T5Config
 from t5explore.model.t5 import T5
 from t5explore.special_ids import EOS_ID, PAD_ID
 
+Cache = Any  # a flax 'cache' collection: a pytree of arrays (its structure is the module's)
 # step(i, cache, last_token [B]) -> (logits [B, vocab] of output i, updated cache)
-DecodeStep = Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
+DecodeStep = Callable[[jax.Array, Cache, jax.Array], tuple[jax.Array, Cache]]
+# (output index i, cache, last token [B], outputs [B, max_length], done [B]): the while loop's carry
+LoopState = tuple[jax.Array, Cache, jax.Array, jax.Array, jax.Array]
+# (params, encoder or prompt tokens int32 [B, I]) -> int32 [B, max_length]: a jitted greedy decoder
+CompiledDecode = Callable[[Any, jax.Array], jax.Array]
 
 
 def check_max_length(max_length: int) -> int:
@@ -33,7 +39,7 @@ def check_max_length(max_length: int) -> int:
 
 def greedy_loop(
     step: DecodeStep,
-    cache: Any,
+    cache: Cache,
     batch: int,
     max_length: int,
     eos_id: int,
@@ -53,7 +59,7 @@ def greedy_loop(
         last_token = jnp.where(done, PAD_ID, jnp.argmax(first_logits, axis=-1).astype(jnp.int32))
         outputs, done, i = outputs.at[:, 0].set(last_token), done | (last_token == eos_id), i + 1
 
-    def body(state):
+    def body(state: LoopState) -> LoopState:
         i, cache, last_token, outputs, done = state
         logits, cache = step(i, cache, last_token)
         token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
@@ -61,14 +67,16 @@ def greedy_loop(
         outputs = outputs.at[:, i].set(token)
         return i + 1, cache, token, outputs, done | (token == eos_id)
 
-    def keep_going(state):
+    def keep_going(state: LoopState) -> jax.Array:
         i, _, _, _, done = state
         return (i < max_length) & ~jnp.all(done)
 
     return jax.lax.while_loop(keep_going, body, (i, cache, last_token, outputs, done))[3]
 
 
-def greedy_decode(model: T5, params, encoder_input_tokens, max_length: int, *, eos_id: int = EOS_ID):
+def greedy_decode(
+    model: T5, params: Any, encoder_input_tokens: ArrayLike, max_length: int, *, eos_id: int = EOS_ID
+) -> jax.Array:
     """The encoder-decoder's greedy decoding. params: the model's 'params' collection (boxed or not);
     encoder_input_tokens int32 [B, I].
 
@@ -79,11 +87,11 @@ def greedy_decode(model: T5, params, encoder_input_tokens, max_length: int, *, e
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(cfg: T5Config, max_length: int, eos_id: int):
+def _compiled(cfg: T5Config, max_length: int, eos_id: int) -> CompiledDecode:
     return jax.jit(functools.partial(_greedy_decode, T5(cfg), max_length=max_length, eos_id=eos_id))
 
 
-def _greedy_decode(model: T5, params, encoder_tokens, *, max_length: int, eos_id: int):
+def _greedy_decode(model: T5, params: Any, encoder_tokens: jax.Array, *, max_length: int, eos_id: int) -> jax.Array:
     batch = encoder_tokens.shape[0]
     encoded = model.apply({"params": params}, encoder_tokens, method=T5.encode)
     # A full-length pass with decode=True only allocates the cache (zeros, step counter at 0).
@@ -97,7 +105,7 @@ def _greedy_decode(model: T5, params, encoder_tokens, *, max_length: int, eos_id
         mutable=["cache"],
     )
 
-    def step(i, cache, last_token):
+    def step(i: jax.Array, cache: Cache, last_token: jax.Array) -> tuple[jax.Array, Cache]:
         logits, updated = model.apply(
             {"params": params, "cache": cache},
             encoded,

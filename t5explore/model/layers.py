@@ -8,12 +8,13 @@ that factor into the query initialisation instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+from jax.typing import DTypeLike
 
 from t5explore.model.config import T5Config
 from t5explore.model.partitioning import BATCH_LENGTH_EMBED, BATCH_LENGTH_HEADS, BATCH_LENGTH_MLP, constrain
@@ -23,7 +24,8 @@ Array = jax.Array
 FusedImplementation = Literal["xla", "cudnn"]  # jax.nn.dot_product_attention's `implementation` values
 
 
-def activation_dtype(cfg: T5Config):
+def activation_dtype(cfg: T5Config) -> DTypeLike:
+    """The dtype of activations and matmuls (cfg.dtype); parameters stay float32."""
     return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
 
@@ -34,7 +36,9 @@ def param_with_axes(module: nn.Module, name: str, init: Callable, shape: Sequenc
     return cast(Array, module.param(name, nn.with_logical_partitioning(init, axes), tuple(shape), jnp.float32))
 
 
-def kernel_init(in_axis, out_axis, scale: float = 1.0):
+def kernel_init(
+    in_axis: int | Sequence[int], out_axis: int | Sequence[int], scale: float = 1.0
+) -> nn.initializers.Initializer:
     """T5's fan-in scaled normal init, told which axes are fan-in for multi-dimensional kernels."""
     return nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal", in_axis=in_axis, out_axis=out_axis)
 
@@ -42,7 +46,7 @@ def kernel_init(in_axis, out_axis, scale: float = 1.0):
 class RMSNorm(nn.Module):
     """T5 layer norm: scale only, no mean subtraction and no bias; statistics in float32."""
 
-    dtype: jnp.dtype = jnp.float32
+    dtype: DTypeLike = jnp.float32
     epsilon: float = 1e-6
 
     @nn.compact
@@ -53,7 +57,12 @@ class RMSNorm(nn.Module):
         return (x32 * scale).astype(self.dtype)
 
 
-def relative_position_bucket(relative_position, *, bidirectional: bool, num_buckets: int = 32, max_distance: int = 128):
+_Positions = TypeVar("_Positions", np.ndarray, Array)  # numpy in, numpy out; jax in, jax out
+
+
+def relative_position_bucket(
+    relative_position: _Positions, *, bidirectional: bool, num_buckets: int = 32, max_distance: int = 128
+) -> _Positions:
     """Map (key_pos - query_pos) to a bucket, exactly as Mesh TF / t5x T5 do.
 
     Half the buckets are exact small distances, the rest log-spaced up to max_distance (beyond: last bucket).
@@ -62,7 +71,7 @@ def relative_position_bucket(relative_position, *, bidirectional: bool, num_buck
     """
     xp = jnp if isinstance(relative_position, jax.Array) else np
     n = -relative_position
-    bucket = 0
+    bucket: _Positions | int = 0  # the offset of keys after the query (bidirectional only)
     if bidirectional:
         num_buckets //= 2
         bucket = (n < 0).astype(np.int32) * num_buckets
@@ -117,14 +126,15 @@ class MultiHeadAttention(nn.Module):
         self,
         inputs_q: Array,
         inputs_kv: Array,
-        mask: Array,
+        mask: Array | bool,
         bias: Array | None = None,
         *,
         deterministic: bool = True,
         decode: bool = False,
         decode_index: Array | None = None,
     ) -> Array:
-        """inputs [B, Q, E] / [B, K, E]; mask bool broadcastable to [B, H, Q, K]; bias float32 likewise."""
+        """inputs [B, Q, E] / [B, K, E]; mask bool broadcastable to [B, H, Q, K] (True: a cache-allocating
+        pass that attends nowhere that matters); bias float32 likewise."""
         cfg = self.cfg
         dtype = activation_dtype(cfg)
         qkv_shape = (cfg.d_model, cfg.num_heads, cfg.head_dim)
@@ -166,7 +176,7 @@ class MultiHeadAttention(nn.Module):
 
 
 def fused_attention_implementation(
-    cfg: T5Config, dtype, deterministic: bool, decode: bool
+    cfg: T5Config, dtype: DTypeLike, deterministic: bool, decode: bool
 ) -> FusedImplementation | None:
     """The `implementation` for jax.nn.dot_product_attention, or None for the einsum path.
 
@@ -185,7 +195,7 @@ def fused_attention_implementation(
 
 
 def fused_attention(
-    q: Array, k: Array, v: Array, mask: Array, bias: Array | None, implementation: FusedImplementation
+    q: Array, k: Array, v: Array, mask: Array | bool, bias: Array | None, implementation: FusedImplementation
 ) -> Array:
     """jax.nn.dot_product_attention with T5's conventions: no 1/sqrt(head_dim) scaling (scale=1.0; T5 folds
     it into the query initialisation), the relative position bias as `bias`, the padding/causal/segment mask

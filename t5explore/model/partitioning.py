@@ -20,10 +20,11 @@ from typing import Any
 
 import jax
 from flax import linen as nn
-from jax.sharding import NamedSharding
+from jax.sharding import Mesh, NamedSharding
 
 LOGICAL_AXIS_NAMES = ("embed", "mlp", "heads", "kv", "joined_kv", "vocab", "relpos_buckets", "layers")
 
+LogicalRules = Sequence[tuple[str, str | None]]  # (logical axis name, mesh axis or None: replicated)
 DEFAULT_LOGICAL_RULES: tuple[tuple[str, str | None], ...] = (
     ("batch", "data"),
     ("length", None),
@@ -46,7 +47,7 @@ def param_logical_axes(params_with_boxes: Any) -> Any:
     return nn.get_partition_spec(params_with_boxes)
 
 
-def param_shardings(params_with_boxes: Any, mesh, rules=DEFAULT_LOGICAL_RULES) -> Any:
+def param_shardings(params_with_boxes: Any, mesh: Mesh, rules: LogicalRules = DEFAULT_LOGICAL_RULES) -> Any:
     """NamedShardings for every parameter on `mesh` under `rules` (pass to jit's out_shardings for init)."""
     return nn.logical_to_mesh_sharding(param_logical_axes(params_with_boxes), mesh, rules)
 
@@ -62,7 +63,7 @@ BATCH_LENGTH_VOCAB = ("batch", "length", "vocab")
 
 
 @contextlib.contextmanager
-def activation_sharding(mesh, rules: Sequence) -> Iterator[None]:
+def activation_sharding(mesh: Mesh, rules: LogicalRules) -> Iterator[None]:
     """Within: `constrain` applies with_sharding_constraint under (mesh, rules)."""
     token = _ACTIVATION_SHARDING.set((mesh, tuple(tuple(r) for r in rules)))
     try:

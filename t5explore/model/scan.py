@@ -9,7 +9,7 @@ parameters between the two layouts (e.g. to load an unscanned checkpoint into a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -71,7 +71,7 @@ def _layer_names(stack: dict, num_layers: int) -> list[str]:
     return names
 
 
-def stack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> Any:
+def stack_layers(params: Any, cfg: T5Config, stacks: Sequence[tuple[str, str]] = ENCODER_DECODER_STACKS) -> Any:
     """Unscanned params (each stack's `layer_{i}`) -> the scanned layout (`layers`, leading layer axis).
     stacks: (subtree, T5Config field holding its layer count) of each stack (a model's `layer_stacks`)."""
     out = dict(params)
@@ -84,7 +84,7 @@ def stack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> A
     return out
 
 
-def unstack_layers(params: Any, cfg: T5Config, stacks=ENCODER_DECODER_STACKS) -> Any:
+def unstack_layers(params: Any, cfg: T5Config, stacks: Sequence[tuple[str, str]] = ENCODER_DECODER_STACKS) -> Any:
     """The inverse of stack_layers."""
     out = dict(params)
     for part, field in stacks:

@@ -51,7 +51,7 @@ class EncoderLayer(StackLayer):
     scanned: bool = False  # inside nn.scan: return (carry, None)
 
     @nn.compact
-    def __call__(self, x, mask, bias, deterministic: bool):
+    def __call__(self, x: Array, mask: Array, bias: Array, deterministic: bool) -> Array | tuple[Array, None]:
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_attention_norm")(x)
         h = MultiHeadAttention(self.cfg, name="attention")(h, h, mask, bias, deterministic=deterministic)
@@ -69,8 +69,16 @@ class DecoderLayer(StackLayer):
 
     @nn.compact
     def __call__(
-        self, y, encoded, self_mask, self_bias, cross_mask, deterministic: bool, decode: bool, decode_index=None
-    ):
+        self,
+        y: Array,
+        encoded: Array,
+        self_mask: Array,
+        self_bias: Array,
+        cross_mask: Array,
+        deterministic: bool,
+        decode: bool,
+        decode_index: Array | None = None,
+    ) -> Array | tuple[Array, None]:
         dtype, drop = activation_dtype(self.cfg), nn.Dropout(self.cfg.dropout_rate)
         h = RMSNorm(dtype, name="pre_self_attention_norm")(y)
         h = MultiHeadAttention(self.cfg, name="self_attention")(
@@ -88,9 +96,10 @@ class DecoderLayer(StackLayer):
         return (y, None) if self.scanned else y
 
 
-def run_stack(cfg: T5Config, layer: type[StackLayer], num_layers: int, x, *args):
+def run_stack(cfg: T5Config, layer: type[StackLayer], num_layers: int, x: Array, *args: Array | bool | None) -> Array:
     """Apply num_layers layers to x: a loop of `layer_{i}` modules, or (cfg.scan_layers) one scan named
-    'layers'; each layer rematerialised per cfg.remat_policy. args: the layer's other positional arguments."""
+    'layers'; each layer rematerialised per cfg.remat_policy. args: the layer's other positional arguments
+    (masks, biases, the Python flags, a decode index or None)."""
     cls = layer_class(cfg, layer, layer.STATIC_ARGNUMS)
     if cfg.scan_layers:
         x, _ = scanned(cls, num_layers, 1 + len(args))(cfg, scanned=True, name=LAYERS)(x, *args)
@@ -105,7 +114,14 @@ class Encoder(nn.Module):
     embedder: nn.Module
 
     @nn.compact
-    def __call__(self, tokens, *, segment_ids=None, positions=None, deterministic: bool = True):
+    def __call__(
+        self,
+        tokens: Array,
+        *,
+        segment_ids: Array | None = None,
+        positions: Array | None = None,
+        deterministic: bool = True,
+    ) -> Array:
         cfg = self.cfg
         drop = nn.Dropout(cfg.dropout_rate)
         valid = tokens != PAD_ID
@@ -128,16 +144,16 @@ class Decoder(nn.Module):
     @nn.compact
     def __call__(
         self,
-        encoded,
-        encoder_tokens,
-        tokens,
+        encoded: Array,
+        encoder_tokens: Array,
+        tokens: Array,
         *,
-        encoder_segment_ids=None,
-        segment_ids=None,
-        positions=None,
+        encoder_segment_ids: Array | None = None,
+        segment_ids: Array | None = None,
+        positions: Array | None = None,
         deterministic: bool = True,
         decode: bool = False,
-    ):
+    ) -> Array:
         cfg = self.cfg
         drop = nn.Dropout(cfg.dropout_rate)
         relpos_bias = RelativePositionBias(cfg, bidirectional=False, name="relpos_bias")
@@ -216,15 +232,20 @@ class T5(nn.Module):
 
     cfg: T5Config
 
-    def setup(self):
+    def setup(self) -> None:
         self.cfg.check_ready()
         self.token_embedder = make_token_embedder(self.cfg)
         self.encoder = Encoder(self.cfg, self.token_embedder)
         self.decoder = Decoder(self.cfg, self.token_embedder)
 
     def encode(
-        self, encoder_input_tokens, *, encoder_segment_ids=None, encoder_positions=None, enable_dropout: bool = False
-    ):
+        self,
+        encoder_input_tokens: Array,
+        *,
+        encoder_segment_ids: Array | None = None,
+        encoder_positions: Array | None = None,
+        enable_dropout: bool = False,
+    ) -> Array:
         """int32 [B, I] -> encoded [B, I, d_model] (activation dtype)."""
         return self.encoder(
             encoder_input_tokens,
@@ -235,16 +256,16 @@ class T5(nn.Module):
 
     def decode(
         self,
-        encoded,
-        encoder_input_tokens,
-        decoder_input_tokens,
+        encoded: Array,
+        encoder_input_tokens: Array,
+        decoder_input_tokens: Array,
         *,
-        encoder_segment_ids=None,
-        decoder_segment_ids=None,
-        decoder_positions=None,
+        encoder_segment_ids: Array | None = None,
+        decoder_segment_ids: Array | None = None,
+        decoder_positions: Array | None = None,
         enable_dropout: bool = False,
         decode: bool = False,
-    ):
+    ) -> Array:
         """-> logits float32 [B, T, vocab]. `decode=True` uses/updates the 'cache' collection (see Decoder)."""
         return self.decoder(
             encoded,
@@ -259,15 +280,15 @@ class T5(nn.Module):
 
     def __call__(
         self,
-        encoder_input_tokens,
-        decoder_input_tokens,
+        encoder_input_tokens: Array,
+        decoder_input_tokens: Array,
         *,
-        encoder_segment_ids=None,
-        decoder_segment_ids=None,
-        encoder_positions=None,
-        decoder_positions=None,
+        encoder_segment_ids: Array | None = None,
+        decoder_segment_ids: Array | None = None,
+        encoder_positions: Array | None = None,
+        decoder_positions: Array | None = None,
         enable_dropout: bool = False,
-    ):
+    ) -> Array:
         """Teacher-forced forward pass: int32 [B, I], [B, T] -> logits float32 [B, T, vocab]."""
         encoded = self.encode(
             encoder_input_tokens,

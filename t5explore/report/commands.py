@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 # pandas, scipy and matplotlib are imported when a command runs, not to build the parser (`--help` stays fast).
 FORMAT_NAMES = ("md", "csv", "latex", "html")  # t5explore.report.sweep_tables.FORMATS
 BUDGET_MEASURES = ("steps", "flops", "input_tokens", "target_tokens")  # t5explore.report.budget.MEASURES
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     table = subparsers.add_parser(
         "table",
         help="comparison tables (md, csv, LaTeX, HTML) of a results directory",
@@ -149,7 +150,7 @@ def parse_baseline_std(text: str | None) -> dict[str, float] | str | None:
     return out
 
 
-def run_table(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+def run_table(args: argparse.Namespace, gin_files: Sequence[str], gin_bindings: Sequence[str]) -> int:
     from t5explore.report.consistency import check_numerics
     from t5explore.report.paper import check_paper_column
     from t5explore.report.results import ReportError, load_results
@@ -248,7 +249,7 @@ def run_budget_table(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_plot(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+def run_plot(args: argparse.Namespace, gin_files: Sequence[str], gin_bindings: Sequence[str]) -> int:
     from t5explore.report.budget_plots import write_budget_plots
     from t5explore.report.plots import write_plots  # matplotlib only when plotting
     from t5explore.report.results import ReportError

@@ -17,9 +17,12 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from t5explore.io_utils import atomic_write_bytes
 from t5explore.report.aggregate import BETTER, TIE, WORSE, Summary, summarize
@@ -68,7 +71,7 @@ def loss_curves_figure(results: Results, sweep: str, summary: Summary, phase: st
     return fig
 
 
-def _variant_curves(runs, variant: str, phase: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def _variant_curves(runs: pd.DataFrame, variant: str, phase: str) -> list[tuple[np.ndarray, np.ndarray]]:
     curves = []
     for run_dir in runs.loc[runs["variant"] == variant, "run_dir"]:
         m = load_metrics(run_dir)
@@ -79,7 +82,7 @@ def _variant_curves(runs, variant: str, phase: str) -> list[tuple[np.ndarray, np
     return curves
 
 
-def _draw_mean_curve(ax, curves: list[tuple[np.ndarray, np.ndarray]], label: str, color: str) -> None:
+def _draw_mean_curve(ax: Axes, curves: list[tuple[np.ndarray, np.ndarray]], label: str, color: str) -> None:
     x, mean, std = mean_curve(curves)
     (line,) = ax.plot(x, mean, label=f"{label} (n={len(curves)})", color=color)
     if len(curves) > 1:
@@ -280,7 +283,7 @@ def save_png(fig: Figure, path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def fit_suptitle(fig: Figure, text: str, margin_in: float = 0.2):
+def fit_suptitle(fig: Figure, text: str, margin_in: float = 0.2) -> Text:
     """Set a suptitle that fits inside the figure: widen the figure up to MAX_WIDTH_IN, then wrap.
 
     Why: a one-panel figure is 4 in wide, and a sweep name plus caption is wider, so a centred title was

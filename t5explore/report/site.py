@@ -12,9 +12,14 @@ import argparse
 import html
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from t5explore.run_layout import CONFIG_FILE, METRICS_FILE, RESULT_FILE
+
+if TYPE_CHECKING:  # the report modules are imported when the site is written, not to build the parser
+    from t5explore.report.tables import TextTable
 
 SITE_DIR = "site"
 MARKS = {"▲": "up", "▼": "down", "≈": "tie", "★": "star"}
@@ -63,7 +68,7 @@ def cell_html(text: str, bold: bool, numeric: bool) -> str:
     return f'<td class="{classes}">{body}</td>' if classes else f"<td>{body}</td>"
 
 
-def table_html(table) -> str:
+def table_html(table: TextTable) -> str:
     """A report.tables.TextTable as a styled table with its notes as the legend below it."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     rows = []
@@ -141,7 +146,7 @@ def write_site(results_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     return index
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "site",
         help="a static HTML page of every sweep: styled tables, plots, FINDINGS.md, links to the runs",
@@ -151,6 +156,6 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_site)
 
 
-def _site(args: argparse.Namespace, gin_files, gin_bindings) -> int:
+def _site(args: argparse.Namespace, gin_files: Sequence[str], gin_bindings: Sequence[str]) -> int:
     print(write_site(args.dir, args.out))
     return 0
