@@ -1,23 +1,28 @@
-"""Token-store build throughput vs raw SentencePiece encoding, on 1 and 2 processes, and peak memory vs
-corpus size (the shared Gutenberg books replicated 1x, 4x, 16x as symlinks in a temp dir).
+"""Token-store build throughput against raw SentencePiece encoding of the same documents, on 1 and 2
+processes, and peak memory against corpus size (the shared Gutenberg books replicated 1x, 4x, 16x as symlinks).
 
-    python benchmarks/token_store.py                      # --sizes 1,4,16 --processes 1,2 --vocab_size 8000
-    python benchmarks/token_store.py --sizes 1,2,4 --cache /tmp/cache   # shorter
+    python benchmarks/token_store.py                      # --sizes 1,4,16 --processes 1,2 --reps 5
+    python benchmarks/token_store.py --sizes 1 --reps 7   # the throughput alone, more rounds
 
-Raw = `Vocab.encode_batch(docs, num_threads=1)` on documents already in memory, in 1 MiB-of-text batches (as
-the builder calls it), one process per contiguous part of the documents. Build = `get_token_store` into a
-fresh cache with `num_workers` processes and one sentencepiece thread each: reading and splitting the files,
-encoding, writing uint16 shards, offsets and the manifest. Per-process rates are tokens / the seconds each
-process spent in its part (raw) or its shards (build); wall rates include process start-up. Peak RSS is
-measured in a fresh process that builds each corpus size with one worker (sampled during the build, and the
-process's high-water mark). Goals: build >= 0.9x raw per
-process, about linear in processes, peak RSS flat in corpus size.
+Three cases per process count, interleaved, the order rotated every round (A B C, B C A, C A B, ...):
+- raw arrays: `Vocab.encode_batch_arrays(batch, num_threads=1)` (sentencepiece's int32 buffer output, what the
+  build calls); raw ids: `Vocab.encode_batch(batch, 1)` (lists of Python ints). Both on documents already in
+  memory, in the build's batches (ENCODE_BATCH_CHARS of text), batched before the clock starts, one warm
+  process per contiguous part of the documents. The faster of the two by median is "raw", so the build is
+  compared with SentencePiece at its best.
+- build: `get_token_store` into a fresh cache with `num_workers` processes and one sentencepiece thread each:
+  reading and splitting the files, encoding, writing uint16 shards, offsets and the manifest.
 
-Raw and build run interleaved, --reps repetitions each, the order rotated every repetition (raw, build;
-build, raw; ...), so a busy machine slows both alike; the build/raw ratio is reported as the median of the
-per-repetition ratios with their range. The headline is per CPU second (tokens / CPU seconds of the encoding
-processes), which on shared cores is less disturbed than wall time; scaling over processes needs an idle
-machine and is only meaningful there. Output: benchmarks/results/token_store.txt (benchmarks/record.py).
+Per CPU second (the headline; on shared cores less disturbed than wall time): tokens / CPU seconds of the
+encoding processes (raw: each worker's process time over its encode calls; build: each shard's process time,
+every thread, from reading its first file to its last write). "Whole build" adds what the shards do not
+count: planning, the manifest, and for 2 processes spawning them and loading the vocabulary there (this
+process's CPU plus its reaped children's, RUSAGE_CHILDREN). Per wall second: per process, and end to end
+(the build's includes spawning its workers; raw's workers are warm). Scaling: each case's end-to-end tokens/s
+against 1 process. The build/raw ratio is the ratio of the medians with the range of the same-round ratios.
+Scaling is meaningful on an idle machine only (a loaded one gives the second process no core of its own).
+Goals: build >= 0.9x raw per CPU second, about linear in processes, peak RSS flat in corpus size.
+Output: benchmarks/results/token_store.txt (benchmarks/record.py).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,8 +43,8 @@ import record  # benchmarks/ is the script's directory
 
 REPO = Path(__file__).resolve().parent.parent
 GUTENBERG = REPO.parent / "shared" / "data" / "pretrain" / "gutenberg"
-BATCH_CHARS = 1 << 20
-
+RAW_METHODS = {"raw arrays": "encode_batch_arrays", "raw ids": "encode_batch"}
+CASES = [*RAW_METHODS, "build"]
 
 BOOKS: list[Path] = []  # the books measured (--books: the first N of GUTENBERG's, sorted)
 SMOKE = ["--sizes", "1", "--processes", "1", "--reps", "1", "--books", "2", "--vocab_size", "500"]
@@ -62,44 +69,63 @@ def load_vocab(cache: str, size: int, books_dir: Path):
     return get_vocabulary(text_files(pattern="*.txt", directory=str(books_dir)), size, cache)
 
 
-_WORKER_VOCAB = None
+_WORKER: dict = {}  # in each raw worker: its vocabulary and the documents
 
 
-def _init_worker(sp_path: str) -> None:
-    global _WORKER_VOCAB
+def _init_worker(sp_path: str, books_dir: str) -> None:
+    from t5explore.data.corpus import text_files
     from t5explore.data.vocab import Vocab
 
-    _WORKER_VOCAB = Vocab(sp_path)
+    _WORKER["vocab"] = Vocab(sp_path)
+    _WORKER["docs"] = list(text_files(pattern="*.txt", directory=books_dir).documents())
 
 
-def _raw_encode(docs: list[str]) -> tuple[int, float, float]:
-    start, cpu, tokens, batch, chars = time.perf_counter(), time.process_time(), 0, [], 0
-    for doc in [*docs, None]:
-        if doc is not None:
-            batch.append(doc)
-            chars += len(doc)
-        if batch and (doc is None or chars >= BATCH_CHARS):
-            tokens += sum(map(len, _WORKER_VOCAB.encode_batch(batch, 1)))
-            batch, chars = [], 0
-    return tokens, time.perf_counter() - start, time.process_time() - cpu
+def batches_of(docs: list[str]) -> list[list[str]]:
+    """The documents in batches of at least ENCODE_BATCH_CHARS characters, as the build batches them."""
+    from t5explore.data.token_shards import ENCODE_BATCH_CHARS
+
+    out: list[list[str]] = [[]]
+    chars = 0
+    for doc in docs:
+        out[-1].append(doc)
+        chars += len(doc)
+        if chars >= ENCODE_BATCH_CHARS:
+            out.append([])
+            chars = 0
+    return [b for b in out if b]
 
 
-def raw_throughput(sp_path: str, docs: list[str], processes: int) -> dict:
-    step = -(-len(docs) // processes)
-    parts = [docs[i : i + step] for i in range(0, len(docs), step)]
-    with multiprocessing.get_context("spawn").Pool(processes, _init_worker, (sp_path,)) as pool:
-        pool.map(_raw_encode, [d[:200] for d in parts])  # warm: processes started, model loaded
-        start = time.perf_counter()
-        results = pool.map(_raw_encode, parts)
-        wall = time.perf_counter() - start
-    tokens = sum(n for n, _, _ in results)
+def _raw_encode(task: tuple[int, int, str]) -> tuple[int, float, float, str]:
+    """Encode part i of n of the documents with one Vocab method; (tokens, wall s, CPU s, the method run)."""
+    i, n, case = task
+    docs = _WORKER["docs"]
+    step = -(-len(docs) // n)
+    batches = batches_of(docs[i * step : (i + 1) * step])  # before the clock: the raw side only encodes
+    encode = getattr(_WORKER["vocab"], RAW_METHODS[case])
+    start, cpu, tokens = time.perf_counter(), time.process_time(), 0
+    for batch in batches:
+        tokens += sum(map(len, encode(batch, 1)))
+    return tokens, time.perf_counter() - start, time.process_time() - cpu, encode.__name__
+
+
+def raw_throughput(pool, n: int, case: str) -> dict:
+    start = time.perf_counter()
+    results = pool.map(_raw_encode, [(i, n, case) for i in range(n)])
+    wall = time.perf_counter() - start
+    assert {r[3] for r in results} == {RAW_METHODS[case]}, results  # the method timed is the one named
+    tokens = sum(r[0] for r in results)
     return {
         "tokens": tokens,
-        "wall_s": round(wall, 2),
-        "tokens_per_s": round(tokens / wall),
-        "per_process_tokens_per_s": round(sum(n / s for n, s, _ in results) / len(results)),
-        "tokens_per_cpu_s": round(tokens / sum(c for _, _, c in results)),
+        "tokens_per_s": tokens / wall,
+        "per_process_tokens_per_s": sum(r[0] / r[1] for r in results) / len(results),
+        "tokens_per_cpu_s": tokens / sum(r[2] for r in results),
     }
+
+
+def _cpu_with_children() -> float:
+    """This process's CPU seconds plus those of its children that have been waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def build_throughput(corpus_dir: Path, vocab, processes: int, root: Path) -> dict:
@@ -109,21 +135,88 @@ def build_throughput(corpus_dir: Path, vocab, processes: int, root: Path) -> dic
     corpus = text_files(pattern="*.txt", directory=str(corpus_dir))
     corpus.fingerprint()  # not timed (remembered after the first run of a corpus)
     settings = BuildSettings(num_workers=processes, encode_threads=1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_with_children()
     store = get_token_store(corpus, vocab, tempfile.mkdtemp(dir=root), progress=False, settings=settings)
-    wall = time.perf_counter() - start
+    wall, whole_cpu = time.perf_counter() - start, _cpu_with_children() - cpu
+    assert store.meta["workers"] == processes, store.meta  # the binding timed is in effect
     shards = [
         json.loads((store.directory / "shards" / s["name"] / "shard.json").read_text()) for s in store.meta["shards"]
     ]
     return {
         "tokens": store.num_tokens,
-        "shards": len(shards),
-        "wall_s": round(wall, 2),
-        "tokens_per_s": round(store.num_tokens / wall),
-        "per_process_tokens_per_s": round(store.num_tokens / sum(s["seconds"] for s in shards)),
-        "tokens_per_cpu_s": round(store.num_tokens / sum(s["cpu_seconds"] for s in shards)),
-        "disk_bytes": sum(f.stat().st_size for f in store.directory.rglob("*") if f.is_file()),
+        "tokens_per_s": store.num_tokens / wall,
+        "per_process_tokens_per_s": store.num_tokens / sum(s["seconds"] for s in shards),
+        "tokens_per_cpu_s": store.num_tokens / sum(s["cpu_seconds"] for s in shards),
+        "whole_tokens_per_cpu_s": store.num_tokens / whole_cpu,
     }
+
+
+def interleaved_throughput(sp_path: str, vocab, n: int, root: Path, reps: int) -> dict:
+    """Every case with `n` processes, `reps` rounds, the order rotated every round; raw workers stay warm."""
+    rows: dict[str, list[dict]] = {case: [] for case in CASES}
+    books = replicate(1, root)
+    with multiprocessing.get_context("spawn").Pool(n, _init_worker, (sp_path, str(books))) as pool:
+        pool.map(_raw_encode, [(i, n * 50, "raw arrays") for i in range(n)])  # warm: started, model loaded
+        for r in range(reps):
+            for case in record.rotated(CASES, r):
+                row = build_throughput(books, vocab, n, root) if case == "build" else raw_throughput(pool, n, case)
+                rows[case].append(row)
+    tokens = {case: {row["tokens"] for row in case_rows} for case, case_rows in rows.items()}
+    assert len(set().union(*tokens.values())) == 1, tokens  # every case encoded the same documents
+    return {"processes": n, **rows}
+
+
+def best_raw(row: dict, key: str) -> str:
+    """The raw case with the higher median of `key`: the baseline at its best."""
+    return max(RAW_METHODS, key=lambda case: statistics.median(x[key] for x in row[case]))
+
+
+def report_throughput(row: dict) -> None:
+    n = row["processes"]
+    for key, what in (
+        ("tokens_per_cpu_s", "per CPU second"),
+        ("per_process_tokens_per_s", "per process (wall)"),
+        ("tokens_per_s", "end to end (wall)"),
+    ):
+        raw = best_raw(row, key)
+        values = {case: [x[key] for x in row[case]] for case in CASES}
+        print(
+            f"{n} process(es), {what}: build {record.spread(values['build'])}; "
+            + "; ".join(f"{case} {record.spread(values[case])}" for case in RAW_METHODS)
+            + f" tokens/s; build / raw (best: {raw}) {record.ratio_spread(values['build'], values[raw])}",
+            flush=True,
+        )
+    whole = [x["whole_tokens_per_cpu_s"] for x in row["build"]]
+    raw = best_raw(row, "tokens_per_cpu_s")
+    print(
+        f"{n} process(es), whole build per CPU second (planning, manifest, worker start-up too): "
+        f"{record.spread(whole)} tokens/s; / {raw} "
+        f"{record.ratio_spread(whole, [x['tokens_per_cpu_s'] for x in row[raw]])}",
+        flush=True,
+    )
+    for case, method in RAW_METHODS.items():
+        bindings = [f"processes = {n}", f"Vocab.{method} num_threads = 1", "documents in memory, pre-batched"]
+        print(record.config_line(f"{case} x{n}", bindings))
+    print(record.config_line(f"build x{n}", [f"BuildSettings.num_workers = {n}", "BuildSettings.encode_threads = 1"]))
+
+
+def report_scaling(rows: list[dict]) -> None:
+    """End-to-end tokens/s of every case against its own figure at the first process count."""
+    if len(rows) < 2:
+        return
+    base = rows[0]
+    for row in rows[1:]:
+        parts = []
+        for case in CASES:
+            now = [x["tokens_per_s"] for x in row[case]]
+            then = [x["tokens_per_s"] for x in base[case]]
+            parts.append(f"{case} {statistics.median(now) / statistics.median(then):.2f}x")
+        print(
+            f"scaling {base['processes']} -> {row['processes']} processes, end-to-end tokens/s: "
+            + ", ".join(parts)
+            + " (meaningful on an idle machine only)",
+            flush=True,
+        )
 
 
 def _rss_mib(field: str = "VmRSS") -> float:
@@ -153,85 +246,36 @@ def rss_child(corpus_dir: str, cache: str, size: int, out_cache: str, vocab_dir:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
-    store = get_token_store(
-        corpus, vocab, out_cache, progress=False, settings=BuildSettings(num_workers=1, encode_threads=1)
-    )
+    settings = BuildSettings(num_workers=1, encode_threads=1)
+    store = get_token_store(corpus, vocab, out_cache, progress=False, settings=settings)
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    print(
-        json.dumps(
-            {
-                "tokens": store.num_tokens,
-                "documents": store.num_documents,
-                "build_s": round(seconds, 2),
-                "rss_before_build_mib": round(before),
-                "peak_rss_during_build_mib": round(peak[0]),
-                "high_water_mib": round(_rss_mib("VmHWM")),
-            }
-        )
-    )
+    row = {
+        "tokens": store.num_tokens,
+        "documents": store.num_documents,
+        "build_s": round(seconds, 2),
+        "rss_before_build_mib": round(before),
+        "peak_rss_during_build_mib": round(peak[0]),
+        "high_water_mib": round(_rss_mib("VmHWM")),
+    }
+    print(json.dumps(row))
 
 
 def peak_rss(times: int, root: Path, cache: str, size: int) -> dict:
     corpus_dir = replicate(times, root)
     text_bytes = sum(p.stat().st_size for p in corpus_dir.iterdir())
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--_rss_child",
-            str(corpus_dir),
-            "--cache",
-            cache,
-            "--vocab_size",
-            str(size),
-            "--_out",
-            tempfile.mkdtemp(dir=root),
-            "--_vocab_dir",
-            str(replicate(1, root)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    child = [sys.executable, __file__, "--_rss_child", str(corpus_dir), "--cache", cache]
+    child += ["--vocab_size", str(size), "--_out", tempfile.mkdtemp(dir=root), "--_vocab_dir", str(replicate(1, root))]
+    out = subprocess.run(child, capture_output=True, text=True, check=True)
     return {"copies": times, "text_mib": round(text_bytes / 2**20), **json.loads(out.stdout.splitlines()[-1])}
-
-
-def interleaved_throughput(sp_path: str, docs: list[str], vocab, n: int, root: Path, reps: int) -> dict:
-    """Raw and build with `n` processes, `reps` times each, the order rotated every repetition."""
-    raws, builds = [], []
-    for r in range(reps):
-        for side in record.rotated(["raw", "build"], r):
-            if side == "raw":
-                raws.append(raw_throughput(sp_path, docs, n))
-            else:
-                builds.append(build_throughput(replicate(1, root), vocab, n, root))
-    return {"processes": n, "raw": raws, "build": builds}
-
-
-def report_throughput(row: dict) -> None:
-    n, raws, builds = row["processes"], row["raw"], row["build"]
-    for key, what in (("tokens_per_cpu_s", "per CPU second"), ("per_process_tokens_per_s", "per process (wall)")):
-        raw, build = [x[key] for x in raws], [x[key] for x in builds]
-        print(
-            f"{n} process(es), {what}: build {record.spread(build)} vs raw {record.spread(raw)} tokens/s; "
-            f"build / raw {record.ratio_spread(build, raw)}",
-            flush=True,
-        )
-    print(
-        record.config_line(
-            f"raw x{n}", [f"processes = {n}", "Vocab.encode_batch num_threads = 1", "documents in memory"]
-        )
-    )
-    print(record.config_line(f"build x{n}", [f"BuildSettings.num_workers = {n}", "BuildSettings.encode_threads = 1"]))
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1,4,16", help="corpus copies for the memory figures")
     p.add_argument("--processes", default="1,2", help="process counts for the throughput figures")
-    p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of raw and build")
+    p.add_argument("--reps", type=int, default=5, help="interleaved rounds of the three cases")
     p.add_argument("--books", type=int, default=0, help="only the first N books (0: all)")
     p.add_argument("--vocab_size", type=int, default=8000, help="pieces (gin/data/gutenberg.gin: 8000)")
     p.add_argument("--cache", default=None, help="vocabulary cache (default $T5EXPLORE_CACHE or ~/.cache)")
@@ -259,10 +303,13 @@ def measure(args, cache: str) -> None:
     with tempfile.TemporaryDirectory(prefix="token_store_bench.") as tmp:
         root = Path(tmp)
         vocab = load_vocab(cache, args.vocab_size, replicate(1, root))
-        docs = list(text_files(pattern="*.txt", directory=str(replicate(1, root))).documents())
-        print(f"{len(BOOKS)} books, {len(docs):,} documents; vocabulary {args.vocab_size} pieces; {args.reps} reps")
+        docs = sum(1 for _ in text_files(pattern="*.txt", directory=str(replicate(1, root))).documents())
+        print(f"{len(BOOKS)} books, {docs:,} documents; vocabulary {args.vocab_size} pieces; {args.reps} rounds")
+        rows = []
         for n in (int(x) for x in args.processes.split(",")):
-            report_throughput(interleaved_throughput(str(vocab.sp_path), docs, vocab, n, root, args.reps))
+            rows.append(interleaved_throughput(str(vocab.sp_path), vocab, n, root, args.reps))
+            report_throughput(rows[-1])
+        report_scaling(rows)
         for times in (int(x) for x in args.sizes.split(",")):
             row = peak_rss(times, root, cache, args.vocab_size)
             print(

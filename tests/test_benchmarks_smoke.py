@@ -49,7 +49,8 @@ EXPECTED = {
         "new (.)": ["source = working tree at ", "Pretrain.steps = 0"],
     },
     "token_store": {
-        "raw x1": ["processes = 1", "Vocab.encode_batch num_threads = 1"],
+        "raw arrays x1": ["processes = 1", "Vocab.encode_batch_arrays num_threads = 1"],
+        "raw ids x1": ["processes = 1", "Vocab.encode_batch num_threads = 1"],
         "build x1": ["BuildSettings.num_workers = 1", "BuildSettings.encode_threads = 1"],
     },
 }
