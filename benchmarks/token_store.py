@@ -3,6 +3,7 @@ processes, and peak memory against corpus size (the shared Gutenberg books repli
 
     python benchmarks/token_store.py                      # --sizes 1,4,16 --processes 1,2 --reps 5
     python benchmarks/token_store.py --sizes 1 --reps 7   # the throughput alone, more rounds
+    python benchmarks/token_store.py --sizes 1 --copies 4  # 4x the text: worker start-up weighs less
 
 Three cases per process count, interleaved, the order rotated every round (A B C, B C A, C A B, ...):
 - raw arrays: `Vocab.encode_batch_arrays(batch, num_threads=1)` (sentencepiece's int32 buffer output, what the
@@ -151,10 +152,10 @@ def build_throughput(corpus_dir: Path, vocab, processes: int, root: Path) -> dic
     }
 
 
-def interleaved_throughput(sp_path: str, vocab, n: int, root: Path, reps: int) -> dict:
+def interleaved_throughput(sp_path: str, vocab, n: int, root: Path, reps: int, copies: int) -> dict:
     """Every case with `n` processes, `reps` rounds, the order rotated every round; raw workers stay warm."""
     rows: dict[str, list[dict]] = {case: [] for case in CASES}
-    books = replicate(1, root)
+    books = replicate(copies, root)
     with multiprocessing.get_context("spawn").Pool(n, _init_worker, (sp_path, str(books))) as pool:
         pool.map(_raw_encode, [(i, n * 50, "raw arrays") for i in range(n)])  # warm: started, model loaded
         for r in range(reps):
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", default="1,2", help="process counts for the throughput figures")
     p.add_argument("--reps", type=int, default=5, help="interleaved rounds of the three cases")
     p.add_argument("--books", type=int, default=0, help="only the first N books (0: all)")
+    p.add_argument("--copies", type=int, default=1, help="copies of the books for the throughput figures")
     p.add_argument("--vocab_size", type=int, default=8000, help="pieces (gin/data/gutenberg.gin: 8000)")
     p.add_argument("--cache", default=None, help="vocabulary cache (default $T5EXPLORE_CACHE or ~/.cache)")
     p.add_argument("--out", help="output file (default benchmarks/results/token_store.txt; --smoke: none)")
@@ -303,11 +305,15 @@ def measure(args, cache: str) -> None:
     with tempfile.TemporaryDirectory(prefix="token_store_bench.") as tmp:
         root = Path(tmp)
         vocab = load_vocab(cache, args.vocab_size, replicate(1, root))
-        docs = sum(1 for _ in text_files(pattern="*.txt", directory=str(replicate(1, root))).documents())
-        print(f"{len(BOOKS)} books, {docs:,} documents; vocabulary {args.vocab_size} pieces; {args.reps} rounds")
+        corpus = text_files(pattern="*.txt", directory=str(replicate(args.copies, root)))
+        docs = sum(1 for _ in corpus.documents())
+        print(
+            f"{len(BOOKS)} books x{args.copies}, {docs:,} documents; vocabulary {args.vocab_size} pieces; "
+            f"{args.reps} rounds"
+        )
         rows = []
         for n in (int(x) for x in args.processes.split(",")):
-            rows.append(interleaved_throughput(str(vocab.sp_path), vocab, n, root, args.reps))
+            rows.append(interleaved_throughput(str(vocab.sp_path), vocab, n, root, args.reps, args.copies))
             report_throughput(rows[-1])
         report_scaling(rows)
         for times in (int(x) for x in args.sizes.split(",")):
