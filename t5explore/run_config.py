@@ -14,13 +14,13 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import functools
+import sys
 import types
 import typing
 from collections.abc import Sequence
 from typing import Any
 
 import gin
-import numpy as np
 
 from t5explore.config import ConfigError
 
@@ -67,12 +67,15 @@ def _matches(value: Any, tp: Any) -> bool:
         return any(_matches(value, a) for a in args)
     if tp is type(None):
         return value is None
-    if isinstance(value, (bool, np.bool_)):
+    # A numpy scalar can only exist once numpy is imported; not importing it here keeps `--help` light.
+    np = sys.modules.get("numpy")
+    bools, ints = ((bool, np.bool_), (int, np.integer)) if np else ((bool,), (int,))
+    if isinstance(value, bools):
         return tp is bool
     if tp is int:
-        return isinstance(value, (int, np.integer))
+        return isinstance(value, ints)
     if tp is float:
-        return isinstance(value, (int, float, np.integer, np.floating))
+        return isinstance(value, (*ints, float, *((np.floating,) if np else ())))
     if origin in (collections.abc.Sequence, list, tuple):
         return isinstance(value, (list, tuple)) and all(_matches(v, args[0] if args else Any) for v in value)
     return isinstance(value, origin or tp)

@@ -84,6 +84,7 @@ def test_small_gin_is_t5_1_1_small_in_bfloat16():
     assert pre.objective.name == "span_corruption" and pre.objective.plan(INPUTS).targets_length == TARGETS
 
 
+@pytest.mark.slow  # the shared small_run fixture builds and compiles T5.1.1-small: ~30 s
 def test_batch_has_the_planned_shapes(small_run):
     _, _, batch, _, _, _ = small_run
     assert batch["inputs"].shape == (BATCH, INPUTS) and batch["targets"].shape == (BATCH, TARGETS)
@@ -91,6 +92,7 @@ def test_batch_has_the_planned_shapes(small_run):
     assert (batch["targets"] >= VOCAB - 100).any()  # sentinels: the objective really corrupted spans
 
 
+@pytest.mark.slow  # the shared small_run fixture builds and compiles T5.1.1-small: ~30 s
 def test_parameter_count_matches_the_formula(small_run):
     cfg, _, _, trainer, init_count, _ = small_run
     assert init_count == count_params(trainer.params) == num_params(cfg)
@@ -99,6 +101,7 @@ def test_parameter_count_matches_the_formula(small_run):
     assert num_params(dataclasses.replace(cfg, vocab_size=32128)) == SMALL_PARAMS_AT_32128
 
 
+@pytest.mark.slow  # the shared small_run fixture builds and compiles T5.1.1-small: ~30 s
 def test_three_steps_train_with_finite_decreasing_loss(small_run):
     _, pre, batch, trainer, _, metrics = small_run
     losses = [float(m["loss"]) for m in metrics]
@@ -116,6 +119,7 @@ def test_three_steps_train_with_finite_decreasing_loss(small_run):
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
 
 
+@pytest.mark.slow  # the shared small_run fixture builds and compiles T5.1.1-small: ~30 s
 def test_activations_are_bfloat16_and_parameters_float32(small_run):
     cfg, _, batch, trainer, _, _ = small_run
     assert {x.dtype for x in jax.tree.leaves(trainer.params)} == {jnp.dtype("float32")}
