@@ -195,7 +195,10 @@ def _first_line(e: BaseException) -> str:
 def _report(e: BaseException | None, line: str, verbose: bool) -> None:
     if verbose and e is not None:
         traceback.print_exception(e, file=sys.stderr)
-    print(f"t5explore: {line}", file=sys.stderr, flush=True)
+    # One write call (print writes the text and the newline separately): a background thread's output, e.g.
+    # orbax's after a full disk, can then land before or after the line, never inside it.
+    sys.stderr.write(f"t5explore: {line}\n")
+    sys.stderr.flush()
 
 
 def _silence_stdout() -> None:
