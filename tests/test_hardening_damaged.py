@@ -130,7 +130,8 @@ def test_a_full_disk_during_a_checkpoint_save_is_one_line(tmp_path):
     )
     # Known leftover, about half the time under load: a tensorstore write still failing after orbax's save has
     # ended calls back into its closed event loop, and Python prints that one 6-line traceback (an orbax race we
-    # cannot reach). Everything else orbax printed (5 tracebacks, ~350 lines) must stay gone.
+    # cannot reach), or the first lines of it when the process ends (os._exit after a full disk) while that thread
+    # is still printing. Everything else orbax printed (5 tracebacks, ~350 lines) must stay gone.
     noise = [
         "Traceback (most recent call last):",
         '  File "*/asyncio/base_events.py", line *, in call_soon_threadsafe',
@@ -141,7 +142,7 @@ def test_a_full_disk_during_a_checkpoint_save_is_one_line(tmp_path):
     ]
     rest = [line for line in lines if line != ours]
     assert lines.count(ours) == 1 and out.returncode == 1, "\n".join(lines[:40])
-    assert len(rest) in (0, len(noise)), "\n".join(lines[:40])
+    assert len(rest) <= len(noise), "\n".join(lines[:40])
     assert all(fnmatch.fnmatch(line, pattern) for line, pattern in zip(rest, noise)), "\n".join(lines[:40])
 
 
