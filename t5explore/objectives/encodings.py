@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from t5explore.objectives.base import TokenSpace
-from t5explore.objectives.masks import NO_PARAMS, LengthCoeffs, Params, span_starts
+from t5explore.objectives.masks import NO_PARAMS, LengthCoeffs, Params, registered_examples, span_starts
 from t5explore.special_ids import PAD_ID
 
 INPUTS, TARGETS = "inputs", "targets"
@@ -80,16 +80,13 @@ def register_encoding(
 
 def encoding_examples(name: str) -> tuple[Params, ...]:
     """The example parameters registered with encoding `name`; one ValueError saying how to add them if none."""
-    if name not in ENCODINGS:
-        raise ValueError(f"unknown encoding {name!r}; registered: {sorted(ENCODINGS)}")
-    examples: tuple[Params, ...] = ENCODINGS[name].examples
-    if not examples:
-        raise ValueError(
-            f"encoding {name!r} ({ENCODINGS[name].__name__}) has no example parameters: register it with "
-            f"@register_encoding({name!r}, ..., examples=({{...}}, ...)), keyword sets that each build a valid "
-            "encoding (NO_PARAMS if it has no parameters)"
-        )
-    return examples
+    return registered_examples(
+        ENCODINGS,
+        "encoding",
+        name,
+        f"@register_encoding({name!r}, ..., examples=({{...}}, ...))",
+        "NO_PARAMS if it has no parameters",
+    )
 
 
 def encoding(name: str, **params: Any) -> Encoding:

@@ -85,18 +85,31 @@ def register_mask(name: str, *, examples: Sequence[Mapping[str, Any]] = ()) -> C
     return register
 
 
-def mask_examples(name: str) -> tuple[Params, ...]:
-    """The example parameters registered with mask `name`; one ValueError saying how to add them if none."""
-    if name not in NOISE_MASKS:
-        raise ValueError(f"unknown noise mask {name!r}; registered: {sorted(NOISE_MASKS)}")
-    examples: tuple[Params, ...] = NOISE_MASKS[name].examples
+def registered_examples(
+    registry: Mapping[str, Any], kind: str, name: str, register_call: str, no_params_hint: str
+) -> tuple[Params, ...]:
+    """The example parameters registered with `name` in `registry` (masks and encodings alike); one ValueError
+    saying how to add them if none."""
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; registered: {sorted(registry)}")
+    examples: tuple[Params, ...] = registry[name].examples
     if not examples:
         raise ValueError(
-            f"noise mask {name!r} ({NOISE_MASKS[name].__name__}) has no example parameters: register it with "
-            f"@register_mask({name!r}, examples=({{...}}, ...)), keyword sets that each build a valid mask "
-            "(NO_PARAMS if every parameter has a default)"
+            f"{kind} {name!r} ({registry[name].__name__}) has no example parameters: register it with "
+            f"{register_call}, keyword sets that each build a valid {kind.split()[-1]} ({no_params_hint})"
         )
     return examples
+
+
+def mask_examples(name: str) -> tuple[Params, ...]:
+    """The example parameters registered with mask `name`; one ValueError saying how to add them if none."""
+    return registered_examples(
+        NOISE_MASKS,
+        "noise mask",
+        name,
+        f"@register_mask({name!r}, examples=({{...}}, ...))",
+        "NO_PARAMS if every parameter has a default",
+    )
 
 
 def noise_mask(name: str, **params: Any) -> NoiseMask:
