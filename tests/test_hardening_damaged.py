@@ -5,9 +5,9 @@ during a checkpoint save is one line, and killed vocabulary builds leave no temp
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,7 +123,6 @@ def test_a_full_disk_during_a_checkpoint_save_is_one_line(tmp_path):
         timeout=300,
         env={**os.environ, "JAX_PLATFORMS": "cpu"},
     )
-    lines = (out.stdout + out.stderr).strip().splitlines()
     ours = (
         f"t5explore: run failed: DiskFullError: No space left on device: could not write {d} "
         "(checkpoint (written in the background)) (run with --verbose for the traceback)"
@@ -140,10 +139,18 @@ def test_a_full_disk_during_a_checkpoint_save_is_one_line(tmp_path):
         "    raise RuntimeError('Event loop is closed')",
         "RuntimeError: Event loop is closed",
     ]
-    rest = [line for line in lines if line != ours]
-    assert lines.count(ours) == 1 and out.returncode == 1, "\n".join(lines[:40])
-    assert len(rest) <= len(noise), "\n".join(lines[:40])
-    assert all(fnmatch.fnmatch(line, pattern) for line, pattern in zip(rest, noise)), "\n".join(lines[:40])
+    text = out.stdout + out.stderr
+    assert text.count(ours) == 1 and out.returncode == 1, text[:4000]
+    # That thread writes while we write, so its lines can arrive split around ours, and cut short at the exit:
+    # what is left once ours is taken out, whitespace aside, must be a prefix of that one traceback.
+    rest = "".join(text.replace(ours, "", 1).split())
+    assert is_a_prefix_of_the_pattern(rest, "".join("".join(noise).split())), text[:4000]
+
+
+def is_a_prefix_of_the_pattern(text, pattern):
+    """Whether `text` is what `pattern` (with `*` for any run of characters) matches, cut off somewhere."""
+    pieces = [re.escape(c) if c != "*" else ".*?" for c in pattern]
+    return any(re.fullmatch("".join(pieces[:end]), text, flags=re.DOTALL) for end in range(len(pieces) + 1))
 
 
 def test_a_truncated_result_is_corrupt_rerun_by_sweep_and_named_under_the_table(tmp_path):
