@@ -63,7 +63,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install install-hf lint
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: install
 	JAX_PLATFORMS=cpu $(BIN)/python benchmarks/objectives.py

@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from t5explore import compile_cache
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("T5EXPLORE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+_SESSION_COMPILE_CACHE: list[Path] = []  # the directory this process made for the session, removed at its end
+
+
+def pytest_configure(config) -> None:
+    """One JAX compilation cache for the whole test session, shared by its xdist workers and by the commands
+    tests run in subprocesses (they inherit $T5EXPLORE_COMPILE_CACHE): dozens of tests train the same tiny
+    config, and each would otherwise compile it again. Not the user's ~/.cache, and removed at the end; a
+    cache the caller configured (T5EXPLORE_COMPILE_CACHE set, even to 'off') is used as it is."""
+    config.addinivalue_line(
+        "markers", "own_compile_cache: the test sets up the compilation cache itself (not the session's)"
+    )
+    if compile_cache.ENV in os.environ or hasattr(config, "workerinput"):  # workers inherit the controller's
+        return
+    path = Path(tempfile.mkdtemp(prefix="t5explore-test-jax-cache-"))
+    _SESSION_COMPILE_CACHE.append(path)
+    os.environ[compile_cache.ENV] = str(path)
+
+
+def pytest_unconfigure(config) -> None:
+    for path in _SESSION_COMPILE_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop(compile_cache.ENV, None)
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (make test): a worker per core, at most 4; each worker runs JAX with its own threads."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Files with the most `slow` tests first, each file's tests in their own order: `make test`'s xdist
+    workers take whole files (--dist loadfile) in this order, so the long ones start early instead of
+    leaving one worker busy at the end while the other idles."""
+
+    def file_of(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    slow = collections.Counter(file_of(item) for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[file_of(item)])  # stable: the order within a file is kept
+
+
+@pytest.fixture(autouse=True)
+def session_compile_cache(request):
+    """In-process training uses the session's cache too (the CLI turns it on by itself)."""
+    if request.node.get_closest_marker("own_compile_cache"):
+        yield
+        return
+    with compile_cache.enabled():
+        yield
 
 
 @pytest.fixture(scope="session")

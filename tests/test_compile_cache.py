@@ -10,6 +10,8 @@ import pytest
 
 from t5explore import cli, compile_cache
 
+pytestmark = pytest.mark.own_compile_cache  # its own cache directory: what it checks is compile vs load
+
 KEYS = (
     "jax_compilation_cache_dir",
     "jax_persistent_cache_min_compile_time_secs",

@@ -15,6 +15,8 @@ from t5explore import compile_cache
 from t5explore.train.run import execute
 from t5explore.train.writers import read_metrics
 
+pytestmark = pytest.mark.own_compile_cache  # its own cache directory: what it checks is compile vs load
+
 # Wall-clock measurements in metrics.jsonl rows; every other value must repeat exactly.
 TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}
 

@@ -22,6 +22,8 @@ from t5explore.train.writers import MetricsWriter, read_metrics
 
 from tiny_models import tiny_model_and_params
 
+pytestmark = pytest.mark.own_compile_cache  # its own cache directory: what it checks is compile vs load
+
 TIMING_KEYS = {"tokens_per_s", "real_tokens_per_s", "data_wait_share"}
 
 

@@ -10,14 +10,16 @@ import io
 
 import pytest
 
-from t5explore import io_utils
+from t5explore import compile_cache, io_utils
 from t5explore.sweep.runner import run_sweep
 
 pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 @pytest.mark.slow
-def test_real_tiny_sweep_writes_results_table_and_shares_caches(tmp_path, shared_data):
+@pytest.mark.own_compile_cache  # a sweep's own cache directory, used where none is configured
+def test_real_tiny_sweep_writes_results_table_and_shares_caches(tmp_path, shared_data, monkeypatch):
+    monkeypatch.delenv(compile_cache.ENV, raising=False)
     book = shared_data / "pretrain" / "gutenberg" / "pg1656.txt"
     sweep = tmp_path / "real_tiny.gin"
     sweep.write_text(f"""
