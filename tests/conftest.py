@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -46,16 +47,38 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
+@dataclasses.dataclass(frozen=True)
+class CollectedTests:
+    """What this session collected before any -m/-k selection: the README states these counts."""
+
+    total: int
+    slow: int
+    whole_suite: bool  # pytest was pointed at tests/ or above it, not at some files or tests
+
+
+COLLECTED = pytest.StashKey[CollectedTests]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect anything
 def pytest_collection_modifyitems(config, items) -> None:
     """Files with the most `slow` tests first, each file's tests in their own order: `make test`'s xdist
     workers take whole files (--dist loadfile) in this order, so the long ones start early instead of
-    leaving one worker busy at the end while the other idles."""
+    leaving one worker busy at the end while the other idles. Also records the counts (COLLECTED)."""
 
     def file_of(item) -> str:
         return item.nodeid.split("::")[0]
 
     slow = collections.Counter(file_of(item) for item in items if item.get_closest_marker("slow"))
     items.sort(key=lambda item: -slow[file_of(item)])  # stable: the order within a file is kept
+    tests_dir = Path(__file__).resolve().parent
+    asked = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    whole_suite = all(tests_dir == path or path in tests_dir.parents for path in asked)
+    config.stash[COLLECTED] = CollectedTests(len(items), sum(slow.values()), whole_suite)
+
+
+@pytest.fixture
+def collected_tests(request) -> CollectedTests:
+    return request.config.stash[COLLECTED]
 
 
 @pytest.fixture(autouse=True)

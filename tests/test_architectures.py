@@ -81,6 +81,7 @@ def test_flops_follow_the_papers_budgets():
         assert 0.8 < lm / m < 1.2  # M up to the cross-attention and the longer self-attention
 
 
+@pytest.mark.slow  # compiles the shared-stack model and a training step (~10 s)
 def test_shared_model_runs_one_stack_as_encoder_and_decoder():
     model = SharedEncoderDecoder(CFG)
     params = meta.unbox(jax.jit(model.init, static_argnums=1)(jax.random.PRNGKey(1), 1)["params"])

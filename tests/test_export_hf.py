@@ -77,6 +77,7 @@ def token_batch(vocab_size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return enc, dec
 
 
+@pytest.mark.slow  # the first case imports torch and transformers (~15 s)
 @pytest.mark.parametrize("version", sorted(CONFIGS))
 def test_same_logits_in_transformers(version, tmp_path):
     model = tiny(500, **CONFIGS[version])

@@ -78,6 +78,7 @@ def test_mixture_is_examples_proportional_with_cap_and_deterministic():
     assert sorted(seen) == list(range(10))
 
 
+@pytest.mark.slow  # fine-tunes on the built-in task until it beats the majority class (~18 s)
 def test_tiny_t5_finetuned_on_stdlib_module_beats_majority_class(builtin_vocab, tmp_path, capsys):
     """From random init (the paper's no-pretraining row), 300 steps; not timed, takes ~30 s on 2 cores."""
     from t5explore.data.tasks import get_task

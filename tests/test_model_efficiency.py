@@ -110,6 +110,7 @@ def test_scanned_params_have_a_layers_axis_and_the_same_count():
     assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), roundtrip, base_params()))
 
 
+@pytest.mark.slow  # trains unscanned, then scanned from its numbers (~12 s)
 def test_a_scanned_run_starts_from_the_unscanned_runs_numbers():
     from t5explore.model.encoder_decoder import EncoderDecoder
     from t5explore.train.partitioning import Partitioner

@@ -75,3 +75,11 @@ def test_the_two_readme_commands_are_make_targets_and_ci_runs_the_test_one(targe
     assert re.search(rf"^{target}:", (REPO / "Makefile").read_text(), flags=re.M)
     assert re.search(r"^test: .*\blint\b", (REPO / "Makefile").read_text(), flags=re.M)  # lint runs in make test
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_readme_states_the_collected_test_counts(collected_tests):
+    if not collected_tests.whole_suite:
+        pytest.skip("only a run of the whole suite collects every test the README counts")
+    stated = re.search(r"There are ([\d,]+) tests\. (\d+) are marked\s+`slow`", README)
+    assert stated, "README's Tests section no longer says 'There are N tests. M are marked `slow`'"
+    assert (int(stated[1].replace(",", "")), int(stated[2])) == (collected_tests.total, collected_tests.slow)

@@ -61,6 +61,7 @@ def run_dir(tmp_path_factory, cache_dir):
     return out, first, again
 
 
+@pytest.mark.slow  # shares run_dir: a whole tiny run (~24 s) that the first of them pays for
 def test_result_has_exactly_the_schema(run_dir):
     out, result, again = run_dir
     assert set(result) == SCHEMA_KEYS
@@ -115,6 +116,7 @@ def test_result_has_exactly_the_schema(run_dir):
     assert RunResult.from_json(result).to_json() == result  # the file is exactly the typed record
 
 
+@pytest.mark.slow  # shares run_dir: a whole tiny run (~24 s) that the first of them pays for
 def test_run_directory_files(run_dir):
     out, _, _ = run_dir
     config = (out / "config.gin").read_text()
@@ -125,6 +127,7 @@ def test_run_directory_files(run_dir):
     assert len(preds) == 16 and {"inputs", "target", "prediction"} <= set(json.loads(preds[0]))
 
 
+@pytest.mark.slow  # shares run_dir: a whole tiny run (~24 s) that the first of them pays for
 def test_rerun_resumes_and_never_duplicates_metrics(run_dir):
     out, first, again = run_dir
     rows = read_metrics(out / "metrics.jsonl")
