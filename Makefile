@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --progress-bar off -c $(CONSTRAINTS) --no-build-isolation -e '.[test,slurm,ray]' \
-	  | grep -E '^(Collecting|Successfully)' || true
+	  | grep --line-buffered -E '^(Collecting|Successfully)' || true
 	@test "$$($(BIN)/python -c 'import t5explore, importlib_resources; print(1)')" = 1 || \
 	  { echo "make install: t5explore did not install (see pip's messages above)" >&2; exit 1; }
 	touch $@
@@ -34,7 +34,7 @@ install-hf: $(VENV)/.installed-hf
 $(VENV)/.installed-hf: $(VENV)/.installed
 	@echo "== make install-hf: adding t5explore[hf] (CPU torch + transformers, about 1.1 GB) for the export tests =="
 	$(BIN)/python -m pip install --progress-bar off -c $(CONSTRAINTS) --no-build-isolation -e '.[hf]' \
-	  | grep -E '^(Collecting|Successfully)' || true
+	  | grep --line-buffered -E '^(Collecting|Successfully)' || true
 	@$(BIN)/python -c 'import torch, transformers' || { echo "make install-hf: torch/transformers missing" >&2; exit 1; }
 	touch $@
 
