@@ -12,6 +12,11 @@ BUDGET_MEASURES = ("steps", "flops", "input_tokens", "target_tokens")  # t5explo
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add_table_command(subparsers)
+    add_plot_command(subparsers)
+
+
+def add_table_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     table = subparsers.add_parser(
         "table",
         help="comparison tables (md, csv, LaTeX, HTML) of a results directory",
@@ -74,6 +79,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="tabulate a sweep whose runs were computed by code of different numerics versions "
         "(t5explore/numerics.py; refused otherwise), with a note under the table naming the mix",
     )
+    add_budget_arguments(table)
+    table.set_defaults(func=run_table)
+
+
+def add_budget_arguments(table: argparse.ArgumentParser) -> None:
+    """`table`'s options for runs evaluated at several pre-training budgets (report/budget*.py)."""
     table.add_argument(
         "--budget",
         default=None,
@@ -105,8 +116,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "ladder's interpolated ones at each run's own budget, per seed (the interpolation check, "
         "report/budget_check.py)",
     )
-    table.set_defaults(func=run_table)
 
+
+def add_plot_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plot = subparsers.add_parser(
         "plot",
         help="PNG plots of a results directory",
