@@ -81,8 +81,8 @@ def tau_at(
     summary: Summary, info: SweepInfo, paper_column: str | None = None, pretrained_only: bool = False
 ) -> Tau | None:
     """τ of the headline column against the paper (paper.py's kendall_tau and its CI); None with < 2 rows.
-    pretrained_only leaves out the no-pre-training row, last in both orders at every budget, which would
-    otherwise add agreement that says nothing about the objectives."""
+    pretrained_only leaves out the no-pre-training row: the paper puts it far behind every objective, so
+    agreeing on it says nothing about the objectives."""
     col = headline(summary)
     pc = col.paper if col.paper in paper_columns() else (check_paper_column(paper_column) or PAPER_COLUMN)
     matched = paper_rows(summary, info)
@@ -153,8 +153,8 @@ def tau_table(
         notes.append(f"Rank agreement only: our {t0.column.label} is not the paper's {t0.paper_column}.")
     notes.append(
         "CI: 95% bootstrap over seeds; p: the two-sided p of τ (paper.kendall_tau, as in the _vs_paper tables). "
-        "Without no pre-training: that row is last in both orders at every budget, so it adds agreement that "
-        "says nothing about the objectives."
+        "Without no pre-training: the paper puts that row far behind every objective, so agreeing on it says "
+        "nothing about the objectives (our order may or may not put it last)."
     )
     title = f"{sweep}: Kendall τ against the paper along {name}"
     return TextTable(title, header, rows, [[False] * len(header) for _ in rows], notes)

@@ -219,7 +219,7 @@ def tau_lines(cmp: PaperComparison) -> str:
         without = cmp.rank_test_without_npt.get(col.label)
         if without is not None:
             text += (
-                f" Without {cmp.no_pretraining_row} (last in both orders by construction): τ = {without.tau:.2f} "
+                f" Without {cmp.no_pretraining_row} (far behind every objective in the paper): τ = {without.tau:.2f} "
                 f"over {without.n} rows, {_p_text(without)}{_tau_verdict(without)}"
             )
         lo, hi = cmp.kendall_ci.get(col.label, (math.nan, math.nan))

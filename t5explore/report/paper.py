@@ -5,10 +5,11 @@ A sweep reproduces a T5 table when sweep.json names it (`"paper_table": "table7"
 punctuation ignored), by an explicit mapping, and the sweep's ★ baseline falls back to the table's ★ row.
 Rank agreement per column is Kendall's τ-b between our means and the paper's scores, tested by permuting
 the rows (stats.kendall_test: exact p over all orders up to 8 rows), also without the no-pre-training row
-(last in both orders by construction). Its spread over seeds is a bootstrap: each replicate draws the
-sweep's seeds with replacement (the same draw for every variant, so the comparison stays paired),
-recomputes every variant's mean over the drawn seeds it has (its full mean if it has none of them) and τ
-against the paper; the spread is the 2.5th-97.5th percentile, and few seeds allow few distinct draws.
+(the paper puts it far behind every objective, so agreeing on it says nothing about them). Its spread over
+seeds is a bootstrap: each replicate draws the sweep's seeds with replacement (the same draw for every
+variant, so the comparison stays paired), recomputes every variant's mean over the drawn seeds it has (its
+full mean if it has none of them) and τ against the paper; the spread is the 2.5th-97.5th percentile,
+and few seeds allow few distinct draws.
 
 A sweep scored on none of the paper's columns (a CPU reproduction scored on the built-in task) can still be
 compared by order: `paper_column="GLUE"` ranks every one of our score columns against the paper's GLUE. The
