@@ -43,8 +43,9 @@ def pytest_unconfigure(config) -> None:
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
-    """`-n auto` (make test): a worker per core, at most 4; each worker runs JAX with its own threads."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    """`-n auto` (make test): a worker per usable core, at most 4; each worker runs JAX with its own threads."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # not on macOS
+    return max(1, min(4, cores or 1))
 
 
 @dataclasses.dataclass(frozen=True)
