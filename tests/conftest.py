@@ -42,6 +42,7 @@ def pytest_unconfigure(config) -> None:
         os.environ.pop(compile_cache.ENV, None)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest without xdist (-p no:xdist) runs serially
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto` (make test): a worker per usable core, at most 4; each worker runs JAX with its own threads."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # not on macOS
