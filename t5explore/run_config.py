@@ -69,13 +69,15 @@ def _matches(value: Any, tp: Any) -> bool:
         return value is None
     # A numpy scalar can only exist once numpy is imported; not importing it here keeps `--help` light.
     np = sys.modules.get("numpy")
-    bools, ints = ((bool, np.bool_), (int, np.integer)) if np else ((bool,), (int,))
+    bools, ints, floats = (
+        ((bool, np.bool_), (int, np.integer), (float, np.floating)) if np else ((bool,), (int,), (float,))
+    )
     if isinstance(value, bools):
         return tp is bool
     if tp is int:
         return isinstance(value, ints)
     if tp is float:
-        return isinstance(value, (*ints, float, *((np.floating,) if np else ())))
+        return isinstance(value, ints + floats)
     if origin in (collections.abc.Sequence, list, tuple):
         return isinstance(value, (list, tuple)) and all(_matches(v, args[0] if args else Any) for v in value)
     return isinstance(value, origin or tp)
